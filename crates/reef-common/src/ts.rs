@@ -1,0 +1,43 @@
+//! Hybrid timestamps: physical milliseconds plus a logical counter.
+
+/// A transaction timestamp: `physical_ms << 18 | logical`.
+///
+/// Timestamps are totally ordered as plain integers, which is what MVCC visibility relies on.
+pub type Timestamp = u64;
+
+/// The number of low bits of a [`Timestamp`] that hold the logical counter.
+pub const TS_LOGICAL_BITS: u32 = 18;
+
+/// The mask selecting the logical counter of a [`Timestamp`].
+pub const TS_LOGICAL_MASK: u64 = (1 << TS_LOGICAL_BITS) - 1;
+
+/// Composes a timestamp from milliseconds since the Unix epoch and a logical counter.
+///
+/// The logical part is truncated to [`TS_LOGICAL_BITS`] bits; callers keep it below
+/// `1 << TS_LOGICAL_BITS`.
+pub fn compose_ts(physical_ms: u64, logical: u64) -> Timestamp {
+    (physical_ms << TS_LOGICAL_BITS) | (logical & TS_LOGICAL_MASK)
+}
+
+/// Returns the physical (milliseconds since the Unix epoch) part of a timestamp.
+pub fn ts_physical_ms(ts: Timestamp) -> u64 {
+    ts >> TS_LOGICAL_BITS
+}
+
+/// Returns the logical counter part of a timestamp.
+pub fn ts_logical(ts: Timestamp) -> u64 {
+    ts & TS_LOGICAL_MASK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_and_split() {
+        let ts = compose_ts(1_700_000_000_123, 42);
+        assert_eq!(ts_physical_ms(ts), 1_700_000_000_123);
+        assert_eq!(ts_logical(ts), 42);
+        assert!(compose_ts(5, TS_LOGICAL_MASK) < compose_ts(6, 0));
+    }
+}

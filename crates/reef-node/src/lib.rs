@@ -1,0 +1,161 @@
+//! A reefdb node: assembles storage, transactions, the SQL layer and the
+//! PostgreSQL front end into one running server.
+//!
+//! `reef-node` sits at the top of the dependency stack, just below the
+//! `reef` binary's command line. It owns process concerns (configuration,
+//! data directory, background jobs such as MVCC garbage collection, clean
+//! shutdown) and wires the crates below together; none of them depend on
+//! it. Today a node holds every role on one machine; the Raft partitions and
+//! the root service of later milestones plug in here.
+//!
+//! See `docs/architecture/reef-node.md`.
+
+#![warn(missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// Node configuration, from defaults, a TOML file and command-line flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where RocksDB keeps the node's data.
+    pub data_dir: PathBuf,
+    /// The PostgreSQL protocol listen address.
+    pub pg_addr: SocketAddr,
+    /// Per-query memory limit in bytes (SQLSTATE 53200 past it).
+    pub query_memory_limit: usize,
+    /// The largest protocol message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// RocksDB block cache size in bytes.
+    pub block_cache_bytes: usize,
+    /// How long old MVCC versions are kept for readers, in seconds.
+    pub gc_life_time_secs: u64,
+    /// How often garbage collection runs, in seconds.
+    pub gc_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("reef-data"),
+            pg_addr: "127.0.0.1:5433".parse().unwrap(),
+            query_memory_limit: 1 << 30,
+            max_message_bytes: 64 << 20,
+            block_cache_bytes: 256 << 20,
+            gc_life_time_secs: 600,
+            gc_interval_secs: 60,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// A running node.
+pub struct Node {
+    db: reef_sql::Database,
+    client: reef_txn::TxnClient,
+    config: Config,
+    stop_gc: Arc<AtomicBool>,
+    gc_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the data directory and the SQL layer (no network yet).
+    pub fn open(config: Config) -> Result<Node> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let opts = reef_storage::EngineOptions { block_cache_bytes: config.block_cache_bytes, ..Default::default() };
+        let engine = reef_storage::RocksEngine::open(&config.data_dir.join("db"), &opts)
+            .with_context(|| format!("cannot open storage in {}", config.data_dir.display()))?;
+        let engine: Arc<dyn reef_storage::Engine> = Arc::new(engine);
+        let client = reef_txn::TxnClient::local(engine).context("cannot start the transaction layer")?;
+        let sql_config = reef_sql::SqlConfig { query_memory_limit: config.query_memory_limit };
+        let db = reef_sql::Database::open(client.clone(), sql_config).map_err(|e| anyhow::anyhow!("cannot load the catalog: {e}"))?;
+        let stop_gc = Arc::new(AtomicBool::new(false));
+        let gc_thread = Some(spawn_gc(client.clone(), &config, stop_gc.clone()));
+        Ok(Node { db, client, config, stop_gc, gc_thread })
+    }
+
+    /// The SQL database.
+    pub fn database(&self) -> &reef_sql::Database {
+        &self.db
+    }
+
+    /// The transaction client.
+    pub fn client(&self) -> &reef_txn::TxnClient {
+        &self.client
+    }
+
+    /// Serves the PostgreSQL protocol until `shutdown` resolves; calls
+    /// `on_ready` with the bound address once connections are accepted.
+    pub async fn serve(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        on_ready: impl FnOnce(SocketAddr),
+    ) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.config.pg_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.config.pg_addr))?;
+        let addr = listener.local_addr()?;
+        on_ready(addr);
+        let pg = reef_pg::PgConfig { max_message_bytes: self.config.max_message_bytes, ..Default::default() };
+        reef_pg::serve(self.db.clone(), listener, pg, shutdown).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop_gc.store(true, Ordering::SeqCst);
+        if let Some(t) = self.gc_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs MVCC garbage collection periodically: versions older than the GC
+/// life time, and older than every live transaction, are removed.
+fn spawn_gc(client: reef_txn::TxnClient, config: &Config, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let life = Duration::from_secs(config.gc_life_time_secs);
+    let interval = Duration::from_secs(config.gc_interval_secs.max(1));
+    std::thread::Builder::new()
+        .name("reef-gc".into())
+        .spawn(move || {
+            let mut waited = Duration::ZERO;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+                waited += Duration::from_millis(200);
+                if waited < interval {
+                    continue;
+                }
+                waited = Duration::ZERO;
+                let now = match client.tso().get_ts() {
+                    Ok(ts) => ts,
+                    Err(e) => {
+                        tracing::warn!("gc: cannot read the timestamp oracle: {e}");
+                        continue;
+                    }
+                };
+                let physical = reef_common::ts_physical_ms(now);
+                let safe_ms = physical.saturating_sub(life.as_millis() as u64);
+                let safe_point = reef_common::compose_ts(safe_ms, 0);
+                match client.run_gc(safe_point) {
+                    Ok(p) => tracing::debug!("gc at safe point {safe_point}: {p:?}"),
+                    Err(e) => tracing::warn!("gc failed: {e}"),
+                }
+            }
+        })
+        .expect("spawning the GC thread")
+}

@@ -1,0 +1,800 @@
+//! One client connection: startup, the simple and extended query protocols, and teardown.
+//!
+//! A connection is a single tokio task. It reads one frontend message at a time, runs the SQL
+//! session's (blocking) calls on tokio's blocking pool, and buffers backend messages, writing
+//! them out at ReadyForQuery, at Flush, and whenever the buffer grows past a threshold. The
+//! session lives behind a `std::sync::Mutex` in an `Arc` so that blocking closures can own a
+//! handle to it; only this task ever uses it, so the lock is never contended.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BytesMut};
+use pgwire::messages::data::{DataRow, FieldDescription, NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::response::{
+    CommandComplete, EmptyQueryResponse, ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus,
+};
+use pgwire::messages::startup::{
+    Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
+};
+use pgwire::messages::Message;
+use reef_sql::{sqlstate, Column, DataType, ExecResult, SqlError, TxnStatus, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{timeout_at, Instant};
+
+use crate::backend::{SqlDatabase, SqlSession};
+use crate::codec::{decode_param, RowEncoder, FORMAT_BINARY, FORMAT_TEXT};
+use crate::error::PgError;
+use crate::protocol::{decode_message, decode_startup, known_message_type, Frontend, StartupPacket, MAX_STARTUP_PACKET};
+use crate::PgConfig;
+
+/// Pending output beyond this size is written out even before ReadyForQuery.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+/// The read buffer grows by at most this much at a time, so that a client announcing a huge
+/// message cannot make the server allocate memory it never sends.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Protocol 3.0, the version this server speaks.
+const PROTOCOL_3_0: i32 = 196_608;
+/// The text type's OID, reported for parameters whose type nothing constrains.
+const TEXT_OID: u32 = 25;
+/// SQLSTATE: too many connections.
+const TOO_MANY_CONNECTIONS: &str = "53300";
+/// SQLSTATE: a portal with that name already exists.
+const DUPLICATE_CURSOR: &str = "42P03";
+
+/// State shared by all connections of one server.
+pub(crate) struct Shared<D> {
+    /// The database sessions are opened on.
+    pub db: D,
+    /// The server's configuration.
+    pub config: PgConfig,
+    /// The next backend process ID handed out in BackendKeyData.
+    pub next_pid: AtomicI32,
+    /// Connections that hold a session.
+    pub active: Arc<AtomicUsize>,
+}
+
+/// Releases a connection slot when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A prepared statement of the extended protocol.
+struct Statement<P> {
+    /// The engine's handle; None for an empty query string.
+    handle: Option<P>,
+    param_types: Vec<DataType>,
+    columns: Option<Vec<Column>>,
+}
+
+/// How far a portal has run.
+enum PortalState {
+    /// Not executed yet.
+    Ready,
+    /// Executed; rows remain to be sent by later Execute messages.
+    Suspended { columns: Vec<Column>, rows: std::vec::IntoIter<Vec<Value>>, tag: String },
+    /// Ran to completion with this command tag.
+    Done { tag: String },
+    /// Execution failed; the portal cannot run again.
+    Failed,
+}
+
+/// A bound statement of the extended protocol.
+struct Portal<P> {
+    stmt: Arc<Statement<P>>,
+    params: Vec<Value>,
+    result_formats: Vec<i16>,
+    state: PortalState,
+}
+
+/// Serves one accepted connection until the client leaves, a fatal error occurs, or the server
+/// shuts down. Never panics on client input; errors end only this connection.
+pub(crate) async fn run<D: SqlDatabase>(shared: Arc<Shared<D>>, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let mut conn: Conn<D::Session> = Conn {
+        stream,
+        rbuf: BytesMut::with_capacity(8192),
+        wbuf: BytesMut::with_capacity(8192),
+        max_message: shared.config.max_message_bytes,
+        session: None,
+        slot: None,
+        statements: HashMap::new(),
+        portals: HashMap::new(),
+        skip_until_sync: false,
+        settings_dirty: false,
+        reported: Vec::new(),
+        row_buf: BytesMut::new(),
+        encoder: RowEncoder::default(),
+    };
+    let result = match conn.startup(&shared).await {
+        Ok(true) => conn.serve(&mut stop).await,
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(()) => tracing::debug!(?peer, "connection closed"),
+        Err(PgError::Io(e)) => tracing::debug!(?peer, error = %e, "connection lost"),
+        Err(e) => {
+            tracing::info!(?peer, error = %e, "connection terminated");
+            conn.send_fatal(e).await;
+        }
+    }
+    conn.close().await;
+}
+
+struct Conn<S: SqlSession> {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    max_message: usize,
+    session: Option<Arc<Mutex<S>>>,
+    slot: Option<Slot>,
+    statements: HashMap<String, Arc<Statement<S::Statement>>>,
+    portals: HashMap<String, Portal<S::Statement>>,
+    /// Set after an error in an extended-protocol message: everything up to Sync is ignored.
+    skip_until_sync: bool,
+    /// Set when a statement may have changed a setting reported in ParameterStatus.
+    settings_dirty: bool,
+    /// The settings last reported to the client.
+    reported: Vec<(String, String)>,
+    row_buf: BytesMut,
+    encoder: RowEncoder,
+}
+
+fn txn_indicator(status: TxnStatus) -> TransactionStatus {
+    match status {
+        TxnStatus::Idle => TransactionStatus::Idle,
+        TxnStatus::InBlock => TransactionStatus::Transaction,
+        TxnStatus::Failed => TransactionStatus::Error,
+    }
+}
+
+/// True if a command with this tag may change settings reported by ParameterStatus.
+fn may_change_settings(tag: &str) -> bool {
+    matches!(tag.split(' ').next(), Some("SET" | "RESET" | "DISCARD" | "ROLLBACK" | "COMMIT"))
+}
+
+/// The result format of column `i` from Bind's format codes.
+fn format_for(formats: &[i16], i: usize) -> i16 {
+    match formats {
+        [] => FORMAT_TEXT,
+        [one] => *one,
+        many => many.get(i).copied().unwrap_or(FORMAT_TEXT),
+    }
+}
+
+fn row_description(columns: &[Column], formats: &[i16]) -> RowDescription {
+    let fields = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            FieldDescription::new(
+                c.name.clone(),
+                0,
+                0,
+                c.data_type.oid(),
+                c.data_type.type_len(),
+                c.data_type.type_modifier(),
+                format_for(formats, i),
+            )
+        })
+        .collect();
+    RowDescription::new(fields)
+}
+
+fn param_oid(ty: &DataType) -> u32 {
+    match ty {
+        DataType::Unknown => TEXT_OID,
+        other => other.oid(),
+    }
+}
+
+fn statement_missing(name: &str) -> SqlError {
+    let what = if name.is_empty() { "unnamed prepared statement".to_owned() } else { format!("prepared statement \"{name}\"") };
+    SqlError::new(sqlstate::UNDEFINED_PREPARED_STATEMENT, format!("{what} does not exist"))
+}
+
+fn portal_missing(name: &str) -> SqlError {
+    let what = if name.is_empty() { "unnamed portal".to_owned() } else { format!("portal \"{name}\"") };
+    SqlError::new(sqlstate::INVALID_CURSOR_NAME, format!("{what} does not exist"))
+}
+
+fn protocol_error(message: String) -> SqlError {
+    SqlError::new(sqlstate::PROTOCOL_VIOLATION, message)
+}
+
+fn check_format(code: i16) -> Result<(), SqlError> {
+    if code == FORMAT_TEXT || code == FORMAT_BINARY {
+        Ok(())
+    } else {
+        Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unsupported format code: {code}")))
+    }
+}
+
+impl<S: SqlSession> Conn<S> {
+    // ----- I/O -----
+
+    /// Encodes a backend message into the output buffer.
+    fn put<M: Message>(&mut self, msg: &M) -> Result<(), PgError> {
+        let start = self.wbuf.len();
+        msg.encode(&mut self.wbuf).map_err(|e| {
+            // Drop a partially written message so the stream stays well-formed.
+            self.wbuf.truncate(start);
+            PgError::from(e)
+        })
+    }
+
+    async fn flush(&mut self) -> Result<(), PgError> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    async fn maybe_flush(&mut self) -> Result<(), PgError> {
+        if self.wbuf.len() >= FLUSH_THRESHOLD {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads until the buffer holds `n` bytes. Returns false on EOF before any byte of the
+    /// awaited unit arrived (`at_boundary`), and an error on EOF in the middle of one.
+    async fn fill(&mut self, n: usize) -> Result<bool, PgError> {
+        while self.rbuf.len() < n {
+            let want = (n - self.rbuf.len()).clamp(8192, READ_CHUNK);
+            self.rbuf.reserve(want);
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                if self.rbuf.is_empty() {
+                    return Ok(false);
+                }
+                return Err(PgError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads one startup-phase packet; None on EOF.
+    async fn read_startup(&mut self) -> Result<Option<StartupPacket>, PgError> {
+        if !self.fill(4).await? {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
+        if !(8..=MAX_STARTUP_PACKET).contains(&len) {
+            return Err(PgError::protocol("invalid length of startup packet"));
+        }
+        self.fill(len).await?;
+        let mut packet = self.rbuf.split_to(len);
+        packet.advance(4);
+        decode_startup(packet.freeze()).map(Some)
+    }
+
+    /// Reads one regular message; None on EOF at a message boundary.
+    async fn read_message(&mut self) -> Result<Option<Frontend>, PgError> {
+        if !self.fill(5).await? {
+            return Ok(None);
+        }
+        let ty = self.rbuf[0];
+        if !known_message_type(ty) {
+            return Err(PgError::protocol(format!("invalid frontend message type {ty}")));
+        }
+        let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+        if len < 4 {
+            return Err(PgError::protocol(format!("invalid message length {len}")));
+        }
+        let body_len = len as usize - 4;
+        if body_len > self.max_message {
+            return Err(PgError::MessageTooLarge { len: body_len, limit: self.max_message });
+        }
+        self.fill(5 + body_len).await?;
+        let mut frame = self.rbuf.split_to(5 + body_len);
+        frame.advance(5);
+        Ok(Some(decode_message(ty, frame.freeze())))
+    }
+
+    /// Runs `f` on the session in tokio's blocking pool.
+    async fn blocking<R: Send + 'static>(&self, f: impl FnOnce(&mut S) -> R + Send + 'static) -> Result<R, PgError> {
+        let session = self.session.clone().ok_or_else(|| PgError::Internal("no session".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let mut guard = session.lock().map_err(|_| PgError::Internal("session state is poisoned".into()))?;
+            Ok(f(&mut guard))
+        })
+        .await
+        .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?
+    }
+
+    fn put_error(&mut self, severity: &str, e: &SqlError) -> Result<(), PgError> {
+        let mut fields = vec![
+            (b'S', severity.to_owned()),
+            (b'V', severity.to_owned()),
+            (b'C', e.code.to_owned()),
+            (b'M', e.message.clone()),
+        ];
+        if let Some(d) = &e.detail {
+            fields.push((b'D', d.clone()));
+        }
+        if let Some(h) = &e.hint {
+            fields.push((b'H', h.clone()));
+        }
+        self.put(&ErrorResponse::new(fields))
+    }
+
+    /// Best effort: reports a fatal error to the client before the connection closes.
+    async fn send_fatal(&mut self, e: &PgError) {
+        let err = match e {
+            PgError::Io(_) => return,
+            PgError::Sql(e) | PgError::Rejected(e) => e.clone(),
+            other => SqlError::new(other.sqlstate(), other.to_string()),
+        };
+        if self.put_error("FATAL", &err).is_ok() {
+            let _ = self.flush().await;
+        }
+    }
+
+    /// Drops the session in the blocking pool (dropping rolls back its transaction, which may
+    /// block on storage) and closes the socket.
+    async fn close(&mut self) {
+        self.statements.clear();
+        self.portals.clear();
+        if let Some(session) = self.session.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
+        }
+        self.slot = None;
+        let _ = self.stream.shutdown().await;
+    }
+
+    // ----- Startup -----
+
+    /// Runs the startup phase. Returns false if the connection should close quietly (EOF,
+    /// CancelRequest, startup timeout).
+    async fn startup<D: SqlDatabase<Session = S>>(&mut self, shared: &Shared<D>) -> Result<bool, PgError> {
+        let deadline = Instant::now() + shared.config.startup_timeout;
+        let (mut ssl_done, mut gss_done) = (false, false);
+        let (major, minor, params) = loop {
+            let packet = match timeout_at(deadline, self.read_startup()).await {
+                Err(_) => {
+                    tracing::debug!("startup timed out");
+                    return Ok(false);
+                }
+                Ok(packet) => packet?,
+            };
+            match packet {
+                None => return Ok(false),
+                Some(StartupPacket::Ssl) if !ssl_done => {
+                    // TLS is not offered yet; the client continues in plain text or gives up.
+                    ssl_done = true;
+                    self.put(&SslResponse::Refuse)?;
+                    self.flush().await?;
+                }
+                Some(StartupPacket::GssEnc) if !gss_done => {
+                    gss_done = true;
+                    self.wbuf.extend_from_slice(b"N");
+                    self.flush().await?;
+                }
+                Some(StartupPacket::Ssl | StartupPacket::GssEnc) => {
+                    return Err(PgError::protocol("duplicate encryption request"));
+                }
+                Some(StartupPacket::Cancel { pid, .. }) => {
+                    // Query cancellation is not implemented yet; the request is accepted and
+                    // ignored, as PostgreSQL does for requests that match no backend.
+                    tracing::debug!(pid, "ignoring cancel request");
+                    return Ok(false);
+                }
+                Some(StartupPacket::Startup { major, minor, params }) => break (major, minor, params),
+            }
+        };
+        if major != 3 {
+            return Err(PgError::Protocol {
+                code: sqlstate::FEATURE_NOT_SUPPORTED,
+                message: format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"),
+            });
+        }
+        let mut user = None;
+        let mut database = None;
+        let mut unsupported = Vec::new();
+        for (name, value) in params {
+            match name.as_str() {
+                "user" if !value.is_empty() => user = Some(value),
+                "database" if !value.is_empty() => database = Some(value),
+                _ if name.starts_with("_pq_.") => unsupported.push(name),
+                _ => {}
+            }
+        }
+        if minor > 0 || !unsupported.is_empty() {
+            self.put(&NegotiateProtocolVersion::new(PROTOCOL_3_0, unsupported))?;
+        }
+        let user = user.unwrap_or_else(|| "reef".to_owned());
+        let database = database.unwrap_or_else(|| "reef".to_owned());
+
+        let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
+        let slot = Slot(shared.active.clone());
+        if active > shared.config.max_connections {
+            return Err(PgError::Rejected(SqlError::new(TOO_MANY_CONNECTIONS, "sorry, too many clients already")));
+        }
+
+        // Authentication: trust. Password and SCRAM authentication come later.
+        let db = shared.db.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            db.session(&user, &database).map(|s| {
+                let params = s.parameter_status();
+                let status = s.txn_status();
+                (s, params, status)
+            })
+        })
+        .await
+        .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?;
+        let (session, params, status) = opened.map_err(PgError::Rejected)?;
+        self.session = Some(Arc::new(Mutex::new(session)));
+        self.slot = Some(slot);
+
+        self.put(&Authentication::Ok)?;
+        for (name, value) in &params {
+            self.put(&ParameterStatus::new(name.clone(), value.clone()))?;
+        }
+        self.reported = params;
+        let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        self.put(&BackendKeyData::new(pid, SecretKey::I32(rand::random())))?;
+        self.put(&ReadyForQuery::new(txn_indicator(status)))?;
+        self.flush().await?;
+        Ok(true)
+    }
+
+    // ----- Message loop -----
+
+    async fn serve(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), PgError> {
+        loop {
+            let next = {
+                let stopped = async {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                };
+                tokio::select! {
+                    biased;
+                    msg = self.read_message() => Some(msg),
+                    _ = stopped => None,
+                }
+            };
+            let Some(msg) = next.ok_or(PgError::Shutdown)?? else {
+                return Ok(());
+            };
+            match msg {
+                Frontend::Terminate => return Ok(()),
+                Frontend::Sync => self.sync().await?,
+                _ if self.skip_until_sync => {}
+                Frontend::Flush => self.flush().await?,
+                Frontend::CopyIgnored => {}
+                Frontend::Query(sql) => self.simple_query(sql).await?,
+                Frontend::Invalid { extended, error } => {
+                    self.put_error("ERROR", &error)?;
+                    if extended {
+                        self.skip_until_sync = true;
+                    } else {
+                        let status = self.blocking(|s| s.txn_status()).await?;
+                        self.ready_for_query(status, None).await?;
+                    }
+                }
+                msg => match self.extended(msg).await {
+                    Ok(()) => {}
+                    Err(PgError::Sql(e)) => {
+                        self.put_error("ERROR", &e)?;
+                        self.skip_until_sync = true;
+                    }
+                    Err(fatal) => return Err(fatal),
+                },
+            }
+        }
+    }
+
+    /// Sends ParameterStatus for changed settings, then ReadyForQuery, and flushes. Portals
+    /// end with their transaction, so they are dropped when the session is idle.
+    async fn ready_for_query(&mut self, status: TxnStatus, params: Option<Vec<(String, String)>>) -> Result<(), PgError> {
+        if let Some(params) = params {
+            for (name, value) in &params {
+                if !self.reported.iter().any(|(n, v)| n == name && v == value) {
+                    self.put(&ParameterStatus::new(name.clone(), value.clone()))?;
+                }
+            }
+            self.reported = params;
+        }
+        if status == TxnStatus::Idle {
+            self.portals.clear();
+        }
+        self.put(&ReadyForQuery::new(txn_indicator(status)))?;
+        self.flush().await
+    }
+
+    async fn sync(&mut self) -> Result<(), PgError> {
+        self.skip_until_sync = false;
+        let dirty = std::mem::take(&mut self.settings_dirty);
+        let (status, params) = self
+            .blocking(move |s| {
+                s.sync();
+                (s.txn_status(), dirty.then(|| s.parameter_status()))
+            })
+            .await?;
+        self.ready_for_query(status, params).await
+    }
+
+    async fn simple_query(&mut self, sql: String) -> Result<(), PgError> {
+        // A simple Query destroys the unnamed statement and portal.
+        self.statements.remove("");
+        self.portals.remove("");
+        let (results, status, params) = self
+            .blocking(move |s| {
+                let results = s.execute_simple(&sql);
+                let dirty = results.iter().any(|r| r.as_ref().is_ok_and(|r| may_change_settings(&r.tag)));
+                (results, s.txn_status(), dirty.then(|| s.parameter_status()))
+            })
+            .await?;
+        if results.is_empty() {
+            self.put(&EmptyQueryResponse::new())?;
+        }
+        for result in results {
+            let sent = match result {
+                Ok(result) => self.send_simple_result(result).await,
+                Err(e) => Err(PgError::Sql(e)),
+            };
+            match sent {
+                Ok(()) => {}
+                Err(PgError::Sql(e)) => {
+                    self.put_error("ERROR", &e)?;
+                    break;
+                }
+                Err(fatal) => return Err(fatal),
+            }
+        }
+        self.ready_for_query(status, params).await
+    }
+
+    async fn send_simple_result(&mut self, result: ExecResult) -> Result<(), PgError> {
+        if let Some(columns) = &result.columns {
+            self.put(&row_description(columns, &[]))?;
+            for row in &result.rows {
+                self.put_row(row, columns, &[])?;
+                self.maybe_flush().await?;
+            }
+        }
+        self.put(&CommandComplete::new(result.tag))
+    }
+
+    /// Encodes one DataRow, reusing the row buffer.
+    fn put_row(&mut self, row: &[Value], columns: &[Column], formats: &[i16]) -> Result<(), PgError> {
+        if row.len() != columns.len() {
+            return Err(SqlError::internal(format!(
+                "a row of {} values for {} columns",
+                row.len(),
+                columns.len()
+            ))
+            .into());
+        }
+        let mut data = std::mem::take(&mut self.row_buf);
+        data.clear();
+        let mut encoded = Ok(());
+        for (i, (v, c)) in row.iter().zip(columns).enumerate() {
+            encoded = self.encoder.put_field(v, &c.data_type, format_for(formats, i), &mut data);
+            if encoded.is_err() {
+                break;
+            }
+        }
+        let msg = DataRow::new(data, row.len() as i16);
+        let put = match encoded {
+            Ok(()) => self.put(&msg),
+            Err(e) => Err(e.into()),
+        };
+        self.row_buf = msg.data;
+        put
+    }
+
+    // ----- Extended protocol -----
+
+    async fn extended(&mut self, msg: Frontend) -> Result<(), PgError> {
+        match msg {
+            Frontend::Parse { name, sql, param_oids } => self.parse(name, sql, param_oids).await,
+            Frontend::Bind { portal, statement, param_formats, params, result_formats } => {
+                self.bind(portal, statement, param_formats, params, result_formats)
+            }
+            Frontend::Describe { kind, name } => self.describe(kind, &name),
+            Frontend::Execute { portal, max_rows } => self.execute(portal, max_rows).await,
+            Frontend::Close { kind, name } => {
+                if kind == b'S' {
+                    self.statements.remove(&name);
+                } else {
+                    self.portals.remove(&name);
+                }
+                self.put(&CloseComplete::new())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn parse(&mut self, name: String, sql: String, param_oids: Vec<u32>) -> Result<(), PgError> {
+        if !name.is_empty() && self.statements.contains_key(&name) {
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_PREPARED_STATEMENT,
+                format!("prepared statement \"{name}\" already exists"),
+            )
+            .into());
+        }
+        let declared = param_oids
+            .iter()
+            .map(|&oid| match oid {
+                0 => Ok(None),
+                oid => DataType::from_oid(oid).map(Some).ok_or_else(|| {
+                    SqlError::unsupported(format!("parameter type with OID {oid} is not supported"))
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stmt = if sql.trim_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
+            Statement {
+                handle: None,
+                param_types: declared.iter().map(|t| t.unwrap_or(DataType::Unknown)).collect(),
+                columns: None,
+            }
+        } else {
+            let described = self.blocking(move |s| s.prepare(&sql, &declared)).await??;
+            Statement { handle: Some(described.handle), param_types: described.param_types, columns: described.columns }
+        };
+        self.statements.insert(name, Arc::new(stmt));
+        self.put(&ParseComplete::new())
+    }
+
+    fn bind(
+        &mut self,
+        portal: String,
+        statement: String,
+        param_formats: Vec<i16>,
+        params: Vec<Option<bytes::Bytes>>,
+        result_formats: Vec<i16>,
+    ) -> Result<(), PgError> {
+        let stmt = self.statements.get(&statement).cloned().ok_or_else(|| statement_missing(&statement))?;
+        if !portal.is_empty() && self.portals.contains_key(&portal) {
+            return Err(SqlError::new(DUPLICATE_CURSOR, format!("portal \"{portal}\" already exists")).into());
+        }
+        if params.len() != stmt.param_types.len() {
+            return Err(protocol_error(format!(
+                "bind message supplies {} parameters, but prepared statement \"{statement}\" requires {}",
+                params.len(),
+                stmt.param_types.len()
+            ))
+            .into());
+        }
+        if param_formats.len() > 1 && param_formats.len() != params.len() {
+            return Err(protocol_error(format!(
+                "bind message has {} parameter formats but {} parameters",
+                param_formats.len(),
+                params.len()
+            ))
+            .into());
+        }
+        let ncols = stmt.columns.as_ref().map_or(0, Vec::len);
+        if result_formats.len() > 1 && result_formats.len() != ncols {
+            return Err(protocol_error(format!(
+                "bind message has {} result formats but query has {ncols} columns",
+                result_formats.len()
+            ))
+            .into());
+        }
+        for code in param_formats.iter().chain(&result_formats) {
+            check_format(*code)?;
+        }
+        let mut values = Vec::with_capacity(params.len());
+        for (i, (param, ty)) in params.iter().zip(&stmt.param_types).enumerate() {
+            let value = match param {
+                None => Value::Null,
+                Some(bytes) => decode_param(bytes, format_for(&param_formats, i), ty).map_err(|e| {
+                    if e.code == sqlstate::INVALID_BINARY_REPRESENTATION {
+                        SqlError::new(e.code, format!("incorrect binary data format in bind parameter {}", i + 1))
+                    } else {
+                        e
+                    }
+                })?,
+            };
+            values.push(value);
+        }
+        self.portals.insert(portal, Portal { stmt, params: values, result_formats, state: PortalState::Ready });
+        self.put(&BindComplete::new())
+    }
+
+    fn describe(&mut self, kind: u8, name: &str) -> Result<(), PgError> {
+        if kind == b'S' {
+            let stmt = self.statements.get(name).cloned().ok_or_else(|| statement_missing(name))?;
+            self.put(&ParameterDescription::new(stmt.param_types.iter().map(param_oid).collect()))?;
+            match &stmt.columns {
+                Some(columns) => self.put(&row_description(columns, &[])),
+                None => self.put(&NoData::new()),
+            }
+        } else {
+            let portal = self.portals.get(name).ok_or_else(|| portal_missing(name))?;
+            let description = portal.stmt.columns.as_ref().map(|c| row_description(c, &portal.result_formats));
+            match description {
+                Some(d) => self.put(&d),
+                None => self.put(&NoData::new()),
+            }
+        }
+    }
+
+    async fn execute(&mut self, name: String, max_rows: i32) -> Result<(), PgError> {
+        let mut portal = self.portals.remove(&name).ok_or_else(|| portal_missing(&name))?;
+        let result = self.run_portal(&mut portal, &name, max_rows).await;
+        if matches!(result, Err(PgError::Sql(_))) {
+            portal.state = PortalState::Failed;
+        }
+        self.portals.insert(name, portal);
+        result
+    }
+
+    async fn run_portal(&mut self, portal: &mut Portal<S::Statement>, name: &str, max_rows: i32) -> Result<(), PgError> {
+        if portal.stmt.handle.is_none() {
+            return self.put(&EmptyQueryResponse::new());
+        }
+        match &portal.state {
+            PortalState::Failed => {
+                return Err(SqlError::new(
+                    sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("portal \"{name}\" cannot be run"),
+                )
+                .into())
+            }
+            PortalState::Done { tag } => {
+                // A finished portal returns no more rows and is never run twice.
+                let tag = if tag.starts_with("SELECT") { "SELECT 0".to_owned() } else { tag.clone() };
+                return self.put(&CommandComplete::new(tag));
+            }
+            PortalState::Ready => {
+                let stmt = portal.stmt.clone();
+                let params = std::mem::take(&mut portal.params);
+                let result = self
+                    .blocking(move |s| match &stmt.handle {
+                        Some(handle) => s.execute_prepared(handle, &params),
+                        None => Err(SqlError::internal("executing an empty statement")),
+                    })
+                    .await??;
+                if may_change_settings(&result.tag) {
+                    self.settings_dirty = true;
+                }
+                match result.columns {
+                    Some(columns) => {
+                        portal.state = PortalState::Suspended { columns, rows: result.rows.into_iter(), tag: result.tag };
+                    }
+                    None => {
+                        self.put(&CommandComplete::new(result.tag.clone()))?;
+                        portal.state = PortalState::Done { tag: result.tag };
+                        return Ok(());
+                    }
+                }
+            }
+            PortalState::Suspended { .. } => {}
+        }
+        let PortalState::Suspended { columns, rows, tag } = &mut portal.state else {
+            return Ok(());
+        };
+        let limit = if max_rows > 0 { max_rows as usize } else { usize::MAX };
+        let mut sent = 0;
+        while sent < limit {
+            let Some(row) = rows.next() else { break };
+            self.put_row(&row, columns, &portal.result_formats)?;
+            sent += 1;
+            self.maybe_flush().await?;
+        }
+        if rows.len() > 0 {
+            return self.put(&PortalSuspended::new());
+        }
+        let tag = if sent < usize::MAX && tag.starts_with("SELECT") && max_rows > 0 {
+            format!("SELECT {sent}")
+        } else {
+            std::mem::take(tag)
+        };
+        self.put(&CommandComplete::new(tag.clone()))?;
+        portal.state = PortalState::Done { tag };
+        Ok(())
+    }
+}

@@ -1,0 +1,1370 @@
+//! Sessions: the entry point of the SQL layer.
+//!
+//! A [`Database`] is shared by every connection of a node: the transaction
+//! client, the catalog, the id allocators. A [`Session`] is one client's
+//! state: its transaction block, its uncommitted schema changes, its
+//! settings. Statements run synchronously; the wire front end calls them
+//! from a blocking thread.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use parking_lot::lock_api::ArcRwLockWriteGuard;
+use parking_lot::{Mutex, RawRwLock};
+use reef_txn::{IsolationLevel, Transaction, TxnClient};
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::binder::{object_name, Binder, BoundQuery};
+use crate::catalog::{self, Catalog, CatalogView, Object, Overlay};
+use crate::ddl;
+use crate::error::{sqlstate, Result, SqlError};
+use crate::exec::{self, ExecContext, SessionHooks};
+use crate::optimizer;
+use crate::plan::Plan;
+use crate::types::{DataType, Value};
+
+/// One column of a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The column's name as the client sees it.
+    pub name: String,
+    /// The column's type.
+    pub data_type: DataType,
+}
+
+/// The outcome of one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecResult {
+    /// The CommandComplete tag.
+    pub tag: String,
+    /// Some(columns) when the statement returns rows.
+    pub columns: Option<Vec<Column>>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ExecResult {
+    fn tag(tag: impl Into<String>) -> Self {
+        ExecResult { tag: tag.into(), columns: None, rows: vec![] }
+    }
+}
+
+/// ReadyForQuery status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// Not in a transaction block.
+    Idle,
+    /// In a transaction block.
+    InBlock,
+    /// In a failed transaction block.
+    Failed,
+}
+
+/// A parsed, described statement.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The statement's text.
+    pub sql: String,
+    /// Parameter types.
+    pub param_types: Vec<DataType>,
+    /// Result columns, if any.
+    pub columns: Option<Vec<Column>>,
+    stmt: Option<Arc<ast::Statement>>,
+}
+
+/// Settings of the SQL layer.
+#[derive(Debug, Clone)]
+pub struct SqlConfig {
+    /// Default per-query memory limit in bytes.
+    pub query_memory_limit: usize,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig { query_memory_limit: 1 << 30 }
+    }
+}
+
+/// The shared database handle.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    client: TxnClient,
+    catalog: Catalog,
+    config: SqlConfig,
+    /// Cached blocks of sequence values and row ids: counter id -> (next, end).
+    blocks: Mutex<HashMap<u32, (i64, i64)>>,
+    next_pid: AtomicU32,
+}
+
+/// Databases a client may connect to.
+const DATABASES: &[&str] = &["reef", "postgres"];
+
+impl Database {
+    /// Opens the SQL layer over a transaction client: loads the catalog.
+    pub fn open(client: TxnClient, config: SqlConfig) -> Result<Database> {
+        let txn = client.begin(IsolationLevel::RepeatableRead).map_err(crate::error::from_txn)?;
+        let (start, end) = catalog::object_key_range();
+        let mut objects = Vec::new();
+        for kv in txn.scan(&start, &end).map_err(crate::error::from_txn)? {
+            let (_, v) = kv.map_err(crate::error::from_txn)?;
+            objects.push(catalog::decode_object(&v)?);
+        }
+        txn.rollback().map_err(crate::error::from_txn)?;
+        Ok(Database {
+            inner: Arc::new(DbInner {
+                client,
+                catalog: Catalog::load(objects),
+                config,
+                blocks: Mutex::new(HashMap::new()),
+                next_pid: AtomicU32::new(1000),
+            }),
+        })
+    }
+
+    /// The transaction client.
+    pub fn client(&self) -> &TxnClient {
+        &self.inner.client
+    }
+
+    /// The committed catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Opens a session; errors 3D000 if the database does not exist.
+    pub fn session(&self, user: &str, database: &str) -> Result<Session> {
+        let database = if database.is_empty() { user } else { database };
+        if !DATABASES.contains(&database) {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_DATABASE,
+                format!("database \"{database}\" does not exist"),
+            ));
+        }
+        let pid = self.inner.next_pid.fetch_add(1, AtomicOrdering::Relaxed);
+        let shared = Arc::new(SessionShared {
+            db: self.clone(),
+            currval: Mutex::new(HashMap::new()),
+            lastval: Mutex::new(None),
+            settings: Mutex::new(Settings::new(user, database, self.inner.config.query_memory_limit)),
+        });
+        Ok(Session {
+            db: self.clone(),
+            shared,
+            block: None,
+            failed: false,
+            overlay: Overlay::default(),
+            ddl_guard: None,
+            pid,
+            prepared: HashMap::new(),
+        })
+    }
+
+    /// Runs a closure in a short transaction of its own, retrying on
+    /// conflicts (sequence and row-id blocks, which are not transactional).
+    fn autonomous<T>(&self, f: impl Fn(&Transaction) -> Result<T>) -> Result<T> {
+        let mut delay = 1u64;
+        for _ in 0..50 {
+            let txn = self.inner.client.begin(IsolationLevel::RepeatableRead).map_err(crate::error::from_txn)?;
+            let out = f(&txn)?;
+            match txn.commit() {
+                Ok(_) => return Ok(out),
+                Err(e) if e.code() == reef_common::ErrorCode::WriteConflict => {
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    delay = (delay * 2).min(50);
+                }
+                Err(e) => return Err(crate::error::from_txn(e)),
+            }
+        }
+        Err(SqlError::new(sqlstate::SERIALIZATION_FAILURE, "could not allocate ids: too much contention"))
+    }
+
+    /// Reads a counter (row-id allocator or sequence position).
+    fn read_counter(txn: &Transaction, id: u32) -> Result<Option<i64>> {
+        Ok(txn
+            .get(&catalog::counter_key(id))
+            .map_err(crate::error::from_txn)?
+            .map(|b| i64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]))))
+    }
+
+    fn write_counter(txn: &Transaction, id: u32, v: i64) {
+        txn.put(catalog::counter_key(id), v.to_be_bytes().to_vec());
+    }
+
+    /// A fresh row id for a table (blocks of 1000 per node).
+    fn next_rowid(&self, table: u32) -> Result<i64> {
+        let mut blocks = self.inner.blocks.lock();
+        if let Some((next, end)) = blocks.get_mut(&table) {
+            if *next < *end {
+                *next += 1;
+                return Ok(*next - 1);
+            }
+        }
+        let start = self.autonomous(|txn| {
+            let cur = Self::read_counter(txn, table)?.unwrap_or(1);
+            Self::write_counter(txn, table, cur + 1000);
+            Ok(cur)
+        })?;
+        blocks.insert(table, (start + 1, start + 1000));
+        Ok(start)
+    }
+
+    /// The next value of a sequence (blocks of up to 32 per node).
+    fn nextval(&self, seq: &catalog::SequenceDesc) -> Result<i64> {
+        let mut blocks = self.inner.blocks.lock();
+        if let Some((next, end)) = blocks.get_mut(&seq.id) {
+            if *next != *end {
+                let v = *next;
+                *next += seq.increment;
+                return Ok(v);
+            }
+        }
+        let s = seq.clone();
+        let (first, end) = self.autonomous(|txn| {
+            let mut cur = Self::read_counter(txn, s.id)?.unwrap_or(s.start);
+            let out_of_range = if s.increment > 0 { cur > s.max_value } else { cur < s.min_value };
+            if out_of_range {
+                if !s.cycle {
+                    let (which, bound) =
+                        if s.increment > 0 { ("maximum", s.max_value) } else { ("minimum", s.min_value) };
+                    return Err(SqlError::new(
+                        "2200H",
+                        format!("nextval: reached {which} value of sequence \"{}\" ({bound})", s.name),
+                    ));
+                }
+                cur = if s.increment > 0 { s.min_value } else { s.max_value };
+            }
+            // Hand out up to 32 values without leaving the range.
+            let mut n = 1i64;
+            while n < 32 {
+                let nxt = cur.checked_add(s.increment * n);
+                match nxt {
+                    Some(x) if (s.increment > 0 && x <= s.max_value) || (s.increment < 0 && x >= s.min_value) => n += 1,
+                    _ => break,
+                }
+            }
+            let end = cur.saturating_add(s.increment * n);
+            Self::write_counter(txn, s.id, end);
+            Ok((cur, end))
+        })?;
+        blocks.insert(seq.id, (first + seq.increment, end));
+        Ok(first)
+    }
+
+    fn setval(&self, seq: &catalog::SequenceDesc, v: i64, is_called: bool) -> Result<()> {
+        if v < seq.min_value || v > seq.max_value {
+            return Err(SqlError::new(
+                sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!(
+                    "setval: value {v} is out of bounds for sequence \"{}\" ({}..{})",
+                    seq.name, seq.min_value, seq.max_value
+                ),
+            ));
+        }
+        let next = if is_called { v + seq.increment } else { v };
+        self.autonomous(|txn| {
+            Self::write_counter(txn, seq.id, next);
+            Ok(())
+        })?;
+        self.inner.blocks.lock().remove(&seq.id);
+        Ok(())
+    }
+
+    /// Forgets cached id blocks of an object (after DROP or TRUNCATE).
+    pub(crate) fn forget_blocks(&self, id: u32) {
+        self.inner.blocks.lock().remove(&id);
+    }
+}
+
+/// Session settings (SET / SHOW).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    values: HashMap<String, String>,
+    /// The per-query memory limit in bytes.
+    pub query_memory_limit: usize,
+}
+
+/// Settings clients may SET, with their defaults. Names are lower case.
+const KNOWN_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("server_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("extra_float_digits", "1"),
+    ("search_path", "\"$user\", public"),
+    ("standard_conforming_strings", "on"),
+    ("bytea_output", "hex"),
+    ("client_min_messages", "notice"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("statement_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("synchronous_commit", "on"),
+    ("server_version", "15.0"),
+    ("server_version_num", "150000"),
+    ("integer_datetimes", "on"),
+    ("max_identifier_length", "63"),
+    ("is_superuser", "on"),
+    ("session_authorization", "reef"),
+    ("row_security", "on"),
+    ("work_mem", "4MB"),
+    ("maintenance_work_mem", "64MB"),
+    ("jit", "off"),
+    ("enable_seqscan", "on"),
+    ("geqo", "on"),
+    ("max_parallel_workers_per_gather", "0"),
+    ("reef.query_memory_limit", ""),
+];
+
+impl Settings {
+    fn new(user: &str, _database: &str, mem: usize) -> Self {
+        let mut values: HashMap<String, String> =
+            KNOWN_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        values.insert("session_authorization".into(), user.to_string());
+        values.insert("reef.query_memory_limit".into(), mem.to_string());
+        Settings { values, query_memory_limit: mem }
+    }
+
+    /// The value of a setting.
+    pub fn get(&self, name: &str) -> Result<String> {
+        self.values.get(&name.to_lowercase()).cloned().ok_or_else(|| {
+            SqlError::new(sqlstate::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\""))
+        })
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let name = name.to_lowercase();
+        if !self.values.contains_key(&name) {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_OBJECT,
+                format!("unrecognized configuration parameter \"{name}\""),
+            ));
+        }
+        let bad = |hint: &str| {
+            SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
+                .with_hint(hint.to_string())
+        };
+        let v = match name.as_str() {
+            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes" | "max_identifier_length"
+            | "is_superuser" => {
+                return Err(SqlError::new(
+                    sqlstate::CANT_CHANGE_RUNTIME_PARAM,
+                    format!("parameter \"{name}\" cannot be changed"),
+                ))
+            }
+            "client_encoding" => {
+                let u = value.to_uppercase().replace('-', "");
+                if u != "UTF8" && u != "UNICODE" {
+                    return Err(SqlError::unsupported(format!(
+                        "client encoding \"{value}\" is not supported; reefdb speaks UTF8 only"
+                    )));
+                }
+                "UTF8".to_string()
+            }
+            "standard_conforming_strings" => {
+                if !matches!(value.to_lowercase().as_str(), "on" | "true" | "1") {
+                    return Err(SqlError::unsupported("standard_conforming_strings can only be on"));
+                }
+                "on".into()
+            }
+            "bytea_output" => {
+                if value.to_lowercase() != "hex" {
+                    return Err(SqlError::unsupported("bytea_output can only be hex"));
+                }
+                "hex".into()
+            }
+            "datestyle" => {
+                if !value.to_uppercase().contains("ISO") {
+                    return Err(SqlError::unsupported("DateStyle must include ISO"));
+                }
+                "ISO, MDY".into()
+            }
+            "intervalstyle" => {
+                if value.to_lowercase() != "postgres" {
+                    return Err(SqlError::unsupported("IntervalStyle can only be postgres"));
+                }
+                "postgres".into()
+            }
+            "timezone" => {
+                let u = value.to_uppercase();
+                if !matches!(u.as_str(), "UTC" | "GMT" | "ETC/UTC" | "Z" | "ZULU" | "UCT" | "ETC/GMT" | "+00" | "0" | "00:00" | "+00:00") {
+                    return Err(SqlError::unsupported(format!(
+                        "time zone \"{value}\" is not supported yet; reefdb runs in UTC"
+                    )));
+                }
+                "UTC".into()
+            }
+            "default_transaction_isolation" | "transaction_isolation" => {
+                match parse_isolation_name(value)? {
+                    IsolationLevel::ReadCommitted => "read committed".into(),
+                    IsolationLevel::RepeatableRead => "repeatable read".into(),
+                }
+            }
+            "reef.query_memory_limit" => {
+                let n: usize = value.trim().parse().map_err(|_| bad("Give a number of bytes."))?;
+                if n < 1 << 20 {
+                    return Err(bad("The limit must be at least 1048576 bytes."));
+                }
+                self.query_memory_limit = n;
+                n.to_string()
+            }
+            "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "extra_float_digits" => {
+                let t = value.trim().trim_end_matches("ms").trim();
+                t.parse::<i64>().map_err(|_| bad("Give a whole number."))?;
+                value.to_string()
+            }
+            _ => value.to_string(),
+        };
+        self.values.insert(name, v);
+        Ok(())
+    }
+}
+
+fn parse_isolation_name(v: &str) -> Result<IsolationLevel> {
+    match v.to_lowercase().trim() {
+        "read committed" | "read uncommitted" => Ok(IsolationLevel::ReadCommitted),
+        "repeatable read" => Ok(IsolationLevel::RepeatableRead),
+        "serializable" => Err(serializable_error()),
+        other => Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"transaction_isolation\": \"{other}\""),
+        )),
+    }
+}
+
+fn serializable_error() -> SqlError {
+    SqlError::unsupported("SERIALIZABLE isolation is not supported; use REPEATABLE READ")
+        .with_detail("reefdb provides snapshot isolation at REPEATABLE READ and never runs a transaction at a weaker level than requested.")
+}
+
+/// State a session shares with its running statements.
+struct SessionShared {
+    db: Database,
+    currval: Mutex<HashMap<u32, i64>>,
+    lastval: Mutex<Option<i64>>,
+    settings: Mutex<Settings>,
+}
+
+impl SessionShared {
+    fn sequence(&self, id: u32) -> Result<catalog::SequenceDesc> {
+        match self.db.catalog().get(id).as_deref() {
+            Some(Object::Sequence(s)) => Ok(s.clone()),
+            _ => Err(SqlError::new(sqlstate::UNDEFINED_TABLE, "sequence does not exist")),
+        }
+    }
+}
+
+impl SessionHooks for SessionShared {
+    fn nextval(&self, seq: u32) -> Result<i64> {
+        let s = self.sequence(seq)?;
+        let v = self.db.nextval(&s)?;
+        self.currval.lock().insert(seq, v);
+        *self.lastval.lock() = Some(v);
+        Ok(v)
+    }
+
+    fn currval(&self, seq: u32) -> Result<i64> {
+        let s = self.sequence(seq)?;
+        self.currval.lock().get(&seq).copied().ok_or_else(|| {
+            SqlError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("currval of sequence \"{}\" is not yet defined in this session", s.name),
+            )
+        })
+    }
+
+    fn setval(&self, seq: u32, value: i64, is_called: bool) -> Result<i64> {
+        let s = self.sequence(seq)?;
+        self.db.setval(&s, value, is_called)?;
+        if is_called {
+            self.currval.lock().insert(seq, value);
+        }
+        Ok(value)
+    }
+
+    fn lastval(&self) -> Result<i64> {
+        self.lastval.lock().ok_or_else(|| {
+            SqlError::new(sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE, "lastval is not yet defined in this session")
+        })
+    }
+
+    fn current_setting(&self, name: &str) -> Result<String> {
+        self.settings.lock().get(name)
+    }
+
+    fn next_rowid(&self, table: u32) -> Result<i64> {
+        self.db.next_rowid(table)
+    }
+}
+
+/// An explicit transaction block.
+struct Block {
+    /// Started lazily by the first statement that needs it.
+    txn: Option<Transaction>,
+    isolation: IsolationLevel,
+    read_only: bool,
+    /// Whether isolation may still change (no statement has run yet).
+    fresh: bool,
+    started_at: i64,
+    /// Tables written, with the schema version the writes were bound against.
+    written: Vec<(u32, u64)>,
+}
+
+/// One client session.
+pub struct Session {
+    db: Database,
+    shared: Arc<SessionShared>,
+    block: Option<Block>,
+    failed: bool,
+    overlay: Overlay,
+    ddl_guard: Option<ArcRwLockWriteGuard<RawRwLock, ()>>,
+    pid: u32,
+    prepared: HashMap<String, Prepared>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(b) = self.block.take() {
+            if let Some(t) = b.txn {
+                let _ = t.rollback();
+            }
+        }
+    }
+}
+
+/// Parses SQL text into statements.
+pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+        SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {msg}"))
+    })
+}
+
+/// Context a statement runs in, after the session picked its transaction.
+pub(crate) struct StmtCtx<'s> {
+    pub db: &'s Database,
+    pub txn: Transaction,
+    pub overlay: &'s mut Overlay,
+    pub hooks: Arc<dyn SessionHooks>,
+    pub mem_limit: usize,
+    pub txn_time: i64,
+    pub stmt_time: i64,
+}
+
+impl<'s> StmtCtx<'s> {
+    /// A catalog view with the session's uncommitted changes.
+    pub fn view(&self) -> CatalogView<'_> {
+        CatalogView { catalog: self.db.catalog(), overlay: self.overlay }
+    }
+
+    /// An execution context for a bound plan.
+    pub fn exec_ctx(&self, params: Vec<Value>) -> ExecContext {
+        ExecContext::new(self.txn.clone(), params, self.hooks.clone(), self.txn_time, self.stmt_time, self.mem_limit)
+    }
+
+    /// Allocates an object id.
+    pub fn alloc_id(&self) -> Result<u32> {
+        let key = catalog::next_id_key();
+        let cur = self
+            .txn
+            .get(&key)
+            .map_err(crate::error::from_txn)?
+            .map(|b| u32::from_be_bytes(b[..4].try_into().unwrap_or([0; 4])))
+            .unwrap_or(100);
+        self.txn.put(key, (cur + 1).to_be_bytes().to_vec());
+        Ok(cur)
+    }
+
+    /// Records a changed object in the transaction and the overlay.
+    pub fn put_object(&mut self, obj: Object) {
+        self.txn.put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
+        self.overlay.changes.insert(obj.id(), Some(Arc::new(obj)));
+    }
+
+    /// Removes an object in the transaction and the overlay.
+    pub fn drop_object(&mut self, id: u32) {
+        self.txn.delete(catalog::object_key(id));
+        self.overlay.changes.insert(id, None);
+        self.db.forget_blocks(id);
+    }
+
+    /// Forgets an object's cached id blocks.
+    pub fn forget_blocks(&self, id: u32) {
+        self.db.forget_blocks(id);
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// What a statement needs from the session's transaction state.
+enum StmtKind {
+    /// Reads or writes data.
+    Data,
+    /// Changes the schema.
+    Ddl,
+}
+
+impl Session {
+    /// The session's backend process id (for BackendKeyData).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Runs a simple query.
+    pub fn execute_simple(&mut self, sql: &str) -> Vec<Result<ExecResult>> {
+        let stmts = match parse_sql(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                if self.block.is_some() {
+                    self.fail_block();
+                }
+                return vec![Err(e)];
+            }
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let r = self.execute_stmt(&stmt, &[]);
+            let stop = r.is_err();
+            out.push(r);
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Parses and describes one statement.
+    pub fn prepare(&mut self, sql: &str, param_types: &[Option<DataType>]) -> Result<Prepared> {
+        let mut stmts = parse_sql(sql)?;
+        if stmts.len() > 1 {
+            return Err(SqlError::new(
+                sqlstate::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let stmt = match stmts.pop() {
+            Some(s) => s,
+            None => return Ok(Prepared { sql: sql.into(), param_types: vec![], columns: None, stmt: None }),
+        };
+        let declared: Vec<DataType> = param_types.iter().map(|t| t.unwrap_or(DataType::Unknown)).collect();
+        let (params, columns) = self.describe(&stmt, declared)?;
+        Ok(Prepared { sql: sql.into(), param_types: params, columns, stmt: Some(Arc::new(stmt)) })
+    }
+
+    /// Executes a prepared statement.
+    pub fn execute_prepared(&mut self, p: &Prepared, params: &[Value]) -> Result<ExecResult> {
+        match &p.stmt {
+            None => Ok(ExecResult::tag("")),
+            Some(stmt) => {
+                if params.len() != p.param_types.len() {
+                    return Err(SqlError::new(
+                        sqlstate::PROTOCOL_VIOLATION,
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement requires {}",
+                            params.len(),
+                            p.param_types.len()
+                        ),
+                    ));
+                }
+                let params: Vec<Value> = params.to_vec();
+                self.execute_stmt_typed(stmt, &params, &p.param_types)
+            }
+        }
+    }
+
+    /// The ReadyForQuery status.
+    pub fn txn_status(&self) -> TxnStatus {
+        if self.failed {
+            TxnStatus::Failed
+        } else if self.block.is_some() {
+            TxnStatus::InBlock
+        } else {
+            TxnStatus::Idle
+        }
+    }
+
+    /// Ends an implicit transaction after Sync (statements outside a block
+    /// autocommit, so there is nothing to end).
+    pub fn sync(&mut self) {}
+
+    /// ParameterStatus pairs.
+    pub fn parameter_status(&self) -> Vec<(String, String)> {
+        let s = self.shared.settings.lock();
+        let get = |n: &str| s.get(n).unwrap_or_default();
+        vec![
+            ("server_version".into(), "15.0 (reefdb 0.1.0)".into()),
+            ("server_encoding".into(), "UTF8".into()),
+            ("client_encoding".into(), get("client_encoding")),
+            ("DateStyle".into(), get("datestyle")),
+            ("IntervalStyle".into(), get("intervalstyle")),
+            ("TimeZone".into(), get("timezone")),
+            ("integer_datetimes".into(), "on".into()),
+            ("standard_conforming_strings".into(), "on".into()),
+            ("application_name".into(), get("application_name")),
+            ("is_superuser".into(), "on".into()),
+            ("session_authorization".into(), get("session_authorization")),
+        ]
+    }
+
+    fn describe(&mut self, stmt: &ast::Statement, declared: Vec<DataType>) -> Result<(Vec<DataType>, Option<Vec<Column>>)> {
+        let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
+        let mut binder = Binder::new(view, declared);
+        let columns = match stmt {
+            ast::Statement::Query(q) => {
+                let b = binder.bind_query(q)?;
+                Some(columns_of(&b))
+            }
+            ast::Statement::Insert(ins) => {
+                binder.bind_insert(ins)?;
+                ins.returning.as_ref().map(|_| returning_columns(&binder))
+            }
+            ast::Statement::Update(up) => {
+                binder.bind_update(up)?;
+                up.returning.as_ref().map(|_| returning_columns(&binder))
+            }
+            ast::Statement::Delete(del) => {
+                binder.bind_delete(del)?;
+                del.returning.as_ref().map(|_| returning_columns(&binder))
+            }
+            ast::Statement::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+                if name.eq_ignore_ascii_case("all") {
+                    Some(vec![
+                        Column { name: "name".into(), data_type: DataType::Text },
+                        Column { name: "setting".into(), data_type: DataType::Text },
+                        Column { name: "description".into(), data_type: DataType::Text },
+                    ])
+                } else {
+                    Some(vec![Column { name: name.to_lowercase(), data_type: DataType::Text }])
+                }
+            }
+            ast::Statement::Explain { .. } => Some(vec![Column { name: "QUERY PLAN".into(), data_type: DataType::Text }]),
+            _ => None,
+        };
+        let params = binder.params.iter().map(|t| if *t == DataType::Unknown { DataType::Text } else { *t }).collect();
+        Ok((params, columns))
+    }
+
+    fn fail_block(&mut self) {
+        if let Some(b) = &mut self.block {
+            if let Some(t) = b.txn.take() {
+                let _ = t.rollback();
+            }
+            self.failed = true;
+        }
+        self.release_ddl(false);
+    }
+
+    /// Ends the transaction's schema changes: publishes them on commit,
+    /// drops them on rollback, and releases the DDL lock.
+    fn release_ddl(&mut self, committed: bool) {
+        let changes = std::mem::take(&mut self.overlay.changes);
+        if committed && !changes.is_empty() {
+            self.db.catalog().publish(&changes);
+        }
+        self.ddl_guard = None;
+    }
+
+    fn default_isolation(&self) -> Result<IsolationLevel> {
+        parse_isolation_name(&self.shared.settings.lock().get("default_transaction_isolation")?)
+    }
+
+    fn execute_stmt(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<ExecResult> {
+        self.execute_stmt_typed(stmt, params, &[])
+    }
+
+    fn execute_stmt_typed(&mut self, stmt: &ast::Statement, params: &[Value], types: &[DataType]) -> Result<ExecResult> {
+        // Transaction control first.
+        match stmt {
+            ast::Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            ast::Statement::Commit { chain, .. } => {
+                if *chain {
+                    return Err(SqlError::unsupported("COMMIT AND CHAIN is not supported"));
+                }
+                return self.commit_block();
+            }
+            ast::Statement::Rollback { chain, savepoint } => {
+                if savepoint.is_some() {
+                    return Err(SqlError::unsupported("savepoints are not supported yet"));
+                }
+                if *chain {
+                    return Err(SqlError::unsupported("ROLLBACK AND CHAIN is not supported"));
+                }
+                return self.rollback_block();
+            }
+            ast::Statement::Savepoint { .. } | ast::Statement::ReleaseSavepoint { .. } => {
+                let e = SqlError::unsupported("savepoints are not supported yet");
+                if self.block.is_some() {
+                    self.fail_block();
+                }
+                return Err(e);
+            }
+            _ => {}
+        }
+        if self.failed {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let result = self.run_in_txn(stmt, params, types);
+        if result.is_err() && self.block.is_some() {
+            self.fail_block();
+        }
+        result
+    }
+
+    fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<ExecResult> {
+        if self.failed {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        if self.block.is_some() {
+            // PostgreSQL warns and carries on.
+            return Ok(ExecResult::tag("BEGIN"));
+        }
+        let mut isolation = self.default_isolation()?;
+        let mut read_only = false;
+        for m in modes {
+            match m {
+                ast::TransactionMode::IsolationLevel(l) => isolation = isolation_from_ast(l)?,
+                ast::TransactionMode::AccessMode(a) => read_only = matches!(a, ast::TransactionAccessMode::ReadOnly),
+            }
+        }
+        self.block =
+            Some(Block { txn: None, isolation, read_only, fresh: true, started_at: now_micros(), written: vec![] });
+        Ok(ExecResult::tag("BEGIN"))
+    }
+
+    fn commit_block(&mut self) -> Result<ExecResult> {
+        let Some(block) = self.block.take() else {
+            return Ok(ExecResult::tag("COMMIT"));
+        };
+        if self.failed {
+            self.failed = false;
+            self.release_ddl(false);
+            return Ok(ExecResult::tag("ROLLBACK"));
+        }
+        let res = match block.txn {
+            Some(txn) => self.commit_txn(&txn, &block.written),
+            None => Ok(()),
+        };
+        match res {
+            Ok(()) => {
+                self.release_ddl(true);
+                Ok(ExecResult::tag("COMMIT"))
+            }
+            Err(e) => {
+                self.release_ddl(false);
+                Err(e)
+            }
+        }
+    }
+
+    fn rollback_block(&mut self) -> Result<ExecResult> {
+        if let Some(block) = self.block.take() {
+            if let Some(t) = block.txn {
+                let _ = t.rollback();
+            }
+        }
+        self.failed = false;
+        self.release_ddl(false);
+        Ok(ExecResult::tag("ROLLBACK"))
+    }
+
+    /// Commits a transaction: DML commits under the shared side of the
+    /// catalog's commit lock after checking that no table it wrote changed
+    /// schema meanwhile (a session holding the DDL lock owns the schema).
+    fn commit_txn(&mut self, txn: &Transaction, written: &[(u32, u64)]) -> Result<()> {
+        if self.ddl_guard.is_some() || written.is_empty() {
+            return txn.commit().map(|_| ()).map_err(crate::error::from_txn);
+        }
+        let lock = self.db.catalog().commit_lock.clone();
+        let _shared = lock.read();
+        for (id, version) in written {
+            let current = self.db.catalog().get(*id).map(|o| o.version());
+            if current != Some(*version) {
+                let _ = txn.rollback();
+                return Err(SqlError::new(
+                    sqlstate::SERIALIZATION_FAILURE,
+                    "could not serialize access: a table written by this transaction changed schema concurrently",
+                )
+                .with_hint("The transaction might succeed if retried."));
+            }
+        }
+        txn.commit().map(|_| ()).map_err(crate::error::from_txn)
+    }
+
+    fn statement_kind(stmt: &ast::Statement) -> StmtKind {
+        use ast::Statement as S;
+        match stmt {
+            S::CreateTable(_)
+            | S::CreateIndex(_)
+            | S::CreateView(_)
+            | S::CreateSequence { .. }
+            | S::AlterTable(_)
+            | S::Drop { .. }
+            | S::Truncate(_) => StmtKind::Ddl,
+            _ => StmtKind::Data,
+        }
+    }
+
+    /// Runs a statement inside the block's transaction, or in its own
+    /// autocommit transaction outside a block.
+    fn run_in_txn(&mut self, stmt: &ast::Statement, params: &[Value], types: &[DataType]) -> Result<ExecResult> {
+        // Statements that need no transaction.
+        match stmt {
+            ast::Statement::Set(set) => return self.set(set),
+            ast::Statement::ShowVariable { variable } => return self.show(variable),
+            ast::Statement::Discard { .. } => {
+                self.prepared.clear();
+                return Ok(ExecResult::tag("DISCARD ALL"));
+            }
+            ast::Statement::Vacuum(_) => {
+                if self.block.is_some() {
+                    return Err(SqlError::new(
+                        sqlstate::ACTIVE_SQL_TRANSACTION,
+                        "VACUUM cannot run inside a transaction block",
+                    ));
+                }
+                return Ok(ExecResult::tag("VACUUM"));
+            }
+            ast::Statement::Prepare { name, data_types, statement } => {
+                let sql = statement.to_string();
+                let declared: Vec<Option<DataType>> =
+                    data_types.iter().map(|t| crate::binder::convert_type(t).map(Some)).collect::<Result<_>>()?;
+                let key = crate::binder::ident_name(name);
+                if self.prepared.contains_key(&key) {
+                    return Err(SqlError::new(
+                        sqlstate::DUPLICATE_PREPARED_STATEMENT,
+                        format!("prepared statement \"{key}\" already exists"),
+                    ));
+                }
+                let p = self.prepare(&sql, &declared)?;
+                self.prepared.insert(key, p);
+                return Ok(ExecResult::tag("PREPARE"));
+            }
+            ast::Statement::Execute { name: Some(name), parameters, .. } => {
+                let key = object_name(name)?;
+                let p = self.prepared.get(&key).cloned().ok_or_else(|| {
+                    SqlError::new(sqlstate::UNDEFINED_PREPARED_STATEMENT, format!("prepared statement \"{key}\" does not exist"))
+                })?;
+                let mut vals = Vec::new();
+                for (i, e) in parameters.iter().enumerate() {
+                    let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
+                    let mut b = Binder::new(view, vec![]);
+                    let (x, t) = b.bind_expr(e, &Default::default())?;
+                    let want = p.param_types.get(i).copied().unwrap_or(DataType::Text);
+                    let x = b.coerce(x, t, want, "EXECUTE")?;
+                    vals.push(x.eval(&[], &ExecContext::constant())?);
+                }
+                return self.execute_prepared(&p, &vals);
+            }
+            ast::Statement::Deallocate { name, .. } => {
+                let key = crate::binder::ident_name(name);
+                if key == "all" {
+                    self.prepared.clear();
+                } else if self.prepared.remove(&key).is_none() {
+                    return Err(SqlError::new(
+                        sqlstate::UNDEFINED_PREPARED_STATEMENT,
+                        format!("prepared statement \"{key}\" does not exist"),
+                    ));
+                }
+                return Ok(ExecResult::tag("DEALLOCATE"));
+            }
+            _ => {}
+        }
+        let kind = Self::statement_kind(stmt);
+        let autocommit = self.block.is_none();
+        let isolation = match &self.block {
+            Some(b) => b.isolation,
+            None => self.default_isolation()?,
+        };
+        if let (Some(b), StmtKind::Ddl) = (&self.block, &kind) {
+            if b.read_only {
+                return Err(SqlError::new(
+                    sqlstate::READ_ONLY_SQL_TRANSACTION,
+                    "cannot execute DDL in a read-only transaction",
+                ));
+            }
+        }
+        // DDL takes the catalog's exclusive lock before its snapshot, and
+        // keeps it until the transaction ends.
+        if matches!(kind, StmtKind::Ddl) && self.ddl_guard.is_none() {
+            let lock = self.db.catalog().commit_lock.clone();
+            self.ddl_guard = Some(lock.write_arc());
+            // A transaction that already read at an older snapshot must not
+            // build on it after taking the lock.
+            if let Some(b) = &mut self.block {
+                if let Some(t) = &b.txn {
+                    t.new_statement().map_err(crate::error::from_txn)?;
+                }
+            }
+        }
+        let (txn, txn_time) = match &mut self.block {
+            Some(b) => {
+                if b.txn.is_none() {
+                    b.txn = Some(self.db.client().begin(b.isolation).map_err(crate::error::from_txn)?);
+                    b.started_at = now_micros();
+                } else {
+                    b.txn.as_ref().unwrap().new_statement().map_err(crate::error::from_txn)?;
+                }
+                b.fresh = false;
+                (b.txn.clone().unwrap(), b.started_at)
+            }
+            None => (self.db.client().begin(isolation).map_err(crate::error::from_txn)?, now_micros()),
+        };
+        let read_only = self.block.as_ref().map(|b| b.read_only).unwrap_or(false);
+        let mem_limit = self.shared.settings.lock().query_memory_limit;
+        let hooks: Arc<dyn SessionHooks> = self.shared.clone();
+        let mut ctx = StmtCtx {
+            db: &self.db,
+            txn: txn.clone(),
+            overlay: &mut self.overlay,
+            hooks,
+            mem_limit,
+            txn_time,
+            stmt_time: now_micros(),
+        };
+        let mut written = Vec::new();
+        let result = run_statement(&mut ctx, stmt, params, types, read_only, &mut written);
+        match result {
+            Ok(r) => {
+                if autocommit {
+                    match self.commit_txn(&txn, &written) {
+                        Ok(()) => self.release_ddl(true),
+                        Err(e) => {
+                            self.release_ddl(false);
+                            return Err(e);
+                        }
+                    }
+                } else if let Some(b) = &mut self.block {
+                    for w in written {
+                        if !b.written.contains(&w) {
+                            b.written.push(w);
+                        }
+                    }
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                if autocommit {
+                    let _ = txn.rollback();
+                    self.release_ddl(false);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn set(&mut self, set: &ast::Set) -> Result<ExecResult> {
+        match set {
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let name = object_name(variable).unwrap_or_else(|_| variable.to_string()).to_lowercase();
+                let name = if name == "reef" { variable.to_string().to_lowercase() } else { name };
+                let name = if variable.0.len() == 2 { variable.to_string().to_lowercase() } else { name };
+                let value = values.iter().map(set_value_text).collect::<Vec<_>>().join(", ");
+                let value = if value.eq_ignore_ascii_case("default") {
+                    KNOWN_SETTINGS.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).unwrap_or(value)
+                } else {
+                    value
+                };
+                if name == "transaction_isolation" {
+                    return self.set_transaction_isolation(&value);
+                }
+                self.shared.settings.lock().set(&name, &value)?;
+                Ok(ExecResult::tag("SET"))
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                let v = set_value_text(value);
+                self.shared.settings.lock().set("timezone", &v)?;
+                Ok(ExecResult::tag("SET"))
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                self.shared.settings.lock().set("client_encoding", &charset_name.value)?;
+                Ok(ExecResult::tag("SET"))
+            }
+            ast::Set::SetTransaction { modes, session, .. } => {
+                for m in modes {
+                    match m {
+                        ast::TransactionMode::IsolationLevel(l) => {
+                            let iso = isolation_from_ast(l)?;
+                            let name = match iso {
+                                IsolationLevel::ReadCommitted => "read committed",
+                                IsolationLevel::RepeatableRead => "repeatable read",
+                            };
+                            if *session {
+                                self.shared.settings.lock().set("default_transaction_isolation", name)?;
+                            } else {
+                                self.set_transaction_isolation(name)?;
+                            }
+                        }
+                        ast::TransactionMode::AccessMode(a) => {
+                            if let Some(b) = &mut self.block {
+                                b.read_only = matches!(a, ast::TransactionAccessMode::ReadOnly);
+                            }
+                        }
+                    }
+                }
+                Ok(ExecResult::tag("SET"))
+            }
+            _ => Err(SqlError::unsupported(format!("{set} is not supported"))),
+        }
+    }
+
+    fn set_transaction_isolation(&mut self, value: &str) -> Result<ExecResult> {
+        let iso = parse_isolation_name(value)?;
+        match &mut self.block {
+            Some(b) => {
+                if !b.fresh {
+                    return Err(SqlError::new(
+                        sqlstate::ACTIVE_SQL_TRANSACTION,
+                        "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                    ));
+                }
+                b.isolation = iso;
+            }
+            None => {
+                // PostgreSQL warns that it only applies inside a block.
+            }
+        }
+        Ok(ExecResult::tag("SET"))
+    }
+
+    fn show(&mut self, variable: &[ast::Ident]) -> Result<ExecResult> {
+        let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ").to_lowercase();
+        let name = if variable.len() > 1 && !name.contains(' ') { name } else { name };
+        let s = self.shared.settings.lock();
+        if name == "all" {
+            let mut names: Vec<&(&str, &str)> = KNOWN_SETTINGS.iter().collect();
+            names.sort();
+            let rows = names
+                .iter()
+                .map(|(k, _)| vec![Value::Text(k.to_string()), Value::Text(s.get(k).unwrap_or_default()), Value::Text(String::new())])
+                .collect();
+            return Ok(ExecResult {
+                tag: "SHOW".into(),
+                columns: Some(vec![
+                    Column { name: "name".into(), data_type: DataType::Text },
+                    Column { name: "setting".into(), data_type: DataType::Text },
+                    Column { name: "description".into(), data_type: DataType::Text },
+                ]),
+                rows,
+            });
+        }
+        let key = match name.as_str() {
+            "transaction isolation level" => "transaction_isolation".to_string(),
+            "time zone" => "timezone".to_string(),
+            other => other.replace(' ', "_"),
+        };
+        let value = if key == "transaction_isolation" {
+            match &self.block {
+                Some(b) => match b.isolation {
+                    IsolationLevel::ReadCommitted => "read committed".into(),
+                    IsolationLevel::RepeatableRead => "repeatable read".into(),
+                },
+                None => s.get("default_transaction_isolation")?,
+            }
+        } else {
+            s.get(&key)?
+        };
+        let col = match key.as_str() {
+            "timezone" => "TimeZone".to_string(),
+            "datestyle" => "DateStyle".to_string(),
+            other => other.to_string(),
+        };
+        Ok(ExecResult {
+            tag: "SHOW".into(),
+            columns: Some(vec![Column { name: col, data_type: DataType::Text }]),
+            rows: vec![vec![Value::Text(value)]],
+        })
+    }
+}
+
+fn set_value_text(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => s.clone(),
+            ast::Value::Number(n, _) => n.clone(),
+            ast::Value::Boolean(b) => if *b { "on".into() } else { "off".into() },
+            other => other.to_string(),
+        },
+        ast::Expr::Identifier(i) => i.value.clone(),
+        ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => format!("-{}", set_value_text(expr)),
+        other => other.to_string(),
+    }
+}
+
+fn isolation_from_ast(l: &ast::TransactionIsolationLevel) -> Result<IsolationLevel> {
+    match l {
+        ast::TransactionIsolationLevel::ReadCommitted | ast::TransactionIsolationLevel::ReadUncommitted => {
+            Ok(IsolationLevel::ReadCommitted)
+        }
+        ast::TransactionIsolationLevel::RepeatableRead | ast::TransactionIsolationLevel::Snapshot => {
+            Ok(IsolationLevel::RepeatableRead)
+        }
+        ast::TransactionIsolationLevel::Serializable => Err(serializable_error()),
+    }
+}
+
+fn columns_of(b: &BoundQuery) -> Vec<Column> {
+    b.scope
+        .columns
+        .iter()
+        .map(|c| Column {
+            name: c.name.clone(),
+            data_type: if c.ty == DataType::Unknown { DataType::Text } else { c.ty },
+        })
+        .collect()
+}
+
+fn returning_columns(b: &Binder) -> Vec<Column> {
+    b.returning_names.iter().map(|(n, t)| Column { name: n.clone(), data_type: *t }).collect()
+}
+
+/// Converts bound parameter values to the types the binder settled on.
+fn convert_params(params: &[Value], types: &[DataType]) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(types.len());
+    for (i, t) in types.iter().enumerate() {
+        let v = params.get(i).cloned().unwrap_or(Value::Null);
+        out.push(match (&v, t) {
+            (Value::Null, _) => Value::Null,
+            (_, DataType::Unknown) => v,
+            (Value::Text(s), t) if !t.is_string() => crate::types::text::parse_text(s, t)?,
+            (v, t) if v.data_type() == t.base() => v.clone(),
+            (v, t) => crate::types::cast::cast(v.clone(), t)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one data or schema statement in a transaction.
+fn run_statement(
+    ctx: &mut StmtCtx,
+    stmt: &ast::Statement,
+    params: &[Value],
+    declared: &[DataType],
+    read_only: bool,
+    written: &mut Vec<(u32, u64)>,
+) -> Result<ExecResult> {
+    use ast::Statement as S;
+    let declared: Vec<DataType> = declared.to_vec();
+    match stmt {
+        S::Query(q) => {
+            let (plan, cols, types) = {
+                let mut binder = Binder::new(ctx.view(), declared);
+                let b = binder.bind_query(q)?;
+                let cols = columns_of(&b);
+                (optimizer::optimize(b.plan)?, cols, binder.params)
+            };
+            let params = convert_params(params, &types)?;
+            let ectx = ctx.exec_ctx(params);
+            let mut rows = Vec::new();
+            for r in exec::build(&plan, &ectx)? {
+                let r = r?;
+                ectx.mem.charge(exec::row_bytes(&r))?;
+                rows.push(r);
+            }
+            Ok(ExecResult { tag: format!("SELECT {}", rows.len()), columns: Some(cols), rows })
+        }
+        S::Insert(_) | S::Update(_) | S::Delete(_) => {
+            if read_only {
+                return Err(SqlError::new(
+                    sqlstate::READ_ONLY_SQL_TRANSACTION,
+                    "cannot execute this statement in a read-only transaction",
+                ));
+            }
+            let (plan, types, tables, ret_cols) = {
+                let mut binder = Binder::new(ctx.view(), declared);
+                let plan = match stmt {
+                    S::Insert(i) => binder.bind_insert(i)?,
+                    S::Update(u) => binder.bind_update(u)?,
+                    S::Delete(d) => binder.bind_delete(d)?,
+                    _ => unreachable!(),
+                };
+                let ret = returning_columns(&binder);
+                (optimizer::optimize(plan)?, binder.params.clone(), binder.written_tables.clone(), ret)
+            };
+            for t in &tables {
+                written.push((t.id, t.version));
+            }
+            let params = convert_params(params, &types)?;
+            let ectx = ctx.exec_ctx(params);
+            let res = exec::execute_dml(&plan, &ectx)?;
+            let (tag, has_ret) = match &plan {
+                Plan::Insert { returning, .. } => (format!("INSERT 0 {}", res.count), returning.is_some()),
+                Plan::Update { returning, .. } => (format!("UPDATE {}", res.count), returning.is_some()),
+                Plan::Delete { returning, .. } => (format!("DELETE {}", res.count), returning.is_some()),
+                _ => unreachable!(),
+            };
+            Ok(ExecResult { tag, columns: if has_ret { Some(ret_cols) } else { None }, rows: res.rows })
+        }
+        S::Explain { statement, analyze, .. } => {
+            if *analyze {
+                return Err(SqlError::unsupported("EXPLAIN ANALYZE is not supported yet"));
+            }
+            let plan = {
+                let mut binder = Binder::new(ctx.view(), declared);
+                match &**statement {
+                    S::Query(q) => binder.bind_query(q)?.plan,
+                    S::Insert(i) => binder.bind_insert(i)?,
+                    S::Update(u) => binder.bind_update(u)?,
+                    S::Delete(d) => binder.bind_delete(d)?,
+                    _ => return Err(SqlError::unsupported("EXPLAIN supports queries and DML")),
+                }
+            };
+            let plan = optimizer::optimize(plan)?;
+            let rows = plan.explain().into_iter().map(|l| vec![Value::Text(l)]).collect();
+            Ok(ExecResult {
+                tag: "EXPLAIN".into(),
+                columns: Some(vec![Column { name: "QUERY PLAN".into(), data_type: DataType::Text }]),
+                rows,
+            })
+        }
+        S::Analyze(a) => {
+            if let Some(t) = &a.table_name {
+                let name = object_name(t)?;
+                ctx.view().table(&name)?;
+            }
+            Ok(ExecResult::tag("ANALYZE"))
+        }
+        S::CreateTable(ct) => ddl::create_table(ctx, ct),
+        S::CreateIndex(ci) => ddl::create_index(ctx, ci),
+        S::CreateView(cv) => ddl::create_view(ctx, cv),
+        S::CreateSequence { if_not_exists, name, sequence_options, .. } => {
+            ddl::create_sequence(ctx, name, *if_not_exists, sequence_options)
+        }
+        S::AlterTable(at) => ddl::alter_table(ctx, at),
+        S::Drop { object_type, if_exists, names, cascade, .. } => ddl::drop(ctx, *object_type, *if_exists, names, *cascade),
+        S::Truncate(t) => ddl::truncate(ctx, t),
+        S::CreateSchema { .. } | S::CreateDatabase { .. } => {
+            Err(SqlError::unsupported("CREATE SCHEMA/DATABASE is not supported yet"))
+        }
+        S::Copy { .. } => Err(SqlError::unsupported("COPY is not supported yet")),
+        other => Err(SqlError::unsupported(format!("statement not supported: {}", first_words(&other.to_string())))),
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}

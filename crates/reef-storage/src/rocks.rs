@@ -1,0 +1,218 @@
+//! The RocksDB implementation of [`Engine`].
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBRawIteratorWithThreadMode, Options, ReadOptions, WriteOptions, DB,
+};
+
+use crate::{BatchOp, Cf, Cursor, Engine, Result, StorageError, WriteBatch};
+
+/// Tuning options for [`RocksEngine::open`].
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The size of the block cache shared by all column families.
+    pub block_cache_bytes: usize,
+    /// The memtable size of each column family.
+    pub write_buffer_bytes: usize,
+    /// The number of background flush and compaction threads.
+    pub max_background_jobs: i32,
+    /// Compresses SST files with LZ4.
+    pub compression: bool,
+    /// Bloom filter bits per key on the lock and write column families (0 disables them).
+    pub bloom_bits_per_key: f64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 64 << 20,
+            max_background_jobs: 4,
+            compression: true,
+            bloom_bits_per_key: 10.0,
+        }
+    }
+}
+
+impl From<rocksdb::Error> for StorageError {
+    fn from(err: rocksdb::Error) -> StorageError {
+        match err.kind() {
+            rocksdb::ErrorKind::Corruption => StorageError::Corruption(err.into_string()),
+            _ => StorageError::Engine(err.into_string()),
+        }
+    }
+}
+
+/// A storage engine backed by a RocksDB database with one column family per [`Cf`].
+///
+/// It is `Send + Sync`; share it with `Arc<RocksEngine>` (or `Arc<dyn Engine>`).
+pub struct RocksEngine {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksEngine").field("path", &self.path).finish()
+    }
+}
+
+impl RocksEngine {
+    /// Opens (creating if missing) the database at `path`, creating any missing column families.
+    pub fn open(path: &Path, opts: &EngineOptions) -> Result<RocksEngine> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
+        db_opts.increase_parallelism(threads.max(2));
+        db_opts.set_max_background_jobs(opts.max_background_jobs.max(2));
+        db_opts.set_bytes_per_sync(1 << 20);
+
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes.max(1 << 20));
+        let descriptors = Cf::ALL.iter().map(|&cf| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_format_version(5);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            if matches!(cf, Cf::Lock | Cf::Write) && opts.bloom_bits_per_key > 0.0 {
+                table.set_bloom_filter(opts.bloom_bits_per_key, false);
+            }
+            let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_write_buffer_size(opts.write_buffer_bytes.max(1 << 20));
+            let compression =
+                if opts.compression { DBCompressionType::Lz4 } else { DBCompressionType::None };
+            cf_opts.set_compression_type(compression);
+            cf_opts.set_bottommost_compression_type(compression);
+            ColumnFamilyDescriptor::new(cf.name(), cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(|err| {
+            StorageError::Open { path: path.display().to_string(), message: err.into_string() }
+        })?;
+        Ok(RocksEngine { db, path: path.to_path_buf() })
+    }
+
+    fn handle(&self, cf: Cf) -> &ColumnFamily {
+        // Every Cf is created by open(), so a missing handle is a broken invariant.
+        self.db.cf_handle(cf.name()).expect("column family created at open")
+    }
+}
+
+impl Engine for RocksEngine {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_pinned_cf(self.handle(cf), key)?.map(|value| value.to_vec()))
+    }
+
+    fn get_into(&self, cf: Cf, key: &[u8], buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
+        match self.db.get_pinned_cf(self.handle(cf), key)? {
+            Some(value) => {
+                buf.extend_from_slice(&value);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn cursor(&self, cf: Cf, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_> {
+        let mut read_opts = ReadOptions::default();
+        if let Some(lower) = lower {
+            read_opts.set_iterate_lower_bound(lower);
+        }
+        if let Some(upper) = upper {
+            read_opts.set_iterate_upper_bound(upper);
+        }
+        Box::new(RocksCursor { iter: self.db.raw_iterator_cf_opt(self.handle(cf), read_opts) })
+    }
+
+    fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
+        let mut rocks_batch = rocksdb::WriteBatch::with_capacity_bytes(batch.size_bytes() + 64);
+        for op in batch.iter() {
+            match op {
+                BatchOp::Put { cf, key, value } => rocks_batch.put_cf(self.handle(cf), key, value),
+                BatchOp::Delete { cf, key } => rocks_batch.delete_cf(self.handle(cf), key),
+                BatchOp::DeleteRange { cf, start, end } => {
+                    rocks_batch.delete_range_cf(self.handle(cf), start, end)
+                }
+            }
+        }
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(sync);
+        self.db.write_opt(rocks_batch, &write_opts)?;
+        Ok(())
+    }
+
+    fn sync_wal(&self) -> Result<()> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    fn approximate_size(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<u64> {
+        let sizes =
+            self.db.get_approximate_sizes_cf(self.handle(cf), &[rocksdb::Range::new(start, end)]);
+        Ok(sizes.first().copied().unwrap_or(0))
+    }
+
+    fn compact_range(&self, cf: Cf, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.db.compact_range_cf(self.handle(cf), start, end);
+        Ok(())
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A [`Cursor`] over a RocksDB raw iterator.
+struct RocksCursor<'a> {
+    iter: DBRawIteratorWithThreadMode<'a, DB>,
+}
+
+impl Cursor for RocksCursor<'_> {
+    fn seek(&mut self, key: &[u8]) {
+        self.iter.seek(key);
+    }
+
+    fn seek_to_first(&mut self) {
+        self.iter.seek_to_first();
+    }
+
+    fn seek_for_prev(&mut self, key: &[u8]) {
+        self.iter.seek_for_prev(key);
+    }
+
+    fn seek_to_last(&mut self) {
+        self.iter.seek_to_last();
+    }
+
+    fn valid(&self) -> bool {
+        self.iter.valid()
+    }
+
+    fn key(&self) -> &[u8] {
+        self.iter.key().unwrap_or(&[])
+    }
+
+    fn value(&self) -> &[u8] {
+        self.iter.value().unwrap_or(&[])
+    }
+
+    fn next(&mut self) {
+        if self.iter.valid() {
+            self.iter.next();
+        }
+    }
+
+    fn prev(&mut self) {
+        if self.iter.valid() {
+            self.iter.prev();
+        }
+    }
+
+    fn status(&self) -> Result<()> {
+        Ok(self.iter.status()?)
+    }
+}

@@ -1,0 +1,787 @@
+//! The storage side of Percolator: deterministic MVCC commands over an [`Engine`].
+
+use std::sync::Arc;
+
+use reef_common::{ts_physical_ms, Timestamp};
+use reef_storage::{Cf, Cursor, Engine, WriteBatch};
+
+use crate::error::{Result, TxnError};
+use crate::latch::Latches;
+use crate::record::{
+    decode_user_key, encode_lock, lock_key, split_write_key, write_key, Lock, LockKind, WriteKind,
+    WriteRef,
+};
+
+/// A key-value pair returned by scans.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// What a mutation does to its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MutationOp {
+    /// Writes a value.
+    Put(Vec<u8>),
+    /// Deletes the key.
+    Delete,
+    /// Writes a value, asserting that the key does not exist (its latest committed version is
+    /// not a `Put`).
+    Insert(Vec<u8>),
+    /// Locks the key without changing it.
+    Lock,
+}
+
+/// One key's prewrite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mutation {
+    /// What to do.
+    pub op: MutationOp,
+    /// The user key.
+    pub key: Vec<u8>,
+    /// The timestamp that committed writes must not be newer than: the transaction's start
+    /// timestamp at REPEATABLE READ, or the writing statement's read timestamp at READ
+    /// COMMITTED. `None` means the start timestamp.
+    pub conflict_ts: Option<Timestamp>,
+}
+
+impl Mutation {
+    /// Creates a mutation checked against the transaction's start timestamp.
+    pub fn new(op: MutationOp, key: Vec<u8>) -> Mutation {
+        Mutation { op, key, conflict_ts: None }
+    }
+
+    fn size(&self) -> usize {
+        self.key.len()
+            + match &self.op {
+                MutationOp::Put(value) | MutationOp::Insert(value) => value.len(),
+                MutationOp::Delete | MutationOp::Lock => 0,
+            }
+    }
+}
+
+/// A write command. Its outcome depends only on the engine state and the command, so replicas
+/// applying the same command log reach the same state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Percolator's first phase: locks every key of `mutations` for the transaction.
+    Prewrite {
+        /// The keys and their new values.
+        mutations: Vec<Mutation>,
+        /// The transaction's primary key, whose status decides the whole transaction.
+        primary: Vec<u8>,
+        /// The transaction's start timestamp.
+        start_ts: Timestamp,
+        /// The locks' time to live, counted from the physical part of `start_ts`.
+        lock_ttl_ms: u64,
+        /// The smallest commit timestamp the transaction may use (0 if unconstrained).
+        min_commit_ts: Timestamp,
+    },
+    /// Percolator's second phase: replaces the transaction's locks on `keys` by commit records.
+    Commit {
+        /// The keys to commit (the primary first, in its own command).
+        keys: Vec<Vec<u8>>,
+        /// The transaction's start timestamp.
+        start_ts: Timestamp,
+        /// The commit timestamp (greater than `start_ts`).
+        commit_ts: Timestamp,
+    },
+    /// Removes the transaction's locks on `keys` and leaves rollback records.
+    Rollback {
+        /// The keys.
+        keys: Vec<Vec<u8>>,
+        /// The transaction's start timestamp.
+        start_ts: Timestamp,
+    },
+    /// Decides the fate of the transaction that holds (or held) a lock with `lock_ts` by
+    /// looking at its primary key, rolling it back if its lock expired or is missing.
+    CheckTxnStatus {
+        /// The transaction's primary key.
+        primary: Vec<u8>,
+        /// The transaction's start timestamp.
+        lock_ts: Timestamp,
+        /// The caller's current timestamp, against which lock expiry is judged.
+        current_ts: Timestamp,
+    },
+    /// Commits (with `commit_ts`) or rolls back (without) a decided transaction's leftover locks.
+    ResolveLock {
+        /// The transaction's start timestamp.
+        start_ts: Timestamp,
+        /// The commit timestamp if the transaction committed, `None` if it rolled back.
+        commit_ts: Option<Timestamp>,
+        /// The locked keys.
+        keys: Vec<Vec<u8>>,
+    },
+    /// Removes versions no snapshot at or above `safe_point` can see, for at most `limit` user
+    /// keys starting at `start` (and before `end`, if not empty).
+    Gc {
+        /// Every reader's timestamp is at least this.
+        safe_point: Timestamp,
+        /// The first user key to collect.
+        start: Vec<u8>,
+        /// The user key to stop before (empty: no end).
+        end: Vec<u8>,
+        /// The most user keys to visit in this command.
+        limit: usize,
+    },
+}
+
+/// The fate of a transaction, as decided by [`Command::CheckTxnStatus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// The transaction committed at this timestamp.
+    Committed(Timestamp),
+    /// The transaction is undecided and its primary lock is alive.
+    Locked {
+        /// The lock's time to live, counted from the physical part of its start timestamp.
+        ttl_ms: u64,
+    },
+    /// The transaction was rolled back (possibly just now, because its lock expired).
+    RolledBack,
+}
+
+/// The progress of one [`Command::Gc`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcProgress {
+    /// The user key to continue from, or `None` if the range is done.
+    pub next_key: Option<Vec<u8>>,
+    /// How many user keys were visited.
+    pub keys_scanned: usize,
+    /// How many write records were deleted.
+    pub versions_deleted: usize,
+}
+
+/// The result of [`MvccStore::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandResponse {
+    /// The command succeeded and has nothing to report.
+    Done,
+    /// The outcome of `CheckTxnStatus`.
+    TxnStatus(TxnStatus),
+    /// The outcome of `Gc`.
+    Gc(GcProgress),
+}
+
+/// The number of latch slots.
+const LATCH_SLOTS: usize = 4096;
+/// The most write records one GC command deletes before stopping at a key boundary.
+const GC_MAX_DELETES: usize = 16 * 1024;
+
+/// Appends the smallest write CF key greater than every version of `encoded_key`.
+fn versions_end(buf: &mut Vec<u8>, encoded_key: &[u8]) {
+    buf.extend_from_slice(encoded_key);
+    buf.extend_from_slice(&[0xFF; 9]);
+}
+
+/// Returns true if `lock` keeps a reader at `read_ts` from knowing the key's value.
+fn blocks_read(lock: &Lock, read_ts: Timestamp) -> bool {
+    lock.kind != LockKind::Lock && lock.start_ts <= read_ts
+}
+
+/// The MVCC store: applies Percolator [`Command`]s and serves snapshot reads on an [`Engine`].
+///
+/// Commands touching the same keys are serialised by latches; everything else runs
+/// concurrently. Each command reads the engine, decides, and writes one atomic batch.
+pub struct MvccStore {
+    engine: Arc<dyn Engine>,
+    latches: Latches,
+}
+
+/// What a prewrite found among a key's versions at or above its start timestamp.
+#[derive(Default)]
+struct NewerVersions {
+    /// The transaction's own commit or rollback record: (timestamp, kind).
+    own: Option<(Timestamp, WriteKind)>,
+    /// The newest conflicting committed write: (commit_ts, start_ts).
+    conflict: Option<(Timestamp, Timestamp)>,
+}
+
+impl MvccStore {
+    /// Creates a store over `engine`.
+    pub fn new(engine: Arc<dyn Engine>) -> MvccStore {
+        MvccStore { engine, latches: Latches::new(LATCH_SLOTS) }
+    }
+
+    /// Returns the underlying engine.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    /// Applies a write command.
+    pub fn apply(&self, cmd: &Command) -> Result<CommandResponse> {
+        match cmd {
+            Command::Prewrite { mutations, primary, start_ts, lock_ttl_ms, min_commit_ts } => {
+                self.prewrite(mutations, primary, *start_ts, *lock_ttl_ms, *min_commit_ts)?;
+                Ok(CommandResponse::Done)
+            }
+            Command::Commit { keys, start_ts, commit_ts } => {
+                self.commit(keys, *start_ts, *commit_ts)?;
+                Ok(CommandResponse::Done)
+            }
+            Command::Rollback { keys, start_ts } => {
+                self.rollback(keys, *start_ts)?;
+                Ok(CommandResponse::Done)
+            }
+            Command::CheckTxnStatus { primary, lock_ts, current_ts } => Ok(
+                CommandResponse::TxnStatus(self.check_txn_status(primary, *lock_ts, *current_ts)?),
+            ),
+            Command::ResolveLock { start_ts, commit_ts, keys } => {
+                self.resolve_lock(*start_ts, *commit_ts, keys)?;
+                Ok(CommandResponse::Done)
+            }
+            Command::Gc { safe_point, start, end, limit } => {
+                Ok(CommandResponse::Gc(self.gc(*safe_point, start, end, *limit)?))
+            }
+        }
+    }
+
+    // ----- Write commands -----
+
+    /// Applies [`Command::Prewrite`] from borrowed parts. Either every mutation is locked or,
+    /// on the first error, none is.
+    pub fn prewrite(
+        &self,
+        mutations: &[Mutation],
+        primary: &[u8],
+        start_ts: Timestamp,
+        lock_ttl_ms: u64,
+        min_commit_ts: Timestamp,
+    ) -> Result<()> {
+        let _latch = self.latches.acquire(mutations.iter().map(|m| m.key.as_slice()));
+        let size: usize = mutations.iter().map(Mutation::size).sum();
+        let mut batch = WriteBatch::with_capacity(size + mutations.len() * 32);
+        let mut key_buf = Vec::new();
+        let mut value_buf = Vec::new();
+        for mutation in mutations {
+            let key = &mutation.key;
+            key_buf.clear();
+            lock_key(&mut key_buf, key);
+            if let Some(raw) = self.engine.get(Cf::Lock, &key_buf)? {
+                let lock = Lock::decode(&raw)?;
+                if lock.start_ts == start_ts {
+                    continue; // A retried prewrite: the key is already locked by us.
+                }
+                return Err(TxnError::KeyIsLocked(lock.info(key)));
+            }
+            let check_ts = mutation.conflict_ts.unwrap_or(start_ts).max(start_ts);
+            let newer = self.newer_versions(key, start_ts, check_ts)?;
+            match newer.own {
+                Some((_, WriteKind::Rollback)) => return Err(TxnError::TxnAborted),
+                Some(_) => continue, // Already committed: a very late retry.
+                None => {}
+            }
+            if let Some((conflict_commit_ts, conflict_start_ts)) = newer.conflict {
+                return Err(TxnError::WriteConflict {
+                    key: key.clone(),
+                    start_ts: check_ts,
+                    conflict_start_ts,
+                    conflict_commit_ts,
+                });
+            }
+            let (kind, value): (LockKind, &[u8]) = match &mutation.op {
+                MutationOp::Put(value) => (LockKind::Put, value),
+                MutationOp::Insert(value) => {
+                    if self.latest_data_kind(key)? == Some(WriteKind::Put) {
+                        return Err(TxnError::DuplicateKey { key: key.clone() });
+                    }
+                    (LockKind::Put, value)
+                }
+                MutationOp::Delete => (LockKind::Delete, &[]),
+                MutationOp::Lock => (LockKind::Lock, &[]),
+            };
+            value_buf.clear();
+            encode_lock(&mut value_buf, kind, primary, start_ts, lock_ttl_ms, min_commit_ts, value);
+            batch.put(Cf::Lock, &key_buf, &value_buf);
+        }
+        if !batch.is_empty() {
+            // Unsynced: the synced commit that follows makes the log durable up to it.
+            self.engine.write(&batch, false)?;
+        }
+        Ok(())
+    }
+
+    /// Applies [`Command::Commit`] from borrowed parts.
+    pub fn commit(&self, keys: &[Vec<u8>], start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {
+        if commit_ts <= start_ts {
+            return Err(TxnError::InvalidArgument(format!(
+                "commit ts {commit_ts} is not greater than start ts {start_ts}"
+            )));
+        }
+        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            self.commit_key(&mut batch, key, start_ts, commit_ts, false)?;
+        }
+        self.write_synced(&batch)
+    }
+
+    /// Applies [`Command::Rollback`] from borrowed parts.
+    pub fn rollback(&self, keys: &[Vec<u8>], start_ts: Timestamp) -> Result<()> {
+        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            self.rollback_key(&mut batch, key, start_ts)?;
+        }
+        self.write_synced(&batch)
+    }
+
+    /// Applies [`Command::CheckTxnStatus`] from borrowed parts.
+    pub fn check_txn_status(
+        &self,
+        primary: &[u8],
+        lock_ts: Timestamp,
+        current_ts: Timestamp,
+    ) -> Result<TxnStatus> {
+        let _latch = self.latches.acquire([primary]);
+        let mut batch = WriteBatch::new();
+        let status = match self.load_lock(primary)? {
+            Some(lock) if lock.start_ts == lock_ts => {
+                let expires_ms = ts_physical_ms(lock.start_ts).saturating_add(lock.ttl_ms);
+                if ts_physical_ms(current_ts) > expires_ms {
+                    self.rollback_key(&mut batch, primary, lock_ts)?;
+                    TxnStatus::RolledBack
+                } else {
+                    TxnStatus::Locked { ttl_ms: lock.ttl_ms }
+                }
+            }
+            _ => match self.find_txn_record(primary, lock_ts)? {
+                Some((commit_ts, kind)) if kind != WriteKind::Rollback => {
+                    TxnStatus::Committed(commit_ts)
+                }
+                Some(_) => TxnStatus::RolledBack,
+                None => {
+                    // Leave a rollback record so that a late prewrite cannot succeed.
+                    self.rollback_key(&mut batch, primary, lock_ts)?;
+                    TxnStatus::RolledBack
+                }
+            },
+        };
+        self.write_synced(&batch)?;
+        Ok(status)
+    }
+
+    /// Applies [`Command::ResolveLock`] from borrowed parts. Keys without the transaction's lock
+    /// are left alone when committing.
+    pub fn resolve_lock(
+        &self,
+        start_ts: Timestamp,
+        commit_ts: Option<Timestamp>,
+        keys: &[Vec<u8>],
+    ) -> Result<()> {
+        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            match commit_ts {
+                Some(commit_ts) => {
+                    if commit_ts <= start_ts {
+                        return Err(TxnError::InvalidArgument(format!(
+                            "commit ts {commit_ts} is not greater than start ts {start_ts}"
+                        )));
+                    }
+                    self.commit_key(&mut batch, key, start_ts, commit_ts, true)?
+                }
+                None => self.rollback_key(&mut batch, key, start_ts)?,
+            }
+        }
+        self.write_synced(&batch)
+    }
+
+    /// Applies [`Command::Gc`] from borrowed parts.
+    ///
+    /// For each key, versions newer than `safe_point` are kept; of the rest, the newest `Put`
+    /// is kept, a newest `Delete` is removed, and everything older (and every rollback or lock
+    /// record at or below the safe point) is removed.
+    pub fn gc(
+        &self,
+        safe_point: Timestamp,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<GcProgress> {
+        let mut lower = Vec::new();
+        lock_key(&mut lower, start);
+        let upper = (!end.is_empty()).then(|| {
+            let mut upper = Vec::new();
+            lock_key(&mut upper, end);
+            upper
+        });
+        let mut cursor = self.engine.cursor(Cf::Write, Some(&lower), upper.as_deref());
+        cursor.seek_to_first();
+        let mut progress = GcProgress::default();
+        let mut batch = WriteBatch::new();
+        let mut current: Vec<u8> = Vec::new();
+        let mut has_current = false;
+        // Whether the current key's newest version at or below the safe point was seen.
+        let mut decided = false;
+        while cursor.valid() {
+            let (user, ts) = split_write_key(cursor.key())?;
+            if !has_current || user != current.as_slice() {
+                if progress.keys_scanned >= limit.max(1)
+                    || progress.versions_deleted >= GC_MAX_DELETES
+                {
+                    progress.next_key = Some(decode_user_key(user)?);
+                    break;
+                }
+                current.clear();
+                current.extend_from_slice(user);
+                has_current = true;
+                decided = false;
+                progress.keys_scanned += 1;
+            }
+            if ts <= safe_point {
+                let delete = if decided {
+                    true
+                } else {
+                    match WriteRef::decode(cursor.value())?.kind {
+                        WriteKind::Put => {
+                            decided = true;
+                            false
+                        }
+                        WriteKind::Delete => {
+                            decided = true;
+                            true
+                        }
+                        WriteKind::Rollback | WriteKind::Lock => true,
+                    }
+                };
+                if delete {
+                    batch.delete(Cf::Write, cursor.key());
+                    progress.versions_deleted += 1;
+                }
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        if !batch.is_empty() {
+            self.engine.write(&batch, false)?;
+        }
+        Ok(progress)
+    }
+
+    fn write_synced(&self, batch: &WriteBatch) -> Result<()> {
+        if !batch.is_empty() {
+            self.engine.write(batch, true)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the commit of `key` to `batch`. With `lenient`, a key that has no lock and no commit
+    /// record is skipped instead of failing with `TxnNotFound`.
+    fn commit_key(
+        &self,
+        batch: &mut WriteBatch,
+        key: &[u8],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+        lenient: bool,
+    ) -> Result<()> {
+        match self.load_lock(key)? {
+            Some(lock) if lock.start_ts == start_ts => {
+                if commit_ts < lock.min_commit_ts {
+                    return Err(TxnError::InvalidArgument(format!(
+                        "commit ts {commit_ts} is below the lock's min commit ts {}",
+                        lock.min_commit_ts
+                    )));
+                }
+                let kind = match lock.kind {
+                    LockKind::Put => WriteKind::Put,
+                    LockKind::Delete => WriteKind::Delete,
+                    LockKind::Lock => WriteKind::Lock,
+                };
+                let mut record = Vec::with_capacity(lock.value.len() + 12);
+                WriteRef { kind, start_ts, value: &lock.value }.encode(&mut record);
+                let mut raw_key = Vec::new();
+                write_key(&mut raw_key, key, commit_ts);
+                batch.put(Cf::Write, &raw_key, &record);
+                raw_key.clear();
+                lock_key(&mut raw_key, key);
+                batch.delete(Cf::Lock, &raw_key);
+                Ok(())
+            }
+            _ => match self.find_txn_record(key, start_ts)? {
+                Some((_, WriteKind::Rollback)) => Err(TxnError::TxnAborted),
+                Some(_) => Ok(()), // Already committed: a retry.
+                None if lenient => Ok(()),
+                None => Err(TxnError::TxnNotFound { key: key.to_vec(), start_ts }),
+            },
+        }
+    }
+
+    /// Adds the rollback of `key` to `batch`: removes the transaction's lock, if any, and leaves
+    /// a rollback record unless the transaction committed (an error) or was rolled back already.
+    fn rollback_key(&self, batch: &mut WriteBatch, key: &[u8], start_ts: Timestamp) -> Result<()> {
+        let mut raw_key = Vec::new();
+        match self.load_lock(key)? {
+            Some(lock) if lock.start_ts == start_ts => {
+                lock_key(&mut raw_key, key);
+                batch.delete(Cf::Lock, &raw_key);
+            }
+            _ => match self.find_txn_record(key, start_ts)? {
+                Some((_, WriteKind::Rollback)) => return Ok(()),
+                Some((commit_ts, _)) => {
+                    return Err(TxnError::AlreadyCommitted {
+                        key: key.to_vec(),
+                        start_ts,
+                        commit_ts,
+                    })
+                }
+                None => {}
+            },
+        }
+        raw_key.clear();
+        write_key(&mut raw_key, key, start_ts);
+        // With timestamps from one oracle, no other transaction commits at our start ts; if one
+        // did, its record wins and is kept.
+        if self.engine.get(Cf::Write, &raw_key)?.is_none() {
+            let mut record = Vec::with_capacity(12);
+            WriteRef { kind: WriteKind::Rollback, start_ts, value: &[] }.encode(&mut record);
+            batch.put(Cf::Write, &raw_key, &record);
+        }
+        Ok(())
+    }
+
+    // ----- Helpers reading one key's records -----
+
+    fn load_lock(&self, key: &[u8]) -> Result<Option<Lock>> {
+        let mut raw_key = Vec::new();
+        lock_key(&mut raw_key, key);
+        match self.engine.get(Cf::Lock, &raw_key)? {
+            Some(raw) => Ok(Some(Lock::decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a cursor over the versions of `key` with timestamps `<= max_ts`, positioned at the
+    /// newest of them, and returns it with the encoded key.
+    fn versions_cursor(&self, key: &[u8], max_ts: Timestamp) -> (Box<dyn Cursor + '_>, Vec<u8>) {
+        let mut encoded = Vec::new();
+        lock_key(&mut encoded, key);
+        let mut lower = Vec::with_capacity(encoded.len() + 8);
+        write_key(&mut lower, key, max_ts);
+        let mut upper = Vec::with_capacity(encoded.len() + 9);
+        versions_end(&mut upper, &encoded);
+        let mut cursor = self.engine.cursor(Cf::Write, Some(&lower), Some(&upper));
+        cursor.seek_to_first();
+        (cursor, encoded)
+    }
+
+    /// Looks for the commit or rollback record of the transaction `start_ts` on `key`, returning
+    /// its timestamp and kind.
+    fn find_txn_record(
+        &self,
+        key: &[u8],
+        start_ts: Timestamp,
+    ) -> Result<Option<(Timestamp, WriteKind)>> {
+        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
+        while cursor.valid() {
+            let (_, ts) = split_write_key(cursor.key())?;
+            if ts < start_ts {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            if write.start_ts == start_ts {
+                return Ok(Some((ts, write.kind)));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(None)
+    }
+
+    /// Scans the versions of `key` at or above `start_ts` for the transaction's own record and
+    /// for the newest committed `Put`/`Delete` newer than `check_ts`.
+    fn newer_versions(
+        &self,
+        key: &[u8],
+        start_ts: Timestamp,
+        check_ts: Timestamp,
+    ) -> Result<NewerVersions> {
+        let mut found = NewerVersions::default();
+        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
+        while cursor.valid() {
+            let (_, ts) = split_write_key(cursor.key())?;
+            if ts < start_ts {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            if write.start_ts == start_ts {
+                found.own = Some((ts, write.kind));
+                break;
+            }
+            if found.conflict.is_none()
+                && ts > check_ts
+                && matches!(write.kind, WriteKind::Put | WriteKind::Delete)
+            {
+                found.conflict = Some((ts, write.start_ts));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(found)
+    }
+
+    /// Returns the kind of the newest committed `Put` or `Delete` of `key`.
+    fn latest_data_kind(&self, key: &[u8]) -> Result<Option<WriteKind>> {
+        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
+        while cursor.valid() {
+            let write = WriteRef::decode(cursor.value())?;
+            if matches!(write.kind, WriteKind::Put | WriteKind::Delete) {
+                return Ok(Some(write.kind));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(None)
+    }
+
+    // ----- Reads -----
+
+    /// Reads `key` as of `read_ts`, failing with `KeyIsLocked` if an undecided transaction that
+    /// started at or before `read_ts` holds a lock on it.
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        if let Some(lock) = self.load_lock(key)? {
+            if blocks_read(&lock, read_ts) {
+                return Err(TxnError::KeyIsLocked(lock.info(key)));
+            }
+        }
+        let (mut cursor, _) = self.versions_cursor(key, read_ts);
+        while cursor.valid() {
+            let write = WriteRef::decode(cursor.value())?;
+            match write.kind {
+                WriteKind::Put => return Ok(Some(write.value.to_vec())),
+                WriteKind::Delete => return Ok(None),
+                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
+            }
+        }
+        cursor.status()?;
+        Ok(None)
+    }
+
+    /// Finds the visible value of the user key encoded as `encoded` at `read_ts`, leaving the
+    /// cursor somewhere among (or after) that key's versions.
+    fn visible_value(
+        cursor: &mut dyn Cursor,
+        encoded: &[u8],
+        read_ts: Timestamp,
+        seek_buf: &mut Vec<u8>,
+    ) -> Result<Option<Vec<u8>>> {
+        seek_buf.clear();
+        seek_buf.extend_from_slice(encoded);
+        reef_common::codec::encode_u64_desc(seek_buf, read_ts);
+        cursor.seek(seek_buf);
+        while cursor.valid() {
+            let (user, _) = split_write_key(cursor.key())?;
+            if user != encoded {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            match write.kind {
+                WriteKind::Put => return Ok(Some(write.value.to_vec())),
+                WriteKind::Delete => return Ok(None),
+                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Returns up to `limit` visible pairs with `start <= key < end` (an empty `end` means no
+    /// end) as of `read_ts`, in ascending key order. Fails with `KeyIsLocked` on the first
+    /// blocking lock met before the limit is reached.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<KvPair>> {
+        self.scan_impl(start, end, read_ts, limit, false)
+    }
+
+    /// Like [`MvccStore::scan`], but returns the last `limit` pairs of the range in descending
+    /// key order.
+    pub fn scan_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<KvPair>> {
+        self.scan_impl(start, end, read_ts, limit, true)
+    }
+
+    fn scan_impl(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<KvPair>> {
+        let mut lower = Vec::new();
+        lock_key(&mut lower, start);
+        let upper = (!end.is_empty()).then(|| {
+            let mut upper = Vec::new();
+            lock_key(&mut upper, end);
+            upper
+        });
+        let mut locks = self.engine.cursor(Cf::Lock, Some(&lower), upper.as_deref());
+        let mut writes = self.engine.cursor(Cf::Write, Some(&lower), upper.as_deref());
+        if reverse {
+            locks.seek_to_last();
+            writes.seek_to_last();
+        } else {
+            locks.seek_to_first();
+            writes.seek_to_first();
+        }
+        let mut out = Vec::new();
+        let mut current = Vec::new();
+        let mut seek_buf = Vec::new();
+        while out.len() < limit {
+            let at_write_key =
+                if writes.valid() { Some(split_write_key(writes.key())?.0) } else { None };
+            let at_lock_key = if locks.valid() { Some(locks.key()) } else { None };
+            // The next user key in scan order, and whether the lock and write cursors are on it.
+            let (at_lock, at_write) = match (at_lock_key, at_write_key) {
+                (None, None) => break,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) => (false, true),
+                (Some(l), Some(w)) => {
+                    let order = if reverse { w.cmp(l) } else { l.cmp(w) };
+                    match order {
+                        std::cmp::Ordering::Less => (true, false),
+                        std::cmp::Ordering::Equal => (true, true),
+                        std::cmp::Ordering::Greater => (false, true),
+                    }
+                }
+            };
+            current.clear();
+            current.extend_from_slice(if at_lock { locks.key() } else { at_write_key.unwrap_or(&[]) });
+            if at_lock {
+                let lock = Lock::decode(locks.value())?;
+                if blocks_read(&lock, read_ts) {
+                    return Err(TxnError::KeyIsLocked(lock.info(&decode_user_key(&current)?)));
+                }
+                if reverse {
+                    locks.prev();
+                } else {
+                    locks.next();
+                }
+            }
+            if at_write {
+                let value =
+                    Self::visible_value(writes.as_mut(), &current, read_ts, &mut seek_buf)?;
+                if let Some(value) = value {
+                    out.push((decode_user_key(&current)?, value));
+                }
+                if reverse {
+                    // Every version of `current` sorts after `current` itself.
+                    writes.seek_for_prev(&current);
+                } else {
+                    seek_buf.clear();
+                    versions_end(&mut seek_buf, &current);
+                    writes.seek(&seek_buf);
+                }
+            }
+        }
+        locks.status()?;
+        writes.status()?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,717 @@
+//! The client side of Percolator: transactions with buffered writes and two-phase commit.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use reef_common::Timestamp;
+use reef_storage::Engine;
+
+use crate::error::{LockInfo, Result, TxnError};
+use crate::mvcc::{GcProgress, KvPair, Mutation, MutationOp, TxnStatus};
+use crate::store::{LocalStore, Store};
+use crate::tso::{LocalTso, TimestampOracle};
+
+/// The isolation level of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Each statement reads a fresh snapshot; writes conflict only with commits newer than the
+    /// writing statement's snapshot.
+    ReadCommitted,
+    /// Every statement reads the snapshot at the transaction's start timestamp (snapshot
+    /// isolation); writes conflict with any commit newer than it.
+    RepeatableRead,
+}
+
+/// Tuning of a [`TxnClient`].
+#[derive(Clone, Debug)]
+pub struct TxnConfig {
+    /// The longest a read or prewrite waits for other transactions' live locks.
+    pub lock_wait_timeout: Duration,
+    /// The smallest lock time to live (the size-based part may raise it).
+    pub min_lock_ttl_ms: u64,
+    /// The first batch size a scanner fetches; it doubles up to `scan_batch_max`.
+    pub scan_batch_min: usize,
+    /// The largest batch size a scanner fetches.
+    pub scan_batch_max: usize,
+    /// The most bytes of mutations sent in one prewrite or commit request.
+    pub max_batch_bytes: usize,
+    /// The most keys sent in one prewrite or commit request.
+    pub max_batch_keys: usize,
+}
+
+impl Default for TxnConfig {
+    fn default() -> TxnConfig {
+        TxnConfig {
+            lock_wait_timeout: Duration::from_secs(30),
+            min_lock_ttl_ms: 3000,
+            scan_batch_min: 32,
+            scan_batch_max: 4096,
+            max_batch_bytes: 4 << 20,
+            max_batch_keys: 4096,
+        }
+    }
+}
+
+/// State shared by a client and all of its transactions and scanners.
+struct Shared {
+    store: Arc<dyn Store>,
+    tso: Arc<dyn TimestampOracle>,
+    config: TxnConfig,
+    /// Start timestamps of live transactions and scanners, with reference counts.
+    active: Mutex<BTreeMap<Timestamp, usize>>,
+}
+
+/// Registers a timestamp as in use until dropped, holding back the GC safe point.
+struct ActiveGuard {
+    shared: Arc<Shared>,
+    ts: Timestamp,
+}
+
+impl ActiveGuard {
+    fn new(shared: &Arc<Shared>, ts: Timestamp) -> Arc<ActiveGuard> {
+        *shared.active.lock().entry(ts).or_insert(0) += 1;
+        Arc::new(ActiveGuard { shared: shared.clone(), ts })
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut active = self.shared.active.lock();
+        if let Some(count) = active.get_mut(&self.ts) {
+            *count -= 1;
+            if *count == 0 {
+                active.remove(&self.ts);
+            }
+        }
+    }
+}
+
+/// Exponential backoff while waiting for a live lock, bounded by a deadline.
+struct Backoff {
+    delay: Duration,
+    deadline: Instant,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(1);
+    const MAX: Duration = Duration::from_millis(50);
+
+    fn new(timeout: Duration) -> Backoff {
+        Backoff { delay: Backoff::FIRST, deadline: Instant::now() + timeout }
+    }
+
+    fn wait(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(TxnError::LockWaitTimeout);
+        }
+        std::thread::sleep(self.delay.min(self.deadline - now));
+        self.delay = (self.delay * 2).min(Backoff::MAX);
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Deals with a lock in the way: resolves it if its transaction is decided (or expired),
+    /// otherwise waits a little. The caller retries afterwards.
+    fn handle_lock(&self, lock: &LockInfo, backoff: &mut Backoff) -> Result<()> {
+        let current_ts = self.tso.get_ts()?;
+        let keys = std::slice::from_ref(&lock.key);
+        match self.store.check_txn_status(&lock.primary, lock.start_ts, current_ts)? {
+            TxnStatus::Committed(commit_ts) => {
+                tracing::debug!(start_ts = lock.start_ts, commit_ts, "committing a secondary lock");
+                self.store.resolve_lock(lock.start_ts, Some(commit_ts), keys)
+            }
+            TxnStatus::RolledBack => {
+                tracing::debug!(start_ts = lock.start_ts, "rolling back an abandoned lock");
+                self.store.resolve_lock(lock.start_ts, None, keys)
+            }
+            TxnStatus::Locked { .. } => backoff.wait(),
+        }
+    }
+
+    /// Runs `op`, resolving or waiting for locks it meets and retrying.
+    fn retry_locks<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut backoff = Backoff::new(self.config.lock_wait_timeout);
+        loop {
+            match op() {
+                Err(TxnError::KeyIsLocked(lock)) => self.handle_lock(&lock, &mut backoff)?,
+                result => return result,
+            }
+        }
+    }
+
+    /// Splits mutations into request-sized chunks.
+    fn chunks<'a>(&self, mutations: &'a [Mutation]) -> Vec<&'a [Mutation]> {
+        let mut chunks = Vec::new();
+        let (mut begin, mut bytes) = (0, 0);
+        for (i, m) in mutations.iter().enumerate() {
+            let size = m.key.len()
+                + match &m.op {
+                    MutationOp::Put(v) | MutationOp::Insert(v) => v.len(),
+                    _ => 0,
+                };
+            if i > begin
+                && (bytes + size > self.config.max_batch_bytes
+                    || i - begin >= self.config.max_batch_keys)
+            {
+                chunks.push(&mutations[begin..i]);
+                begin = i;
+                bytes = 0;
+            }
+            bytes += size;
+        }
+        if begin < mutations.len() {
+            chunks.push(&mutations[begin..]);
+        }
+        chunks
+    }
+}
+
+/// The entry point for transactions: a cheap, cloneable handle on a store and an oracle.
+#[derive(Clone)]
+pub struct TxnClient {
+    shared: Arc<Shared>,
+}
+
+impl TxnClient {
+    /// Creates a client with default tuning.
+    pub fn new(store: Arc<dyn Store>, tso: Arc<dyn TimestampOracle>) -> TxnClient {
+        TxnClient::with_config(store, tso, TxnConfig::default())
+    }
+
+    /// Creates a client with the given tuning.
+    pub fn with_config(
+        store: Arc<dyn Store>,
+        tso: Arc<dyn TimestampOracle>,
+        config: TxnConfig,
+    ) -> TxnClient {
+        TxnClient {
+            shared: Arc::new(Shared { store, tso, config, active: Mutex::new(BTreeMap::new()) }),
+        }
+    }
+
+    /// Creates a single-node client: a [`LocalStore`] and a [`LocalTso`] on `engine`.
+    pub fn local(engine: Arc<dyn Engine>) -> Result<TxnClient> {
+        let tso = Arc::new(LocalTso::open(engine.clone())?);
+        Ok(TxnClient::new(Arc::new(LocalStore::new(engine)), tso))
+    }
+
+    /// Returns the store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Returns the timestamp oracle.
+    pub fn tso(&self) -> &Arc<dyn TimestampOracle> {
+        &self.shared.tso
+    }
+
+    /// Starts a transaction, taking its start timestamp from the oracle.
+    pub fn begin(&self, isolation: IsolationLevel) -> Result<Transaction> {
+        let start_ts = self.shared.tso.get_ts()?;
+        let active = ActiveGuard::new(&self.shared, start_ts);
+        Ok(Transaction {
+            inner: Arc::new(TxnInner {
+                shared: self.shared.clone(),
+                start_ts,
+                isolation,
+                started: Instant::now(),
+                state: Mutex::new(TxnState {
+                    read_ts: start_ts,
+                    writes: BTreeMap::new(),
+                    buffer_bytes: 0,
+                    status: Status::Active,
+                    active: Some(active),
+                }),
+            }),
+        })
+    }
+
+    /// Returns the smallest start timestamp of a live transaction (or scanner) of this client.
+    /// A GC safe point must stay below it.
+    pub fn min_active_start_ts(&self) -> Option<Timestamp> {
+        self.shared.active.lock().keys().next().copied()
+    }
+
+    /// Collects garbage over the whole key space: removes versions that no snapshot at or above
+    /// `safe_point` can see. The safe point is lowered below the oldest live transaction of
+    /// this client if needed. Returns the totals.
+    pub fn run_gc(&self, safe_point: Timestamp) -> Result<GcProgress> {
+        let safe_point = match self.min_active_start_ts() {
+            Some(min) => safe_point.min(min.saturating_sub(1)),
+            None => safe_point,
+        };
+        let mut total = GcProgress::default();
+        let mut start = Vec::new();
+        loop {
+            let progress = self.shared.store.gc(safe_point, &start, &[], 1024)?;
+            total.keys_scanned += progress.keys_scanned;
+            total.versions_deleted += progress.versions_deleted;
+            match progress.next_key {
+                Some(next) => start = next,
+                None => return Ok(total),
+            }
+        }
+    }
+}
+
+/// A buffered write.
+#[derive(Clone, Debug)]
+enum BufferedOp {
+    Put(Vec<u8>),
+    Insert(Vec<u8>),
+    Delete,
+    Lock,
+}
+
+#[derive(Clone, Debug)]
+struct Buffered {
+    op: BufferedOp,
+    /// The read timestamp of the statement that wrote it (see [`Mutation::conflict_ts`]).
+    conflict_ts: Timestamp,
+}
+
+impl Buffered {
+    fn size(&self, key: &[u8]) -> usize {
+        key.len()
+            + match &self.op {
+                BufferedOp::Put(v) | BufferedOp::Insert(v) => v.len(),
+                BufferedOp::Delete | BufferedOp::Lock => 0,
+            }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Active,
+    Committed,
+    RolledBack,
+}
+
+struct TxnState {
+    read_ts: Timestamp,
+    writes: BTreeMap<Vec<u8>, Buffered>,
+    buffer_bytes: usize,
+    status: Status,
+    active: Option<Arc<ActiveGuard>>,
+}
+
+impl TxnState {
+    fn check_active(&self) -> Result<()> {
+        match self.status {
+            Status::Active => Ok(()),
+            Status::Committed => {
+                Err(TxnError::InvalidArgument("the transaction is already committed".into()))
+            }
+            Status::RolledBack => {
+                Err(TxnError::InvalidArgument("the transaction is already rolled back".into()))
+            }
+        }
+    }
+
+    fn buffer(&mut self, key: Vec<u8>, op: BufferedOp) {
+        let entry = Buffered { op, conflict_ts: self.read_ts };
+        self.buffer_bytes += entry.size(&key);
+        if let Some(old) = self.writes.get(&key) {
+            self.buffer_bytes -= old.size(&key);
+        }
+        self.writes.insert(key, entry);
+    }
+
+    fn finish(&mut self, status: Status) {
+        self.status = status;
+        self.writes.clear();
+        self.buffer_bytes = 0;
+        self.active = None;
+    }
+}
+
+struct TxnInner {
+    shared: Arc<Shared>,
+    start_ts: Timestamp,
+    isolation: IsolationLevel,
+    started: Instant,
+    state: Mutex<TxnState>,
+}
+
+/// A transaction handle. Clones share the same transaction; it is `Send + Sync`.
+///
+/// Writes are buffered in memory until [`commit`](Transaction::commit), so a transaction that is
+/// dropped without committing leaves nothing behind.
+#[derive(Clone)]
+pub struct Transaction {
+    inner: Arc<TxnInner>,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("start_ts", &self.inner.start_ts)
+            .field("isolation", &self.inner.isolation)
+            .finish()
+    }
+}
+
+impl Transaction {
+    /// Returns the start timestamp.
+    pub fn start_ts(&self) -> Timestamp {
+        self.inner.start_ts
+    }
+
+    /// Returns the timestamp the current statement reads at.
+    pub fn read_ts(&self) -> Timestamp {
+        self.inner.state.lock().read_ts
+    }
+
+    /// Returns the isolation level.
+    pub fn isolation(&self) -> IsolationLevel {
+        self.inner.isolation
+    }
+
+    /// Marks the start of a statement: at READ COMMITTED it takes a fresh read timestamp; at
+    /// REPEATABLE READ it keeps reading at the start timestamp.
+    pub fn new_statement(&self) -> Result<()> {
+        if self.inner.isolation == IsolationLevel::ReadCommitted {
+            let ts = self.inner.shared.tso.get_ts()?;
+            let mut state = self.inner.state.lock();
+            state.check_active()?;
+            state.read_ts = state.read_ts.max(ts);
+        }
+        Ok(())
+    }
+
+    /// Reads `key`: the transaction's own buffered write if any, otherwise the committed value
+    /// at the read timestamp.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let read_ts = {
+            let state = self.inner.state.lock();
+            state.check_active()?;
+            match state.writes.get(key).map(|b| &b.op) {
+                Some(BufferedOp::Put(v)) | Some(BufferedOp::Insert(v)) => return Ok(Some(v.clone())),
+                Some(BufferedOp::Delete) => return Ok(None),
+                Some(BufferedOp::Lock) | None => state.read_ts,
+            }
+        };
+        self.read_store(key, read_ts)
+    }
+
+    fn read_store(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        let shared = &self.inner.shared;
+        shared.retry_locks(|| shared.store.get(key, read_ts))
+    }
+
+    fn scanner(&self, start: &[u8], end: &[u8], reverse: bool) -> Result<Scanner> {
+        let state = self.inner.state.lock();
+        state.check_active()?;
+        let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
+        let empty = !end.is_empty() && start >= end;
+        let mut buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = if empty {
+            VecDeque::new()
+        } else {
+            state
+                .writes
+                .range::<[u8], _>((Bound::Included(start), upper))
+                .filter_map(|(k, b)| match &b.op {
+                    BufferedOp::Put(v) | BufferedOp::Insert(v) => Some((k.clone(), Some(v.clone()))),
+                    BufferedOp::Delete => Some((k.clone(), None)),
+                    BufferedOp::Lock => None,
+                })
+                .collect()
+        };
+        if reverse {
+            buffered.make_contiguous().reverse();
+        }
+        Ok(Scanner {
+            shared: self.inner.shared.clone(),
+            _active: state.active.clone(),
+            read_ts: state.read_ts,
+            reverse,
+            start: start.to_vec(),
+            end: end.to_vec(),
+            fetched: VecDeque::new(),
+            store_done: empty,
+            batch: self.inner.shared.config.scan_batch_min.max(1),
+            buffered,
+            failed: false,
+        })
+    }
+
+    /// Scans `start <= key < end` (an empty `end` means no end) in ascending order, merging the
+    /// transaction's buffered writes in the range as they are now.
+    pub fn scan(&self, start: &[u8], end: &[u8]) -> Result<Scanner> {
+        self.scanner(start, end, false)
+    }
+
+    /// Like [`Transaction::scan`], in descending order.
+    pub fn scan_reverse(&self, start: &[u8], end: &[u8]) -> Result<Scanner> {
+        self.scanner(start, end, true)
+    }
+
+    /// Buffers a write of `value` to `key`.
+    pub fn put(&self, key: Vec<u8>, value: Vec<u8>) {
+        let mut state = self.inner.state.lock();
+        let op = match state.writes.get(&key).map(|b| &b.op) {
+            // Keep the not-exists assertion of an earlier insert.
+            Some(BufferedOp::Insert(_)) => BufferedOp::Insert(value),
+            _ => BufferedOp::Put(value),
+        };
+        state.buffer(key, op);
+    }
+
+    /// Buffers a deletion of `key`.
+    pub fn delete(&self, key: Vec<u8>) {
+        self.inner.state.lock().buffer(key, BufferedOp::Delete);
+    }
+
+    /// Buffers a lock of `key` that writes nothing but makes the commit conflict with any
+    /// concurrent committed write to it (for `SELECT ... FOR UPDATE`).
+    pub fn lock_key(&self, key: Vec<u8>) {
+        let mut state = self.inner.state.lock();
+        if !state.writes.contains_key(&key) {
+            state.buffer(key, BufferedOp::Lock);
+        }
+    }
+
+    /// Buffers an insert: fails with `DuplicateKey` if the key is visible now, and asserts at
+    /// prewrite that no committed value exists.
+    pub fn insert(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        let read_ts = {
+            let mut state = self.inner.state.lock();
+            state.check_active()?;
+            match state.writes.get(&key).map(|b| &b.op) {
+                Some(BufferedOp::Put(_)) | Some(BufferedOp::Insert(_)) => {
+                    return Err(TxnError::DuplicateKey { key })
+                }
+                Some(BufferedOp::Delete) => {
+                    // Deleted by this transaction: the key may exist underneath, so overwrite.
+                    state.buffer(key, BufferedOp::Put(value));
+                    return Ok(());
+                }
+                Some(BufferedOp::Lock) | None => state.read_ts,
+            }
+        };
+        if self.read_store(&key, read_ts)?.is_some() {
+            return Err(TxnError::DuplicateKey { key });
+        }
+        let mut state = self.inner.state.lock();
+        state.check_active()?;
+        match state.writes.get(&key).map(|b| &b.op) {
+            Some(BufferedOp::Put(_)) | Some(BufferedOp::Insert(_)) => {
+                Err(TxnError::DuplicateKey { key })
+            }
+            _ => {
+                state.buffer(key, BufferedOp::Insert(value));
+                Ok(())
+            }
+        }
+    }
+
+    /// Returns the size of the buffered keys and values.
+    pub fn buffer_bytes(&self) -> usize {
+        self.inner.state.lock().buffer_bytes
+    }
+
+    /// Returns true if nothing has been written.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.state.lock().writes.is_empty()
+    }
+
+    /// Commits: returns `Ok(None)` if nothing was written, otherwise runs Percolator's two-phase
+    /// commit (prewrite everything with the first key as primary, commit the primary, then the
+    /// secondaries) and returns the commit timestamp.
+    pub fn commit(&self) -> Result<Option<Timestamp>> {
+        let (mutations, bytes) = {
+            let mut state = self.inner.state.lock();
+            state.check_active()?;
+            let writes = std::mem::take(&mut state.writes);
+            let bytes = state.buffer_bytes;
+            if writes.is_empty() {
+                state.finish(Status::Committed);
+                return Ok(None);
+            }
+            let mutations: Vec<Mutation> = writes
+                .into_iter()
+                .map(|(key, b)| {
+                    let op = match b.op {
+                        BufferedOp::Put(v) => MutationOp::Put(v),
+                        BufferedOp::Insert(v) => MutationOp::Insert(v),
+                        BufferedOp::Delete => MutationOp::Delete,
+                        BufferedOp::Lock => MutationOp::Lock,
+                    };
+                    Mutation { op, key, conflict_ts: Some(b.conflict_ts) }
+                })
+                .collect();
+            (mutations, bytes)
+        };
+        let result = self.two_phase_commit(&mutations, bytes);
+        let status = if result.is_ok() { Status::Committed } else { Status::RolledBack };
+        self.inner.state.lock().finish(status);
+        result.map(Some)
+    }
+
+    fn two_phase_commit(&self, mutations: &[Mutation], bytes: usize) -> Result<Timestamp> {
+        let shared = &self.inner.shared;
+        let start_ts = self.inner.start_ts;
+        let primary = mutations[0].key.clone();
+        let elapsed_ms = self.inner.started.elapsed().as_millis() as u64;
+        // About one extra millisecond per KiB written, capped at two minutes.
+        let size_ms = ((bytes / 1024) as u64).min(120_000);
+        let ttl_ms = elapsed_ms + shared.config.min_lock_ttl_ms.max(size_ms);
+
+        let chunks = shared.chunks(mutations);
+        for (done, chunk) in chunks.iter().enumerate() {
+            let result =
+                shared.retry_locks(|| shared.store.prewrite(chunk, &primary, start_ts, ttl_ms));
+            if let Err(err) = result {
+                // Roll back what was prewritten; the failed chunk wrote nothing.
+                for chunk in &chunks[..done] {
+                    self.rollback_quietly(chunk);
+                }
+                return Err(err);
+            }
+        }
+
+        let commit_ts = shared.tso.get_ts()?;
+        if let Err(err) = shared.store.commit(std::slice::from_ref(&primary), start_ts, commit_ts) {
+            if matches!(err, TxnError::TxnAborted | TxnError::TxnNotFound { .. }) {
+                // Someone rolled the transaction back (its locks expired): clean up.
+                for chunk in &chunks {
+                    self.rollback_quietly(chunk);
+                }
+                return Err(TxnError::TxnAborted);
+            }
+            // The outcome is unknown; readers will resolve the locks either way.
+            return Err(err);
+        }
+
+        for chunk in &chunks {
+            let keys: Vec<Vec<u8>> =
+                chunk.iter().filter(|m| m.key != primary).map(|m| m.key.clone()).collect();
+            if keys.is_empty() {
+                continue;
+            }
+            if let Err(err) = shared.store.commit(&keys, start_ts, commit_ts) {
+                // The transaction is committed; readers commit leftover secondaries.
+                tracing::warn!(start_ts, commit_ts, %err, "failed to commit secondary keys");
+            }
+        }
+        Ok(commit_ts)
+    }
+
+    fn rollback_quietly(&self, chunk: &[Mutation]) {
+        let keys: Vec<Vec<u8>> = chunk.iter().map(|m| m.key.clone()).collect();
+        if let Err(err) = self.inner.shared.store.rollback(&keys, self.inner.start_ts) {
+            tracing::warn!(start_ts = self.inner.start_ts, %err, "failed to roll back locks");
+        }
+    }
+
+    /// Discards the transaction's buffered writes. Nothing was written to the store before
+    /// commit, so this never touches it.
+    pub fn rollback(&self) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        state.check_active()?;
+        state.finish(Status::RolledBack);
+        Ok(())
+    }
+}
+
+/// An iterator over a range of a transaction's view: committed pairs at the read timestamp
+/// (fetched in growing batches) merged with the transaction's buffered writes.
+pub struct Scanner {
+    shared: Arc<Shared>,
+    _active: Option<Arc<ActiveGuard>>,
+    read_ts: Timestamp,
+    reverse: bool,
+    /// The part of the range not fetched from the store yet: `start..end` (empty `end`: none).
+    start: Vec<u8>,
+    end: Vec<u8>,
+    fetched: VecDeque<KvPair>,
+    store_done: bool,
+    batch: usize,
+    /// Buffered writes in scan order; `None` values are deletions.
+    buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    failed: bool,
+}
+
+impl Scanner {
+    fn fetch(&mut self) -> Result<()> {
+        let (shared, read_ts, limit) = (&self.shared, self.read_ts, self.batch);
+        let (start, end) = (&self.start, &self.end);
+        let pairs = if self.reverse {
+            shared.retry_locks(|| shared.store.scan_reverse(start, end, read_ts, limit))?
+        } else {
+            shared.retry_locks(|| shared.store.scan(start, end, read_ts, limit))?
+        };
+        if pairs.len() < limit {
+            self.store_done = true;
+        } else if let Some((last, _)) = pairs.last() {
+            if self.reverse {
+                if last.is_empty() {
+                    self.store_done = true;
+                } else {
+                    self.end = last.clone();
+                }
+            } else {
+                self.start.clear();
+                self.start.extend_from_slice(last);
+                self.start.push(0);
+            }
+        }
+        self.batch = (self.batch * 2).min(self.shared.config.scan_batch_max.max(1));
+        self.fetched.extend(pairs);
+        Ok(())
+    }
+
+    fn next_pair(&mut self) -> Result<Option<KvPair>> {
+        loop {
+            if self.fetched.is_empty() && !self.store_done {
+                self.fetch()?;
+                continue;
+            }
+            let take_buffered = match (self.fetched.front(), self.buffered.front()) {
+                (None, None) => return Ok(None),
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((store_key, _)), Some((buffer_key, _))) => {
+                    if store_key == buffer_key {
+                        // The buffered write shadows the committed value.
+                        self.fetched.pop_front();
+                        true
+                    } else {
+                        (buffer_key < store_key) != self.reverse
+                    }
+                }
+            };
+            if take_buffered {
+                let (key, value) = self.buffered.pop_front().expect("checked above");
+                if let Some(value) = value {
+                    return Ok(Some((key, value)));
+                }
+            } else {
+                return Ok(self.fetched.pop_front());
+            }
+        }
+    }
+}
+
+impl Iterator for Scanner {
+    type Item = Result<KvPair>;
+
+    fn next(&mut self) -> Option<Result<KvPair>> {
+        if self.failed {
+            return None;
+        }
+        match self.next_pair() {
+            Ok(Some(pair)) => Some(Ok(pair)),
+            Ok(None) => None,
+            Err(err) => {
+                self.failed = true;
+                Some(Err(err))
+            }
+        }
+    }
+}

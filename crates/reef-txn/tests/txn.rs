@@ -1,0 +1,561 @@
+//! Tests of the client side: transactions, lock resolution, GC and the timestamp oracle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use reef_common::{compose_ts, ts_physical_ms, ErrorCode, Timestamp};
+use reef_storage::{Cf, Engine, EngineOptions, RocksEngine, WriteBatch};
+use reef_txn::{
+    IsolationLevel, LocalStore, LocalTso, Mutation, MutationOp, Store, TimestampOracle,
+    Transaction, TxnClient, TxnError,
+};
+
+use IsolationLevel::{ReadCommitted, RepeatableRead};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    engine: Arc<dyn Engine>,
+    client: TxnClient,
+    store: Arc<LocalStore>,
+    tso: Arc<LocalTso>,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let engine: Arc<dyn Engine> =
+        Arc::new(RocksEngine::open(dir.path(), &EngineOptions::default()).unwrap());
+    let store = Arc::new(LocalStore::new(engine.clone()));
+    let tso = Arc::new(LocalTso::open(engine.clone()).unwrap());
+    let client = TxnClient::new(store.clone(), tso.clone());
+    Env { _dir: dir, engine, client, store, tso }
+}
+
+fn put(env: &Env, key: &[u8], value: &[u8]) -> Timestamp {
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    txn.put(key.to_vec(), value.to_vec());
+    txn.commit().unwrap().unwrap()
+}
+
+fn v(s: &str) -> Option<Vec<u8>> {
+    Some(s.as_bytes().to_vec())
+}
+
+fn collect(txn: &Transaction, start: &[u8], end: &[u8], reverse: bool) -> Vec<(String, String)> {
+    let scanner = if reverse { txn.scan_reverse(start, end) } else { txn.scan(start, end) };
+    scanner
+        .unwrap()
+        .map(|r| {
+            let (k, v) = r.unwrap();
+            (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn snapshot_reads_ignore_newer_commits() {
+    let env = env();
+    put(&env, b"k", b"v1");
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    let commit_ts = put(&env, b"k", b"v2");
+    assert!(commit_ts > reader.start_ts());
+    assert_eq!(reader.get(b"k").unwrap(), v("v1"));
+    reader.new_statement().unwrap();
+    assert_eq!(reader.read_ts(), reader.start_ts(), "REPEATABLE READ keeps its snapshot");
+    assert_eq!(reader.get(b"k").unwrap(), v("v1"));
+    assert_eq!(reader.commit().unwrap(), None, "a read-only commit has no timestamp");
+    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("v2"));
+}
+
+#[test]
+fn read_committed_takes_a_new_snapshot_per_statement() {
+    let env = env();
+    put(&env, b"k", b"v1");
+    let txn = env.client.begin(ReadCommitted).unwrap();
+    assert_eq!(txn.isolation(), ReadCommitted);
+    assert_eq!(txn.get(b"k").unwrap(), v("v1"));
+    put(&env, b"k", b"v2");
+    assert_eq!(txn.get(b"k").unwrap(), v("v1"), "same statement, same snapshot");
+    txn.new_statement().unwrap();
+    assert!(txn.read_ts() > txn.start_ts());
+    assert_eq!(txn.get(b"k").unwrap(), v("v2"));
+    // A write after the new statement does not conflict with the commit it has seen.
+    txn.put(b"k".to_vec(), b"v3".to_vec());
+    txn.commit().unwrap().unwrap();
+    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("v3"));
+}
+
+#[test]
+fn concurrent_writers_conflict() {
+    let env = env();
+    let t1 = env.client.begin(RepeatableRead).unwrap();
+    let t2 = env.client.begin(RepeatableRead).unwrap();
+    t1.put(b"k".to_vec(), b"t1".to_vec());
+    t2.put(b"k".to_vec(), b"t2".to_vec());
+    let c1 = t1.commit().unwrap().unwrap();
+    let err = t2.commit().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::WriteConflict);
+    match &err {
+        TxnError::WriteConflict { key, start_ts, conflict_commit_ts, conflict_start_ts } => {
+            assert_eq!(key, b"k");
+            assert_eq!(*start_ts, t2.start_ts());
+            assert_eq!(*conflict_commit_ts, c1);
+            assert_eq!(*conflict_start_ts, t1.start_ts());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("write conflict on key 'k'"), "{err}");
+    // The failed transaction left no locks behind.
+    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("t1"));
+    assert!(t2.commit().is_err(), "a finished transaction cannot commit again");
+}
+
+#[test]
+fn own_writes_and_scans_merge_the_buffer() {
+    let env = env();
+    for (k, val) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
+        put(&env, k.as_bytes(), val.as_bytes());
+    }
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    assert!(txn.is_read_only());
+    txn.put(b"b".to_vec(), b"22".to_vec());
+    txn.delete(b"c".to_vec());
+    txn.put(b"bb".to_vec(), b"new".to_vec());
+    txn.put(b"e".to_vec(), b"5".to_vec());
+    assert!(!txn.is_read_only());
+    assert_eq!(txn.buffer_bytes(), 1 + 2 + 1 + 2 + 3 + 1 + 1);
+    assert_eq!(txn.get(b"b").unwrap(), v("22"));
+    assert_eq!(txn.get(b"c").unwrap(), None);
+    let scanner = txn.scan(b"a", b"").unwrap();
+    // Writes after the scanner was created are not seen by it.
+    txn.put(b"aa".to_vec(), b"later".to_vec());
+    let all: Vec<_> = scanner.map(|r| r.unwrap()).collect();
+    let keys: Vec<&[u8]> = all.iter().map(|(k, _)| k.as_slice()).collect();
+    assert_eq!(keys, vec![&b"a"[..], b"b", b"bb", b"d", b"e"]);
+    assert_eq!(
+        collect(&txn, b"aa", b"d", false),
+        pairs(&[("aa", "later"), ("b", "22"), ("bb", "new")])
+    );
+    assert_eq!(
+        collect(&txn, b"", b"", true),
+        pairs(&[("e", "5"), ("d", "4"), ("bb", "new"), ("b", "22"), ("aa", "later"), ("a", "1")])
+    );
+    assert!(collect(&txn, b"d", b"a", false).is_empty());
+    txn.commit().unwrap().unwrap();
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(
+        collect(&reader, b"", b"", false),
+        pairs(&[("a", "1"), ("aa", "later"), ("b", "22"), ("bb", "new"), ("d", "4"), ("e", "5")])
+    );
+}
+
+#[test]
+fn scans_fetch_in_growing_batches() {
+    let env = env();
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    for i in 0..1000u32 {
+        txn.put(format!("k{i:04}").into_bytes(), i.to_string().into_bytes());
+    }
+    txn.commit().unwrap();
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    // Delete every third key in the buffer.
+    for i in (0..1000u32).step_by(3) {
+        txn.delete(format!("k{i:04}").into_bytes());
+    }
+    let forward: Vec<_> = txn.scan(b"k", b"l").unwrap().map(|r| r.unwrap().0).collect();
+    let expected: Vec<_> =
+        (0..1000u32).filter(|i| i % 3 != 0).map(|i| format!("k{i:04}").into_bytes()).collect();
+    assert_eq!(forward, expected);
+    let mut backward: Vec<_> = txn.scan_reverse(b"k", b"l").unwrap().map(|r| r.unwrap().0).collect();
+    backward.reverse();
+    assert_eq!(backward, expected);
+}
+
+#[test]
+fn insert_detects_duplicates() {
+    let env = env();
+    put(&env, b"k", b"v");
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    let err = txn.insert(b"k".to_vec(), b"x".to_vec()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DuplicateKey);
+    txn.insert(b"new".to_vec(), b"1".to_vec()).unwrap();
+    assert_eq!(txn.insert(b"new".to_vec(), b"2".to_vec()).unwrap_err().code(), ErrorCode::DuplicateKey);
+    // Deleting and re-inserting within the transaction is allowed.
+    txn.delete(b"k".to_vec());
+    txn.insert(b"k".to_vec(), b"again".to_vec()).unwrap();
+    txn.commit().unwrap();
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"k").unwrap(), v("again"));
+    assert_eq!(reader.get(b"new").unwrap(), v("1"));
+
+    // Two transactions insert the same key concurrently: the second fails at commit.
+    let t1 = env.client.begin(ReadCommitted).unwrap();
+    let t2 = env.client.begin(ReadCommitted).unwrap();
+    t1.insert(b"u".to_vec(), b"1".to_vec()).unwrap();
+    t2.insert(b"u".to_vec(), b"2".to_vec()).unwrap();
+    t1.commit().unwrap();
+    let code = t2.commit().unwrap_err().code();
+    assert!(matches!(code, ErrorCode::WriteConflict | ErrorCode::DuplicateKey), "{code}");
+
+    // The insert assertion itself: an RC statement that read before the commit but writes at a
+    // later statement ts fails with DuplicateKey at prewrite.
+    let t3 = env.client.begin(ReadCommitted).unwrap();
+    t3.insert(b"w".to_vec(), b"3".to_vec()).unwrap();
+    put(&env, b"w", b"other");
+    t3.new_statement().unwrap();
+    t3.put(b"w".to_vec(), b"3b".to_vec()); // Keeps the insert assertion, now checked at a new ts.
+    assert_eq!(t3.commit().unwrap_err().code(), ErrorCode::DuplicateKey);
+}
+
+#[test]
+fn dropped_and_rolled_back_transactions_leave_nothing() {
+    let env = env();
+    {
+        let txn = env.client.begin(RepeatableRead).unwrap();
+        txn.put(b"k".to_vec(), b"dropped".to_vec());
+        assert_eq!(env.client.min_active_start_ts(), Some(txn.start_ts()));
+    }
+    assert_eq!(env.client.min_active_start_ts(), None);
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    txn.put(b"k".to_vec(), b"rolled back".to_vec());
+    txn.rollback().unwrap();
+    assert_eq!(txn.get(b"k").unwrap_err().code(), ErrorCode::InvalidArgument);
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"k").unwrap(), None);
+    // Nothing reached the lock column family.
+    let mut cursor = env.engine.cursor(Cf::Lock, None, None);
+    cursor.seek_to_first();
+    assert!(!cursor.valid());
+}
+
+#[test]
+fn reader_commits_secondary_of_committed_primary() {
+    let env = env();
+    let start_ts = env.tso.get_ts().unwrap();
+    let mutations = vec![
+        Mutation::new(MutationOp::Put(b"P".to_vec()), b"p".to_vec()),
+        Mutation::new(MutationOp::Put(b"S".to_vec()), b"s".to_vec()),
+    ];
+    env.store.prewrite(&mutations, b"p", start_ts, 60_000).unwrap();
+    let commit_ts = env.tso.get_ts().unwrap();
+    env.store.commit(&[b"p".to_vec()], start_ts, commit_ts).unwrap();
+    // The writer "crashed" before committing s; a reader resolves it.
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"s").unwrap(), v("S"));
+    assert_eq!(env.store.get(b"s", reader.start_ts()).unwrap(), v("S"), "the lock is gone");
+    assert_eq!(env.store.get(b"s", commit_ts - 1).unwrap(), None);
+}
+
+#[test]
+fn expired_lock_is_rolled_back_by_a_reader() {
+    let env = env();
+    put(&env, b"k", b"old");
+    let start_ts = env.tso.get_ts().unwrap();
+    let m = vec![Mutation::new(MutationOp::Put(b"new".to_vec()), b"k".to_vec())];
+    env.store.prewrite(&m, b"k", start_ts, 100).unwrap();
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    let started = Instant::now();
+    assert_eq!(reader.get(b"k").unwrap(), v("old"));
+    assert!(started.elapsed() >= Duration::from_millis(50), "the reader waited for the TTL");
+    // The writer's commit now fails: it was rolled back.
+    let commit_ts = env.tso.get_ts().unwrap();
+    let err = env.store.commit(&[b"k".to_vec()], start_ts, commit_ts).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TxnAborted);
+}
+
+#[test]
+fn lock_wait_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine: Arc<dyn Engine> =
+        Arc::new(RocksEngine::open(dir.path(), &EngineOptions::default()).unwrap());
+    let store = Arc::new(LocalStore::new(engine.clone()));
+    let tso = Arc::new(LocalTso::open(engine).unwrap());
+    let config = reef_txn::TxnConfig {
+        lock_wait_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let client = TxnClient::with_config(store.clone(), tso.clone(), config);
+    let start_ts = tso.get_ts().unwrap();
+    let m = vec![Mutation::new(MutationOp::Put(b"x".to_vec()), b"k".to_vec())];
+    store.prewrite(&m, b"k", start_ts, 60_000).unwrap();
+    let reader = client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"k").unwrap_err().code(), ErrorCode::LockWaitTimeout);
+    // A snapshot older than the lock is not blocked.
+    assert_eq!(store.get(b"k", start_ts - 1).unwrap(), None);
+}
+
+#[test]
+fn prewrite_waits_for_a_live_lock_then_conflicts() {
+    let env = env();
+    let t2 = env.client.begin(RepeatableRead).unwrap();
+    let start_ts = env.tso.get_ts().unwrap();
+    let m = vec![Mutation::new(MutationOp::Put(b"first".to_vec()), b"k".to_vec())];
+    env.store.prewrite(&m, b"k", start_ts, 60_000).unwrap();
+    let (store, tso) = (env.store.clone(), env.tso.clone());
+    let committer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        let commit_ts = tso.get_ts().unwrap();
+        store.commit(&[b"k".to_vec()], start_ts, commit_ts).unwrap();
+    });
+    t2.put(b"k".to_vec(), b"second".to_vec());
+    let started = Instant::now();
+    let err = t2.commit().unwrap_err();
+    committer.join().unwrap();
+    assert_eq!(err.code(), ErrorCode::WriteConflict);
+    assert!(started.elapsed() >= Duration::from_millis(20));
+}
+
+#[test]
+fn gc_keeps_what_snapshots_can_see() {
+    let env = env();
+    put(&env, b"k", b"v1");
+    let ts2 = put(&env, b"k", b"v2");
+    let old_reader = env.client.begin(RepeatableRead).unwrap();
+    let ts3 = put(&env, b"k", b"v3");
+    put(&env, b"gone", b"x");
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    txn.delete(b"gone".to_vec());
+    txn.commit().unwrap();
+    let safe_point = env.tso.get_ts().unwrap();
+
+    // The live old reader holds the safe point back.
+    let progress = env.client.run_gc(safe_point).unwrap();
+    assert_eq!(progress.versions_deleted, 1, "only v1 is below the old reader: {progress:?}");
+    assert_eq!(old_reader.get(b"k").unwrap(), v("v2"));
+    drop(old_reader);
+
+    let progress = env.client.run_gc(safe_point).unwrap();
+    assert_eq!(progress.versions_deleted, 3, "v2 and both versions of 'gone': {progress:?}");
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"k").unwrap(), v("v3"));
+    assert_eq!(reader.get(b"gone").unwrap(), None);
+    assert_eq!(env.store.get(b"k", ts3).unwrap(), v("v3"));
+    assert_eq!(env.store.get(b"k", ts2).unwrap(), None, "versions below the safe point are gone");
+    let mut cursor = env.engine.cursor(Cf::Write, None, None);
+    cursor.seek_to_first();
+    let mut count = 0;
+    while cursor.valid() {
+        count += 1;
+        cursor.next();
+    }
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn counter_increments_are_never_lost() {
+    let env = env();
+    put(&env, b"counter", b"0");
+    let client = env.client.clone();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let mut committed = 0;
+                while committed < 20 {
+                    let txn = client.begin(RepeatableRead).unwrap();
+                    let value: u64 =
+                        String::from_utf8(txn.get(b"counter").unwrap().unwrap()).unwrap().parse().unwrap();
+                    txn.put(b"counter".to_vec(), (value + 1).to_string().into_bytes());
+                    match txn.commit() {
+                        Ok(_) => committed += 1,
+                        Err(err) if err.code().is_retryable() => {}
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"counter").unwrap(), v("80"));
+}
+
+#[test]
+fn transaction_handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Transaction>();
+    assert_send_sync::<TxnClient>();
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<reef_txn::Scanner>();
+}
+
+#[test]
+fn local_tso_is_monotonic_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine: Arc<dyn Engine> =
+        Arc::new(RocksEngine::open(dir.path(), &EngineOptions::default()).unwrap());
+    let tso = Arc::new(LocalTso::open(engine.clone()).unwrap());
+    // Strictly increasing across threads.
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let tso = tso.clone();
+            std::thread::spawn(move || (0..2000).map(|_| tso.get_ts().unwrap()).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut all: Vec<Timestamp> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "timestamps are unique");
+    let last = *all.last().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(ts_physical_ms(last).abs_diff(now_ms) < 5_000, "close to the wall clock");
+    drop(tso);
+
+    // Reopened, it starts above everything handed out before.
+    let tso = LocalTso::open(engine.clone()).unwrap();
+    assert!(tso.get_ts().unwrap() > last);
+
+    // A persisted bound in the future (the clock went back) is respected.
+    let future = compose_ts(now_ms + 3_600_000, 0);
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Meta, LocalTso::META_KEY, &future.to_be_bytes());
+    engine.write(&batch, true).unwrap();
+    let tso = LocalTso::open(engine.clone()).unwrap();
+    let first = tso.get_ts().unwrap();
+    assert!(first > future);
+    assert!(tso.get_ts().unwrap() > first);
+    drop(tso);
+    let tso = LocalTso::open(engine.clone()).unwrap();
+    assert!(tso.get_ts().unwrap() > first);
+
+    // A corrupted bound is an error, not a panic.
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Meta, LocalTso::META_KEY, b"bad");
+    engine.write(&batch, true).unwrap();
+    assert_eq!(LocalTso::open(engine).err().unwrap().code(), ErrorCode::Corruption);
+}
+
+// ----- Model-based test of snapshot isolation -----
+
+#[derive(Clone, Debug)]
+enum Action {
+    Begin(usize),
+    Read(usize, u8),
+    Write(usize, u8, u8),
+    Delete(usize, u8),
+    Commit(usize),
+    Rollback(usize),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let t = 0..3usize;
+    let k = 0..4u8;
+    prop_oneof![
+        2 => t.clone().prop_map(Action::Begin),
+        3 => (t.clone(), k.clone()).prop_map(|(t, k)| Action::Read(t, k)),
+        3 => (t.clone(), k.clone(), any::<u8>()).prop_map(|(t, k, v)| Action::Write(t, k, v)),
+        1 => (t.clone(), k).prop_map(|(t, k)| Action::Delete(t, k)),
+        2 => t.clone().prop_map(Action::Commit),
+        1 => t.prop_map(Action::Rollback),
+    ]
+}
+
+/// A committed version in the model: (commit_ts, key, value or deletion).
+type Version = (Timestamp, u8, Option<Vec<u8>>);
+
+fn model_read(history: &[Version], key: u8, ts: Timestamp) -> Option<Vec<u8>> {
+    history
+        .iter()
+        .filter(|(c, k, _)| *k == key && *c <= ts)
+        .max_by_key(|(c, _, _)| *c)
+        .and_then(|(_, _, v)| v.clone())
+}
+
+struct ModelTxn {
+    txn: Transaction,
+    writes: BTreeMap<u8, Option<Vec<u8>>>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn snapshot_isolation_matches_model(actions in prop::collection::vec(action(), 1..40)) {
+        let env = env();
+        let mut history: Vec<Version> = Vec::new();
+        let mut live: Vec<Option<ModelTxn>> = vec![None, None, None];
+        for action in actions {
+            match action {
+                Action::Begin(t) => {
+                    if live[t].is_none() {
+                        let txn = env.client.begin(RepeatableRead).unwrap();
+                        live[t] = Some(ModelTxn { txn, writes: BTreeMap::new() });
+                    }
+                }
+                Action::Read(t, k) => {
+                    if let Some(m) = &live[t] {
+                        let expected = match m.writes.get(&k) {
+                            Some(own) => own.clone(),
+                            None => model_read(&history, k, m.txn.start_ts()),
+                        };
+                        prop_assert_eq!(m.txn.get(&[k]).unwrap(), expected);
+                    }
+                }
+                Action::Write(t, k, value) => {
+                    if let Some(m) = &mut live[t] {
+                        m.txn.put(vec![k], vec![value]);
+                        m.writes.insert(k, Some(vec![value]));
+                    }
+                }
+                Action::Delete(t, k) => {
+                    if let Some(m) = &mut live[t] {
+                        m.txn.delete(vec![k]);
+                        m.writes.insert(k, None);
+                    }
+                }
+                Action::Rollback(t) => {
+                    if let Some(m) = live[t].take() {
+                        m.txn.rollback().unwrap();
+                    }
+                }
+                Action::Commit(t) => {
+                    if let Some(m) = live[t].take() {
+                        let start_ts = m.txn.start_ts();
+                        // First committer wins: a conflict iff a written key has a newer commit.
+                        let conflict = m.writes.keys().any(|k| {
+                            history.iter().any(|(c, hk, _)| hk == k && *c > start_ts)
+                        });
+                        match m.txn.commit() {
+                            Ok(Some(commit_ts)) => {
+                                prop_assert!(!conflict, "commit should have conflicted");
+                                prop_assert!(commit_ts > start_ts);
+                                for (k, v) in m.writes {
+                                    history.push((commit_ts, k, v));
+                                }
+                            }
+                            Ok(None) => prop_assert!(m.writes.is_empty()),
+                            Err(err) => {
+                                prop_assert!(conflict, "unexpected error {}", err);
+                                prop_assert_eq!(err.code(), ErrorCode::WriteConflict);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Every committed write is visible exactly to snapshots at or after its commit ts.
+        let mut points: Vec<Timestamp> = history.iter().flat_map(|(c, _, _)| [*c - 1, *c]).collect();
+        points.push(env.tso.get_ts().unwrap());
+        for ts in points {
+            for k in 0..4u8 {
+                prop_assert_eq!(env.store.get(&[k], ts).unwrap(), model_read(&history, k, ts));
+            }
+            let scanned = env.store.scan(&[], &[], ts, usize::MAX).unwrap();
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = (0..4u8)
+                .filter_map(|k| model_read(&history, k, ts).map(|v| (vec![k], v)))
+                .collect();
+            prop_assert_eq!(scanned, expected);
+        }
+    }
+}

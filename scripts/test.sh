@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds reefdb and runs every test: the SQLite sqllogictest corpus against a reef server
+# (compared with tests/conformance/reef-baseline.tsv), then the workspace's tests (unit,
+# integration, the tests/sql golden files, crash and client tests). Exits non-zero on any failure.
+#
+#   scripts/test.sh
+#
+# Environment:
+#   CARGO_TARGET_DIR     build cache (default /var/tmp/reef-target)
+#   REEF_CORPUS_DIR      the corpus (default ../shared/sqllogictest beside the repository)
+#   REEF_CORPUS_PATHS    space-separated files/folders inside it to run (default: all but
+#                        random/select, whose multi-way joins take PostgreSQL itself ~100 s;
+#                        set REEF_CORPUS_PATHS=. for everything)
+#   REEF_CORPUS_TIMEOUT  per-record timeout in seconds (default 30)
+#   REEF_SKIP_CORPUS=1   skip the corpus step
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REEF_ROOT"
+
+started=$SECONDS
+"$REEF_ROOT/scripts/ensure-deps.sh" test
+need_cargo
+
+info "building (debug) into $CARGO_TARGET_DIR"
+cargo build --workspace --bins
+info "build done after $((SECONDS - started))s"
+
+failures=()
+
+# 1. Corpus conformance against a reef server.
+corpus_dir="${REEF_CORPUS_DIR:-$REEF_ROOT/../shared/sqllogictest}"
+if [[ "${REEF_SKIP_CORPUS:-0}" == 1 ]]; then
+  info "corpus: skipped (REEF_SKIP_CORPUS=1)"
+elif [[ ! -d "$corpus_dir" ]]; then
+  info "corpus: NOTICE: $corpus_dir does not exist; skipping the sqllogictest corpus conformance check"
+else
+  corpus_dir="$(cd "$corpus_dir" && pwd)"
+  paths=()
+  default_paths="select1.test select2.test evidence index random/aggregates random/expr random/groupby"
+  for p in ${REEF_CORPUS_PATHS:-$default_paths}; do
+    paths+=("$corpus_dir/$p")
+  done
+  work="$(mktemp -d /tmp/reef-corpus.XXXXXX)"
+  port="$(free_port)"
+  info "corpus: starting reef on 127.0.0.1:$port (data $work/data, log $work/reef.log)"
+  REEF_PID=
+  if start_reef "$CARGO_TARGET_DIR/debug/reef" "$work/data" "$port" "$work/reef.log"; then
+    trap 'stop_pid "${REEF_PID:-}"' EXIT
+    info "corpus: running ${REEF_CORPUS_PATHS:-$default_paths} from $corpus_dir"
+    if "$CARGO_TARGET_DIR/debug/slt-corpus" \
+      --url "postgresql://reef@127.0.0.1:$port/reef" \
+      --root "$corpus_dir" \
+      --timeout "${REEF_CORPUS_TIMEOUT:-30}" \
+      --show-failures 0 \
+      --summary "$work/summary.tsv" \
+      --baseline "$REEF_ROOT/tests/conformance/reef-baseline.tsv" \
+      "${paths[@]}"; then
+      info "corpus: summary written to $work/summary.tsv"
+    else
+      failures+=("corpus conformance (see above; summary $work/summary.tsv)")
+    fi
+    stop_pid "$REEF_PID"
+    REEF_PID=
+    trap - EXIT
+  else
+    failures+=("corpus conformance: reef did not start (log $work/reef.log)")
+  fi
+fi
+
+# 2. Doc tests (nextest does not run them).
+info "doc tests"
+if ! cargo test --workspace --doc --quiet; then
+  failures+=("doc tests")
+fi
+
+# 3. The workspace's tests; the runner's summary is the last thing printed on success.
+if cargo nextest --version >/dev/null 2>&1; then
+  info "workspace tests (cargo nextest)"
+  if ! cargo nextest run --workspace --no-fail-fast --failure-output final; then
+    failures+=("workspace tests")
+  fi
+else
+  info "workspace tests (cargo test; install cargo-nextest for a shorter summary)"
+  if ! cargo test --workspace --no-fail-fast; then
+    failures+=("workspace tests")
+  fi
+fi
+
+if ((${#failures[@]} > 0)); then
+  printf 'test.sh: FAILED after %ss:\n' "$((SECONDS - started))" >&2
+  printf '  - %s\n' "${failures[@]}" >&2
+  exit 1
+fi
+info "test.sh: everything passed in $((SECONDS - started))s"
