@@ -63,7 +63,10 @@ fn psql_runs_a_script_file() {
          \\echo done\n\
          SELECT count(*) AS n, sum(qty) AS total FROM inventory;\n",
     );
-    let out = psql(&server, &["-v", "ON_ERROR_STOP=1", "-A", "-t", "-f", &script]);
+    let out = psql(
+        &server,
+        &["-v", "ON_ERROR_STOP=1", "-A", "-t", "-f", &script],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -106,7 +109,11 @@ fn psql_stops_at_the_first_error_with_on_error_stop() {
     );
     let out = psql(&server, &["-v", "ON_ERROR_STOP=1", "-q", "-f", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "psql exits 3 on a script error; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "psql exits 3 on a script error; stderr:\n{stderr}"
+    );
     assert!(
         stderr.contains("duplicate key value violates unique constraint"),
         "stderr:\n{stderr}"
@@ -114,7 +121,11 @@ fn psql_stops_at_the_first_error_with_on_error_stop() {
 
     // The statement after the failing one never ran.
     let out = psql(&server, &["-A", "-t", "-c", "SELECT count(*) FROM t"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 }
 
@@ -133,7 +144,11 @@ fn psql_shows_aligned_tables_and_nulls() {
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         stdout,
         " a | b |   c    \n---+---+--------\n 1 | x | <null>\n(1 row)\n\n"

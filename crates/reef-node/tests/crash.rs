@@ -48,7 +48,10 @@ async fn table(client: &Client) -> BTreeMap<i32, String> {
         .into_iter()
         .filter_map(|m| match m {
             SimpleQueryMessage::Row(row) => Some((
-                row.get(0).expect("id is not null").parse().expect("id is an integer"),
+                row.get(0)
+                    .expect("id is not null")
+                    .parse()
+                    .expect("id is an integer"),
                 row.get(1).unwrap_or("NULL").to_string(),
             )),
             _ => None,
@@ -64,7 +67,11 @@ async fn acknowledged_writes_survive_kill9() {
         .expect("reef starts");
     {
         let client = server.connect().await.expect("connect");
-        exec(&client, "CREATE TABLE crash (id integer PRIMARY KEY, v text NOT NULL)").await;
+        exec(
+            &client,
+            "CREATE TABLE crash (id integer PRIMARY KEY, v text NOT NULL)",
+        )
+        .await;
     }
 
     // What the table must hold: every acknowledged write, nothing else.
@@ -76,13 +83,21 @@ async fn acknowledged_writes_survive_kill9() {
         // Autocommit inserts, one statement each and one multi-row statement.
         for i in 0..10 {
             let id = base + i;
-            exec(&client, &format!("INSERT INTO crash VALUES ({id}, 'auto-{id}')")).await;
+            exec(
+                &client,
+                &format!("INSERT INTO crash VALUES ({id}, 'auto-{id}')"),
+            )
+            .await;
             expected.insert(id, format!("auto-{id}"));
         }
         let values: Vec<String> = (10..20)
             .map(|i| format!("({}, 'multi-{}')", base + i, base + i))
             .collect();
-        exec(&client, &format!("INSERT INTO crash VALUES {}", values.join(", "))).await;
+        exec(
+            &client,
+            &format!("INSERT INTO crash VALUES {}", values.join(", ")),
+        )
+        .await;
         for i in 10..20 {
             expected.insert(base + i, format!("multi-{}", base + i));
         }
@@ -91,31 +106,63 @@ async fn acknowledged_writes_survive_kill9() {
         exec(&client, "BEGIN").await;
         for i in 20..30 {
             let id = base + i;
-            exec(&client, &format!("INSERT INTO crash VALUES ({id}, 'txn-{id}')")).await;
+            exec(
+                &client,
+                &format!("INSERT INTO crash VALUES ({id}, 'txn-{id}')"),
+            )
+            .await;
             expected.insert(id, format!("txn-{id}"));
         }
-        exec(&client, &format!("UPDATE crash SET v = 'updated' WHERE id = {}", base + 1)).await;
+        exec(
+            &client,
+            &format!("UPDATE crash SET v = 'updated' WHERE id = {}", base + 1),
+        )
+        .await;
         expected.insert(base + 1, "updated".to_string());
-        exec(&client, &format!("DELETE FROM crash WHERE id = {}", base + 2)).await;
+        exec(
+            &client,
+            &format!("DELETE FROM crash WHERE id = {}", base + 2),
+        )
+        .await;
         expected.remove(&(base + 2));
         exec(&client, "COMMIT").await;
 
         // A rolled back transaction: none of it may survive.
         exec(&client, "BEGIN").await;
         for i in 30..40 {
-            exec(&client, &format!("INSERT INTO crash VALUES ({}, 'rolled-back')", base + i)).await;
+            exec(
+                &client,
+                &format!("INSERT INTO crash VALUES ({}, 'rolled-back')", base + i),
+            )
+            .await;
         }
-        exec(&client, &format!("UPDATE crash SET v = 'rolled-back' WHERE id = {}", base + 3)).await;
-        exec(&client, &format!("DELETE FROM crash WHERE id = {}", base + 4)).await;
+        exec(
+            &client,
+            &format!("UPDATE crash SET v = 'rolled-back' WHERE id = {}", base + 3),
+        )
+        .await;
+        exec(
+            &client,
+            &format!("DELETE FROM crash WHERE id = {}", base + 4),
+        )
+        .await;
         exec(&client, "ROLLBACK").await;
 
         // Rows of earlier cycles: the previous cycle's open transaction touched these keys, so
         // writing them again checks that the locks it left behind are resolved after restart.
         if cycle > 0 {
             let prev = base - 100_000;
-            exec(&client, &format!("UPDATE crash SET v = 'after-crash' WHERE id = {}", prev + 5)).await;
+            exec(
+                &client,
+                &format!("UPDATE crash SET v = 'after-crash' WHERE id = {}", prev + 5),
+            )
+            .await;
             expected.insert(prev + 5, "after-crash".to_string());
-            exec(&client, &format!("INSERT INTO crash VALUES ({}, 'reused')", prev + 50)).await;
+            exec(
+                &client,
+                &format!("INSERT INTO crash VALUES ({}, 'reused')", prev + 50),
+            )
+            .await;
             expected.insert(prev + 50, "reused".to_string());
         }
 
@@ -123,9 +170,17 @@ async fn acknowledged_writes_survive_kill9() {
         let open = server.connect().await.expect("connect");
         exec(&open, "BEGIN").await;
         for i in 50..60 {
-            exec(&open, &format!("INSERT INTO crash VALUES ({}, 'open')", base + i)).await;
+            exec(
+                &open,
+                &format!("INSERT INTO crash VALUES ({}, 'open')", base + i),
+            )
+            .await;
         }
-        exec(&open, &format!("UPDATE crash SET v = 'open' WHERE id = {}", base + 5)).await;
+        exec(
+            &open,
+            &format!("UPDATE crash SET v = 'open' WHERE id = {}", base + 5),
+        )
+        .await;
         exec(&open, &format!("DELETE FROM crash WHERE id = {}", base + 6)).await;
 
         // A writer racing the kill: rows it was told about must survive; the one in flight
@@ -160,7 +215,9 @@ async fn acknowledged_writes_survive_kill9() {
         }
         let maybe = *in_flight.lock().unwrap();
 
-        server.restart().expect("reef restarts on the same data directory");
+        server
+            .restart()
+            .expect("reef restarts on the same data directory");
         let client = server.connect().await.expect("connect after restart");
         let mut actual = table(&client).await;
         if let Some(id) = maybe {
@@ -210,8 +267,16 @@ async fn clean_shutdown_keeps_data() {
         .start()
         .expect("reef starts");
     let client = server.connect().await.expect("connect");
-    exec(&client, "CREATE TABLE crash (id integer PRIMARY KEY, v text NOT NULL)").await;
-    exec(&client, "INSERT INTO crash SELECT g, 'v' || g FROM generate_series(1, 500) AS g").await;
+    exec(
+        &client,
+        "CREATE TABLE crash (id integer PRIMARY KEY, v text NOT NULL)",
+    )
+    .await;
+    exec(
+        &client,
+        "INSERT INTO crash SELECT g, 'v' || g FROM generate_series(1, 500) AS g",
+    )
+    .await;
     drop(client);
     let status = server.stop().expect("reef stops on SIGTERM");
     assert!(status.success(), "reef exited with {status} after SIGTERM");

@@ -63,8 +63,8 @@ fn main() {
 
 /// Collects `*.slt` files under `dir`, recursively.
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("a directory entry").path();
         if path.is_dir() {
@@ -87,8 +87,10 @@ fn run_file(target: &Target, path: &Path) -> Result<(), Failed> {
                 .bin(bin)
                 .start()
                 .map_err(|e| format!("cannot start reef: {e}"))?;
-            let config: tokio_postgres::Config =
-                server.pg_url().parse().map_err(|e| format!("bad URL: {e}"))?;
+            let config: tokio_postgres::Config = server
+                .pg_url()
+                .parse()
+                .map_err(|e| format!("bad URL: {e}"))?;
             let result = runtime.block_on(run_records(config, "reef", path));
             result.map_err(|report| {
                 Failed::from(format!(

@@ -258,7 +258,7 @@ pub(crate) fn decode_numeric(b: &[u8]) -> Result<Decimal> {
         // Only zeros may be dropped to fit rust_decimal's scale.
         let drop = pow10((scale - MAX_DECIMAL_SCALE as u64) as i64);
         match drop {
-            Some(p) if m % p == 0 => m /= p,
+            Some(p) if m.is_multiple_of(p) => m /= p,
             None if m == 0 => {}
             _ => return Err(out_of_range()),
         }

@@ -71,6 +71,8 @@ pub struct Binder<'a> {
     pub written_tables: Vec<Arc<TableDesc>>,
     /// Names and types of the RETURNING columns of the last DML bound.
     pub returning_names: Vec<(String, DataType)>,
+    /// The clause being bound, for error messages.
+    clause: String,
 }
 
 fn err(code: &'static str, msg: impl Into<String>) -> SqlError {
@@ -229,6 +231,7 @@ impl<'a> Binder<'a> {
             aggs: None,
             written_tables: Vec::new(),
             returning_names: Vec::new(),
+            clause: String::new(),
         }
     }
 
@@ -273,8 +276,10 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_query_body(&mut self, q: &ast::Query) -> Result<BoundQuery> {
-        if q.fetch.is_some() {
-            return Err(SqlError::unsupported("FETCH is not supported; use LIMIT"));
+        if let Some(f) = &q.fetch {
+            if f.percent || f.with_ties {
+                return Err(SqlError::unsupported("FETCH ... PERCENT / WITH TIES is not supported"));
+            }
         }
         let order_by: Vec<ast::OrderByExpr> = match &q.order_by {
             None => vec![],
@@ -289,6 +294,10 @@ impl<'a> Binder<'a> {
                 (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
             }
             Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit.clone()), Some(offset.clone())),
+        };
+        let limit = match (&q.fetch, limit) {
+            (Some(f), None) => Some(f.quantity.clone().unwrap_or_else(|| ast::Expr::Value(ast::Value::Number("1".into(), false).into()))),
+            (_, l) => l,
         };
         let mut bound = match &*q.body {
             ast::SetExpr::Select(sel) => self.bind_select(sel, &order_by)?,
@@ -471,6 +480,25 @@ impl<'a> Binder<'a> {
         if !sel.named_window.is_empty() || sel.qualify.is_some() {
             return Err(SqlError::unsupported("window functions are not supported"));
         }
+        // `SELECT generate_series(a, b)` without FROM reads like a FROM item.
+        if sel.from.is_empty() && sel.projection.len() == 1 && sel.selection.is_none() && order_by.is_empty() {
+            let (e, alias) = match &sel.projection[0] {
+                ast::SelectItem::UnnamedExpr(e) => (e, None),
+                ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(ident_name(alias))),
+                _ => (&ast::Expr::Value(ast::Value::Null.into()), None),
+            };
+            if let ast::Expr::Function(f) = e {
+                if object_name(&f.name).ok().as_deref() == Some("generate_series") {
+                    if let ast::FunctionArguments::List(l) = &f.args {
+                        let (plan, mut scope) = self.bind_table_function("generate_series", &l.args, None)?;
+                        if let Some(a) = alias {
+                            scope.columns[0].name = a;
+                        }
+                        return self.finish_select(plan, vec![Expr::Column(0)], scope.columns.clone(), vec![], sel, &scope);
+                    }
+                }
+            }
+        }
         // FROM
         let (mut plan, scope) = if sel.from.is_empty() {
             (Plan::Values { rows: vec![vec![]], width: 0 }, Scope::default())
@@ -627,7 +655,29 @@ impl<'a> Binder<'a> {
             }
             let aggs = self.aggs.take().unwrap();
             let ng = group_exprs.len();
-            let rewrite = |x: Expr| -> Result<Expr> { rewrite_for_agg(x, &group_exprs, ng) };
+            let names: Vec<String> = scope
+                .columns
+                .iter()
+                .map(|c| match &c.table {
+                    Some(t) => format!("{t}.{}", c.name),
+                    None => c.name.clone(),
+                })
+                .collect();
+            let rewrite = |x: Expr| -> Result<Expr> {
+                rewrite_for_agg(x, &group_exprs, ng).map_err(|e| match e.message.as_str() {
+                    m if m.starts_with("\u{0}col") => {
+                        let i: usize = m[4..].parse().unwrap_or(0);
+                        err(
+                            sqlstate::GROUPING_ERROR,
+                            format!(
+                                "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
+                                names.get(i).cloned().unwrap_or_default()
+                            ),
+                        )
+                    }
+                    _ => e,
+                })
+            };
             for (x, t, name) in pre_items {
                 out_exprs.push(rewrite(x)?);
                 out_cols.push(ScopeColumn { table: None, name, ty: t, hidden: false });
@@ -1001,6 +1051,10 @@ impl<'a> Binder<'a> {
                 if *lateral {
                     return Err(SqlError::unsupported("LATERAL is not supported"));
                 }
+                if alias.is_none() {
+                    return Err(err(sqlstate::SYNTAX_ERROR, "subquery in FROM must have an alias")
+                        .with_hint("For example, FROM (SELECT ...) [AS] foo."));
+                }
                 let b = self.bind_derived(subquery)?;
                 let mut scope = b.scope;
                 match alias {
@@ -1106,7 +1160,10 @@ impl<'a> Binder<'a> {
 
     /// Binds a boolean predicate.
     pub fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope, clause: &str) -> Result<Expr> {
-        let (x, t) = self.bind_expr(e, scope)?;
+        let saved = std::mem::replace(&mut self.clause, clause.to_string());
+        let r = self.bind_expr(e, scope);
+        self.clause = saved;
+        let (x, t) = r?;
         if clause != "HAVING" && self.aggs.is_none() && contains_agg_expr(&x) {
             return Err(err(sqlstate::GROUPING_ERROR, format!("aggregate functions are not allowed in {clause}")));
         }
@@ -1139,6 +1196,9 @@ impl<'a> Binder<'a> {
             }
             Expr::Literal(Value::Null) => return Ok(Expr::Literal(Value::Null)),
             Expr::Literal(Value::Text(s)) if from == DataType::Unknown => {
+                if to.is_string() {
+                    return Ok(Expr::Literal(cast::cast(Value::Text(s), &to)?));
+                }
                 return Ok(Expr::Literal(text::parse_text(&s, &to)?));
             }
             x => {
@@ -1471,8 +1531,11 @@ impl<'a> Binder<'a> {
         if let Ok(i) = n.parse::<i64>() {
             return Ok((Expr::Literal(Value::Int64(i)), DataType::Int64));
         }
-        let v = text::parse_text(n, &DataType::Numeric(None))?;
-        Ok((Expr::Literal(v), DataType::Numeric(None)))
+        match text::parse_text(n, &DataType::Numeric(None)) {
+            Ok(v) => Ok((Expr::Literal(v), DataType::Numeric(None))),
+            // Beyond the numeric type's 28 digits: keep the value as a double.
+            Err(_) => Ok((Expr::Literal(text::parse_text(n, &DataType::Float64)?), DataType::Float64)),
+        }
     }
 
     fn resolve_column(&mut self, table: Option<&str>, name: &str, scope: &Scope) -> Result<(Expr, DataType)> {
@@ -1651,6 +1714,11 @@ impl<'a> Binder<'a> {
             _ => (l, lt, r, rt),
         };
         let ty = ops::binary_result_type(bop, &lt, &rt)?;
+        let (l, r) = if bop == BinaryOp::Concat {
+            (strip_bpchar(l, lt).0, strip_bpchar(r, rt).0)
+        } else {
+            (l, r)
+        };
         Ok((self.fold(Expr::Binary(bop, Box::new(l), Box::new(r)))?, ty))
     }
 
@@ -1891,6 +1959,13 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_func_call(&mut self, name: &str, args: Vec<(Expr, DataType)>) -> Result<(Expr, DataType)> {
+        // char(n) values lose their padding when used as text, except
+        // where PostgreSQL has a bpchar variant that keeps it.
+        let args: Vec<(Expr, DataType)> = if name == "octet_length" {
+            args
+        } else {
+            args.into_iter().map(|(x, t)| strip_bpchar(x, t)).collect()
+        };
         let mut types: Vec<DataType> = args.iter().map(|(_, t)| *t).collect();
         let ret = match functions::resolve_scalar(name, &types) {
             Ok(t) => t,
@@ -1926,7 +2001,8 @@ impl<'a> Binder<'a> {
         scope: &Scope,
     ) -> Result<(Expr, DataType)> {
         if self.aggs.is_none() {
-            return Err(err(sqlstate::GROUPING_ERROR, format!("aggregate functions are not allowed here ({name})")));
+            let clause = if self.clause.is_empty() { "this context".to_string() } else { self.clause.clone() };
+            return Err(err(sqlstate::GROUPING_ERROR, format!("aggregate functions are not allowed in {clause}")));
         }
         // Arguments may not contain aggregates themselves.
         let saved = self.aggs.take();
@@ -2173,7 +2249,8 @@ impl<'a> Binder<'a> {
             }
             Expr::Literal(Value::Null) => Ok(Expr::Literal(Value::Null)),
             Expr::Literal(Value::Text(s)) if from == DataType::Unknown => {
-                let v = text::parse_text(&s, &to.base())?;
+                let parse_as = if to.is_string() { DataType::Text } else { to };
+                let v = text::parse_text(&s, &parse_as)?;
                 Ok(Expr::Literal(cast::assignment_cast(v, &to)?))
             }
             x => {
@@ -2182,6 +2259,7 @@ impl<'a> Binder<'a> {
                     || cast::implicit_cast_allowed(&from, &to)
                     || (from.is_numeric() && to.is_numeric())
                     || (from.is_string() && to.is_string())
+                    || (is_datetime(&from) && is_datetime(&to))
                     || (to.is_string());
                 if !ok {
                     return Err(err(
@@ -2333,6 +2411,21 @@ impl<'a> Binder<'a> {
         let returning = self.bind_returning(&table, del.returning.as_ref())?;
         Ok(Plan::Delete { table, input: Box::new(plan), returning })
     }
+}
+
+/// Converts a `char(n)` value to text the way PostgreSQL does: trailing
+/// blanks go.
+fn strip_bpchar(x: Expr, t: DataType) -> (Expr, DataType) {
+    if matches!(t, DataType::Char(_)) {
+        (Expr::Func("rtrim".into(), vec![x]), DataType::Text)
+    } else {
+        (x, t)
+    }
+}
+
+/// True for date and timestamp types (assignment casts convert among them).
+fn is_datetime(t: &DataType) -> bool {
+    matches!(t, DataType::Date | DataType::Timestamp | DataType::TimestampTz)
 }
 
 fn no_agg(name: &str, t: DataType) -> SqlError {
@@ -2543,10 +2636,7 @@ fn rewrite_for_agg(x: Expr, groups: &[Expr], ng: usize) -> Result<Expr> {
             let idx: usize = n[4..].parse().map_err(|_| SqlError::internal("bad aggregate reference"))?;
             Ok(Expr::Column(ng + idx))
         }
-        Expr::Column(_) => Err(err(
-            sqlstate::GROUPING_ERROR,
-            "column must appear in the GROUP BY clause or be used in an aggregate function",
-        )),
+        Expr::Column(i) => Err(err(sqlstate::GROUPING_ERROR, format!("\u{0}col{i}"))),
         Expr::Subquery(kind, sub, neg) => {
             let kind = match kind {
                 SubqueryKind::Any(e, op) => SubqueryKind::Any(Box::new(rewrite_for_agg(*e, groups, ng)?), op),

@@ -242,7 +242,10 @@ fn decode_numeric_key(input: &mut &[u8]) -> Result<Decimal> {
             return Err(corrupt("key", format!("numeric digit byte {b:#04x}")));
         }
         let pair = (b - 1) as u128;
-        mantissa = mantissa.checked_mul(100).and_then(|m| m.checked_add(pair)).ok_or_else(|| corrupt("key", "numeric too long"))?;
+        mantissa = mantissa
+            .checked_mul(100)
+            .and_then(|m| m.checked_add(pair))
+            .ok_or_else(|| corrupt("key", "numeric too long"))?;
         ndigits += 2;
     }
     // value = 0.digits * 10^exp = mantissa * 10^(exp - ndigits)
@@ -254,7 +257,7 @@ fn decode_numeric_key(input: &mut &[u8]) -> Result<Decimal> {
         scale = 0;
     }
     // Drop the padding zero of an odd digit count where the scale allows.
-    while scale > 0 && mantissa % 10 == 0 && mantissa != 0 {
+    while scale > 0 && mantissa != 0 && mantissa.is_multiple_of(10) {
         mantissa /= 10;
         scale -= 1;
     }
@@ -669,7 +672,8 @@ mod tests {
     fn numeric_keys_ignore_scale_and_order() {
         assert_eq!(key(&num("1.0")), key(&num("1.00")));
         assert_eq!(key(&num("-0.00")), key(&num("0")));
-        let ordered = ["-1000", "-12.5", "-12.34", "-12.3", "-0.001", "0", "0.0001", "0.12", "0.123", "1", "9.99", "10", "1500"];
+        let ordered =
+            ["-1000", "-12.5", "-12.34", "-12.3", "-0.001", "0", "0.0001", "0.12", "0.123", "1", "9.99", "10", "1500"];
         for w in ordered.windows(2) {
             assert!(key(&num(w[0])) < key(&num(w[1])), "{} < {}", w[0], w[1]);
         }

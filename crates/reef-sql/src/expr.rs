@@ -283,7 +283,7 @@ impl Expr {
                     | Expr::Session(..)
                     | Expr::Time(_)
                     | Expr::Subquery(..)
-            ) || matches!(e, Expr::Func(name, _) if name == "random")
+            ) || matches!(e, Expr::Func(name, _) if name == "random" || name.starts_with('\u{0}'))
         })
     }
 

@@ -422,6 +422,12 @@ fn push_limit(plan: Plan) -> Plan {
 }
 
 fn mark(e: &Expr, req: &mut [bool]) {
+    // A correlated subquery reads the row it is evaluated on by position:
+    // keep every column.
+    if e.any(&mut |x| matches!(x, Expr::Subquery(_, p, _) if p.correlated)) {
+        req.iter_mut().for_each(|r| *r = true);
+        return;
+    }
     let mut cols = Vec::new();
     e.columns(&mut cols);
     for c in cols {

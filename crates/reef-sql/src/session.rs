@@ -552,6 +552,13 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+        // PostgreSQL's form: syntax error at or near "TOKEN".
+        if let Some(pos) = msg.find(", found: ") {
+            let rest = &msg[pos + 9..];
+            let token = rest.split(" at Line:").next().unwrap_or(rest).trim();
+            let near = if token.eq_ignore_ascii_case("eof") { "syntax error at end of input".to_string() } else { format!("syntax error at or near \"{token}\"") };
+            return SqlError::new(sqlstate::SYNTAX_ERROR, near).with_detail(msg);
+        }
         SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {msg}"))
     })
 }
@@ -630,6 +637,9 @@ impl Session {
 
     /// Runs a simple query.
     pub fn execute_simple(&mut self, sql: &str) -> Vec<Result<ExecResult>> {
+        if let Some(r) = self.vacuum(sql) {
+            return vec![r];
+        }
         let stmts = match parse_sql(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -649,6 +659,45 @@ impl Session {
             }
         }
         out
+    }
+
+    /// VACUUM in the forms the parser does not know (`VACUUM ANALYZE t`,
+    /// `VACUUM (options) t`): accepted outside a transaction block; old
+    /// versions are removed by background garbage collection.
+    fn vacuum(&mut self, sql: &str) -> Option<Result<ExecResult>> {
+        let t = sql.trim().trim_end_matches(';').trim();
+        let mut words = t.split_whitespace();
+        if !words.next()?.eq_ignore_ascii_case("vacuum") || t.contains(';') {
+            return None;
+        }
+        if self.failed {
+            return Some(Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )));
+        }
+        if self.block.is_some() {
+            self.fail_block();
+            return Some(Err(SqlError::new(
+                sqlstate::ACTIVE_SQL_TRANSACTION,
+                "VACUUM cannot run inside a transaction block",
+            )));
+        }
+        // Every named table must exist.
+        let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
+        for w in t.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').skip(1) {
+            let w = w.trim().to_lowercase();
+            if w.is_empty() || matches!(w.as_str(), "analyze" | "analyse" | "full" | "freeze" | "verbose" | "true" | "false" | "on" | "off" | "skip_locked" | "index_cleanup" | "truncate" | "parallel" | "disable_page_skipping" | "process_toast") {
+                continue;
+            }
+            if w.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            if let Err(e) = view.table(w.trim_matches('"')) {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(ExecResult::tag("VACUUM")))
     }
 
     /// Parses and describes one statement.
@@ -936,6 +985,31 @@ impl Session {
         match stmt {
             ast::Statement::Set(set) => return self.set(set),
             ast::Statement::ShowVariable { variable } => return self.show(variable),
+            ast::Statement::Reset(r) => {
+                let mut s = self.shared.settings.lock();
+                let fixed = ["server_version", "server_version_num", "server_encoding", "integer_datetimes",
+                    "max_identifier_length", "is_superuser", "session_authorization", "reef.query_memory_limit"];
+                match &r.reset {
+                    ast::Reset::ConfigurationParameter(n) => {
+                        let n = n.to_string().to_lowercase();
+                        let n = if n == "time zone" { "timezone".to_string() } else { n };
+                        let def = KNOWN_SETTINGS.iter().find(|(k, _)| *k == n).ok_or_else(|| {
+                            SqlError::new(sqlstate::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{n}\""))
+                        })?;
+                        if !fixed.contains(&def.0) {
+                            s.values.insert(def.0.to_string(), def.1.to_string());
+                        }
+                    }
+                    _ => {
+                        for (k, v) in KNOWN_SETTINGS {
+                            if !fixed.contains(k) {
+                                s.values.insert(k.to_string(), v.to_string());
+                            }
+                        }
+                    }
+                }
+                return Ok(ExecResult::tag("RESET"));
+            }
             ast::Statement::Discard { .. } => {
                 self.prepared.clear();
                 return Ok(ExecResult::tag("DISCARD ALL"));

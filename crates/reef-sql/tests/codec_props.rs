@@ -54,9 +54,8 @@ fn column(kind: usize) -> (BoxedStrategy<Value>, DataType) {
                 (-1000i64..1000, 0u32..4, 0u32..3).prop_map(|(m, s, k)| {
                     Value::Numeric(Decimal::from_i128_with_scale(m as i128 * 10i128.pow(k), s + k))
                 }),
-                (any::<i128>(), 0u32..=28).prop_map(|(m, s)| {
-                    Value::Numeric(Decimal::from_i128_with_scale(m % (1i128 << 95), s))
-                }),
+                (any::<i128>(), 0u32..=28)
+                    .prop_map(|(m, s)| { Value::Numeric(Decimal::from_i128_with_scale(m % (1i128 << 95), s)) }),
                 Just(Value::Numeric(Decimal::MAX)),
                 Just(Value::Numeric(Decimal::MIN)),
             ]
@@ -65,7 +64,15 @@ fn column(kind: usize) -> (BoxedStrategy<Value>, DataType) {
         ),
         3 => (
             proptest::collection::vec(
-                prop_oneof![Just('\0'), Just('a'), Just('b'), Just('\u{1}'), Just('é'), Just('\u{10FFFF}'), any::<char>()],
+                prop_oneof![
+                    Just('\0'),
+                    Just('a'),
+                    Just('b'),
+                    Just('\u{1}'),
+                    Just('é'),
+                    Just('\u{10FFFF}'),
+                    any::<char>()
+                ],
                 0..14,
             )
             .prop_map(|cs| Value::Text(cs.into_iter().collect()))

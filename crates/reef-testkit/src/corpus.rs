@@ -471,7 +471,10 @@ impl FileResult {
         if self.failures.len() < keep {
             let mut sql: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
             if sql.len() > 200 {
-                let cut = (0..=200).rev().find(|&i| sql.is_char_boundary(i)).unwrap_or(0);
+                let cut = (0..=200)
+                    .rev()
+                    .find(|&i| sql.is_char_boundary(i))
+                    .unwrap_or(0);
                 sql.truncate(cut);
                 sql.push_str("...");
             }
@@ -519,15 +522,17 @@ impl Session {
                 messages
                     .iter()
                     .filter_map(|m| match m {
-                        SimpleQueryMessage::Row(row) => {
-                            Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
-                        }
+                        SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_string))
+                                .collect(),
+                        ),
                         _ => None,
                     })
                     .collect(),
             ),
             Ok(Err(e)) if e.as_db_error().is_some() => Outcome::Error(DbError::from(e).to_string()),
-            Ok(Err(e)) if self.client.is_closed() => Outcome::Broken(e.to_string()),
+            Ok(Err(e)) if self.client.is_closed() => Outcome::Broken(crate::error_chain(&e)),
             Ok(Err(e)) => Outcome::Error(DbError::from(e).to_string()),
             Err(_) => {
                 let token = self.client.cancel_token();
@@ -553,8 +558,10 @@ fn created_object(sql: &str) -> Option<(bool, String)> {
         return None;
     }
     let mut k = 1;
-    while matches!(words.get(k), Some(&"TEMP") | Some(&"TEMPORARY") | Some(&"OR") | Some(&"REPLACE"))
-    {
+    while matches!(
+        words.get(k),
+        Some(&"TEMP") | Some(&"TEMPORARY") | Some(&"OR") | Some(&"REPLACE")
+    ) {
         k += 1;
     }
     let is_view = match words.get(k) {
@@ -577,10 +584,14 @@ fn created_object(sql: &str) -> Option<(bool, String)> {
 /// Drops the given objects, views first, ignoring errors.
 async fn drop_objects(session: &mut Session, objects: &[(bool, String)], timeout: Duration) {
     for (_, name) in objects.iter().rev().filter(|(v, _)| *v) {
-        session.execute(&format!("DROP VIEW IF EXISTS {name}"), timeout).await;
+        session
+            .execute(&format!("DROP VIEW IF EXISTS {name}"), timeout)
+            .await;
     }
     for (_, name) in objects.iter().rev().filter(|(v, _)| !*v) {
-        session.execute(&format!("DROP TABLE IF EXISTS {name}"), timeout).await;
+        session
+            .execute(&format!("DROP TABLE IF EXISTS {name}"), timeout)
+            .await;
     }
 }
 
@@ -603,10 +614,20 @@ pub async fn run_file(
         Ok(session) => session,
         Err(e) => {
             // The server is unreachable: every record the file would run fails.
-            let reason = format!("cannot connect: {e}");
+            let reason = e.to_string();
             for record in &records {
-                if let Record::Statement { line, sql, conditions, .. }
-                | Record::Query { line, sql, conditions, .. } = record
+                if let Record::Statement {
+                    line,
+                    sql,
+                    conditions,
+                    ..
+                }
+                | Record::Query {
+                    line,
+                    sql,
+                    conditions,
+                    ..
+                } = record
                 {
                     if selected(conditions, &options.labels) {
                         result.fail(options.keep_failures, *line, sql, reason.clone());
@@ -669,9 +690,12 @@ pub async fn run_file(
                 }
                 match (session.execute(sql, options.timeout).await, expect_error) {
                     (Outcome::Rows(_), false) | (Outcome::Error(_), true) => result.passed += 1,
-                    (Outcome::Rows(_), true) => {
-                        result.fail(keep, *line, sql, "statement succeeded, expected an error".into())
-                    }
+                    (Outcome::Rows(_), true) => result.fail(
+                        keep,
+                        *line,
+                        sql,
+                        "statement succeeded, expected an error".into(),
+                    ),
                     (Outcome::Error(e), false) => result.fail(keep, *line, sql, e),
                     (Outcome::Timeout, _) => result.fail(
                         keep,
@@ -888,7 +912,8 @@ pub fn write_json(results: &[FileResult]) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "hash-threshold 8\r\n\r\nstatement ok\r\nCREATE TABLE t1(a INTEGER, b TEXT)\r\n\r\n\
+    const SAMPLE: &str =
+        "hash-threshold 8\r\n\r\nstatement ok\r\nCREATE TABLE t1(a INTEGER, b TEXT)\r\n\r\n\
 # a comment\n\
 skipif mysql # not compatible\n\
 query IT rowsort label-1\n\
@@ -902,7 +927,13 @@ query R valuesort\nSELECT 1\n";
     fn parses_records_conditions_and_crlf() {
         let records = parse(SAMPLE);
         assert_eq!(records.len(), 7, "{records:#?}");
-        assert_eq!(records[0], Record::HashThreshold { line: 1, threshold: 8 });
+        assert_eq!(
+            records[0],
+            Record::HashThreshold {
+                line: 1,
+                threshold: 8
+            }
+        );
         assert_eq!(
             records[1],
             Record::Statement {
@@ -912,7 +943,15 @@ query R valuesort\nSELECT 1\n";
                 sql: "CREATE TABLE t1(a INTEGER, b TEXT)".into()
             }
         );
-        let Record::Query { conditions, types, sort, sql, expected, .. } = &records[2] else {
+        let Record::Query {
+            conditions,
+            types,
+            sort,
+            sql,
+            expected,
+            ..
+        } = &records[2]
+        else {
             panic!("expected a query: {:?}", records[2]);
         };
         assert_eq!(conditions, &vec![Condition::SkipIf("mysql".into())]);
@@ -925,15 +964,31 @@ query R valuesort\nSELECT 1\n";
         );
         assert_eq!(
             records[3],
-            Record::Halt { line: 18, conditions: vec![Condition::OnlyIf("mssql".into())] }
+            Record::Halt {
+                line: 18,
+                conditions: vec![Condition::OnlyIf("mssql".into())]
+            }
         );
-        let Record::Query { expected, .. } = &records[4] else { panic!() };
+        let Record::Query { expected, .. } = &records[4] else {
+            panic!()
+        };
         assert_eq!(
             expected,
-            &Expected::Hash { count: 30, md5: "3c13dee48d9356ae19af2515e05e6b54".into() }
+            &Expected::Hash {
+                count: 30,
+                md5: "3c13dee48d9356ae19af2515e05e6b54".into()
+            }
         );
-        assert!(matches!(records[5], Record::Statement { expect_error: true, .. }));
-        let Record::Query { sort, expected, .. } = &records[6] else { panic!() };
+        assert!(matches!(
+            records[5],
+            Record::Statement {
+                expect_error: true,
+                ..
+            }
+        ));
+        let Record::Query { sort, expected, .. } = &records[6] else {
+            panic!()
+        };
         assert_eq!(*sort, SortMode::ValueSort);
         assert_eq!(expected, &Expected::Values(vec![]));
     }
@@ -981,21 +1036,36 @@ query R valuesort\nSELECT 1\n";
             vec!["2", "b", "10", "NULL", "1", "c"]
         );
         // md5("1\n2\n") computed independently with md5sum.
-        assert_eq!(hash_values(&["1".into(), "2".into()]), "6ddb4095eb719e2a9f0a3f95677d24e0");
-        assert!(check(&["1".into(), "2".into()], &Expected::Values(vec!["1".into(), "2".into()]))
-            .is_ok());
+        assert_eq!(
+            hash_values(&["1".into(), "2".into()]),
+            "6ddb4095eb719e2a9f0a3f95677d24e0"
+        );
+        assert!(check(
+            &["1".into(), "2".into()],
+            &Expected::Values(vec!["1".into(), "2".into()])
+        )
+        .is_ok());
         assert!(check(&["1".into()], &Expected::Values(vec!["2".into()])).is_err());
     }
 
     #[test]
     fn created_objects_are_found() {
-        assert_eq!(created_object("CREATE TABLE t1(a INT)"), Some((false, "t1".into())));
+        assert_eq!(
+            created_object("CREATE TABLE t1(a INT)"),
+            Some((false, "t1".into()))
+        );
         assert_eq!(
             created_object("create table if not exists tab0 (x int)"),
             Some((false, "tab0".into()))
         );
-        assert_eq!(created_object("CREATE VIEW view_1 AS SELECT 1"), Some((true, "view_1".into())));
-        assert_eq!(created_object("CREATE TEMP VIEW v2 AS SELECT 1"), Some((true, "v2".into())));
+        assert_eq!(
+            created_object("CREATE VIEW view_1 AS SELECT 1"),
+            Some((true, "view_1".into()))
+        );
+        assert_eq!(
+            created_object("CREATE TEMP VIEW v2 AS SELECT 1"),
+            Some((true, "v2".into()))
+        );
         assert_eq!(created_object("CREATE INDEX i1 ON t1(a)"), None);
     }
 
@@ -1003,18 +1073,46 @@ query R valuesort\nSELECT 1\n";
     fn baselines_flag_drops_only() {
         let base = Baseline {
             entries: vec![
-                FileResult { name: "a".into(), passed: 9, failed: 1, ..Default::default() },
-                FileResult { name: "b".into(), passed: 5, failed: 5, ..Default::default() },
-                FileResult { name: "c".into(), passed: 1, failed: 0, ..Default::default() },
+                FileResult {
+                    name: "a".into(),
+                    passed: 9,
+                    failed: 1,
+                    ..Default::default()
+                },
+                FileResult {
+                    name: "b".into(),
+                    passed: 5,
+                    failed: 5,
+                    ..Default::default()
+                },
+                FileResult {
+                    name: "c".into(),
+                    passed: 1,
+                    failed: 0,
+                    ..Default::default()
+                },
             ],
         };
         let now = vec![
-            FileResult { name: "a".into(), passed: 8, failed: 2, ..Default::default() },
-            FileResult { name: "b".into(), passed: 6, failed: 4, ..Default::default() },
+            FileResult {
+                name: "a".into(),
+                passed: 8,
+                failed: 2,
+                ..Default::default()
+            },
+            FileResult {
+                name: "b".into(),
+                passed: 6,
+                failed: 4,
+                ..Default::default()
+            },
         ];
         let regressions = base.regressions(&now);
         assert_eq!(regressions.len(), 1, "{regressions:?}");
-        assert!(regressions[0].starts_with("a: pass rate 80.00%"), "{regressions:?}");
+        assert!(
+            regressions[0].starts_with("a: pass rate 80.00%"),
+            "{regressions:?}"
+        );
         assert_eq!(base.not_run(&now), vec!["c".to_string()]);
         let tsv = write_tsv(&now, "made by a test");
         let dir = tempfile::tempdir().unwrap();

@@ -37,6 +37,21 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, Error> {
     connect_config(&config).await
 }
 
+/// Formats an error with its chain of sources, as "outer: inner: ...".
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}
+
 /// Connects with an explicit tokio-postgres configuration; see [`connect`].
 pub async fn connect_config(
     config: &tokio_postgres::Config,
@@ -44,7 +59,7 @@ pub async fn connect_config(
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| Error::Connect(e.to_string()))?;
+        .map_err(|e| Error::Connect(error_chain(&e)))?;
     tokio::spawn(async move {
         // The connection ends with an error when the server is killed under it, which the
         // crash tests do on purpose; the client reports that on its next call.

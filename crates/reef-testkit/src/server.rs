@@ -131,9 +131,7 @@ impl Builder {
             .prefix("reef-test-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory", e))?;
-        let data_dir = self
-            .data_dir
-            .unwrap_or_else(|| root.path().join("data"));
+        let data_dir = self.data_dir.unwrap_or_else(|| root.path().join("data"));
         let config_path = match &self.config {
             Some(text) => {
                 let path = root.path().join("reef.toml");

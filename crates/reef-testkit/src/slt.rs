@@ -66,7 +66,7 @@ impl From<tokio_postgres::Error> for DbError {
             }
             None => DbError {
                 code: None,
-                message: err.to_string(),
+                message: crate::error_chain(&err),
                 extra: String::new(),
             },
         }
@@ -108,7 +108,10 @@ pub fn may_return_rows(sql: &str) -> bool {
     // Skip leading comments and parentheses, as in `(SELECT 1) UNION (SELECT 2)`.
     loop {
         if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, after)| after).trim_start();
+            rest = r
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
         } else if let Some(r) = rest.strip_prefix('(') {
             rest = r.trim_start();
         } else {
@@ -290,10 +293,19 @@ pub async fn run_file_in_new_database(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let db = format!("slt_{stem}_{}", std::process::id());
-    for sql in [format!("DROP DATABASE IF EXISTS {db}"), format!("CREATE DATABASE {db}")] {
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
         admin
             .batch_execute(&sql)
             .await
@@ -334,7 +346,10 @@ mod tests {
     #[test]
     fn types_map_to_letters() {
         assert_eq!(column_type(&Type::INT8), DefaultColumnType::Integer);
-        assert_eq!(column_type(&Type::NUMERIC), DefaultColumnType::FloatingPoint);
+        assert_eq!(
+            column_type(&Type::NUMERIC),
+            DefaultColumnType::FloatingPoint
+        );
         assert_eq!(column_type(&Type::BOOL), DefaultColumnType::Text);
         assert_eq!(column_type(&Type::TIMESTAMPTZ), DefaultColumnType::Text);
     }

@@ -345,7 +345,10 @@ mod tests {
         assert_eq!(cast(Value::Float64(9.3e18), &DataType::Int64).unwrap_err().message, "bigint out of range");
         assert_eq!(cast(Value::Float64(f64::NAN), &DataType::Int32).unwrap_err().code, "22003");
         assert_eq!(cast(Value::Float64(f64::NAN), &DataType::Numeric(None)).unwrap_err().code, "0A000");
-        assert_eq!(cast(Value::Float64(1e300), &DataType::Float32).unwrap_err().message, "value out of range: overflow");
+        assert_eq!(
+            cast(Value::Float64(1e300), &DataType::Float32).unwrap_err().message,
+            "value out of range: overflow"
+        );
     }
 
     #[test]

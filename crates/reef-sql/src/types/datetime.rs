@@ -263,7 +263,17 @@ fn field_out_of_range(input: &str) -> SqlError {
 fn month_from_name(word: &str) -> Option<u32> {
     const NAMES: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     const FULL: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
         "december",
     ];
     let i = NAMES.iter().position(|n| *n == word).or_else(|| FULL.iter().position(|n| *n == word));
@@ -353,7 +363,8 @@ fn split_datetime<'a>(input: &'a str, lower: &'a str, ty: &str) -> Result<DateTi
     for tok in lower.split_ascii_whitespace() {
         if let Some(pos) = tok.find('t') {
             let (d, t) = (&tok[..pos], &tok[pos + 1..]);
-            if !d.is_empty() && d.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+            if !d.is_empty()
+                && d.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
                 && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
             {
                 tokens.push(d);
@@ -581,9 +592,8 @@ pub fn parse_timestamp(input: &str, with_tz: bool) -> Result<i64> {
             ts = ts.checked_sub(off * USECS_PER_SEC).ok_or_else(timestamp_out_of_range)?;
         }
     }
-    check_timestamp(ts).map_err(|_| {
-        SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("timestamp out of range: \"{input}\""))
-    })
+    check_timestamp(ts)
+        .map_err(|_| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("timestamp out of range: \"{input}\"")))
 }
 
 /// Accumulates interval fields while parsing.
@@ -1036,7 +1046,13 @@ pub fn extract(field: &str, source: ExtractSource, value: i64) -> Result<Decimal
         ExtractSource::Date => {
             if matches!(
                 name,
-                "microseconds" | "milliseconds" | "second" | "minute" | "hour" | "timezone" | "timezone_hour"
+                "microseconds"
+                    | "milliseconds"
+                    | "second"
+                    | "minute"
+                    | "hour"
+                    | "timezone"
+                    | "timezone_hour"
                     | "timezone_minute"
             ) {
                 return Err(unit_not_supported(field, ty));
@@ -1177,7 +1193,16 @@ mod tests {
     #[test]
     fn dates_parse_in_many_forms() {
         let want = ymd_to_days(1999, 1, 8).unwrap();
-        for s in ["1999-01-08", "1/8/1999", "19990108", "January 8, 1999", "Jan 8 1999", "8 jan 1999", "1999-Jan-08", "1/8/99"] {
+        for s in [
+            "1999-01-08",
+            "1/8/1999",
+            "19990108",
+            "January 8, 1999",
+            "Jan 8 1999",
+            "8 jan 1999",
+            "1999-Jan-08",
+            "1/8/99",
+        ] {
             assert_eq!(parse_date(s).unwrap(), want, "{s}");
         }
         assert_eq!(parse_date("epoch").unwrap(), 0);
@@ -1272,9 +1297,15 @@ mod tests {
         let d = parse_date("2024-02-03").unwrap() as i64;
         assert_eq!(extract("dow", ExtractSource::Date, d).unwrap().to_string(), "6");
         assert_eq!(extract("doy", ExtractSource::Date, d).unwrap().to_string(), "34");
-        assert_eq!(extract("julian", ExtractSource::Date, parse_date("2024-01-01").unwrap() as i64).unwrap().to_string(), "2460311");
+        assert_eq!(
+            extract("julian", ExtractSource::Date, parse_date("2024-01-01").unwrap() as i64).unwrap().to_string(),
+            "2460311"
+        );
         assert_eq!(extract("century", ExtractSource::Date, d).unwrap().to_string(), "21");
-        assert_eq!(extract("hour", ExtractSource::Date, d).unwrap_err().message, "unit \"hour\" not supported for type date");
+        assert_eq!(
+            extract("hour", ExtractSource::Date, d).unwrap_err().message,
+            "unit \"hour\" not supported for type date"
+        );
         assert_eq!(extract("fortnight", ExtractSource::Date, d).unwrap_err().code, "22023");
         let iv = parse_interval("1 year 14 mons").unwrap();
         assert_eq!(extract_interval("month", &iv).unwrap().to_string(), "2");

@@ -112,7 +112,9 @@ pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
         }
         ("log" | "log10", 1) if is_num(&a[0]) => numeric_or_float(a),
         ("cbrt", 1) if is_num(&a[0]) => Float64,
-        ("round" | "trunc", 2) if is_num(&a[0]) && is_int(&a[1]) => numeric_only(&a[..1]).ok_or_else(|| no_function(name, a))?,
+        ("round" | "trunc", 2) if is_num(&a[0]) && is_int(&a[1]) => {
+            numeric_only(&a[..1]).ok_or_else(|| no_function(name, a))?
+        }
         ("log", 2) if is_num(&a[0]) && is_num(&a[1]) => numeric_only(a).ok_or_else(|| no_function(name, a))?,
         ("power" | "pow", 2) if is_num(&a[0]) && is_num(&a[1]) => numeric_or_float(a),
         ("mod", 2) if is_num(&a[0]) && is_num(&a[1]) => {
@@ -368,7 +370,11 @@ fn substring_range(len: usize, start: i64, count: Option<i64>) -> Result<(usize,
 fn char_slice(s: &str, from: usize, to: usize) -> &str {
     let mut idx = s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len()));
     let start = idx.nth(from).unwrap_or(s.len());
-    let end = if to > from { s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).nth(to).unwrap_or(s.len()) } else { start };
+    let end = if to > from {
+        s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).nth(to).unwrap_or(s.len())
+    } else {
+        start
+    };
     &s[start..end]
 }
 
@@ -531,7 +537,17 @@ fn to_char(v: &Value, fmt: &str) -> Result<String> {
     };
     let f = datetime::timestamp_to_fields(ts)?;
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
@@ -543,10 +559,18 @@ fn to_char(v: &Value, fmt: &str) -> Result<String> {
         let upper_rest = rest.to_ascii_uppercase();
         let take = |p: &str| upper_rest.starts_with(p);
         let hour12 = if f.hour % 12 == 0 { 12 } else { f.hour % 12 };
-        let consumed = if rest.starts_with('"') {
-            let end = rest[1..].find('"').map_or(rest.len(), |i| i + 2);
-            out.push_str(&rest[1..end.saturating_sub(1).max(1)]);
-            end
+        let consumed = if let Some(quoted) = rest.strip_prefix('"') {
+            // Quoted text is copied as is, without the quotes.
+            match quoted.find('"') {
+                Some(i) => {
+                    out.push_str(&quoted[..i]);
+                    i + 2
+                }
+                None => {
+                    out.push_str(quoted);
+                    rest.len()
+                }
+            }
         } else if take("YYYY") {
             let _ = write!(out, "{:04}", if f.year <= 0 { 1 - f.year } else { f.year });
             4
@@ -670,23 +694,43 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             Value::Numeric(d) => Value::Numeric(d.abs()),
             v => Value::Float64(f64_arg(v)?.abs()),
         },
-        ("ceil" | "ceiling", 1) if use_numeric(a) => Value::Numeric(numeric_round(&dec_arg(&a[0])?.ceil(), 0, RoundingStrategy::ToZero)?),
+        ("ceil" | "ceiling", 1) if use_numeric(a) => {
+            Value::Numeric(numeric_round(&dec_arg(&a[0])?.ceil(), 0, RoundingStrategy::ToZero)?)
+        }
         ("ceil" | "ceiling", 1) => float_round_trip(f64_arg(&a[0])?, f64::ceil),
-        ("floor", 1) if use_numeric(a) => Value::Numeric(numeric_round(&dec_arg(&a[0])?.floor(), 0, RoundingStrategy::ToZero)?),
+        ("floor", 1) if use_numeric(a) => {
+            Value::Numeric(numeric_round(&dec_arg(&a[0])?.floor(), 0, RoundingStrategy::ToZero)?)
+        }
         ("floor", 1) => float_round_trip(f64_arg(&a[0])?, f64::floor),
-        ("round", 1) if use_numeric(a) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, 0, RoundingStrategy::MidpointAwayFromZero)?),
+        ("round", 1) if use_numeric(a) => {
+            Value::Numeric(numeric_round(&dec_arg(&a[0])?, 0, RoundingStrategy::MidpointAwayFromZero)?)
+        }
         ("round", 1) => float_round_trip(f64_arg(&a[0])?, f64::round_ties_even),
-        ("round", 2) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, int_arg(&a[1])?, RoundingStrategy::MidpointAwayFromZero)?),
+        ("round", 2) => {
+            Value::Numeric(numeric_round(&dec_arg(&a[0])?, int_arg(&a[1])?, RoundingStrategy::MidpointAwayFromZero)?)
+        }
         ("trunc", 1) if use_numeric(a) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, 0, RoundingStrategy::ToZero)?),
         ("trunc", 1) => float_round_trip(f64_arg(&a[0])?, f64::trunc),
         ("trunc", 2) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, int_arg(&a[1])?, RoundingStrategy::ToZero)?),
         ("sign", 1) if use_numeric(a) => {
             let d = dec_arg(&a[0])?;
-            Value::Numeric(if d.is_zero() { Decimal::ZERO } else if d.is_sign_negative() { -Decimal::ONE } else { Decimal::ONE })
+            Value::Numeric(if d.is_zero() {
+                Decimal::ZERO
+            } else if d.is_sign_negative() {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            })
         }
         ("sign", 1) => {
             let f = f64_arg(&a[0])?;
-            Value::Float64(if f > 0.0 { 1.0 } else if f < 0.0 { -1.0 } else { 0.0 })
+            Value::Float64(if f > 0.0 {
+                1.0
+            } else if f < 0.0 {
+                -1.0
+            } else {
+                0.0
+            })
         }
         ("sqrt", 1) if use_numeric(a) => Value::Numeric(numeric_sqrt(&dec_arg(&a[0])?)?),
         ("sqrt", 1) => {
@@ -770,7 +814,9 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             let len = s.chars().count() as i64;
             let keep = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
             let len = len as usize;
-            Value::Text(if name == "left" { char_slice(&s, 0, keep) } else { char_slice(&s, len - keep, len) }.to_owned())
+            Value::Text(
+                if name == "left" { char_slice(&s, 0, keep) } else { char_slice(&s, len - keep, len) }.to_owned(),
+            )
         }
         ("lpad" | "rpad", 2 | 3) => {
             let fill = if a.len() == 3 { text_arg(&a[2]) } else { Cow::Borrowed(" ") };

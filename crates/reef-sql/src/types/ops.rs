@@ -236,7 +236,9 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
             }
         }
         BinaryOp::Like | BinaryOp::NotLike | BinaryOp::ILike | BinaryOp::NotILike => {
-            if (lt.is_string() && rt.is_string()) || (lt == Bytea && rt == Bytea && matches!(op, BinaryOp::Like | BinaryOp::NotLike)) {
+            if (lt.is_string() && rt.is_string())
+                || (lt == Bytea && rt == Bytea && matches!(op, BinaryOp::Like | BinaryOp::NotLike))
+            {
                 Ok(Bool)
             } else {
                 Err(bad())
@@ -566,7 +568,9 @@ pub fn numeric_pow(base: &Decimal, exp: &Decimal) -> Result<Decimal> {
                 return Ok(round_to_scale(Decimal::ZERO, rscale));
             }
             let shrinks = (base.abs() > Decimal::ONE) == (n < 0);
-            let r = if n >= 0 { base.checked_powu(n as u64) } else {
+            let r = if n >= 0 {
+                base.checked_powu(n as u64)
+            } else {
                 base.checked_powu(n.unsigned_abs()).and_then(|p| Decimal::ONE.checked_div(p))
             };
             return match r {
@@ -833,9 +837,7 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
 fn coerce_target(other: &Value, op: BinaryOp) -> Option<DataType> {
     match other {
         Value::Text(_) | Value::Null => None,
-        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_)
-            if matches!(op, BinaryOp::Add | BinaryOp::Sub) =>
-        {
+        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
             Some(DataType::Interval)
         }
         v => Some(v.data_type()),
@@ -871,8 +873,12 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
         (Float32(a), Float32(b)) if op != BinaryOp::Pow && op != BinaryOp::Mod => {
             return float32_arith(op, *a, *b).map(Float32)
         }
-        (Float32(_) | Float64(_), _) | (_, Float32(_) | Float64(_)) if l.data_type().is_numeric() && r.data_type().is_numeric() => {
-            if op == BinaryOp::Mod || !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow) {
+        (Float32(_) | Float64(_), _) | (_, Float32(_) | Float64(_))
+            if l.data_type().is_numeric() && r.data_type().is_numeric() =>
+        {
+            if op == BinaryOp::Mod
+                || !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow)
+            {
                 return Err(bad());
             }
             let (a, b) = (to_f64(l).ok_or_else(bad)?, to_f64(r).ok_or_else(bad)?);
@@ -881,7 +887,8 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
         _ => {}
     }
     if let (Some(a), Some(b)) = (to_decimal(l), to_decimal(r)) {
-        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow) {
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow)
+        {
             return Err(bad());
         }
         return numeric_arith(op, &a, &b);
@@ -905,9 +912,9 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
             date_plus_days(*d, days_int(n).unwrap_or(0))
         }
         (BinaryOp::Sub, Date(d), n) if days_int(n).is_some() => date_plus_days(*d, -days_int(n).unwrap_or(0)),
-        (BinaryOp::Sub, Date(a), Date(b)) => Ok(Int32(
-            i32::try_from(*a as i64 - *b as i64).map_err(|_| SqlError::out_of_range("integer"))?,
-        )),
+        (BinaryOp::Sub, Date(a), Date(b)) => {
+            Ok(Int32(i32::try_from(*a as i64 - *b as i64).map_err(|_| SqlError::out_of_range("integer"))?))
+        }
         (BinaryOp::Add, t, Interval(iv)) | (BinaryOp::Add, Interval(iv), t) if ts_of(t).is_some() => {
             Ok(rewrap(t, datetime::timestamp_add_interval(ts_of(t).unwrap_or(0), iv)?))
         }
@@ -918,7 +925,9 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
             Ok(Interval(datetime::timestamp_diff(ts_of(a).unwrap_or(0), ts_of(b).unwrap_or(0))?))
         }
         (BinaryOp::Add, Interval(a), Interval(b)) => Ok(Interval(datetime::interval_add(a, b)?)),
-        (BinaryOp::Sub, Interval(a), Interval(b)) => Ok(Interval(datetime::interval_add(a, &datetime::interval_neg(b)?)?)),
+        (BinaryOp::Sub, Interval(a), Interval(b)) => {
+            Ok(Interval(datetime::interval_add(a, &datetime::interval_neg(b)?)?))
+        }
         (BinaryOp::Mul, Interval(iv), n) | (BinaryOp::Mul, n, Interval(iv)) if to_f64(n).is_some() => {
             Ok(Interval(datetime::interval_mul(iv, to_f64(n).unwrap_or(0.0))?))
         }
@@ -1045,7 +1054,8 @@ fn int_float_cmp(i: i64, f: f64) -> Ordering {
 }
 
 fn numeric_family_cmp(a: &Value, b: &Value) -> Option<Ordering> {
-    let float_involved = matches!(a, Value::Float32(_) | Value::Float64(_)) || matches!(b, Value::Float32(_) | Value::Float64(_));
+    let float_involved =
+        matches!(a, Value::Float32(_) | Value::Float64(_)) || matches!(b, Value::Float32(_) | Value::Float64(_));
     if !float_involved {
         if let (Some((x, _)), Some((y, _))) = (int_of(a), int_of(b)) {
             return Some(x.cmp(&y));
@@ -1060,7 +1070,12 @@ fn family_rank(v: &Value) -> u8 {
     match v {
         Value::Null => 255,
         Value::Bool(_) => 1,
-        Value::Int16(_) | Value::Int32(_) | Value::Int64(_) | Value::Float32(_) | Value::Float64(_) | Value::Numeric(_) => 2,
+        Value::Int16(_)
+        | Value::Int32(_)
+        | Value::Int64(_)
+        | Value::Float32(_)
+        | Value::Float64(_)
+        | Value::Numeric(_) => 2,
         Value::Text(_) => 3,
         Value::Bytea(_) => 4,
         Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) => 5,
@@ -1259,8 +1274,7 @@ impl LikePattern {
 
     /// True if the whole of `s` matches the pattern.
     pub fn matches(&self, s: &str) -> bool {
-        let chars: Vec<char> =
-            if self.case_insensitive { s.chars().map(fold).collect() } else { s.chars().collect() };
+        let chars: Vec<char> = if self.case_insensitive { s.chars().map(fold).collect() } else { s.chars().collect() };
         let p = &self.tokens;
         let (mut si, mut pi) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
@@ -1315,7 +1329,6 @@ mod tests {
     use super::*;
     use crate::types::text::{format_text, parse_text};
     use std::collections::hash_map::DefaultHasher;
-    use std::hash::Hasher as _;
 
     fn v(s: &str, ty: DataType) -> Value {
         parse_text(s, &ty).unwrap()
@@ -1422,7 +1435,10 @@ mod tests {
         assert_eq!(err(BinaryOp::Div, Value::Float64(1.0), Value::Int32(0)).code, "22012");
         let e = err(BinaryOp::Mul, Value::Float64(1e308), Value::Int32(10));
         assert_eq!((e.code, e.message.as_str()), ("22003", "value out of range: overflow"));
-        assert_eq!(err(BinaryOp::Mul, Value::Float64(1e-320), Value::Float64(1e-10)).message, "value out of range: underflow");
+        assert_eq!(
+            err(BinaryOp::Mul, Value::Float64(1e-320), Value::Float64(1e-10)).message,
+            "value out of range: underflow"
+        );
         assert_eq!(ev(BinaryOp::Mul, Value::Float64(1e-308), Value::Float64(1e-10)), "1e-318");
         assert_eq!(ev(BinaryOp::Add, Value::Float64(f64::INFINITY), Value::Int32(1)), "Infinity");
         assert_eq!(err(BinaryOp::Pow, Value::Float64(-8.0), Value::Float64(1.0 / 3.0)).code, "2201F");
@@ -1472,7 +1488,7 @@ mod tests {
         assert_eq!(c(Value::Float64(f64::NAN), Value::Float64(f64::INFINITY)), Greater);
         assert_eq!(c(Value::Float64(f64::NAN), Value::Float64(f64::NAN)), Equal);
         assert_eq!(c(Value::Float64(-0.0), Value::Int32(0)), Equal);
-        assert_eq!(c(Value::Int64(i64::MAX), Value::Float64(9.223372036854775807e18)), Less);
+        assert_eq!(c(Value::Int64(i64::MAX), Value::Float64(9.223_372_036_854_776e18)), Less);
         assert_eq!(c(Value::Date(1), Value::Timestamp(86_400_000_000)), Equal);
         assert_eq!(c(Value::Text("a".into()), Value::Text("B".into())), Greater);
         assert_eq!(compare_values(&Value::Null, &Value::Int32(1)), None);
@@ -1482,7 +1498,15 @@ mod tests {
 
     #[test]
     fn hashing_agrees_with_equality() {
-        let ones = [Value::Int16(1), Value::Int32(1), Value::Int64(1), num("1.0"), num("1.000"), Value::Float64(1.0), Value::Float32(1.0)];
+        let ones = [
+            Value::Int16(1),
+            Value::Int32(1),
+            Value::Int64(1),
+            num("1.0"),
+            num("1.000"),
+            Value::Float64(1.0),
+            Value::Float32(1.0),
+        ];
         for a in &ones {
             for b in &ones {
                 assert_eq!(compare_values(a, b), Some(Ordering::Equal));

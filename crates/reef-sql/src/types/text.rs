@@ -360,7 +360,9 @@ pub fn apply_numeric_typmod(d: Decimal, precision: u32, scale: u32) -> Result<De
     if limit_exceeded {
         let bound = if max_digits == 0 { "1".to_string() } else { format!("10^{max_digits}") };
         return Err(SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow").with_detail(
-            format!("A field with precision {precision}, scale {scale} must round to an absolute value less than {bound}."),
+            format!(
+                "A field with precision {precision}, scale {scale} must round to an absolute value less than {bound}."
+            ),
         ));
     }
     if r.scale() < scale {

@@ -18,7 +18,10 @@ use clap::Parser;
 use reef_testkit::corpus::{self, Baseline, FileResult, Options};
 
 #[derive(Parser, Debug)]
-#[command(name = "slt-corpus", about = "Run the SQLite sqllogictest corpus over the PostgreSQL wire protocol")]
+#[command(
+    name = "slt-corpus",
+    about = "Run the SQLite sqllogictest corpus over the PostgreSQL wire protocol"
+)]
 struct Args {
     /// Server URL. Defaults to $REEF_TEST_PG_URL, else postgresql://reef@127.0.0.1:5433/reef.
     #[arg(long)]
@@ -72,7 +75,11 @@ fn main() -> ExitCode {
     let url = args
         .url
         .clone()
-        .or_else(|| std::env::var("REEF_TEST_PG_URL").ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            std::env::var("REEF_TEST_PG_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
         .unwrap_or_else(|| "postgresql://reef@127.0.0.1:5433/reef".to_string());
     let config: tokio_postgres::Config = match url.parse() {
         Ok(c) => c,

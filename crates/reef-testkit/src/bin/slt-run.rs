@@ -15,7 +15,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "slt-run", about = "Run .slt files against a PostgreSQL-protocol server")]
+#[command(
+    name = "slt-run",
+    about = "Run .slt files against a PostgreSQL-protocol server"
+)]
 struct Args {
     /// Server URL; each file runs in a new database on this server.
     #[arg(long)]
