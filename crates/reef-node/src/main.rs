@@ -64,7 +64,15 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn start(cfg: reef_node::Config) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("reef-io").build()?;
+    // Statements run on the runtime's blocking threads. Binding and
+    // evaluation recurse over the expression tree, whose depth the parser
+    // bounds; 64 MiB of (lazily committed) stack covers that bound even in
+    // debug builds, where frames are large.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reef-io")
+        .thread_stack_size(64 << 20)
+        .build()?;
     let data_dir = cfg.data_dir.clone();
     let node = reef_node::Node::open(cfg)?;
     runtime.block_on(async {

@@ -1484,9 +1484,11 @@ impl<'a> Binder<'a> {
         // folds, so errors like 1/0 in constants raise at plan time).
         if x.is_constant() && !matches!(x, Expr::Literal(_)) {
             let ctx = crate::exec::ExecContext::constant();
-            match x.eval(&[], &ctx) {
-                Ok(v) => return Ok(Expr::Literal(v)),
-                Err(e) => return Err(e),
+            // A constant that fails to evaluate stays unfolded: the error
+            // surfaces only if the expression is evaluated (a CASE branch
+            // never taken must not fail the statement).
+            if let Ok(v) = x.eval(&[], &ctx) {
+                return Ok(Expr::Literal(v));
             }
         }
         Ok(x)
@@ -1714,6 +1716,11 @@ impl<'a> Binder<'a> {
             _ => (l, lt, r, rt),
         };
         let ty = ops::binary_result_type(bop, &lt, &rt)?;
+        // Operators are strict: a NULL constant operand makes the result
+        // NULL without evaluating the other side, as PostgreSQL folds it.
+        if matches!(l, Expr::Literal(Value::Null)) || matches!(r, Expr::Literal(Value::Null)) {
+            return Ok((Expr::Literal(Value::Null), ty));
+        }
         let (l, r) = if bop == BinaryOp::Concat {
             (strip_bpchar(l, lt).0, strip_bpchar(r, rt).0)
         } else {

@@ -549,7 +549,13 @@ impl Drop for Session {
 
 /// Parses SQL text into statements.
 pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+    // The parser's default recursion limit (50) rejects WHERE clauses that
+    // PostgreSQL accepts; statements run on threads with a large stack.
+    Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(400)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| {
         let msg = e.to_string();
         let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
         // PostgreSQL's form: syntax error at or near "TOKEN".
