@@ -53,7 +53,10 @@ const CANONICAL_NAN: u64 = 0x7FF8_0000_0000_0000;
 
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], CodecError> {
     if input.len() < n {
-        return Err(CodecError::UnexpectedEof { needed: n, remaining: input.len() });
+        return Err(CodecError::UnexpectedEof {
+            needed: n,
+            remaining: input.len(),
+        });
     }
     let (head, tail) = input.split_at(n);
     *input = tail;
@@ -109,14 +112,22 @@ pub fn encode_f64(buf: &mut Vec<u8>, v: f64) {
     } else {
         v.to_bits()
     };
-    let ordered = if bits & SIGN_MASK != 0 { !bits } else { bits | SIGN_MASK };
+    let ordered = if bits & SIGN_MASK != 0 {
+        !bits
+    } else {
+        bits | SIGN_MASK
+    };
     encode_u64(buf, ordered);
 }
 
 /// Decodes a value written by [`encode_f64`].
 pub fn decode_f64(input: &mut &[u8]) -> Result<f64, CodecError> {
     let ordered = take_u64(input)?;
-    let bits = if ordered & SIGN_MASK != 0 { ordered ^ SIGN_MASK } else { !ordered };
+    let bits = if ordered & SIGN_MASK != 0 {
+        ordered ^ SIGN_MASK
+    } else {
+        !ordered
+    };
     Ok(f64::from_bits(bits))
 }
 
@@ -219,7 +230,10 @@ pub fn decode_var_u64(input: &mut &[u8]) -> Result<u64, CodecError> {
             return Ok(value);
         }
     }
-    Err(CodecError::UnexpectedEof { needed: input.len() + 1, remaining: input.len() })
+    Err(CodecError::UnexpectedEof {
+        needed: input.len() + 1,
+        remaining: input.len(),
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +283,10 @@ mod tests {
 
     /// Byte strings biased toward zeros, 0xFF and lengths around group boundaries.
     fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
-        prop::collection::vec(prop_oneof![Just(0u8), Just(0xFFu8), Just(1u8), any::<u8>()], 0..20)
+        prop::collection::vec(
+            prop_oneof![Just(0u8), Just(0xFFu8), Just(1u8), any::<u8>()],
+            0..20,
+        )
     }
 
     proptest! {
@@ -369,8 +386,18 @@ mod tests {
     #[test]
     fn embedded_zeros_and_prefixes() {
         let values: Vec<&[u8]> = vec![
-            b"", b"\0", b"\0\0", b"a", b"a\0", b"a\0\0\0\0\0\0\0", b"a\0\0\0\0\0\0\0\0", b"ab",
-            b"abcdefgh", b"abcdefgh\0", b"abcdefghi", b"b",
+            b"",
+            b"\0",
+            b"\0\0",
+            b"a",
+            b"a\0",
+            b"a\0\0\0\0\0\0\0",
+            b"a\0\0\0\0\0\0\0\0",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"b",
         ];
         for w in values.windows(2) {
             assert!(enc_bytes(w[0]) < enc_bytes(w[1]), "{:?} < {:?}", w[0], w[1]);
@@ -382,9 +409,15 @@ mod tests {
     fn bad_input_is_an_error() {
         assert_eq!(
             decode_u64(&mut &[1u8, 2][..]),
-            Err(CodecError::UnexpectedEof { needed: 8, remaining: 2 })
+            Err(CodecError::UnexpectedEof {
+                needed: 8,
+                remaining: 2
+            })
         );
-        assert_eq!(decode_bytes(&mut &[0u8; 9][..]), Err(CodecError::InvalidMarker(0)));
+        assert_eq!(
+            decode_bytes(&mut &[0u8; 9][..]),
+            Err(CodecError::InvalidMarker(0))
+        );
         assert_eq!(
             decode_bytes(&mut &[b'a', 1, 0, 0, 0, 0, 0, 7, 0xF9][..]),
             Err(CodecError::InvalidPadding)

@@ -58,7 +58,8 @@ impl Default for Config {
 impl Config {
     /// Reads a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 }
@@ -75,18 +76,32 @@ pub struct Node {
 impl Node {
     /// Opens the data directory and the SQL layer (no network yet).
     pub fn open(config: Config) -> Result<Node> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-        let opts = reef_storage::EngineOptions { block_cache_bytes: config.block_cache_bytes, ..Default::default() };
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let opts = reef_storage::EngineOptions {
+            block_cache_bytes: config.block_cache_bytes,
+            ..Default::default()
+        };
         let engine = reef_storage::RocksEngine::open(&config.data_dir.join("db"), &opts)
             .with_context(|| format!("cannot open storage in {}", config.data_dir.display()))?;
         let engine: Arc<dyn reef_storage::Engine> = Arc::new(engine);
-        let client = reef_txn::TxnClient::local(engine).context("cannot start the transaction layer")?;
-        let sql_config = reef_sql::SqlConfig { query_memory_limit: config.query_memory_limit };
-        let db = reef_sql::Database::open(client.clone(), sql_config).map_err(|e| anyhow::anyhow!("cannot load the catalog: {e}"))?;
+        let client =
+            reef_txn::TxnClient::local(engine).context("cannot start the transaction layer")?;
+        let sql_config = reef_sql::SqlConfig {
+            query_memory_limit: config.query_memory_limit,
+        };
+        let db = reef_sql::Database::open(client.clone(), sql_config)
+            .map_err(|e| anyhow::anyhow!("cannot load the catalog: {e}"))?;
         let stop_gc = Arc::new(AtomicBool::new(false));
         let gc_thread = Some(spawn_gc(client.clone(), &config, stop_gc.clone()));
-        Ok(Node { db, client, config, stop_gc, gc_thread })
+        Ok(Node {
+            db,
+            client,
+            config,
+            stop_gc,
+            gc_thread,
+        })
     }
 
     /// The SQL database.
@@ -111,8 +126,13 @@ impl Node {
             .with_context(|| format!("cannot listen on {}", self.config.pg_addr))?;
         let addr = listener.local_addr()?;
         on_ready(addr);
-        let pg = reef_pg::PgConfig { max_message_bytes: self.config.max_message_bytes, ..Default::default() };
-        reef_pg::serve(self.db.clone(), listener, pg, shutdown).await.map_err(|e| anyhow::anyhow!("{e}"))
+        let pg = reef_pg::PgConfig {
+            max_message_bytes: self.config.max_message_bytes,
+            ..Default::default()
+        };
+        reef_pg::serve(self.db.clone(), listener, pg, shutdown)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -127,7 +147,11 @@ impl Drop for Node {
 
 /// Runs MVCC garbage collection periodically: versions older than the GC
 /// life time, and older than every live transaction, are removed.
-fn spawn_gc(client: reef_txn::TxnClient, config: &Config, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn spawn_gc(
+    client: reef_txn::TxnClient,
+    config: &Config,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     let life = Duration::from_secs(config.gc_life_time_secs);
     let interval = Duration::from_secs(config.gc_interval_secs.max(1));
     std::thread::Builder::new()

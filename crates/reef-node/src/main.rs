@@ -7,7 +7,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "reef", version, about = "reefdb: a distributed SQL database that speaks PostgreSQL")]
+#[command(
+    name = "reef",
+    version,
+    about = "reefdb: a distributed SQL database that speaks PostgreSQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,10 +46,20 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Start { data_dir, pg_addr, config, log } => {
-            let filter = log.or_else(|| std::env::var("REEF_LOG").ok()).unwrap_or_else(|| "info".into());
+        Command::Start {
+            data_dir,
+            pg_addr,
+            config,
+            log,
+        } => {
+            let filter = log
+                .or_else(|| std::env::var("REEF_LOG").ok())
+                .unwrap_or_else(|| "info".into());
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_new(&filter)
+                        .unwrap_or_else(|_| "info".into()),
+                )
                 .with_writer(std::io::stderr)
                 .init();
             let mut cfg = match &config {
@@ -77,8 +91,9 @@ fn start(cfg: reef_node::Config) -> Result<()> {
     let node = reef_node::Node::open(cfg)?;
     runtime.block_on(async {
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
@@ -86,7 +101,10 @@ fn start(cfg: reef_node::Config) -> Result<()> {
             tracing::info!("shutting down");
         };
         node.serve(shutdown, |addr| {
-            println!("reefdb ready: postgresql://reef@{addr}/reef (data in {})", data_dir.display());
+            println!(
+                "reefdb ready: postgresql://reef@{addr}/reef (data in {})",
+                data_dir.display()
+            );
             use std::io::Write;
             let _ = std::io::stdout().flush();
         })

@@ -31,7 +31,11 @@ pub(crate) trait SqlSession: Send + 'static {
     /// Runs every statement of a simple query.
     fn execute_simple(&mut self, sql: &str) -> Vec<Result<ExecResult>>;
     /// Parses and describes one statement.
-    fn prepare(&mut self, sql: &str, param_types: &[Option<DataType>]) -> Result<Described<Self::Statement>>;
+    fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<DataType>],
+    ) -> Result<Described<Self::Statement>>;
     /// Runs a prepared statement with bound parameters.
     fn execute_prepared(&mut self, stmt: &Self::Statement, params: &[Value]) -> Result<ExecResult>;
     /// The status for ReadyForQuery.
@@ -57,7 +61,11 @@ impl SqlSession for reef_sql::Session {
         reef_sql::Session::execute_simple(self, sql)
     }
 
-    fn prepare(&mut self, sql: &str, param_types: &[Option<DataType>]) -> Result<Described<Self::Statement>> {
+    fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<DataType>],
+    ) -> Result<Described<Self::Statement>> {
         let prepared = reef_sql::Session::prepare(self, sql, param_types)?;
         Ok(Described {
             param_types: prepared.param_types.clone(),

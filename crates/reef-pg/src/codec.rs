@@ -53,7 +53,10 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str> {
         let hex: Vec<String> = bad.iter().map(|b| format!("0x{b:02x}")).collect();
         SqlError::new(
             CHARACTER_NOT_IN_REPERTOIRE,
-            format!("invalid byte sequence for encoding \"UTF8\": {}", hex.join(" ")),
+            format!(
+                "invalid byte sequence for encoding \"UTF8\": {}",
+                hex.join(" ")
+            ),
         )
     })?;
     if s.contains('\0') {
@@ -106,10 +109,16 @@ pub(crate) fn decode_binary(b: &[u8], ty: &DataType) -> Result<Value> {
         }
         DataType::Interval => {
             let raw: [u8; 16] = fixed(b, ty)?;
-            let micros = i64::from_be_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]);
+            let micros = i64::from_be_bytes([
+                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+            ]);
             let days = i32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
             let months = i32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]);
-            Value::Interval(Interval { months, days, micros })
+            Value::Interval(Interval {
+                months,
+                days,
+                micros,
+            })
         }
     })
 }
@@ -155,15 +164,18 @@ pub(crate) fn encode_binary(v: &Value, ty: &DataType, out: &mut BytesMut) -> Res
         (DataType::Numeric(_), _) if int_value(v).is_some() => {
             encode_numeric(&Decimal::from(int_value(v).unwrap_or_default()), out)
         }
-        (DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Unknown, Value::Text(s)) => {
-            out.put_slice(s.as_bytes())
-        }
+        (
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Unknown,
+            Value::Text(s),
+        ) => out.put_slice(s.as_bytes()),
         (DataType::Bytea, Value::Bytea(b)) => out.put_slice(b),
-        (DataType::Date, Value::Date(d)) => out.put_i32(
-            d.checked_sub(PG_EPOCH_DAYS)
-                .ok_or_else(|| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, "date out of range"))?,
-        ),
-        (DataType::Timestamp, Value::Timestamp(t)) | (DataType::TimestampTz, Value::TimestampTz(t)) => {
+        (DataType::Date, Value::Date(d)) => {
+            out.put_i32(d.checked_sub(PG_EPOCH_DAYS).ok_or_else(|| {
+                SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, "date out of range")
+            })?)
+        }
+        (DataType::Timestamp, Value::Timestamp(t))
+        | (DataType::TimestampTz, Value::TimestampTz(t)) => {
             out.put_i64(t.checked_sub(PG_EPOCH_MICROS).ok_or_else(|| {
                 SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, "timestamp out of range")
             })?)
@@ -197,8 +209,16 @@ pub(crate) fn encode_numeric(d: &Decimal, out: &mut BytesMut) {
         n += 1;
     }
     let low = digits[..n].iter().take_while(|d| **d == 0).count();
-    let weight = if n == 0 { 0 } else { n as i32 - frac_digits - 1 };
-    let sign = if d.is_sign_negative() && mantissa != 0 { NUMERIC_NEG } else { NUMERIC_POS };
+    let weight = if n == 0 {
+        0
+    } else {
+        n as i32 - frac_digits - 1
+    };
+    let sign = if d.is_sign_negative() && mantissa != 0 {
+        NUMERIC_NEG
+    } else {
+        NUMERIC_POS
+    };
     out.put_i16((n - low) as i16);
     out.put_i16(weight as i16);
     out.put_u16(sign);
@@ -227,11 +247,18 @@ pub(crate) fn decode_numeric(b: &[u8]) -> Result<Decimal> {
         NUMERIC_POS => false,
         NUMERIC_NEG => true,
         NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF => {
-            return Err(SqlError::unsupported("numeric NaN and infinity are not supported"))
+            return Err(SqlError::unsupported(
+                "numeric NaN and infinity are not supported",
+            ))
         }
         _ => return Err(bad_binary(&ty)),
     };
-    let out_of_range = || SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "numeric value out of range");
+    let out_of_range = || {
+        SqlError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            "numeric value out of range",
+        )
+    };
 
     // The value is m * 10^exp10, with m built from the digits.
     let mut m: u128 = 0;
@@ -240,11 +267,20 @@ pub(crate) fn decode_numeric(b: &[u8]) -> Result<Decimal> {
         if !(0..10_000).contains(&digit) {
             return Err(bad_binary(&ty));
         }
-        m = m.checked_mul(10_000).and_then(|m| m.checked_add(digit as u128)).ok_or_else(out_of_range)?;
+        m = m
+            .checked_mul(10_000)
+            .and_then(|m| m.checked_add(digit as u128))
+            .ok_or_else(out_of_range)?;
     }
-    let mut exp10: i64 = if ndigits == 0 { 0 } else { 4 * (weight as i64 - (ndigits as i64 - 1)) };
+    let mut exp10: i64 = if ndigits == 0 {
+        0
+    } else {
+        4 * (weight as i64 - (ndigits as i64 - 1))
+    };
     if exp10 > 0 {
-        m = pow10(exp10).and_then(|p| m.checked_mul(p)).ok_or_else(out_of_range)?;
+        m = pow10(exp10)
+            .and_then(|p| m.checked_mul(p))
+            .ok_or_else(out_of_range)?;
         exp10 = 0;
     }
     // Now the value is m / 10^scale; bring the scale to dscale.
@@ -265,7 +301,9 @@ pub(crate) fn decode_numeric(b: &[u8]) -> Result<Decimal> {
         scale = MAX_DECIMAL_SCALE as u64;
     } else if scale < dscale {
         let target = dscale.min(MAX_DECIMAL_SCALE as u64);
-        m = pow10((target - scale) as i64).and_then(|p| m.checked_mul(p)).ok_or_else(out_of_range)?;
+        m = pow10((target - scale) as i64)
+            .and_then(|p| m.checked_mul(p))
+            .ok_or_else(out_of_range)?;
         scale = target;
     }
     let signed = i128::try_from(m).map_err(|_| out_of_range())?;
@@ -328,7 +366,11 @@ mod tests {
 
     #[test]
     fn binary_round_trips_every_type() {
-        let iv = Interval { months: -14, days: 3, micros: 86_400_000_001 };
+        let iv = Interval {
+            months: -14,
+            days: 3,
+            micros: 86_400_000_001,
+        };
         let cases = [
             (DataType::Bool, Value::Bool(true)),
             (DataType::Bool, Value::Bool(false)),
@@ -339,11 +381,23 @@ mod tests {
             (DataType::Float64, Value::Float64(f64::INFINITY)),
             (DataType::Numeric(None), Value::Numeric(dec("0"))),
             (DataType::Numeric(None), Value::Numeric(dec("1.50"))),
-            (DataType::Numeric(Some((10, 4))), Value::Numeric(dec("-0.0001"))),
+            (
+                DataType::Numeric(Some((10, 4))),
+                Value::Numeric(dec("-0.0001")),
+            ),
             (DataType::Numeric(None), Value::Numeric(dec("100000000"))),
-            (DataType::Numeric(None), Value::Numeric(dec("79228162514264337593543950335"))),
-            (DataType::Numeric(None), Value::Numeric(dec("-0.0000000000000000000000000001"))),
-            (DataType::Numeric(None), Value::Numeric(dec("12345678.87654321"))),
+            (
+                DataType::Numeric(None),
+                Value::Numeric(dec("79228162514264337593543950335")),
+            ),
+            (
+                DataType::Numeric(None),
+                Value::Numeric(dec("-0.0000000000000000000000000001")),
+            ),
+            (
+                DataType::Numeric(None),
+                Value::Numeric(dec("12345678.87654321")),
+            ),
             (DataType::Text, Value::Text("ünïcode".into())),
             (DataType::Varchar(Some(3)), Value::Text("abc".into())),
             (DataType::Char(2), Value::Text("a ".into())),
@@ -366,7 +420,12 @@ mod tests {
         assert_eq!(&buf[..], &[0, 0, 0, 1]);
 
         buf.clear();
-        encode_binary(&Value::Timestamp(PG_EPOCH_MICROS - 1), &DataType::Timestamp, &mut buf).unwrap();
+        encode_binary(
+            &Value::Timestamp(PG_EPOCH_MICROS - 1),
+            &DataType::Timestamp,
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(&buf[..], &(-1i64).to_be_bytes());
 
         // 1.5 = digits [1, 5000], weight 0, dscale 1.
@@ -385,7 +444,11 @@ mod tests {
         assert_eq!(&buf[..], &[0, 1, 0, 2, 0, 0, 0, 0, 0, 1]);
 
         buf.clear();
-        let iv = Interval { months: 2, days: 3, micros: 4 };
+        let iv = Interval {
+            months: 2,
+            days: 3,
+            micros: 4,
+        };
         encode_binary(&Value::Interval(iv), &DataType::Interval, &mut buf).unwrap();
         assert_eq!(&buf[..], &[0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2]);
     }
@@ -403,25 +466,63 @@ mod tests {
         assert_eq!(decode_numeric(&zero).unwrap(), Decimal::ZERO);
         // 1e40 does not fit.
         let big = [0, 1, 0, 10, 0, 0, 0, 0, 0, 1];
-        assert_eq!(decode_numeric(&big).unwrap_err().code, sqlstate::NUMERIC_VALUE_OUT_OF_RANGE);
+        assert_eq!(
+            decode_numeric(&big).unwrap_err().code,
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE
+        );
         // NaN is valid PostgreSQL but unsupported here.
         let nan = [0, 0, 0, 0, 0xC0, 0, 0, 0];
-        assert_eq!(decode_numeric(&nan).unwrap_err().code, sqlstate::FEATURE_NOT_SUPPORTED);
+        assert_eq!(
+            decode_numeric(&nan).unwrap_err().code,
+            sqlstate::FEATURE_NOT_SUPPORTED
+        );
         // Malformed: digit out of range, wrong length, bad sign.
-        for bad in [&[0u8, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10][..], &[0, 2, 0, 0, 0, 0, 0, 0, 0, 1], &[0, 0, 0, 0, 0x12, 0, 0, 0], &[0, 0]] {
-            assert_eq!(decode_numeric(bad).unwrap_err().code, sqlstate::INVALID_BINARY_REPRESENTATION);
+        for bad in [
+            &[0u8, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10][..],
+            &[0, 2, 0, 0, 0, 0, 0, 0, 0, 1],
+            &[0, 0, 0, 0, 0x12, 0, 0, 0],
+            &[0, 0],
+        ] {
+            assert_eq!(
+                decode_numeric(bad).unwrap_err().code,
+                sqlstate::INVALID_BINARY_REPRESENTATION
+            );
         }
     }
 
     #[test]
     fn malformed_binary_is_an_error() {
-        assert_eq!(decode_binary(&[0, 1, 2], &DataType::Int32).unwrap_err().code, sqlstate::INVALID_BINARY_REPRESENTATION);
-        assert_eq!(decode_binary(&[], &DataType::Bool).unwrap_err().code, sqlstate::INVALID_BINARY_REPRESENTATION);
-        assert_eq!(decode_binary(&[0xff, 0xfe], &DataType::Text).unwrap_err().code, CHARACTER_NOT_IN_REPERTOIRE);
-        assert_eq!(decode_binary(b"a\0b", &DataType::Text).unwrap_err().code, CHARACTER_NOT_IN_REPERTOIRE);
-        assert_eq!(decode_binary(&[0; 15], &DataType::Interval).unwrap_err().code, sqlstate::INVALID_BINARY_REPRESENTATION);
+        assert_eq!(
+            decode_binary(&[0, 1, 2], &DataType::Int32)
+                .unwrap_err()
+                .code,
+            sqlstate::INVALID_BINARY_REPRESENTATION
+        );
+        assert_eq!(
+            decode_binary(&[], &DataType::Bool).unwrap_err().code,
+            sqlstate::INVALID_BINARY_REPRESENTATION
+        );
+        assert_eq!(
+            decode_binary(&[0xff, 0xfe], &DataType::Text)
+                .unwrap_err()
+                .code,
+            CHARACTER_NOT_IN_REPERTOIRE
+        );
+        assert_eq!(
+            decode_binary(b"a\0b", &DataType::Text).unwrap_err().code,
+            CHARACTER_NOT_IN_REPERTOIRE
+        );
+        assert_eq!(
+            decode_binary(&[0; 15], &DataType::Interval)
+                .unwrap_err()
+                .code,
+            sqlstate::INVALID_BINARY_REPRESENTATION
+        );
         let far = i64::MAX.to_be_bytes();
-        assert_eq!(decode_binary(&far, &DataType::Timestamp).unwrap_err().code, sqlstate::DATETIME_FIELD_OVERFLOW);
+        assert_eq!(
+            decode_binary(&far, &DataType::Timestamp).unwrap_err().code,
+            sqlstate::DATETIME_FIELD_OVERFLOW
+        );
     }
 
     #[test]
@@ -438,19 +539,36 @@ mod tests {
 
     #[test]
     fn params_in_both_formats() {
-        assert_eq!(decode_param(b"42", FORMAT_TEXT, &DataType::Int64).unwrap(), Value::Int64(42));
-        assert_eq!(decode_param(&42i64.to_be_bytes(), FORMAT_BINARY, &DataType::Int64).unwrap(), Value::Int64(42));
-        assert_eq!(decode_param(b"42", FORMAT_TEXT, &DataType::Unknown).unwrap(), Value::Text("42".into()));
-        assert_eq!(decode_param(b"x", FORMAT_TEXT, &DataType::Int32).unwrap_err().code, sqlstate::INVALID_TEXT_REPRESENTATION);
+        assert_eq!(
+            decode_param(b"42", FORMAT_TEXT, &DataType::Int64).unwrap(),
+            Value::Int64(42)
+        );
+        assert_eq!(
+            decode_param(&42i64.to_be_bytes(), FORMAT_BINARY, &DataType::Int64).unwrap(),
+            Value::Int64(42)
+        );
+        assert_eq!(
+            decode_param(b"42", FORMAT_TEXT, &DataType::Unknown).unwrap(),
+            Value::Text("42".into())
+        );
+        assert_eq!(
+            decode_param(b"x", FORMAT_TEXT, &DataType::Int32)
+                .unwrap_err()
+                .code,
+            sqlstate::INVALID_TEXT_REPRESENTATION
+        );
     }
 
     #[test]
     fn row_fields_carry_lengths() {
         let mut enc = RowEncoder::default();
         let mut out = BytesMut::new();
-        enc.put_field(&Value::Null, &DataType::Int32, FORMAT_TEXT, &mut out).unwrap();
-        enc.put_field(&Value::Int32(-12), &DataType::Int32, FORMAT_TEXT, &mut out).unwrap();
-        enc.put_field(&Value::Int32(7), &DataType::Int32, FORMAT_BINARY, &mut out).unwrap();
+        enc.put_field(&Value::Null, &DataType::Int32, FORMAT_TEXT, &mut out)
+            .unwrap();
+        enc.put_field(&Value::Int32(-12), &DataType::Int32, FORMAT_TEXT, &mut out)
+            .unwrap();
+        enc.put_field(&Value::Int32(7), &DataType::Int32, FORMAT_BINARY, &mut out)
+            .unwrap();
         let mut expected = Vec::new();
         expected.extend_from_slice(&(-1i32).to_be_bytes());
         expected.extend_from_slice(&3i32.to_be_bytes());

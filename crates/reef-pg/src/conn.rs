@@ -11,10 +11,15 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BytesMut};
-use pgwire::messages::data::{DataRow, FieldDescription, NoData, ParameterDescription, RowDescription};
-use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::data::{
+    DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
+};
+use pgwire::messages::extendedquery::{
+    BindComplete, CloseComplete, ParseComplete, PortalSuspended,
+};
 use pgwire::messages::response::{
-    CommandComplete, EmptyQueryResponse, ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus,
+    CommandComplete, EmptyQueryResponse, ErrorResponse, ReadyForQuery, SslResponse,
+    TransactionStatus,
 };
 use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
@@ -29,7 +34,9 @@ use tokio::time::{timeout_at, Instant};
 use crate::backend::{SqlDatabase, SqlSession};
 use crate::codec::{decode_param, RowEncoder, FORMAT_BINARY, FORMAT_TEXT};
 use crate::error::PgError;
-use crate::protocol::{decode_message, decode_startup, known_message_type, Frontend, StartupPacket, MAX_STARTUP_PACKET};
+use crate::protocol::{
+    decode_message, decode_startup, known_message_type, Frontend, StartupPacket, MAX_STARTUP_PACKET,
+};
 use crate::PgConfig;
 
 /// Pending output beyond this size is written out even before ReadyForQuery.
@@ -80,7 +87,11 @@ enum PortalState {
     /// Not executed yet.
     Ready,
     /// Executed; rows remain to be sent by later Execute messages.
-    Suspended { columns: Vec<Column>, rows: std::vec::IntoIter<Vec<Value>>, tag: String },
+    Suspended {
+        columns: Vec<Column>,
+        rows: std::vec::IntoIter<Vec<Value>>,
+        tag: String,
+    },
     /// Ran to completion with this command tag.
     Done { tag: String },
     /// Execution failed; the portal cannot run again.
@@ -97,7 +108,11 @@ struct Portal<P> {
 
 /// Serves one accepted connection until the client leaves, a fatal error occurs, or the server
 /// shuts down. Never panics on client input; errors end only this connection.
-pub(crate) async fn run<D: SqlDatabase>(shared: Arc<Shared<D>>, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run<D: SqlDatabase>(
+    shared: Arc<Shared<D>>,
+    stream: TcpStream,
+    mut stop: watch::Receiver<bool>,
+) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let mut conn: Conn<D::Session> = Conn {
@@ -160,7 +175,10 @@ fn txn_indicator(status: TxnStatus) -> TransactionStatus {
 
 /// True if a command with this tag may change settings reported by ParameterStatus.
 fn may_change_settings(tag: &str) -> bool {
-    matches!(tag.split(' ').next(), Some("SET" | "RESET" | "DISCARD" | "ROLLBACK" | "COMMIT"))
+    matches!(
+        tag.split(' ').next(),
+        Some("SET" | "RESET" | "DISCARD" | "ROLLBACK" | "COMMIT")
+    )
 }
 
 /// The result format of column `i` from Bind's format codes.
@@ -199,13 +217,27 @@ fn param_oid(ty: &DataType) -> u32 {
 }
 
 fn statement_missing(name: &str) -> SqlError {
-    let what = if name.is_empty() { "unnamed prepared statement".to_owned() } else { format!("prepared statement \"{name}\"") };
-    SqlError::new(sqlstate::UNDEFINED_PREPARED_STATEMENT, format!("{what} does not exist"))
+    let what = if name.is_empty() {
+        "unnamed prepared statement".to_owned()
+    } else {
+        format!("prepared statement \"{name}\"")
+    };
+    SqlError::new(
+        sqlstate::UNDEFINED_PREPARED_STATEMENT,
+        format!("{what} does not exist"),
+    )
 }
 
 fn portal_missing(name: &str) -> SqlError {
-    let what = if name.is_empty() { "unnamed portal".to_owned() } else { format!("portal \"{name}\"") };
-    SqlError::new(sqlstate::INVALID_CURSOR_NAME, format!("{what} does not exist"))
+    let what = if name.is_empty() {
+        "unnamed portal".to_owned()
+    } else {
+        format!("portal \"{name}\"")
+    };
+    SqlError::new(
+        sqlstate::INVALID_CURSOR_NAME,
+        format!("{what} does not exist"),
+    )
 }
 
 fn protocol_error(message: String) -> SqlError {
@@ -216,7 +248,10 @@ fn check_format(code: i16) -> Result<(), SqlError> {
     if code == FORMAT_TEXT || code == FORMAT_BINARY {
         Ok(())
     } else {
-        Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unsupported format code: {code}")))
+        Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("unsupported format code: {code}"),
+        ))
     }
 }
 
@@ -269,7 +304,8 @@ impl<S: SqlSession> Conn<S> {
         if !self.fill(4).await? {
             return Ok(None);
         }
-        let len = u32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
+        let len =
+            u32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
         if !(8..=MAX_STARTUP_PACKET).contains(&len) {
             return Err(PgError::protocol("invalid length of startup packet"));
         }
@@ -286,7 +322,9 @@ impl<S: SqlSession> Conn<S> {
         }
         let ty = self.rbuf[0];
         if !known_message_type(ty) {
-            return Err(PgError::protocol(format!("invalid frontend message type {ty}")));
+            return Err(PgError::protocol(format!(
+                "invalid frontend message type {ty}"
+            )));
         }
         let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
         if len < 4 {
@@ -294,7 +332,10 @@ impl<S: SqlSession> Conn<S> {
         }
         let body_len = len as usize - 4;
         if body_len > self.max_message {
-            return Err(PgError::MessageTooLarge { len: body_len, limit: self.max_message });
+            return Err(PgError::MessageTooLarge {
+                len: body_len,
+                limit: self.max_message,
+            });
         }
         self.fill(5 + body_len).await?;
         let mut frame = self.rbuf.split_to(5 + body_len);
@@ -303,10 +344,18 @@ impl<S: SqlSession> Conn<S> {
     }
 
     /// Runs `f` on the session in tokio's blocking pool.
-    async fn blocking<R: Send + 'static>(&self, f: impl FnOnce(&mut S) -> R + Send + 'static) -> Result<R, PgError> {
-        let session = self.session.clone().ok_or_else(|| PgError::Internal("no session".into()))?;
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut S) -> R + Send + 'static,
+    ) -> Result<R, PgError> {
+        let session = self
+            .session
+            .clone()
+            .ok_or_else(|| PgError::Internal("no session".into()))?;
         tokio::task::spawn_blocking(move || {
-            let mut guard = session.lock().map_err(|_| PgError::Internal("session state is poisoned".into()))?;
+            let mut guard = session
+                .lock()
+                .map_err(|_| PgError::Internal("session state is poisoned".into()))?;
             Ok(f(&mut guard))
         })
         .await
@@ -357,7 +406,10 @@ impl<S: SqlSession> Conn<S> {
 
     /// Runs the startup phase. Returns false if the connection should close quietly (EOF,
     /// CancelRequest, startup timeout).
-    async fn startup<D: SqlDatabase<Session = S>>(&mut self, shared: &Shared<D>) -> Result<bool, PgError> {
+    async fn startup<D: SqlDatabase<Session = S>>(
+        &mut self,
+        shared: &Shared<D>,
+    ) -> Result<bool, PgError> {
         let deadline = Instant::now() + shared.config.startup_timeout;
         let (mut ssl_done, mut gss_done) = (false, false);
         let (major, minor, params) = loop {
@@ -390,13 +442,19 @@ impl<S: SqlSession> Conn<S> {
                     tracing::debug!(pid, "ignoring cancel request");
                     return Ok(false);
                 }
-                Some(StartupPacket::Startup { major, minor, params }) => break (major, minor, params),
+                Some(StartupPacket::Startup {
+                    major,
+                    minor,
+                    params,
+                }) => break (major, minor, params),
             }
         };
         if major != 3 {
             return Err(PgError::Protocol {
                 code: sqlstate::FEATURE_NOT_SUPPORTED,
-                message: format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"),
+                message: format!(
+                    "unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"
+                ),
             });
         }
         let mut user = None;
@@ -419,7 +477,10 @@ impl<S: SqlSession> Conn<S> {
         let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
         let slot = Slot(shared.active.clone());
         if active > shared.config.max_connections {
-            return Err(PgError::Rejected(SqlError::new(TOO_MANY_CONNECTIONS, "sorry, too many clients already")));
+            return Err(PgError::Rejected(SqlError::new(
+                TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            )));
         }
 
         // Authentication: trust. Password and SCRAM authentication come later.
@@ -496,7 +557,11 @@ impl<S: SqlSession> Conn<S> {
 
     /// Sends ParameterStatus for changed settings, then ReadyForQuery, and flushes. Portals
     /// end with their transaction, so they are dropped when the session is idle.
-    async fn ready_for_query(&mut self, status: TxnStatus, params: Option<Vec<(String, String)>>) -> Result<(), PgError> {
+    async fn ready_for_query(
+        &mut self,
+        status: TxnStatus,
+        params: Option<Vec<(String, String)>>,
+    ) -> Result<(), PgError> {
         if let Some(params) = params {
             for (name, value) in &params {
                 if !self.reported.iter().any(|(n, v)| n == name && v == value) {
@@ -531,7 +596,9 @@ impl<S: SqlSession> Conn<S> {
         let (results, status, params) = self
             .blocking(move |s| {
                 let results = s.execute_simple(&sql);
-                let dirty = results.iter().any(|r| r.as_ref().is_ok_and(|r| may_change_settings(&r.tag)));
+                let dirty = results
+                    .iter()
+                    .any(|r| r.as_ref().is_ok_and(|r| may_change_settings(&r.tag)));
                 (results, s.txn_status(), dirty.then(|| s.parameter_status()))
             })
             .await?;
@@ -567,7 +634,12 @@ impl<S: SqlSession> Conn<S> {
     }
 
     /// Encodes one DataRow, reusing the row buffer.
-    fn put_row(&mut self, row: &[Value], columns: &[Column], formats: &[i16]) -> Result<(), PgError> {
+    fn put_row(
+        &mut self,
+        row: &[Value],
+        columns: &[Column],
+        formats: &[i16],
+    ) -> Result<(), PgError> {
         if row.len() != columns.len() {
             return Err(SqlError::internal(format!(
                 "a row of {} values for {} columns",
@@ -580,7 +652,9 @@ impl<S: SqlSession> Conn<S> {
         data.clear();
         let mut encoded = Ok(());
         for (i, (v, c)) in row.iter().zip(columns).enumerate() {
-            encoded = self.encoder.put_field(v, &c.data_type, format_for(formats, i), &mut data);
+            encoded = self
+                .encoder
+                .put_field(v, &c.data_type, format_for(formats, i), &mut data);
             if encoded.is_err() {
                 break;
             }
@@ -598,10 +672,18 @@ impl<S: SqlSession> Conn<S> {
 
     async fn extended(&mut self, msg: Frontend) -> Result<(), PgError> {
         match msg {
-            Frontend::Parse { name, sql, param_oids } => self.parse(name, sql, param_oids).await,
-            Frontend::Bind { portal, statement, param_formats, params, result_formats } => {
-                self.bind(portal, statement, param_formats, params, result_formats)
-            }
+            Frontend::Parse {
+                name,
+                sql,
+                param_oids,
+            } => self.parse(name, sql, param_oids).await,
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => self.bind(portal, statement, param_formats, params, result_formats),
             Frontend::Describe { kind, name } => self.describe(kind, &name),
             Frontend::Execute { portal, max_rows } => self.execute(portal, max_rows).await,
             Frontend::Close { kind, name } => {
@@ -616,7 +698,12 @@ impl<S: SqlSession> Conn<S> {
         }
     }
 
-    async fn parse(&mut self, name: String, sql: String, param_oids: Vec<u32>) -> Result<(), PgError> {
+    async fn parse(
+        &mut self,
+        name: String,
+        sql: String,
+        param_oids: Vec<u32>,
+    ) -> Result<(), PgError> {
         if !name.is_empty() && self.statements.contains_key(&name) {
             return Err(SqlError::new(
                 sqlstate::DUPLICATE_PREPARED_STATEMENT,
@@ -633,15 +720,25 @@ impl<S: SqlSession> Conn<S> {
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stmt = if sql.trim_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
+        let stmt = if sql
+            .trim_matches(|c: char| c.is_whitespace() || c == ';')
+            .is_empty()
+        {
             Statement {
                 handle: None,
-                param_types: declared.iter().map(|t| t.unwrap_or(DataType::Unknown)).collect(),
+                param_types: declared
+                    .iter()
+                    .map(|t| t.unwrap_or(DataType::Unknown))
+                    .collect(),
                 columns: None,
             }
         } else {
             let described = self.blocking(move |s| s.prepare(&sql, &declared)).await??;
-            Statement { handle: Some(described.handle), param_types: described.param_types, columns: described.columns }
+            Statement {
+                handle: Some(described.handle),
+                param_types: described.param_types,
+                columns: described.columns,
+            }
         };
         self.statements.insert(name, Arc::new(stmt));
         self.put(&ParseComplete::new())
@@ -655,9 +752,17 @@ impl<S: SqlSession> Conn<S> {
         params: Vec<Option<bytes::Bytes>>,
         result_formats: Vec<i16>,
     ) -> Result<(), PgError> {
-        let stmt = self.statements.get(&statement).cloned().ok_or_else(|| statement_missing(&statement))?;
+        let stmt = self
+            .statements
+            .get(&statement)
+            .cloned()
+            .ok_or_else(|| statement_missing(&statement))?;
         if !portal.is_empty() && self.portals.contains_key(&portal) {
-            return Err(SqlError::new(DUPLICATE_CURSOR, format!("portal \"{portal}\" already exists")).into());
+            return Err(SqlError::new(
+                DUPLICATE_CURSOR,
+                format!("portal \"{portal}\" already exists"),
+            )
+            .into());
         }
         if params.len() != stmt.param_types.len() {
             return Err(protocol_error(format!(
@@ -690,31 +795,54 @@ impl<S: SqlSession> Conn<S> {
         for (i, (param, ty)) in params.iter().zip(&stmt.param_types).enumerate() {
             let value = match param {
                 None => Value::Null,
-                Some(bytes) => decode_param(bytes, format_for(&param_formats, i), ty).map_err(|e| {
-                    if e.code == sqlstate::INVALID_BINARY_REPRESENTATION {
-                        SqlError::new(e.code, format!("incorrect binary data format in bind parameter {}", i + 1))
-                    } else {
-                        e
-                    }
-                })?,
+                Some(bytes) => {
+                    decode_param(bytes, format_for(&param_formats, i), ty).map_err(|e| {
+                        if e.code == sqlstate::INVALID_BINARY_REPRESENTATION {
+                            SqlError::new(
+                                e.code,
+                                format!("incorrect binary data format in bind parameter {}", i + 1),
+                            )
+                        } else {
+                            e
+                        }
+                    })?
+                }
             };
             values.push(value);
         }
-        self.portals.insert(portal, Portal { stmt, params: values, result_formats, state: PortalState::Ready });
+        self.portals.insert(
+            portal,
+            Portal {
+                stmt,
+                params: values,
+                result_formats,
+                state: PortalState::Ready,
+            },
+        );
         self.put(&BindComplete::new())
     }
 
     fn describe(&mut self, kind: u8, name: &str) -> Result<(), PgError> {
         if kind == b'S' {
-            let stmt = self.statements.get(name).cloned().ok_or_else(|| statement_missing(name))?;
-            self.put(&ParameterDescription::new(stmt.param_types.iter().map(param_oid).collect()))?;
+            let stmt = self
+                .statements
+                .get(name)
+                .cloned()
+                .ok_or_else(|| statement_missing(name))?;
+            self.put(&ParameterDescription::new(
+                stmt.param_types.iter().map(param_oid).collect(),
+            ))?;
             match &stmt.columns {
                 Some(columns) => self.put(&row_description(columns, &[])),
                 None => self.put(&NoData::new()),
             }
         } else {
             let portal = self.portals.get(name).ok_or_else(|| portal_missing(name))?;
-            let description = portal.stmt.columns.as_ref().map(|c| row_description(c, &portal.result_formats));
+            let description = portal
+                .stmt
+                .columns
+                .as_ref()
+                .map(|c| row_description(c, &portal.result_formats));
             match description {
                 Some(d) => self.put(&d),
                 None => self.put(&NoData::new()),
@@ -723,7 +851,10 @@ impl<S: SqlSession> Conn<S> {
     }
 
     async fn execute(&mut self, name: String, max_rows: i32) -> Result<(), PgError> {
-        let mut portal = self.portals.remove(&name).ok_or_else(|| portal_missing(&name))?;
+        let mut portal = self
+            .portals
+            .remove(&name)
+            .ok_or_else(|| portal_missing(&name))?;
         let result = self.run_portal(&mut portal, &name, max_rows).await;
         if matches!(result, Err(PgError::Sql(_))) {
             portal.state = PortalState::Failed;
@@ -732,7 +863,12 @@ impl<S: SqlSession> Conn<S> {
         result
     }
 
-    async fn run_portal(&mut self, portal: &mut Portal<S::Statement>, name: &str, max_rows: i32) -> Result<(), PgError> {
+    async fn run_portal(
+        &mut self,
+        portal: &mut Portal<S::Statement>,
+        name: &str,
+        max_rows: i32,
+    ) -> Result<(), PgError> {
         if portal.stmt.handle.is_none() {
             return self.put(&EmptyQueryResponse::new());
         }
@@ -746,7 +882,11 @@ impl<S: SqlSession> Conn<S> {
             }
             PortalState::Done { tag } => {
                 // A finished portal returns no more rows and is never run twice.
-                let tag = if tag.starts_with("SELECT") { "SELECT 0".to_owned() } else { tag.clone() };
+                let tag = if tag.starts_with("SELECT") {
+                    "SELECT 0".to_owned()
+                } else {
+                    tag.clone()
+                };
                 return self.put(&CommandComplete::new(tag));
             }
             PortalState::Ready => {
@@ -763,7 +903,11 @@ impl<S: SqlSession> Conn<S> {
                 }
                 match result.columns {
                     Some(columns) => {
-                        portal.state = PortalState::Suspended { columns, rows: result.rows.into_iter(), tag: result.tag };
+                        portal.state = PortalState::Suspended {
+                            columns,
+                            rows: result.rows.into_iter(),
+                            tag: result.tag,
+                        };
                     }
                     None => {
                         self.put(&CommandComplete::new(result.tag.clone()))?;
@@ -777,7 +921,11 @@ impl<S: SqlSession> Conn<S> {
         let PortalState::Suspended { columns, rows, tag } = &mut portal.state else {
             return Ok(());
         };
-        let limit = if max_rows > 0 { max_rows as usize } else { usize::MAX };
+        let limit = if max_rows > 0 {
+            max_rows as usize
+        } else {
+            usize::MAX
+        };
         let mut sent = 0;
         while sent < limit {
             let Some(row) = rows.next() else { break };

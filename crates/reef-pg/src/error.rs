@@ -48,7 +48,10 @@ pub enum PgError {
 impl PgError {
     /// Creates a fatal protocol violation (SQLSTATE 08P01).
     pub(crate) fn protocol(message: impl Into<String>) -> Self {
-        PgError::Protocol { code: sqlstate::PROTOCOL_VIOLATION, message: message.into() }
+        PgError::Protocol {
+            code: sqlstate::PROTOCOL_VIOLATION,
+            message: message.into(),
+        }
     }
 
     /// The SQLSTATE reported to the client for this error.

@@ -131,7 +131,10 @@ pub(crate) async fn serve_with<D: SqlDatabase>(
     let _ = stop_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, drain).await.is_err() {
-        tracing::warn!(remaining = connections.len(), "aborting connections after the shutdown grace period");
+        tracing::warn!(
+            remaining = connections.len(),
+            "aborting connections after the shutdown grace period"
+        );
         connections.abort_all();
         while connections.join_next().await.is_some() {}
     }

@@ -51,7 +51,11 @@ pub(crate) enum Frontend {
     /// Simple query.
     Query(String),
     /// Parse: statement name, SQL, declared parameter type OIDs.
-    Parse { name: String, sql: String, param_oids: Vec<u32> },
+    Parse {
+        name: String,
+        sql: String,
+        param_oids: Vec<u32>,
+    },
     /// Bind: portal, statement, parameter formats, values and result formats.
     Bind {
         portal: String,
@@ -81,7 +85,10 @@ pub(crate) enum Frontend {
 
 /// True for message type bytes that this server accepts after startup.
 pub(crate) fn known_message_type(ty: u8) -> bool {
-    matches!(ty, b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'X' | b'd' | b'c' | b'f' | b'F')
+    matches!(
+        ty,
+        b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'X' | b'd' | b'c' | b'f' | b'F'
+    )
 }
 
 /// A bounds-checked cursor over a message body.
@@ -90,7 +97,10 @@ struct Body {
 }
 
 fn short() -> SqlError {
-    SqlError::new(sqlstate::PROTOCOL_VIOLATION, "insufficient data left in message")
+    SqlError::new(
+        sqlstate::PROTOCOL_VIOLATION,
+        "insufficient data left in message",
+    )
 }
 
 impl Body {
@@ -119,7 +129,10 @@ impl Body {
     fn count(&mut self) -> Result<usize, SqlError> {
         let n = self.i16()?;
         usize::try_from(n).map_err(|_| {
-            SqlError::new(sqlstate::PROTOCOL_VIOLATION, format!("invalid count {n} in message"))
+            SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                format!("invalid count {n} in message"),
+            )
         })
     }
 
@@ -142,7 +155,10 @@ impl Body {
 
     fn end(&self) -> Result<(), SqlError> {
         if self.buf.has_remaining() {
-            return Err(SqlError::new(sqlstate::PROTOCOL_VIOLATION, "invalid message format"));
+            return Err(SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "invalid message format",
+            ));
         }
         Ok(())
     }
@@ -151,12 +167,16 @@ impl Body {
 /// Decodes the body of a startup-phase packet (the bytes after its length word).
 pub(crate) fn decode_startup(body: Bytes) -> Result<StartupPacket, PgError> {
     let mut b = Body { buf: body };
-    let code = b.i32().map_err(|_| PgError::protocol("invalid length of startup packet"))? as u32;
+    let code = b
+        .i32()
+        .map_err(|_| PgError::protocol("invalid length of startup packet"))? as u32;
     match code {
         SSL_REQUEST_CODE => Ok(StartupPacket::Ssl),
         GSSENC_REQUEST_CODE => Ok(StartupPacket::GssEnc),
         CANCEL_REQUEST_CODE => {
-            let pid = b.i32().map_err(|_| PgError::protocol("invalid cancel request"))?;
+            let pid = b
+                .i32()
+                .map_err(|_| PgError::protocol("invalid cancel request"))?;
             let key = b.buf.split_off(0);
             Ok(StartupPacket::Cancel { pid, key })
         }
@@ -164,7 +184,9 @@ pub(crate) fn decode_startup(body: Bytes) -> Result<StartupPacket, PgError> {
             let (major, minor) = ((code >> 16) as u16, (code & 0xffff) as u16);
             let mut params = Vec::new();
             if major == 3 {
-                let bad = |e: SqlError| PgError::protocol(format!("invalid startup packet layout: {}", e.message));
+                let bad = |e: SqlError| {
+                    PgError::protocol(format!("invalid startup packet layout: {}", e.message))
+                };
                 loop {
                     let name = b.cstr().map_err(bad)?;
                     if name.is_empty() {
@@ -175,7 +197,11 @@ pub(crate) fn decode_startup(body: Bytes) -> Result<StartupPacket, PgError> {
                 }
                 b.end().map_err(bad)?;
             }
-            Ok(StartupPacket::Startup { major, minor, params })
+            Ok(StartupPacket::Startup {
+                major,
+                minor,
+                params,
+            })
         }
     }
 }
@@ -200,7 +226,11 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
             for _ in 0..n {
                 param_oids.push(b.i32()? as u32);
             }
-            Frontend::Parse { name, sql, param_oids }
+            Frontend::Parse {
+                name,
+                sql,
+                param_oids,
+            }
         }
         b'B' => {
             let portal = b.cstr()?;
@@ -230,14 +260,23 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
             for _ in 0..n {
                 result_formats.push(b.i16()?);
             }
-            Frontend::Bind { portal, statement, param_formats, params, result_formats }
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            }
         }
         b'D' | b'C' => {
             let kind = b.u8()?;
             if kind != b'S' && kind != b'P' {
                 return Err(SqlError::new(
                     sqlstate::PROTOCOL_VIOLATION,
-                    format!("invalid {} message subtype {kind}", if ty == b'D' { "DESCRIBE" } else { "CLOSE" }),
+                    format!(
+                        "invalid {} message subtype {kind}",
+                        if ty == b'D' { "DESCRIBE" } else { "CLOSE" }
+                    ),
                 ));
             }
             let name = b.cstr()?;
@@ -256,7 +295,11 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
         b'H' => Frontend::Flush,
         b'X' => Frontend::Terminate,
         b'd' | b'c' | b'f' => return Ok(Frontend::CopyIgnored),
-        b'F' => return Err(SqlError::unsupported("the function call protocol is not supported")),
+        b'F' => {
+            return Err(SqlError::unsupported(
+                "the function call protocol is not supported",
+            ))
+        }
         _ => {
             return Err(SqlError::new(
                 sqlstate::PROTOCOL_VIOLATION,
@@ -332,13 +375,19 @@ mod tests {
     fn decodes_startup_packets() {
         let ssl = body(&[&SSL_REQUEST_CODE.to_be_bytes()]);
         assert_eq!(decode_startup(ssl).unwrap(), StartupPacket::Ssl);
-        let startup = body(&[&0x0003_0000u32.to_be_bytes(), b"user\0bob\0database\0db\0\0"]);
+        let startup = body(&[
+            &0x0003_0000u32.to_be_bytes(),
+            b"user\0bob\0database\0db\0\0",
+        ]);
         assert_eq!(
             decode_startup(startup).unwrap(),
             StartupPacket::Startup {
                 major: 3,
                 minor: 0,
-                params: vec![("user".into(), "bob".into()), ("database".into(), "db".into())],
+                params: vec![
+                    ("user".into(), "bob".into()),
+                    ("database".into(), "db".into())
+                ],
             }
         );
         let truncated = body(&[&0x0003_0000u32.to_be_bytes(), b"user\0bob"]);

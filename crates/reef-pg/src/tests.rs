@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use reef_sql::{sqlstate, Column, DataType, Decimal, ExecResult, Result, SqlError, TxnStatus, Value};
+use reef_sql::{
+    sqlstate, Column, DataType, Decimal, ExecResult, Result, SqlError, TxnStatus, Value,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -50,7 +52,10 @@ struct FakeStmt {
 }
 
 fn col(name: &str, data_type: DataType) -> Column {
-    Column { name: name.into(), data_type }
+    Column {
+        name: name.into(),
+        data_type,
+    }
 }
 
 impl SqlDatabase for FakeDb {
@@ -58,9 +63,16 @@ impl SqlDatabase for FakeDb {
 
     fn session(&self, _user: &str, database: &str) -> Result<FakeSession> {
         if database != "reef" {
-            return Err(SqlError::new(sqlstate::UNDEFINED_DATABASE, format!("database \"{database}\" does not exist")));
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_DATABASE,
+                format!("database \"{database}\" does not exist"),
+            ));
         }
-        Ok(FakeSession { dropped: self.dropped.clone(), status: TxnStatus::Idle, app: String::new() })
+        Ok(FakeSession {
+            dropped: self.dropped.clone(),
+            status: TxnStatus::Idle,
+            app: String::new(),
+        })
     }
 }
 
@@ -68,9 +80,18 @@ impl FakeSession {
     fn run(&mut self, command: &str) -> Result<ExecResult> {
         let lower = command.to_ascii_lowercase();
         let words: Vec<&str> = lower.split_whitespace().collect();
-        let done = |tag: &str| Ok(ExecResult { tag: tag.into(), columns: None, rows: vec![] });
+        let done = |tag: &str| {
+            Ok(ExecResult {
+                tag: tag.into(),
+                columns: None,
+                rows: vec![],
+            })
+        };
         if self.status == TxnStatus::Failed && !matches!(words[..], ["rollback"] | ["commit"]) {
-            return Err(SqlError::new(sqlstate::IN_FAILED_SQL_TRANSACTION, "current transaction is aborted"));
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted",
+            ));
         }
         match words[..] {
             ["begin"] | ["start", "transaction"] => {
@@ -79,10 +100,16 @@ impl FakeSession {
             }
             ["commit"] | ["rollback"] => {
                 self.status = TxnStatus::Idle;
-                done(if words[0] == "commit" { "COMMIT" } else { "ROLLBACK" })
+                done(if words[0] == "commit" {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                })
             }
             ["rows", n] => {
-                let n: i32 = n.parse().map_err(|_| SqlError::new(sqlstate::SYNTAX_ERROR, "bad count"))?;
+                let n: i32 = n
+                    .parse()
+                    .map_err(|_| SqlError::new(sqlstate::SYNTAX_ERROR, "bad count"))?;
                 Ok(ExecResult {
                     tag: format!("SELECT {n}"),
                     columns: Some(vec![col("n", DataType::Int32)]),
@@ -93,7 +120,9 @@ impl FakeSession {
                 if self.status == TxnStatus::InBlock {
                     self.status = TxnStatus::Failed;
                 }
-                Err(SqlError::division_by_zero().with_detail("some detail").with_hint("some hint"))
+                Err(SqlError::division_by_zero()
+                    .with_detail("some detail")
+                    .with_hint("some hint"))
             }
             ["set", "app", name] => {
                 self.app = name.into();
@@ -103,7 +132,10 @@ impl FakeSession {
                 std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
                 done("SLEEP")
             }
-            _ => Err(SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error in \"{command}\""))),
+            _ => Err(SqlError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("syntax error in \"{command}\""),
+            )),
         }
     }
 }
@@ -129,11 +161,23 @@ impl SqlSession for FakeSession {
         let sql = sql.as_str();
         let (param_types, columns) = match sql {
             "echo" => {
-                let types: Vec<DataType> = declared.iter().map(|t| t.unwrap_or(DataType::Unknown)).collect();
+                let types: Vec<DataType> = declared
+                    .iter()
+                    .map(|t| t.unwrap_or(DataType::Unknown))
+                    .collect();
                 let columns = types
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| col(&format!("c{}", i + 1), if *t == DataType::Unknown { DataType::Text } else { *t }))
+                    .map(|(i, t)| {
+                        col(
+                            &format!("c{}", i + 1),
+                            if *t == DataType::Unknown {
+                                DataType::Text
+                            } else {
+                                *t
+                            },
+                        )
+                    })
                     .collect();
                 (types, Some(columns))
             }
@@ -142,12 +186,23 @@ impl SqlSession for FakeSession {
             s if s.starts_with("rows ") => (vec![], Some(vec![col("n", DataType::Int32)])),
             _ => return Err(SqlError::new(sqlstate::SYNTAX_ERROR, "unknown statement")),
         };
-        Ok(Described { handle: FakeStmt { command: sql.into(), columns: columns.clone() }, param_types, columns })
+        Ok(Described {
+            handle: FakeStmt {
+                command: sql.into(),
+                columns: columns.clone(),
+            },
+            param_types,
+            columns,
+        })
     }
 
     fn execute_prepared(&mut self, stmt: &FakeStmt, params: &[Value]) -> Result<ExecResult> {
         match stmt.command.as_str() {
-            "echo" => Ok(ExecResult { tag: "SELECT 1".into(), columns: stmt.columns.clone(), rows: vec![params.to_vec()] }),
+            "echo" => Ok(ExecResult {
+                tag: "SELECT 1".into(),
+                columns: stmt.columns.clone(),
+                rows: vec![params.to_vec()],
+            }),
             "fail_exec" => Err(SqlError::unsupported("fails at execute")),
             other => self.run(other),
         }
@@ -186,11 +241,19 @@ async fn start(config: PgConfig) -> TestServer {
     let task = tokio::spawn(serve_with(db.clone(), listener, config, async {
         let _ = rx.await;
     }));
-    TestServer { addr, db, stop: Some(tx), task }
+    TestServer {
+        addr,
+        db,
+        stop: Some(tx),
+        task,
+    }
 }
 
 async fn client(server: &TestServer) -> Client {
-    let conn_str = format!("host=127.0.0.1 port={} user=tester dbname=reef", server.addr.port());
+    let conn_str = format!(
+        "host=127.0.0.1 port={} user=tester dbname=reef",
+        server.addr.port()
+    );
     let (client, connection) = tokio_postgres::connect(&conn_str, NoTls).await.unwrap();
     tokio::spawn(connection);
     client
@@ -203,12 +266,15 @@ struct Raw {
 
 impl Raw {
     async fn connect(server: &TestServer) -> Raw {
-        Raw { s: TcpStream::connect(server.addr).await.unwrap() }
+        Raw {
+            s: TcpStream::connect(server.addr).await.unwrap(),
+        }
     }
 
     async fn startup(server: &TestServer) -> (Raw, Vec<(u8, Vec<u8>)>) {
         let mut raw = Raw::connect(server).await;
-        raw.send_startup(&[("user", "raw"), ("database", "reef")]).await;
+        raw.send_startup(&[("user", "raw"), ("database", "reef")])
+            .await;
         let msgs = raw.until_ready().await;
         (raw, msgs)
     }
@@ -244,13 +310,18 @@ impl Raw {
             self.s.read_exact(&mut body).await.ok()?;
             Some((head[0], body))
         };
-        tokio::time::timeout(Duration::from_secs(10), read).await.expect("server did not answer")
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("server did not answer")
     }
 
     async fn until_ready(&mut self) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
         loop {
-            let msg = self.read().await.expect("connection closed before ReadyForQuery");
+            let msg = self
+                .read()
+                .await
+                .expect("connection closed before ReadyForQuery");
             let ready = msg.0 == b'Z';
             out.push(msg);
             if ready {
@@ -295,7 +366,10 @@ async fn wait_for_drops(db: &FakeDb, n: usize) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("expected {n} dropped sessions, saw {}", db.dropped.load(Ordering::SeqCst));
+    panic!(
+        "expected {n} dropped sessions, saw {}",
+        db.dropped.load(Ordering::SeqCst)
+    );
 }
 
 #[tokio::test]
@@ -304,7 +378,9 @@ async fn startup_sends_parameters_key_and_ready() {
     let (_raw, msgs) = Raw::startup(&server).await;
     assert_eq!(types(&msgs), "RSSSSSSKZ");
     assert_eq!(msgs[0].1, 0i32.to_be_bytes());
-    assert!(msgs.iter().any(|(t, b)| *t == b'S' && b.starts_with(b"server_version\x0015.0 (reefdb")));
+    assert!(msgs
+        .iter()
+        .any(|(t, b)| *t == b'S' && b.starts_with(b"server_version\x0015.0 (reefdb")));
     assert_eq!(msgs.last().unwrap().1, b"I");
 }
 
@@ -312,7 +388,10 @@ async fn startup_sends_parameters_key_and_ready() {
 async fn ssl_request_is_refused_and_startup_continues() {
     let server = start(PgConfig::default()).await;
     let mut raw = Raw::connect(&server).await;
-    raw.s.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]).await.unwrap();
+    raw.s
+        .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .await
+        .unwrap();
     let mut answer = [0u8; 1];
     raw.s.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"N");
@@ -324,9 +403,18 @@ async fn ssl_request_is_refused_and_startup_continues() {
 #[tokio::test]
 async fn unknown_database_is_rejected_with_its_sqlstate() {
     let server = start(PgConfig::default()).await;
-    let conn_str = format!("host=127.0.0.1 port={} user=x dbname=nope", server.addr.port());
-    let err = tokio_postgres::connect(&conn_str, NoTls).await.err().expect("connect must fail");
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME));
+    let conn_str = format!(
+        "host=127.0.0.1 port={} user=x dbname=nope",
+        server.addr.port()
+    );
+    let err = tokio_postgres::connect(&conn_str, NoTls)
+        .await
+        .err()
+        .expect("connect must fail");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
+    );
 }
 
 #[tokio::test]
@@ -407,13 +495,26 @@ async fn binary_round_trip_of_every_type() {
     ];
     let stmt = client.prepare_typed("echo", &param_types).await.unwrap();
     assert_eq!(stmt.params(), &param_types);
-    assert_eq!(stmt.columns().iter().map(|c| c.type_().clone()).collect::<Vec<_>>(), param_types);
+    assert_eq!(
+        stmt.columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect::<Vec<_>>(),
+        param_types
+    );
 
     let numeric: Decimal = "-12345.678900".parse().unwrap();
     let date = NaiveDate::from_ymd_opt(1999, 12, 31).unwrap();
-    let ts: NaiveDateTime = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_micro_opt(13, 14, 15, 123_456).unwrap();
+    let ts: NaiveDateTime = NaiveDate::from_ymd_opt(2024, 2, 29)
+        .unwrap()
+        .and_hms_micro_opt(13, 14, 15, 123_456)
+        .unwrap();
     let tstz: DateTime<Utc> = DateTime::from_timestamp(-1_000_000, 5_000).unwrap();
-    let interval = PgInterval { micros: -3_600_000_001, days: 40, months: -13 };
+    let interval = PgInterval {
+        micros: -3_600_000_001,
+        days: 40,
+        months: -13,
+    };
     let row = client
         .query_one(
             &stmt,
@@ -454,8 +555,14 @@ async fn binary_round_trip_of_every_type() {
     assert_eq!(row.get::<_, PgInterval>(13), interval);
 
     // NULLs in both directions.
-    let stmt = client.prepare_typed("echo", &[Type::INT4, Type::TEXT]).await.unwrap();
-    let row = client.query_one(&stmt, &[&None::<i32>, &None::<&str>]).await.unwrap();
+    let stmt = client
+        .prepare_typed("echo", &[Type::INT4, Type::TEXT])
+        .await
+        .unwrap();
+    let row = client
+        .query_one(&stmt, &[&None::<i32>, &None::<&str>])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, Option<i32>>(0), None);
     assert_eq!(row.get::<_, Option<&str>>(1), None);
 }
@@ -466,7 +573,10 @@ async fn unconstrained_parameters_are_described_as_text() {
     let client = client(&server).await;
     let stmt = client.prepare("echo").await.unwrap();
     assert_eq!(stmt.params(), &[] as &[Type]);
-    let stmt = client.prepare_typed("echo", &[Type::UNKNOWN]).await.unwrap();
+    let stmt = client
+        .prepare_typed("echo", &[Type::UNKNOWN])
+        .await
+        .unwrap();
     assert_eq!(stmt.params(), &[Type::TEXT]);
     let row = client.query_one(&stmt, &[&"free text"]).await.unwrap();
     assert_eq!(row.get::<_, &str>(0), "free text");
@@ -594,7 +704,10 @@ async fn extended_errors_skip_until_sync_and_connection_recovers() {
     assert_eq!(err.code().unwrap().code(), "42601");
     let err = client.execute("fail_exec", &[]).await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "0A000");
-    let err = client.prepare_typed("echo", &[Type::JSON]).await.unwrap_err();
+    let err = client
+        .prepare_typed("echo", &[Type::JSON])
+        .await
+        .unwrap_err();
     assert_eq!(err.code().unwrap().code(), "0A000");
     let rows = client.query("rows 2", &[]).await.unwrap();
     assert_eq!(rows.len(), 2);
@@ -602,13 +715,19 @@ async fn extended_errors_skip_until_sync_and_connection_recovers() {
 
 #[tokio::test]
 async fn garbage_oversized_and_vanishing_clients_end_only_their_session() {
-    let config = PgConfig { max_message_bytes: 1024, ..PgConfig::default() };
+    let config = PgConfig {
+        max_message_bytes: 1024,
+        ..PgConfig::default()
+    };
     let server = start(config).await;
     let survivor = client(&server).await;
 
     // Garbage instead of a startup packet.
     let mut raw = Raw::connect(&server).await;
-    raw.s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    raw.s
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let msgs = raw.until_closed().await;
     assert_eq!(types(&msgs), "E");
     assert_eq!(error_code(&msgs[0].1), "08P01");
@@ -663,10 +782,20 @@ async fn cancel_requests_are_accepted_and_ignored() {
 
 #[tokio::test]
 async fn too_many_connections_are_refused() {
-    let server = start(PgConfig { max_connections: 1, ..PgConfig::default() }).await;
+    let server = start(PgConfig {
+        max_connections: 1,
+        ..PgConfig::default()
+    })
+    .await;
     let _first = client(&server).await;
-    let conn_str = format!("host=127.0.0.1 port={} user=x dbname=reef", server.addr.port());
-    let err = tokio_postgres::connect(&conn_str, NoTls).await.err().expect("second connection must fail");
+    let conn_str = format!(
+        "host=127.0.0.1 port={} user=x dbname=reef",
+        server.addr.port()
+    );
+    let err = tokio_postgres::connect(&conn_str, NoTls)
+        .await
+        .err()
+        .expect("second connection must fail");
     assert_eq!(err.code().unwrap().code(), "53300");
 }
 
@@ -711,7 +840,10 @@ impl ToSql for PgInterval {
 }
 
 impl<'a> FromSql<'a> for PgInterval {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         let raw: [u8; 16] = raw.try_into()?;
         Ok(PgInterval {
             micros: i64::from_be_bytes(raw[..8].try_into()?),

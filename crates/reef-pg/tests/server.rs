@@ -21,13 +21,19 @@ async fn start() -> Server {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = oneshot::channel();
     let dir = tempfile::tempdir().unwrap();
-    let engine = reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
+    let engine =
+        reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
     let client = reef_txn::TxnClient::local(std::sync::Arc::new(engine)).unwrap();
     let db = reef_sql::Database::open(client, reef_sql::SqlConfig::default()).unwrap();
     let task = tokio::spawn(serve(db, listener, PgConfig::default(), async {
         let _ = rx.await;
     }));
-    Server { _dir: dir, port, stop: Some(tx), task }
+    Server {
+        _dir: dir,
+        port,
+        stop: Some(tx),
+        task,
+    }
 }
 
 async fn connect(server: &Server) -> Client {
@@ -41,17 +47,26 @@ async fn connect(server: &Server) -> Client {
 async fn startup_works_and_errors_carry_sqlstate() {
     let server = start().await;
     let client = connect(&server).await;
-    let err = client.simple_query("SELECT * FROM no_such_table").await.unwrap_err();
+    let err = client
+        .simple_query("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
     assert_eq!(err.code().unwrap().code(), "42P01");
-    let err = client.prepare("SELECT * FROM no_such_table").await.unwrap_err();
+    let err = client
+        .prepare("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
     assert_eq!(err.code().unwrap().code(), "42P01");
     // The connection is still usable after errors in both protocols.
     let rows = client.query("SELECT 2", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
-    let err = tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=reef dbname=nope", server.port), NoTls)
-        .await
-        .err()
-        .expect("an unknown database must be refused");
+    let err = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=reef dbname=nope", server.port),
+        NoTls,
+    )
+    .await
+    .err()
+    .expect("an unknown database must be refused");
     assert_eq!(err.code().unwrap().code(), "3D000");
 }
 
@@ -61,8 +76,13 @@ async fn server_survives_garbage_and_disconnects() {
     let first = connect(&server).await;
 
     // Random bytes instead of a startup packet.
-    let mut garbage = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-    garbage.write_all(&[0x7f, 0x13, 0x00, 0xfe, 0xaa, 0x55, 0x01, 0x02, 0x03]).await.unwrap();
+    let mut garbage = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    garbage
+        .write_all(&[0x7f, 0x13, 0x00, 0xfe, 0xaa, 0x55, 0x01, 0x02, 0x03])
+        .await
+        .unwrap();
     let mut sink = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), garbage.read_to_end(&mut sink))
         .await
@@ -73,13 +93,17 @@ async fn server_survives_garbage_and_disconnects() {
     // A client that vanishes mid-session, with a query half sent.
     let doomed = connect(&server).await;
     drop(doomed);
-    let mut half = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut half = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     let mut startup = Vec::new();
     let body = [&196_608i32.to_be_bytes()[..], b"user\0reef\0\0"].concat();
     startup.extend(((body.len() + 4) as i32).to_be_bytes());
     startup.extend(body);
     half.write_all(&startup).await.unwrap();
-    half.write_all(&[b'Q', 0, 0, 0, 50, b'S', b'E']).await.unwrap();
+    half.write_all(&[b'Q', 0, 0, 0, 50, b'S', b'E'])
+        .await
+        .unwrap();
     drop(half);
 
     // Both an old and a new client still work.
@@ -104,7 +128,10 @@ async fn select_one_round_trip() {
         })
         .unwrap();
     assert_eq!(row, "1");
-    let rows = client.query("SELECT $1::int8 + 1", &[&41i64]).await.unwrap();
+    let rows = client
+        .query("SELECT $1::int8 + 1", &[&41i64])
+        .await
+        .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 42);
 }
 
@@ -113,24 +140,41 @@ async fn transactions_and_typed_round_trips() {
     let server = start().await;
     let mut client = connect(&server).await;
     client
-        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, name text, price numeric(10,2), at timestamptz)")
+        .batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, name text, price numeric(10,2), at timestamptz)",
+        )
         .await
         .unwrap();
     let tx = client.transaction().await.unwrap();
     let price: rust_decimal::Decimal = "12.50".parse().unwrap();
     let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-    tx.execute("INSERT INTO t VALUES ($1, $2, $3, $4)", &[&1i32, &"one", &price, &at]).await.unwrap();
+    tx.execute(
+        "INSERT INTO t VALUES ($1, $2, $3, $4)",
+        &[&1i32, &"one", &price, &at],
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    let row = client.query_one("SELECT name, price, at FROM t WHERE id = $1", &[&1i32]).await.unwrap();
+    let row = client
+        .query_one("SELECT name, price, at FROM t WHERE id = $1", &[&1i32])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, &str>(0), "one");
     assert_eq!(row.get::<_, rust_decimal::Decimal>(1), price);
     assert_eq!(row.get::<_, chrono::DateTime<chrono::Utc>>(2), at);
 
     // A disconnected client's open transaction is rolled back.
     let other = connect(&server).await;
-    other.batch_execute("BEGIN; INSERT INTO t VALUES (2, 'two', 1, now())").await.unwrap();
+    other
+        .batch_execute("BEGIN; INSERT INTO t VALUES (2, 'two', 1, now())")
+        .await
+        .unwrap();
     drop(other);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let count: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1);
 }

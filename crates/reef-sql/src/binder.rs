@@ -63,6 +63,8 @@ pub struct Binder<'a> {
     pub params: Vec<DataType>,
     outer: Vec<Scope>,
     min_ref_level: usize,
+    /// Every outer reference bound so far, as (level in `outer`, column).
+    outer_uses: Vec<(usize, usize)>,
     ctes: Vec<HashMap<String, (ast::Query, Vec<String>)>>,
     next_subquery: usize,
     /// Aggregates collected while binding an aggregate query's expressions.
@@ -102,9 +104,15 @@ pub fn object_name(name: &ast::ObjectName) -> Result<String> {
     match parts.len() {
         1 => Ok(parts[0].clone()),
         2 if parts[0] == "public" || parts[0] == "pg_catalog" => Ok(parts[1].clone()),
-        2 => Err(err(sqlstate::UNDEFINED_OBJECT, format!("schema \"{}\" does not exist", parts[0]))),
+        2 => Err(err(
+            sqlstate::UNDEFINED_OBJECT,
+            format!("schema \"{}\" does not exist", parts[0]),
+        )),
         3 => Ok(parts[2].clone()),
-        _ => Err(err(sqlstate::SYNTAX_ERROR, format!("improper qualified name (too many dotted names): {name}"))),
+        _ => Err(err(
+            sqlstate::SYNTAX_ERROR,
+            format!("improper qualified name (too many dotted names): {name}"),
+        )),
     }
 }
 
@@ -145,7 +153,9 @@ pub fn convert_type(ty: &ast::DataType) -> Result<DataType> {
         },
         T::Numeric(i) | T::Decimal(i) | T::Dec(i) => numeric(i)?,
         T::Text | T::String(None) => DataType::Text,
-        T::Varchar(l) | T::CharacterVarying(l) | T::CharVarying(l) => DataType::Varchar(char_len(l)),
+        T::Varchar(l) | T::CharacterVarying(l) | T::CharVarying(l) => {
+            DataType::Varchar(char_len(l))
+        }
         T::Char(l) | T::Character(l) => DataType::Char(char_len(l).unwrap_or(1)),
         T::Bytea => DataType::Bytea,
         T::Date => DataType::Date,
@@ -174,12 +184,23 @@ pub fn convert_type(ty: &ast::DataType) -> Result<DataType> {
                 "timestamptz" => DataType::TimestampTz,
                 "bool" => DataType::Bool,
                 "name" | "regclass" | "oid" => {
-                    return Err(SqlError::unsupported(format!("type \"{n}\" is not supported")))
+                    return Err(SqlError::unsupported(format!(
+                        "type \"{n}\" is not supported"
+                    )))
                 }
-                _ => return Err(err(sqlstate::UNDEFINED_OBJECT, format!("type \"{n}\" does not exist"))),
+                _ => {
+                    return Err(err(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("type \"{n}\" does not exist"),
+                    ))
+                }
             }
         }
-        other => return Err(SqlError::unsupported(format!("type {other} is not supported"))),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "type {other} is not supported"
+            )))
+        }
     })
 }
 
@@ -225,6 +246,7 @@ impl<'a> Binder<'a> {
             catalog,
             params,
             outer: Vec::new(),
+            outer_uses: Vec::new(),
             min_ref_level: usize::MAX,
             ctes: Vec::new(),
             next_subquery: 0,
@@ -259,10 +281,18 @@ impl<'a> Binder<'a> {
                         format!("WITH query name \"{name}\" specified more than once"),
                     ));
                 }
-                let cols: Vec<String> = cte.alias.columns.iter().map(|c| ident_name(&c.name)).collect();
+                let cols: Vec<String> = cte
+                    .alias
+                    .columns
+                    .iter()
+                    .map(|c| ident_name(&c.name))
+                    .collect();
                 map.insert(name.clone(), ((*cte.query).clone(), cols.clone()));
                 // Later CTEs see earlier ones.
-                self.ctes.last_mut().unwrap().insert(name, ((*cte.query).clone(), cols));
+                self.ctes
+                    .last_mut()
+                    .unwrap()
+                    .insert(name, ((*cte.query).clone(), cols));
             }
             true
         } else {
@@ -278,14 +308,18 @@ impl<'a> Binder<'a> {
     fn bind_query_body(&mut self, q: &ast::Query) -> Result<BoundQuery> {
         if let Some(f) = &q.fetch {
             if f.percent || f.with_ties {
-                return Err(SqlError::unsupported("FETCH ... PERCENT / WITH TIES is not supported"));
+                return Err(SqlError::unsupported(
+                    "FETCH ... PERCENT / WITH TIES is not supported",
+                ));
             }
         }
         let order_by: Vec<ast::OrderByExpr> = match &q.order_by {
             None => vec![],
             Some(ob) => match &ob.kind {
                 ast::OrderByKind::Expressions(v) => v.clone(),
-                ast::OrderByKind::All(_) => return Err(SqlError::unsupported("ORDER BY ALL is not supported")),
+                ast::OrderByKind::All(_) => {
+                    return Err(SqlError::unsupported("ORDER BY ALL is not supported"))
+                }
             },
         };
         let (limit, offset) = match &q.limit_clause {
@@ -293,19 +327,27 @@ impl<'a> Binder<'a> {
             Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
                 (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
             }
-            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit.clone()), Some(offset.clone())),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(limit.clone()), Some(offset.clone()))
+            }
         };
-        let limit = match (&q.fetch, limit) {
-            (Some(f), None) => Some(f.quantity.clone().unwrap_or_else(|| ast::Expr::Value(ast::Value::Number("1".into(), false).into()))),
-            (_, l) => l,
-        };
+        let limit =
+            match (&q.fetch, limit) {
+                (Some(f), None) => Some(f.quantity.clone().unwrap_or_else(|| {
+                    ast::Expr::Value(ast::Value::Number("1".into(), false).into())
+                })),
+                (_, l) => l,
+            };
         let mut bound = match &*q.body {
             ast::SetExpr::Select(sel) => self.bind_select(sel, &order_by)?,
             body => {
                 let mut b = self.bind_set_expr(body)?;
                 if !order_by.is_empty() {
                     let keys = self.bind_output_order(&b.scope, &order_by)?;
-                    b.plan = Plan::Sort { input: Box::new(b.plan), keys };
+                    b.plan = Plan::Sort {
+                        input: Box::new(b.plan),
+                        keys,
+                    };
                 }
                 b
             }
@@ -320,7 +362,11 @@ impl<'a> Binder<'a> {
                 Some(e) => Some(self.bind_constant_int(&e, "OFFSET")?),
                 None => None,
             };
-            bound.plan = Plan::Limit { input: Box::new(bound.plan), limit, offset };
+            bound.plan = Plan::Limit {
+                input: Box::new(bound.plan),
+                limit,
+                offset,
+            };
         }
         Ok(bound)
     }
@@ -336,7 +382,12 @@ impl<'a> Binder<'a> {
             ast::SetExpr::Select(sel) => self.bind_select(sel, &[]),
             ast::SetExpr::Query(q) => self.bind_query(q),
             ast::SetExpr::Values(v) => self.bind_values(v, None),
-            ast::SetExpr::SetOperation { left, op, set_quantifier, right } => {
+            ast::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
                 let l = self.bind_set_expr(left)?;
                 let r = self.bind_set_expr(right)?;
                 let kind = match op {
@@ -347,7 +398,9 @@ impl<'a> Binder<'a> {
                 let all = match set_quantifier {
                     ast::SetQuantifier::All => true,
                     ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
-                    other => return Err(SqlError::unsupported(format!("{other} is not supported"))),
+                    other => {
+                        return Err(SqlError::unsupported(format!("{other} is not supported")))
+                    }
                 };
                 let name = format!("{op}").to_uppercase();
                 if l.scope.columns.len() != r.scope.columns.len() {
@@ -369,12 +422,27 @@ impl<'a> Binder<'a> {
                         .columns
                         .iter()
                         .zip(&types)
-                        .map(|(c, t)| ScopeColumn { table: None, name: c.name.clone(), ty: *t, hidden: false })
+                        .map(|(c, t)| ScopeColumn {
+                            table: None,
+                            name: c.name.clone(),
+                            ty: *t,
+                            hidden: false,
+                        })
                         .collect(),
                 };
-                Ok(BoundQuery { plan: Plan::SetOp { kind, all, left: Box::new(lp), right: Box::new(rp) }, scope })
+                Ok(BoundQuery {
+                    plan: Plan::SetOp {
+                        kind,
+                        all,
+                        left: Box::new(lp),
+                        right: Box::new(rp),
+                    },
+                    scope,
+                })
             }
-            ast::SetExpr::Table(_) => Err(SqlError::unsupported("TABLE t is not supported; use SELECT * FROM t")),
+            ast::SetExpr::Table(_) => Err(SqlError::unsupported(
+                "TABLE t is not supported; use SELECT * FROM t",
+            )),
             _ => Err(SqlError::unsupported("this query form is not supported")),
         }
     }
@@ -383,7 +451,11 @@ impl<'a> Binder<'a> {
     /// literals become text if nothing else decides.
     fn unify(&self, a: DataType, b: DataType, ctx: &str) -> Result<DataType> {
         if a == b {
-            return Ok(if a == DataType::Unknown { DataType::Text } else { a });
+            return Ok(if a == DataType::Unknown {
+                DataType::Text
+            } else {
+                a
+            });
         }
         match cast::common_type(&a, &b) {
             Some(DataType::Unknown) => Ok(DataType::Text),
@@ -404,9 +476,18 @@ impl<'a> Binder<'a> {
             .iter()
             .zip(to)
             .enumerate()
-            .map(|(i, (a, b))| if a == b { Expr::Column(i) } else { Expr::Cast(Box::new(Expr::Column(i)), *b) })
+            .map(|(i, (a, b))| {
+                if a == b {
+                    Expr::Column(i)
+                } else {
+                    Expr::Cast(Box::new(Expr::Column(i)), *b)
+                }
+            })
             .collect();
-        Plan::Project { input: Box::new(plan), exprs }
+        Plan::Project {
+            input: Box::new(plan),
+            exprs,
+        }
     }
 
     fn bind_values(&mut self, v: &ast::Values, target: Option<&[DataType]>) -> Result<BoundQuery> {
@@ -417,7 +498,10 @@ impl<'a> Binder<'a> {
         let mut typed_rows = Vec::new();
         for r in &v.rows {
             if r.len() != width {
-                return Err(err(sqlstate::SYNTAX_ERROR, "VALUES lists must all be the same length"));
+                return Err(err(
+                    sqlstate::SYNTAX_ERROR,
+                    "VALUES lists must all be the same length",
+                ));
             }
             let mut row = Vec::new();
             for (i, e) in r.iter().enumerate() {
@@ -467,21 +551,39 @@ impl<'a> Binder<'a> {
             columns: types
                 .iter()
                 .enumerate()
-                .map(|(i, t)| ScopeColumn { table: None, name: format!("column{}", i + 1), ty: *t, hidden: false })
+                .map(|(i, t)| ScopeColumn {
+                    table: None,
+                    name: format!("column{}", i + 1),
+                    ty: *t,
+                    hidden: false,
+                })
                 .collect(),
         };
-        Ok(BoundQuery { plan: Plan::Values { rows, width }, scope })
+        Ok(BoundQuery {
+            plan: Plan::Values { rows, width },
+            scope,
+        })
     }
 
-    fn bind_select(&mut self, sel: &ast::Select, order_by: &[ast::OrderByExpr]) -> Result<BoundQuery> {
+    fn bind_select(
+        &mut self,
+        sel: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<BoundQuery> {
         if sel.into.is_some() {
-            return Err(SqlError::unsupported("SELECT INTO is not supported; use CREATE TABLE AS"));
+            return Err(SqlError::unsupported(
+                "SELECT INTO is not supported; use CREATE TABLE AS",
+            ));
         }
         if !sel.named_window.is_empty() || sel.qualify.is_some() {
             return Err(SqlError::unsupported("window functions are not supported"));
         }
         // `SELECT generate_series(a, b)` without FROM reads like a FROM item.
-        if sel.from.is_empty() && sel.projection.len() == 1 && sel.selection.is_none() && order_by.is_empty() {
+        if sel.from.is_empty()
+            && sel.projection.len() == 1
+            && sel.selection.is_none()
+            && order_by.is_empty()
+        {
             let (e, alias) = match &sel.projection[0] {
                 ast::SelectItem::UnnamedExpr(e) => (e, None),
                 ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(ident_name(alias))),
@@ -490,18 +592,32 @@ impl<'a> Binder<'a> {
             if let ast::Expr::Function(f) = e {
                 if object_name(&f.name).ok().as_deref() == Some("generate_series") {
                     if let ast::FunctionArguments::List(l) = &f.args {
-                        let (plan, mut scope) = self.bind_table_function("generate_series", &l.args, None)?;
+                        let (plan, mut scope) =
+                            self.bind_table_function("generate_series", &l.args, None)?;
                         if let Some(a) = alias {
                             scope.columns[0].name = a;
                         }
-                        return self.finish_select(plan, vec![Expr::Column(0)], scope.columns.clone(), vec![], sel, &scope);
+                        return self.finish_select(
+                            plan,
+                            vec![Expr::Column(0)],
+                            scope.columns.clone(),
+                            vec![],
+                            sel,
+                            &scope,
+                        );
                     }
                 }
             }
         }
         // FROM
         let (mut plan, scope) = if sel.from.is_empty() {
-            (Plan::Values { rows: vec![vec![]], width: 0 }, Scope::default())
+            (
+                Plan::Values {
+                    rows: vec![vec![]],
+                    width: 0,
+                },
+                Scope::default(),
+            )
         } else {
             let mut acc: Option<(Plan, Scope)> = None;
             for twj in &sel.from {
@@ -516,7 +632,10 @@ impl<'a> Binder<'a> {
         // WHERE
         if let Some(w) = &sel.selection {
             let pred = self.bind_predicate(w, &scope, "WHERE")?;
-            plan = Plan::Filter { input: Box::new(plan), predicate: pred };
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                predicate: pred,
+            };
         }
         // Select list expansion.
         let mut items: Vec<(ast::Expr, Option<String>)> = Vec::new();
@@ -534,11 +653,17 @@ impl<'a> Binder<'a> {
                 }
                 ast::SelectItem::Wildcard(_) => {
                     if scope.columns.is_empty() && sel.from.is_empty() {
-                        return Err(err(sqlstate::SYNTAX_ERROR, "SELECT * with no tables specified is not valid"));
+                        return Err(err(
+                            sqlstate::SYNTAX_ERROR,
+                            "SELECT * with no tables specified is not valid",
+                        ));
                     }
                     for (i, c) in scope.columns.iter().enumerate() {
                         if !c.hidden {
-                            items.push((ast::Expr::Value(ast::Value::Null.into()), Some(c.name.clone())));
+                            items.push((
+                                ast::Expr::Value(ast::Value::Null.into()),
+                                Some(c.name.clone()),
+                            ));
                             expanded.push(Some(i));
                             star_cols.push((i, c.name.clone()));
                         }
@@ -558,7 +683,10 @@ impl<'a> Binder<'a> {
                             if c.hidden && c.name == "rowid" {
                                 continue;
                             }
-                            items.push((ast::Expr::Value(ast::Value::Null.into()), Some(c.name.clone())));
+                            items.push((
+                                ast::Expr::Value(ast::Value::Null.into()),
+                                Some(c.name.clone()),
+                            ));
                             expanded.push(Some(i));
                         }
                     }
@@ -578,7 +706,9 @@ impl<'a> Binder<'a> {
 
         let has_group = match &sel.group_by {
             ast::GroupByExpr::Expressions(v, _) => !v.is_empty(),
-            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL is not supported")),
+            ast::GroupByExpr::All(_) => {
+                return Err(SqlError::unsupported("GROUP BY ALL is not supported"))
+            }
         };
         let mut has_agg = has_group || sel.having.is_some();
         for (e, _) in &items {
@@ -600,8 +730,13 @@ impl<'a> Binder<'a> {
                 for g in v {
                     // GROUP BY ordinal or output-column name.
                     let target = match g {
-                        ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) => {
-                            let k: usize = n.parse().map_err(|_| err(sqlstate::SYNTAX_ERROR, "invalid GROUP BY position"))?;
+                        ast::Expr::Value(ast::ValueWithSpan {
+                            value: ast::Value::Number(n, _),
+                            ..
+                        }) => {
+                            let k: usize = n.parse().map_err(|_| {
+                                err(sqlstate::SYNTAX_ERROR, "invalid GROUP BY position")
+                            })?;
                             if k == 0 || k > items.len() {
                                 return Err(err(
                                     sqlstate::INVALID_COLUMN_REFERENCE,
@@ -615,7 +750,9 @@ impl<'a> Binder<'a> {
                             if scope.columns.iter().any(|c| c.name == n) {
                                 None
                             } else {
-                                items.iter().position(|(_, a)| a.as_deref() == Some(n.as_str()))
+                                items
+                                    .iter()
+                                    .position(|(_, a)| a.as_deref() == Some(n.as_str()))
                             }
                         }
                         _ => None,
@@ -628,7 +765,10 @@ impl<'a> Binder<'a> {
                         None => self.bind_expr(g, &scope)?,
                     };
                     if contains_agg_expr(&x) {
-                        return Err(err(sqlstate::GROUPING_ERROR, "aggregate functions are not allowed in GROUP BY"));
+                        return Err(err(
+                            sqlstate::GROUPING_ERROR,
+                            "aggregate functions are not allowed in GROUP BY",
+                        ));
                     }
                     group_exprs.push(x);
                     group_types.push(t);
@@ -675,12 +815,27 @@ impl<'a> Binder<'a> {
                             ),
                         )
                     }
+                    m if m.starts_with("\u{0}sub") => {
+                        let i: usize = m[4..].parse().unwrap_or(0);
+                        err(
+                            sqlstate::GROUPING_ERROR,
+                            format!(
+                                "subquery uses ungrouped column \"{}\" from outer query",
+                                names.get(i).cloned().unwrap_or_default()
+                            ),
+                        )
+                    }
                     _ => e,
                 })
             };
             for (x, t, name) in pre_items {
                 out_exprs.push(rewrite(x)?);
-                out_cols.push(ScopeColumn { table: None, name, ty: t, hidden: false });
+                out_cols.push(ScopeColumn {
+                    table: None,
+                    name,
+                    ty: t,
+                    hidden: false,
+                });
             }
             let having = match having {
                 Some(h) => Some(rewrite(h)?),
@@ -690,9 +845,16 @@ impl<'a> Binder<'a> {
             for (x, desc, nulls_first) in pre_order {
                 order_keys.push((rewrite(x)?, desc, nulls_first));
             }
-            plan = Plan::Aggregate { input: Box::new(plan), group_by: group_exprs.clone(), aggs };
+            plan = Plan::Aggregate {
+                input: Box::new(plan),
+                group_by: group_exprs.clone(),
+                aggs,
+            };
             if let Some(h) = having {
-                plan = Plan::Filter { input: Box::new(plan), predicate: h };
+                plan = Plan::Filter {
+                    input: Box::new(plan),
+                    predicate: h,
+                };
             }
             post_scope = Scope::default();
             return self.finish_select(plan, out_exprs, out_cols, order_keys, sel, &post_scope);
@@ -704,13 +866,22 @@ impl<'a> Binder<'a> {
                 None => self.bind_expr(e, &scope)?,
             };
             let name = alias.clone().unwrap_or_else(|| output_name(e));
-            let t = if t == DataType::Unknown { DataType::Text } else { t };
+            let t = if t == DataType::Unknown {
+                DataType::Text
+            } else {
+                t
+            };
             let x = match &x {
                 Expr::Literal(Value::Text(_)) | Expr::Literal(Value::Null) | Expr::Param(..) => x,
                 _ => x,
             };
             out_exprs.push(x);
-            out_cols.push(ScopeColumn { table: None, name, ty: t, hidden: false });
+            out_cols.push(ScopeColumn {
+                table: None,
+                name,
+                ty: t,
+                hidden: false,
+            });
         }
         let pre_items: Vec<(Expr, DataType, String)> = out_exprs
             .iter()
@@ -751,7 +922,10 @@ impl<'a> Binder<'a> {
                 for e in exprs {
                     let ob = ast::OrderByExpr {
                         expr: e.clone(),
-                        options: ast::OrderByOptions { sort: None, nulls_first: None },
+                        options: ast::OrderByOptions {
+                            sort: None,
+                            nulls_first: None,
+                        },
                         with_fill: None,
                     };
                     on.push(self.bind_order_item(&ob, _scope, &pre_items)?.0);
@@ -777,11 +951,23 @@ impl<'a> Binder<'a> {
                     exprs.len() - 1
                 }
             };
-            keys.push(SortKey { expr: Expr::Column(pos), desc, nulls_first });
+            keys.push(SortKey {
+                expr: Expr::Column(pos),
+                desc,
+                nulls_first,
+            });
         }
-        let mut plan = Plan::Project { input: Box::new(plan), exprs: exprs.clone() };
+        let mut plan = Plan::Project {
+            input: Box::new(plan),
+            exprs: exprs.clone(),
+        };
         match distinct {
-            Some(None) => plan = Plan::Distinct { input: Box::new(plan), on: None },
+            Some(None) => {
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                    on: None,
+                }
+            }
             Some(Some(on_exprs)) => {
                 // DISTINCT ON keeps the first row of each group in ORDER BY
                 // order: sort first, then keep firsts.
@@ -799,20 +985,35 @@ impl<'a> Binder<'a> {
                     on.push(Expr::Column(pos));
                 }
                 if !keys.is_empty() {
-                    plan = Plan::Sort { input: Box::new(plan), keys: keys.clone() };
+                    plan = Plan::Sort {
+                        input: Box::new(plan),
+                        keys: keys.clone(),
+                    };
                     keys.clear();
                 }
-                plan = Plan::Distinct { input: Box::new(plan), on: Some(on) };
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                    on: Some(on),
+                };
             }
             None => {}
         }
         if !keys.is_empty() {
-            plan = Plan::Sort { input: Box::new(plan), keys };
+            plan = Plan::Sort {
+                input: Box::new(plan),
+                keys,
+            };
         }
         if exprs.len() > width {
-            plan = Plan::Project { input: Box::new(plan), exprs: (0..width).map(Expr::Column).collect() };
+            plan = Plan::Project {
+                input: Box::new(plan),
+                exprs: (0..width).map(Expr::Column).collect(),
+            };
         }
-        Ok(BoundQuery { plan, scope: Scope { columns: out_cols } })
+        Ok(BoundQuery {
+            plan,
+            scope: Scope { columns: out_cols },
+        })
     }
 
     /// Binds one ORDER BY item: an output ordinal, an output name, or an
@@ -826,8 +1027,13 @@ impl<'a> Binder<'a> {
         let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
         let nulls_first = o.options.nulls_first.unwrap_or(desc);
         let x = match &o.expr {
-            ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) => {
-                let k: usize = n.parse().map_err(|_| err(sqlstate::SYNTAX_ERROR, "invalid ORDER BY position"))?;
+            ast::Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::Number(n, _),
+                ..
+            }) => {
+                let k: usize = n
+                    .parse()
+                    .map_err(|_| err(sqlstate::SYNTAX_ERROR, "invalid ORDER BY position"))?;
                 if k == 0 || k > items.len() {
                     return Err(err(
                         sqlstate::INVALID_COLUMN_REFERENCE,
@@ -838,9 +1044,13 @@ impl<'a> Binder<'a> {
             }
             ast::Expr::Identifier(id) => {
                 let n = ident_name(id);
-                let matches: Vec<&(Expr, DataType, String)> = items.iter().filter(|(_, _, name)| *name == n).collect();
+                let matches: Vec<&(Expr, DataType, String)> =
+                    items.iter().filter(|(_, _, name)| *name == n).collect();
                 if matches.len() > 1 && !matches.iter().all(|m| m.0 == matches[0].0) {
-                    return Err(err(sqlstate::AMBIGUOUS_COLUMN, format!("ORDER BY \"{n}\" is ambiguous")));
+                    return Err(err(
+                        sqlstate::AMBIGUOUS_COLUMN,
+                        format!("ORDER BY \"{n}\" is ambiguous"),
+                    ));
                 }
                 match matches.first() {
                     Some(m) => m.0.clone(),
@@ -853,13 +1063,25 @@ impl<'a> Binder<'a> {
     }
 
     /// ORDER BY over a set operation's output: names and ordinals only.
-    fn bind_output_order(&mut self, scope: &Scope, order_by: &[ast::OrderByExpr]) -> Result<Vec<SortKey>> {
-        let items: Vec<(Expr, DataType, String)> =
-            scope.columns.iter().enumerate().map(|(i, c)| (Expr::Column(i), c.ty, c.name.clone())).collect();
+    fn bind_output_order(
+        &mut self,
+        scope: &Scope,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<Vec<SortKey>> {
+        let items: Vec<(Expr, DataType, String)> = scope
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Expr::Column(i), c.ty, c.name.clone()))
+            .collect();
         let mut keys = Vec::new();
         for o in order_by {
             let (expr, desc, nulls_first) = self.bind_order_item(o, scope, &items)?;
-            keys.push(SortKey { expr, desc, nulls_first });
+            keys.push(SortKey {
+                expr,
+                desc,
+                nulls_first,
+            });
         }
         Ok(keys)
     }
@@ -880,8 +1102,12 @@ impl<'a> Binder<'a> {
                 _ => return Err(SqlError::unsupported("this join type is not supported")),
             };
             let (p, s) = match constraint {
-                None | Some(ast::JoinConstraint::None) => self.make_join(plan, scope, rp, rs, kind, None)?,
-                Some(ast::JoinConstraint::On(e)) => self.make_join(plan, scope, rp, rs, kind, Some(e))?,
+                None | Some(ast::JoinConstraint::None) => {
+                    self.make_join(plan, scope, rp, rs, kind, None)?
+                }
+                Some(ast::JoinConstraint::On(e)) => {
+                    self.make_join(plan, scope, rp, rs, kind, Some(e))?
+                }
                 Some(ast::JoinConstraint::Using(cols)) => {
                     let names: Vec<String> = cols.iter().map(object_name).collect::<Result<_>>()?;
                     self.make_using_join(plan, scope, rp, rs, kind, names)?
@@ -890,12 +1116,18 @@ impl<'a> Binder<'a> {
                     let names: Vec<String> = scope
                         .columns
                         .iter()
-                        .filter(|c| !c.hidden && rs.columns.iter().any(|r| !r.hidden && r.name == c.name))
+                        .filter(|c| {
+                            !c.hidden && rs.columns.iter().any(|r| !r.hidden && r.name == c.name)
+                        })
                         .map(|c| c.name.clone())
                         .collect();
                     self.make_using_join(plan, scope, rp, rs, kind, names)?
                 }
-                Some(_) => return Err(SqlError::unsupported("this join constraint is not supported")),
+                Some(_) => {
+                    return Err(SqlError::unsupported(
+                        "this join constraint is not supported",
+                    ))
+                }
             };
             plan = p;
             scope = s;
@@ -913,13 +1145,22 @@ impl<'a> Binder<'a> {
         on: Option<&ast::Expr>,
     ) -> Result<(Plan, Scope)> {
         let widths = (ls.columns.len(), rs.columns.len());
-        let mut scope = Scope { columns: ls.columns.clone() };
+        let mut scope = Scope {
+            columns: ls.columns.clone(),
+        };
         scope.columns.extend(rs.columns.iter().cloned());
         let on = match on {
             Some(e) => Some(self.bind_predicate(e, &scope, "JOIN/ON")?),
             None => None,
         };
-        let plan = Plan::Join { left: Box::new(lp), right: Box::new(rp), kind, equi: vec![], on, widths };
+        let plan = Plan::Join {
+            left: Box::new(lp),
+            right: Box::new(rp),
+            kind,
+            equi: vec![],
+            on,
+            widths,
+        };
         Ok((plan, scope))
     }
 
@@ -937,9 +1178,18 @@ impl<'a> Binder<'a> {
         let mut right_hidden = Vec::new();
         let mut left_hidden = Vec::new();
         for n in &names {
-            let li = ls.columns.iter().position(|c| &c.name == n && !c.hidden).ok_or_else(|| {
-                err(sqlstate::UNDEFINED_COLUMN, format!("column \"{n}\" specified in USING clause does not exist in left table"))
-            })?;
+            let li = ls
+                .columns
+                .iter()
+                .position(|c| &c.name == n && !c.hidden)
+                .ok_or_else(|| {
+                    err(
+                        sqlstate::UNDEFINED_COLUMN,
+                        format!(
+                            "column \"{n}\" specified in USING clause does not exist in left table"
+                        ),
+                    )
+                })?;
             let ri = rs.columns.iter().position(|c| &c.name == n && !c.hidden).ok_or_else(|| {
                 err(sqlstate::UNDEFINED_COLUMN, format!("column \"{n}\" specified in USING clause does not exist in right table"))
             })?;
@@ -957,10 +1207,15 @@ impl<'a> Binder<'a> {
                 right_hidden.push(ri);
             }
         }
-        let mut scope = Scope { columns: ls.columns.clone() };
+        let mut scope = Scope {
+            columns: ls.columns.clone(),
+        };
         for i in &left_hidden {
             scope.columns[*i].hidden = true;
-            scope.columns[*i].table = Some(format!("{}\u{0}", scope.columns[*i].table.clone().unwrap_or_default()));
+            scope.columns[*i].table = Some(format!(
+                "{}\u{0}",
+                scope.columns[*i].table.clone().unwrap_or_default()
+            ));
         }
         for (i, c) in rs.columns.iter().enumerate() {
             let mut c = c.clone();
@@ -975,23 +1230,46 @@ impl<'a> Binder<'a> {
         }
         // Unqualified references to a USING column resolve to the visible one.
         let on = crate::expr::conjoin(conds);
-        let plan = Plan::Join { left: Box::new(lp), right: Box::new(rp), kind, equi: vec![], on, widths };
+        let plan = Plan::Join {
+            left: Box::new(lp),
+            right: Box::new(rp),
+            kind,
+            equi: vec![],
+            on,
+            widths,
+        };
         if kind == JoinKind::Full {
             // FULL JOIN USING: the merged column is COALESCE(left, right).
             let mut exprs: Vec<Expr> = (0..scope.columns.len()).map(Expr::Column).collect();
             for n in &names {
-                let li = ls.columns.iter().position(|c| &c.name == n && !c.hidden).unwrap();
-                let ri = rs.columns.iter().position(|c| &c.name == n && !c.hidden).unwrap();
+                let li = ls
+                    .columns
+                    .iter()
+                    .position(|c| &c.name == n && !c.hidden)
+                    .unwrap();
+                let ri = rs
+                    .columns
+                    .iter()
+                    .position(|c| &c.name == n && !c.hidden)
+                    .unwrap();
                 exprs[li] = Expr::Coalesce(vec![Expr::Column(li), Expr::Column(widths.0 + ri)]);
             }
-            return Ok((Plan::Project { input: Box::new(plan), exprs }, scope));
+            return Ok((
+                Plan::Project {
+                    input: Box::new(plan),
+                    exprs,
+                },
+                scope,
+            ));
         }
         Ok((plan, scope))
     }
 
     fn bind_table_factor(&mut self, tf: &ast::TableFactor) -> Result<(Plan, Scope)> {
         match tf {
-            ast::TableFactor::Table { name, alias, args, .. } => {
+            ast::TableFactor::Table {
+                name, alias, args, ..
+            } => {
                 let n = object_name(name)?;
                 if let Some(args) = args {
                     return self.bind_table_function(&n, &args.args, alias.as_ref());
@@ -1000,17 +1278,27 @@ impl<'a> Binder<'a> {
                 let cte = self.ctes.iter().rev().find_map(|m| m.get(&n).cloned());
                 if let Some((q, cols)) = cte {
                     let b = self.bind_derived(&q)?;
-                    let qual = alias.as_ref().map(|a| ident_name(&a.name)).unwrap_or(n.clone());
+                    let qual = alias
+                        .as_ref()
+                        .map(|a| ident_name(&a.name))
+                        .unwrap_or(n.clone());
                     let mut scope = b.scope;
                     rename_scope(&mut scope, &qual, &cols)?;
                     if let Some(a) = alias {
-                        let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+                        let cols: Vec<String> =
+                            a.columns.iter().map(|c| ident_name(&c.name)).collect();
                         rename_scope(&mut scope, &qual, &cols)?;
                     }
                     return Ok((b.plan, scope));
                 }
-                let obj = self.catalog.get_by_name(&n).ok_or_else(|| crate::catalog::undefined_table(&n))?;
-                let qual = alias.as_ref().map(|a| ident_name(&a.name)).unwrap_or(n.clone());
+                let obj = self
+                    .catalog
+                    .get_by_name(&n)
+                    .ok_or_else(|| crate::catalog::undefined_table(&n))?;
+                let qual = alias
+                    .as_ref()
+                    .map(|a| ident_name(&a.name))
+                    .unwrap_or(n.clone());
                 match &*obj {
                     Object::Table(t) => {
                         let table = Arc::new(t.clone());
@@ -1027,11 +1315,21 @@ impl<'a> Binder<'a> {
                                 .collect(),
                         };
                         if let Some(a) = alias {
-                            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+                            let cols: Vec<String> =
+                                a.columns.iter().map(|c| ident_name(&c.name)).collect();
                             rename_scope(&mut scope, &qual, &cols)?;
                         }
                         let needed = vec![true; t.columns.len()];
-                        Ok((Plan::Scan { table, needed, filter: None, access: Access::Full, limit: None }, scope))
+                        Ok((
+                            Plan::Scan {
+                                table,
+                                needed,
+                                filter: None,
+                                access: Access::Full,
+                                limit: None,
+                            },
+                            scope,
+                        ))
                     }
                     Object::View(v) => {
                         let q = parse_query(&v.query)?;
@@ -1039,28 +1337,40 @@ impl<'a> Binder<'a> {
                         let mut scope = b.scope;
                         rename_scope(&mut scope, &qual, &v.column_names)?;
                         if let Some(a) = alias {
-                            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+                            let cols: Vec<String> =
+                                a.columns.iter().map(|c| ident_name(&c.name)).collect();
                             rename_scope(&mut scope, &qual, &cols)?;
                         }
                         Ok((b.plan, scope))
                     }
-                    Object::Sequence(_) => Err(SqlError::unsupported("selecting from a sequence is not supported")),
+                    Object::Sequence(_) => Err(SqlError::unsupported(
+                        "selecting from a sequence is not supported",
+                    )),
                 }
             }
-            ast::TableFactor::Derived { lateral, subquery, alias, .. } => {
+            ast::TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+                ..
+            } => {
                 if *lateral {
                     return Err(SqlError::unsupported("LATERAL is not supported"));
                 }
                 if alias.is_none() {
-                    return Err(err(sqlstate::SYNTAX_ERROR, "subquery in FROM must have an alias")
-                        .with_hint("For example, FROM (SELECT ...) [AS] foo."));
+                    return Err(err(
+                        sqlstate::SYNTAX_ERROR,
+                        "subquery in FROM must have an alias",
+                    )
+                    .with_hint("For example, FROM (SELECT ...) [AS] foo."));
                 }
                 let b = self.bind_derived(subquery)?;
                 let mut scope = b.scope;
                 match alias {
                     Some(a) => {
                         let qual = ident_name(&a.name);
-                        let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+                        let cols: Vec<String> =
+                            a.columns.iter().map(|c| ident_name(&c.name)).collect();
                         rename_scope(&mut scope, &qual, &cols)?;
                     }
                     None => {
@@ -1071,7 +1381,10 @@ impl<'a> Binder<'a> {
                 }
                 Ok((b.plan, scope))
             }
-            ast::TableFactor::NestedJoin { table_with_joins, alias } => {
+            ast::TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
                 let (p, mut s) = self.bind_table_with_joins(table_with_joins)?;
                 if let Some(a) = alias {
                     let qual = ident_name(&a.name);
@@ -1080,7 +1393,9 @@ impl<'a> Binder<'a> {
                 }
                 Ok((p, s))
             }
-            ast::TableFactor::Function { name, args, alias, .. } => {
+            ast::TableFactor::Function {
+                name, args, alias, ..
+            } => {
                 let n = object_name(name)?;
                 self.bind_table_function(&n, args, alias.as_ref())
             }
@@ -1101,7 +1416,10 @@ impl<'a> Binder<'a> {
         alias: Option<&ast::TableAlias>,
     ) -> Result<(Plan, Scope)> {
         if name != "generate_series" {
-            return Err(err(sqlstate::UNDEFINED_FUNCTION, format!("function {name} does not exist")));
+            return Err(err(
+                sqlstate::UNDEFINED_FUNCTION,
+                format!("function {name} does not exist"),
+            ));
         }
         if args.len() < 2 || args.len() > 3 {
             return Err(err(
@@ -1148,11 +1466,26 @@ impl<'a> Binder<'a> {
             };
             bound.push(self.coerce(x, t, target, "generate_series")?);
         }
-        let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| "generate_series".into());
+        let qual = alias
+            .map(|a| ident_name(&a.name))
+            .unwrap_or_else(|| "generate_series".into());
         let col = alias
             .and_then(|a| a.columns.first().map(|c| ident_name(&c.name)))
-            .unwrap_or_else(|| if alias.is_some() { qual.clone() } else { "generate_series".into() });
-        let scope = Scope { columns: vec![ScopeColumn { table: Some(qual), name: col, ty, hidden: false }] };
+            .unwrap_or_else(|| {
+                if alias.is_some() {
+                    qual.clone()
+                } else {
+                    "generate_series".into()
+                }
+            });
+        let scope = Scope {
+            columns: vec![ScopeColumn {
+                table: Some(qual),
+                name: col,
+                ty,
+                hidden: false,
+            }],
+        };
         Ok((Plan::GenerateSeries { args: bound, ty }, scope))
     }
 
@@ -1165,7 +1498,10 @@ impl<'a> Binder<'a> {
         self.clause = saved;
         let (x, t) = r?;
         if clause != "HAVING" && self.aggs.is_none() && contains_agg_expr(&x) {
-            return Err(err(sqlstate::GROUPING_ERROR, format!("aggregate functions are not allowed in {clause}")));
+            return Err(err(
+                sqlstate::GROUPING_ERROR,
+                format!("aggregate functions are not allowed in {clause}"),
+            ));
         }
         match t {
             DataType::Bool => Ok(x),
@@ -1202,7 +1538,10 @@ impl<'a> Binder<'a> {
                 return Ok(Expr::Literal(text::parse_text(&s, &to)?));
             }
             x => {
-                if from == DataType::Unknown || cast::implicit_cast_allowed(&from, &to) || from.base() == to.base() {
+                if from == DataType::Unknown
+                    || cast::implicit_cast_allowed(&from, &to)
+                    || from.base() == to.base()
+                {
                     Ok(Expr::Cast(Box::new(x), to))
                 } else {
                     Err(err(
@@ -1224,7 +1563,10 @@ impl<'a> Binder<'a> {
                 match names.len() {
                     2 => self.resolve_column(Some(&names[0]), &names[1], scope),
                     3 => self.resolve_column(Some(&names[1]), &names[2], scope),
-                    _ => Err(err(sqlstate::SYNTAX_ERROR, format!("improper qualified name: {e}"))),
+                    _ => Err(err(
+                        sqlstate::SYNTAX_ERROR,
+                        format!("improper qualified name: {e}"),
+                    )),
                 }
             }
             E::Value(v) => self.bind_value(&v.value),
@@ -1252,13 +1594,20 @@ impl<'a> Binder<'a> {
                     }
                     _ => s,
                 };
-                Ok((Expr::Literal(text::parse_text(&s, &DataType::Interval)?), DataType::Interval))
+                Ok((
+                    Expr::Literal(text::parse_text(&s, &DataType::Interval)?),
+                    DataType::Interval,
+                ))
             }
             E::Nested(inner) => self.bind_expr(inner, scope),
             E::UnaryOp { op, expr } => {
                 // Fold negative numeric literals so -2147483648 is an integer.
                 if matches!(op, ast::UnaryOperator::Minus) {
-                    if let E::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) = &**expr {
+                    if let E::Value(ast::ValueWithSpan {
+                        value: ast::Value::Number(n, _),
+                        ..
+                    }) = &**expr
+                    {
                         return self.bind_number(&format!("-{n}"));
                     }
                 }
@@ -1271,14 +1620,25 @@ impl<'a> Binder<'a> {
                     ast::UnaryOperator::PGAbs => {
                         return self.bind_func_call("abs", vec![(x, t)]);
                     }
-                    ast::UnaryOperator::PGSquareRoot => return self.bind_func_call("sqrt", vec![(x, t)]),
-                    ast::UnaryOperator::PGCubeRoot => return self.bind_func_call("cbrt", vec![(x, t)]),
-                    other => return Err(SqlError::unsupported(format!("operator {other} is not supported"))),
+                    ast::UnaryOperator::PGSquareRoot => {
+                        return self.bind_func_call("sqrt", vec![(x, t)])
+                    }
+                    ast::UnaryOperator::PGCubeRoot => {
+                        return self.bind_func_call("cbrt", vec![(x, t)])
+                    }
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "operator {other} is not supported"
+                        )))
+                    }
                 };
                 let (x, t) = if uop == UnaryOp::Not {
                     (self.coerce(x, t, DataType::Bool, "NOT")?, DataType::Bool)
                 } else if t == DataType::Unknown {
-                    (self.coerce(x, t, DataType::Numeric(None), "unary operator")?, DataType::Numeric(None))
+                    (
+                        self.coerce(x, t, DataType::Numeric(None), "unary operator")?,
+                        DataType::Numeric(None),
+                    )
                 } else {
                     (x, t)
                 };
@@ -1288,10 +1648,16 @@ impl<'a> Binder<'a> {
                         format!("argument of NOT must be type boolean, not type {t}"),
                     ));
                 }
-                if matches!(uop, UnaryOp::Neg | UnaryOp::Plus) && !(t.is_numeric() || t == DataType::Interval) {
+                if matches!(uop, UnaryOp::Neg | UnaryOp::Plus)
+                    && !(t.is_numeric() || t == DataType::Interval)
+                {
                     return Err(err(
                         sqlstate::UNDEFINED_FUNCTION,
-                        format!("operator does not exist: {}{}", if uop == UnaryOp::Neg { "-" } else { "+" }, t),
+                        format!(
+                            "operator does not exist: {}{}",
+                            if uop == UnaryOp::Neg { "-" } else { "+" },
+                            t
+                        ),
                     ));
                 }
                 let folded = Expr::Unary(uop, Box::new(x));
@@ -1306,7 +1672,12 @@ impl<'a> Binder<'a> {
                 let (x, _) = self.bind_expr(x, scope)?;
                 Ok((Expr::IsNull(Box::new(x), true), DataType::Bool))
             }
-            E::IsTrue(x) | E::IsNotTrue(x) | E::IsFalse(x) | E::IsNotFalse(x) | E::IsUnknown(x) | E::IsNotUnknown(x) => {
+            E::IsTrue(x)
+            | E::IsNotTrue(x)
+            | E::IsFalse(x)
+            | E::IsNotFalse(x)
+            | E::IsUnknown(x)
+            | E::IsNotUnknown(x) => {
                 let (bx, t) = self.bind_expr(x, scope)?;
                 let bx = self.coerce(bx, t, DataType::Bool, "IS")?;
                 let (want, neg) = match e {
@@ -1321,9 +1692,21 @@ impl<'a> Binder<'a> {
             }
             E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
                 let (a, b) = self.bind_comparable(a, b, scope, "IS DISTINCT FROM")?;
-                Ok((Expr::IsDistinct(Box::new(a), Box::new(b), matches!(e, E::IsNotDistinctFrom(..))), DataType::Bool))
+                Ok((
+                    Expr::IsDistinct(
+                        Box::new(a),
+                        Box::new(b),
+                        matches!(e, E::IsNotDistinctFrom(..)),
+                    ),
+                    DataType::Bool,
+                ))
             }
-            E::Between { expr, negated, low, high } => {
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
                 let (x, xt) = self.bind_expr(expr, scope)?;
                 let (lo, lt) = self.bind_expr(low, scope)?;
                 let (hi, ht) = self.bind_expr(high, scope)?;
@@ -1332,10 +1715,19 @@ impl<'a> Binder<'a> {
                 let ge = Expr::Binary(BinaryOp::GtEq, Box::new(x1), Box::new(lo));
                 let le = Expr::Binary(BinaryOp::LtEq, Box::new(x2), Box::new(hi));
                 let both = Expr::Binary(BinaryOp::And, Box::new(ge), Box::new(le));
-                let x = if *negated { Expr::Unary(UnaryOp::Not, Box::new(both)) } else { both };
+                let x = if *negated {
+                    Expr::Unary(UnaryOp::Not, Box::new(both))
+                } else {
+                    both
+                };
                 Ok((self.fold(x)?, DataType::Bool))
             }
-            E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+            E::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => {
                 let (x, xt) = self.bind_expr(expr, scope)?;
                 let mut items = Vec::new();
                 let mut ty = xt;
@@ -1348,28 +1740,70 @@ impl<'a> Binder<'a> {
                     }
                     items.push((ix, it));
                 }
-                let x = self.coerce(x, xt, if ty == DataType::Unknown { DataType::Text } else { ty }, "IN")?;
+                let x = self.coerce(
+                    x,
+                    xt,
+                    if ty == DataType::Unknown {
+                        DataType::Text
+                    } else {
+                        ty
+                    },
+                    "IN",
+                )?;
                 let mut out = Vec::new();
                 for (ix, it) in items {
-                    let target = if ty == DataType::Unknown { DataType::Text } else { ty };
+                    let target = if ty == DataType::Unknown {
+                        DataType::Text
+                    } else {
+                        ty
+                    };
                     let ix = self.coerce(ix, it, target, "IN")?;
                     out.push(ix);
                 }
-                Ok((self.fold(Expr::InList { expr: Box::new(x), list: out, negated: *negated })?, DataType::Bool))
+                Ok((
+                    self.fold(Expr::InList {
+                        expr: Box::new(x),
+                        list: out,
+                        negated: *negated,
+                    })?,
+                    DataType::Bool,
+                ))
             }
-            E::In { expr, target: ast::InTarget::Subquery(subquery), negated, .. } => {
+            E::In {
+                expr,
+                target: ast::InTarget::Subquery(subquery),
+                negated,
+                ..
+            } => {
                 let (x, xt) = self.bind_expr(expr, scope)?;
                 let (sub, cols) = self.bind_subquery(subquery, scope)?;
                 if cols.len() != 1 {
                     return Err(err(sqlstate::SYNTAX_ERROR, "subquery has too many columns"));
                 }
-                let x = if xt == DataType::Unknown { self.coerce(x, xt, cols[0], "IN")? } else { x };
+                let x = if xt == DataType::Unknown {
+                    self.coerce(x, xt, cols[0], "IN")?
+                } else {
+                    x
+                };
                 if xt != DataType::Unknown {
                     ops::binary_result_type(BinaryOp::Eq, &xt, &cols[0])?;
                 }
-                Ok((Expr::Subquery(SubqueryKind::Any(Box::new(x), BinaryOp::Eq), sub, *negated), DataType::Bool))
+                Ok((
+                    Expr::Subquery(SubqueryKind::Any(Box::new(x), BinaryOp::Eq), sub, *negated),
+                    DataType::Bool,
+                ))
             }
-            E::AnyOp { left, compare_op, right, .. } | E::AllOp { left, compare_op, right } => {
+            E::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            }
+            | E::AllOp {
+                left,
+                compare_op,
+                right,
+            } => {
                 let is_all = matches!(e, E::AllOp { .. });
                 let op = comparison_op(compare_op)?;
                 let (x, xt) = self.bind_expr(left, scope)?;
@@ -1381,30 +1815,63 @@ impl<'a> Binder<'a> {
                 if cols.len() != 1 {
                     return Err(err(sqlstate::SYNTAX_ERROR, "subquery has too many columns"));
                 }
-                let x = if xt == DataType::Unknown { self.coerce(x, xt, cols[0], "ANY")? } else { x };
-                let kind = if is_all { SubqueryKind::All(Box::new(x), op) } else { SubqueryKind::Any(Box::new(x), op) };
+                let x = if xt == DataType::Unknown {
+                    self.coerce(x, xt, cols[0], "ANY")?
+                } else {
+                    x
+                };
+                let kind = if is_all {
+                    SubqueryKind::All(Box::new(x), op)
+                } else {
+                    SubqueryKind::Any(Box::new(x), op)
+                };
                 Ok((Expr::Subquery(kind, sub, false), DataType::Bool))
             }
             E::Exists { subquery, negated } => {
                 let (sub, _) = self.bind_subquery(subquery, scope)?;
-                Ok((Expr::Subquery(SubqueryKind::Exists, sub, *negated), DataType::Bool))
+                Ok((
+                    Expr::Subquery(SubqueryKind::Exists, sub, *negated),
+                    DataType::Bool,
+                ))
             }
             E::Subquery(q) => {
                 let (sub, cols) = self.bind_subquery(q, scope)?;
                 if cols.len() != 1 {
-                    return Err(err(sqlstate::SYNTAX_ERROR, "subquery must return only one column"));
+                    return Err(err(
+                        sqlstate::SYNTAX_ERROR,
+                        "subquery must return only one column",
+                    ));
                 }
                 Ok((Expr::Subquery(SubqueryKind::Scalar, sub, false), cols[0]))
             }
-            E::Like { negated, expr, pattern, escape_char, any, .. }
-            | E::ILike { negated, expr, pattern, escape_char, any, .. } => {
+            E::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            }
+            | E::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            } => {
                 if *any {
                     return Err(SqlError::unsupported("LIKE ANY is not supported"));
                 }
                 let ci = matches!(e, E::ILike { .. });
                 self.bind_like(expr, pattern, escape_char.as_deref(), *negated, ci, scope)
             }
-            E::Cast { expr, data_type, kind, .. } => {
+            E::Cast {
+                expr,
+                data_type,
+                kind,
+                ..
+            } => {
                 if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
                     return Err(SqlError::unsupported("TRY_CAST is not supported"));
                 }
@@ -1415,21 +1882,52 @@ impl<'a> Binder<'a> {
                         self.params[i] = ty;
                     }
                     let pt = self.params[i];
-                    return Ok((if pt == ty { Expr::Param(i, ty) } else { Expr::Cast(Box::new(Expr::Param(i, pt)), ty) }, ty));
+                    return Ok((
+                        if pt == ty {
+                            Expr::Param(i, ty)
+                        } else {
+                            Expr::Cast(Box::new(Expr::Param(i, pt)), ty)
+                        },
+                        ty,
+                    ));
                 }
                 if t == ty {
                     return Ok((x, ty));
                 }
                 Ok((self.fold(Expr::Cast(Box::new(x), ty))?, ty))
             }
-            E::Case { operand, conditions, else_result, .. } => self.bind_case(operand.as_deref(), conditions, else_result.as_deref(), scope),
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.bind_case(
+                operand.as_deref(),
+                conditions,
+                else_result.as_deref(),
+                scope,
+            ),
             E::Function(f) => self.bind_function(f, scope),
             E::Extract { field, expr, .. } => {
                 let (x, t) = self.bind_expr(expr, scope)?;
                 let field_name = format!("{field}").to_lowercase();
-                let x = if t == DataType::Unknown { self.coerce(x, t, DataType::Timestamp, "EXTRACT")? } else { x };
-                let t = if t == DataType::Unknown { DataType::Timestamp } else { t };
-                self.bind_func_call("extract", vec![(Expr::Literal(Value::Text(field_name)), DataType::Text), (x, t)])
+                let x = if t == DataType::Unknown {
+                    self.coerce(x, t, DataType::Timestamp, "EXTRACT")?
+                } else {
+                    x
+                };
+                let t = if t == DataType::Unknown {
+                    DataType::Timestamp
+                } else {
+                    t
+                };
+                self.bind_func_call(
+                    "extract",
+                    vec![
+                        (Expr::Literal(Value::Text(field_name)), DataType::Text),
+                        (x, t),
+                    ],
+                )
             }
             E::Ceil { expr, .. } => {
                 let b = self.bind_expr(expr, scope)?;
@@ -1444,7 +1942,12 @@ impl<'a> Binder<'a> {
                 let hay = self.bind_expr(r#in, scope)?;
                 self.bind_func_call("strpos", vec![hay, needle])
             }
-            E::Substring { expr, substring_from, substring_for, .. } => {
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
                 let mut args = vec![self.bind_expr(expr, scope)?];
                 match substring_from {
                     Some(f) => args.push(self.bind_expr(f, scope)?),
@@ -1455,7 +1958,12 @@ impl<'a> Binder<'a> {
                 }
                 self.bind_func_call("substr", args)
             }
-            E::Trim { expr, trim_where, trim_what, trim_characters } => {
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters,
+            } => {
                 let name = match trim_where {
                     Some(ast::TrimWhereField::Leading) => "ltrim",
                     Some(ast::TrimWhereField::Trailing) => "rtrim",
@@ -1475,7 +1983,9 @@ impl<'a> Binder<'a> {
             E::Collate { expr, .. } => self.bind_expr(expr, scope),
             E::Tuple(_) => Err(SqlError::unsupported("row constructors are not supported")),
             E::Array(_) => Err(SqlError::unsupported("arrays are not supported")),
-            other => Err(SqlError::unsupported(format!("expression {other} is not supported"))),
+            other => Err(SqlError::unsupported(format!(
+                "expression {other} is not supported"
+            ))),
         }
     }
 
@@ -1500,9 +2010,15 @@ impl<'a> Binder<'a> {
             ast::Value::SingleQuotedString(s)
             | ast::Value::EscapedStringLiteral(s)
             | ast::Value::DollarQuotedString(ast::DollarQuotedString { value: s, .. })
-            | ast::Value::UnicodeStringLiteral(s) => Ok((Expr::Literal(Value::Text(s.clone())), DataType::Unknown)),
-            ast::Value::NationalStringLiteral(s) => Ok((Expr::Literal(Value::Text(s.clone())), DataType::Unknown)),
-            ast::Value::HexStringLiteral(_) => Err(SqlError::unsupported("bit string literals are not supported")),
+            | ast::Value::UnicodeStringLiteral(s) => {
+                Ok((Expr::Literal(Value::Text(s.clone())), DataType::Unknown))
+            }
+            ast::Value::NationalStringLiteral(s) => {
+                Ok((Expr::Literal(Value::Text(s.clone())), DataType::Unknown))
+            }
+            ast::Value::HexStringLiteral(_) => Err(SqlError::unsupported(
+                "bit string literals are not supported",
+            )),
             ast::Value::Boolean(b) => Ok((Expr::Literal(Value::Bool(*b)), DataType::Bool)),
             ast::Value::Null => Ok((Expr::Literal(Value::Null), DataType::Unknown)),
             ast::Value::Placeholder(p) => {
@@ -1511,10 +2027,16 @@ impl<'a> Binder<'a> {
                     .parse()
                     .map_err(|_| err(sqlstate::SYNTAX_ERROR, format!("invalid parameter {p}")))?;
                 if n == 0 {
-                    return Err(err(sqlstate::UNDEFINED_PARAMETER, format!("there is no parameter {p}")));
+                    return Err(err(
+                        sqlstate::UNDEFINED_PARAMETER,
+                        format!("there is no parameter {p}"),
+                    ));
                 }
                 if n > 65535 {
-                    return Err(err(sqlstate::UNDEFINED_PARAMETER, format!("there is no parameter {p}")));
+                    return Err(err(
+                        sqlstate::UNDEFINED_PARAMETER,
+                        format!("there is no parameter {p}"),
+                    ));
                 }
                 while self.params.len() < n {
                     self.params.push(DataType::Unknown);
@@ -1522,7 +2044,9 @@ impl<'a> Binder<'a> {
                 let t = self.params[n - 1];
                 Ok((Expr::Param(n - 1, t), t))
             }
-            other => Err(SqlError::unsupported(format!("literal {other} is not supported"))),
+            other => Err(SqlError::unsupported(format!(
+                "literal {other} is not supported"
+            ))),
         }
     }
 
@@ -1536,11 +2060,19 @@ impl<'a> Binder<'a> {
         match text::parse_text(n, &DataType::Numeric(None)) {
             Ok(v) => Ok((Expr::Literal(v), DataType::Numeric(None))),
             // Beyond the numeric type's 28 digits: keep the value as a double.
-            Err(_) => Ok((Expr::Literal(text::parse_text(n, &DataType::Float64)?), DataType::Float64)),
+            Err(_) => Ok((
+                Expr::Literal(text::parse_text(n, &DataType::Float64)?),
+                DataType::Float64,
+            )),
         }
     }
 
-    fn resolve_column(&mut self, table: Option<&str>, name: &str, scope: &Scope) -> Result<(Expr, DataType)> {
+    fn resolve_column(
+        &mut self,
+        table: Option<&str>,
+        name: &str,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
         if let Some(r) = self.find_in_scope(table, name, scope)? {
             return Ok((Expr::Column(r), scope.columns[r].ty));
         }
@@ -1550,28 +2082,43 @@ impl<'a> Binder<'a> {
             if let Some(r) = Self::find_in(table, name, s)? {
                 let depth = self.outer.len() - level;
                 self.min_ref_level = self.min_ref_level.min(level);
+                self.outer_uses.push((level, r));
                 let ty = s.columns[r].ty;
-                if self.aggs.is_some() {
-                    // An outer column inside an aggregate query is a constant per evaluation.
-                }
                 return Ok((Expr::Outer { depth, index: r }, ty));
             }
         }
         match table {
             Some(t) => {
                 let known = scope.columns.iter().any(|c| c.table.as_deref() == Some(t))
-                    || self.outer.iter().any(|s| s.columns.iter().any(|c| c.table.as_deref() == Some(t)));
+                    || self
+                        .outer
+                        .iter()
+                        .any(|s| s.columns.iter().any(|c| c.table.as_deref() == Some(t)));
                 if known {
-                    Err(err(sqlstate::UNDEFINED_COLUMN, format!("column {t}.{name} does not exist")))
+                    Err(err(
+                        sqlstate::UNDEFINED_COLUMN,
+                        format!("column {t}.{name} does not exist"),
+                    ))
                 } else {
-                    Err(err(sqlstate::UNDEFINED_TABLE, format!("missing FROM-clause entry for table \"{t}\"")))
+                    Err(err(
+                        sqlstate::UNDEFINED_TABLE,
+                        format!("missing FROM-clause entry for table \"{t}\""),
+                    ))
                 }
             }
-            None => Err(err(sqlstate::UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"))),
+            None => Err(err(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("column \"{name}\" does not exist"),
+            )),
         }
     }
 
-    fn find_in_scope(&self, table: Option<&str>, name: &str, scope: &Scope) -> Result<Option<usize>> {
+    fn find_in_scope(
+        &self,
+        table: Option<&str>,
+        name: &str,
+        scope: &Scope,
+    ) -> Result<Option<usize>> {
         Self::find_in(table, name, scope)
     }
 
@@ -1599,7 +2146,10 @@ impl<'a> Binder<'a> {
                     Some(t) => format!("{t}.{name}"),
                     None => name.to_string(),
                 };
-                return Err(err(sqlstate::AMBIGUOUS_COLUMN, format!("column reference \"{shown}\" is ambiguous")));
+                return Err(err(
+                    sqlstate::AMBIGUOUS_COLUMN,
+                    format!("column reference \"{shown}\" is ambiguous"),
+                ));
             }
             found = Some(i);
         }
@@ -1611,6 +2161,7 @@ impl<'a> Binder<'a> {
         let saved_aggs = self.aggs.take();
         self.min_ref_level = usize::MAX;
         let level = self.outer.len();
+        let uses_start = self.outer_uses.len();
         self.outer.push(scope.clone());
         let result = self.bind_query(q);
         self.outer.pop();
@@ -1620,12 +2171,35 @@ impl<'a> Binder<'a> {
         self.min_ref_level = saved_min.min(self.min_ref_level);
         let id = self.next_subquery;
         self.next_subquery += 1;
+        let mut outer_cols: Vec<usize> = self.outer_uses[uses_start..]
+            .iter()
+            .filter(|(l, _)| *l == level)
+            .map(|(_, r)| *r)
+            .collect();
+        outer_cols.sort_unstable();
+        outer_cols.dedup();
         let types = b.scope.types();
         let plan = crate::optimizer::optimize(b.plan)?;
-        Ok((SubPlan { plan: Arc::new(plan), correlated, id }, types))
+        Ok((
+            SubPlan {
+                plan: Arc::new(plan),
+                correlated,
+                id,
+                outer_cols,
+                remap: None,
+            },
+            types,
+        ))
     }
 
-    fn unify_pair(&mut self, a: Expr, at: DataType, b: Expr, bt: DataType, ctx: &str) -> Result<(Expr, Expr)> {
+    fn unify_pair(
+        &mut self,
+        a: Expr,
+        at: DataType,
+        b: Expr,
+        bt: DataType,
+        ctx: &str,
+    ) -> Result<(Expr, Expr)> {
         match (at, bt) {
             (DataType::Unknown, DataType::Unknown) => Ok((
                 self.coerce(a, at, DataType::Text, ctx)?,
@@ -1640,7 +2214,13 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn bind_comparable(&mut self, a: &ast::Expr, b: &ast::Expr, scope: &Scope, ctx: &str) -> Result<(Expr, Expr)> {
+    fn bind_comparable(
+        &mut self,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        scope: &Scope,
+        ctx: &str,
+    ) -> Result<(Expr, Expr)> {
         let (a, at) = self.bind_expr(a, scope)?;
         let (b, bt) = self.bind_expr(b, scope)?;
         self.unify_pair(a, at, b, bt, ctx)
@@ -1680,7 +2260,11 @@ impl<'a> Binder<'a> {
                 let ci = matches!(op, B::PGILikeMatch | B::PGNotILikeMatch);
                 return self.bind_like(left, right, None, negated, ci, scope);
             }
-            other => return Err(SqlError::unsupported(format!("operator {other} is not supported"))),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "operator {other} is not supported"
+                )))
+            }
         };
         let (l, lt) = self.bind_expr(left, scope)?;
         let (r, rt) = self.bind_expr(right, scope)?;
@@ -1696,7 +2280,10 @@ impl<'a> Binder<'a> {
             }
             let l = self.coerce(l, lt, DataType::Bool, name)?;
             let r = self.coerce(r, rt, DataType::Bool, name)?;
-            return Ok((self.fold(Expr::Binary(bop, Box::new(l), Box::new(r)))?, DataType::Bool));
+            return Ok((
+                self.fold(Expr::Binary(bop, Box::new(l), Box::new(r)))?,
+                DataType::Bool,
+            ));
         }
         // Unknown operands take the other side's type (text for ||).
         let (l, lt, r, rt) = match (lt, rt) {
@@ -1749,7 +2336,13 @@ impl<'a> Binder<'a> {
             }
             None => None,
         };
-        let x = Expr::Like { expr: Box::new(x), pattern: Box::new(p), escape, negated, case_insensitive: ci };
+        let x = Expr::Like {
+            expr: Box::new(x),
+            pattern: Box::new(p),
+            escape,
+            negated,
+            case_insensitive: ci,
+        };
         Ok((self.fold(x)?, DataType::Bool))
     }
 
@@ -1787,7 +2380,12 @@ impl<'a> Binder<'a> {
                     if *ot == DataType::Unknown {
                         c
                     } else {
-                        let c = self.coerce(c.clone(), ct, if ct == DataType::Unknown { *ot } else { ct }, "CASE")?;
+                        let c = self.coerce(
+                            c.clone(),
+                            ct,
+                            if ct == DataType::Unknown { *ot } else { ct },
+                            "CASE",
+                        )?;
                         if ct != DataType::Unknown {
                             ops::binary_result_type(BinaryOp::Eq, ot, &ct)?;
                         }
@@ -1816,9 +2414,17 @@ impl<'a> Binder<'a> {
             if *t == DataType::Unknown {
                 continue;
             }
-            ty = if ty == DataType::Unknown { *t } else { self.unify(ty, *t, "CASE")? };
+            ty = if ty == DataType::Unknown {
+                *t
+            } else {
+                self.unify(ty, *t, "CASE")?
+            };
         }
-        let ty = if ty == DataType::Unknown { DataType::Text } else { ty };
+        let ty = if ty == DataType::Unknown {
+            DataType::Text
+        } else {
+            ty
+        };
         let mut pairs = Vec::new();
         for (w, (r, rt)) in whens.into_iter().zip(results) {
             pairs.push((w, self.cast_to(r, rt, ty)?));
@@ -1828,7 +2434,14 @@ impl<'a> Binder<'a> {
             None => None,
         };
         let operand = op.map(|(o, _)| Box::new(o));
-        Ok((Expr::Case { operand, whens: pairs, otherwise }, ty))
+        Ok((
+            Expr::Case {
+                operand,
+                whens: pairs,
+                otherwise,
+            },
+            ty,
+        ))
     }
 
     fn cast_to(&mut self, x: Expr, from: DataType, to: DataType) -> Result<Expr> {
@@ -1848,16 +2461,27 @@ impl<'a> Binder<'a> {
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (vec![], false, false),
-            ast::FunctionArguments::Subquery(_) => return Err(SqlError::unsupported("function(subquery) is not supported")),
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(SqlError::unsupported("function(subquery) is not supported"))
+            }
             ast::FunctionArguments::List(l) => {
-                let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    l.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut args = Vec::new();
                 let mut star = false;
                 for a in &l.args {
                     match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e.clone()),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                            args.push(e.clone())
+                        }
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
-                        _ => return Err(SqlError::unsupported("named function arguments are not supported")),
+                        _ => {
+                            return Err(SqlError::unsupported(
+                                "named function arguments are not supported",
+                            ))
+                        }
                     }
                 }
                 (args, distinct, star)
@@ -1867,14 +2491,22 @@ impl<'a> Binder<'a> {
             return self.bind_aggregate(&name, &args, distinct, star, f.filter.as_deref(), scope);
         }
         if star {
-            return Err(err(sqlstate::SYNTAX_ERROR, format!("{name}(*) is not a valid call")));
+            return Err(err(
+                sqlstate::SYNTAX_ERROR,
+                format!("{name}(*) is not a valid call"),
+            ));
         }
         if f.filter.is_some() {
-            return Err(err(sqlstate::SYNTAX_ERROR, format!("FILTER specified, but {name} is not an aggregate function")));
+            return Err(err(
+                sqlstate::SYNTAX_ERROR,
+                format!("FILTER specified, but {name} is not an aggregate function"),
+            ));
         }
         // Time functions and special forms.
         let time = match name.as_str() {
-            "now" | "current_timestamp" | "transaction_timestamp" => Some((TimeFunc::TxnTimestamp, DataType::TimestampTz)),
+            "now" | "current_timestamp" | "transaction_timestamp" => {
+                Some((TimeFunc::TxnTimestamp, DataType::TimestampTz))
+            }
             "statement_timestamp" => Some((TimeFunc::StatementTimestamp, DataType::TimestampTz)),
             "clock_timestamp" => Some((TimeFunc::ClockTimestamp, DataType::TimestampTz)),
             "current_date" => Some((TimeFunc::CurrentDate, DataType::Date)),
@@ -1891,15 +2523,26 @@ impl<'a> Binder<'a> {
         match name.as_str() {
             "coalesce" | "greatest" | "least" => {
                 if bound.is_empty() {
-                    return Err(err(sqlstate::SYNTAX_ERROR, format!("{name} needs arguments")));
+                    return Err(err(
+                        sqlstate::SYNTAX_ERROR,
+                        format!("{name} needs arguments"),
+                    ));
                 }
                 let mut ty = DataType::Unknown;
                 for (_, t) in &bound {
                     if *t != DataType::Unknown {
-                        ty = if ty == DataType::Unknown { *t } else { self.unify(ty, *t, &name.to_uppercase())? };
+                        ty = if ty == DataType::Unknown {
+                            *t
+                        } else {
+                            self.unify(ty, *t, &name.to_uppercase())?
+                        };
                     }
                 }
-                let ty = if ty == DataType::Unknown { DataType::Text } else { ty };
+                let ty = if ty == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    ty
+                };
                 let mut xs = Vec::new();
                 for (x, t) in bound {
                     xs.push(self.cast_to(x, t, ty)?);
@@ -1913,22 +2556,40 @@ impl<'a> Binder<'a> {
             }
             "nullif" => {
                 if bound.len() != 2 {
-                    return Err(err(sqlstate::UNDEFINED_FUNCTION, "function nullif requires 2 arguments"));
+                    return Err(err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        "function nullif requires 2 arguments",
+                    ));
                 }
                 let mut it = bound.into_iter();
                 let (a, at) = it.next().unwrap();
                 let (b, bt) = it.next().unwrap();
                 let (a, b) = self.unify_pair(a, at, b, bt, "NULLIF")?;
-                let ty = if at == DataType::Unknown { if bt == DataType::Unknown { DataType::Text } else { bt } } else { at };
+                let ty = if at == DataType::Unknown {
+                    if bt == DataType::Unknown {
+                        DataType::Text
+                    } else {
+                        bt
+                    }
+                } else {
+                    at
+                };
                 Ok((Expr::NullIf(Box::new(a), Box::new(b)), ty))
             }
             "nextval" | "currval" | "setval" => {
                 let seq = match bound.first() {
                     Some((Expr::Literal(Value::Text(s)), _)) => s.clone(),
-                    _ => return Err(SqlError::unsupported(format!("{name} needs a constant sequence name"))),
+                    _ => {
+                        return Err(SqlError::unsupported(format!(
+                            "{name} needs a constant sequence name"
+                        )))
+                    }
                 };
                 let seq_name = seq.trim_matches('"').to_lowercase();
-                let seq_name = seq_name.strip_prefix("public.").unwrap_or(&seq_name).to_string();
+                let seq_name = seq_name
+                    .strip_prefix("public.")
+                    .unwrap_or(&seq_name)
+                    .to_string();
                 let id = match self.catalog.get_by_name(&seq_name).as_deref() {
                     Some(Object::Sequence(s)) => s.id,
                     _ => {
@@ -1949,7 +2610,10 @@ impl<'a> Binder<'a> {
             "lastval" => Ok((Expr::Session(SessionFunc::Lastval, vec![]), DataType::Int64)),
             "current_setting" => {
                 let xs = bound.into_iter().map(|(x, _)| x).collect();
-                Ok((Expr::Session(SessionFunc::CurrentSetting, xs), DataType::Text))
+                Ok((
+                    Expr::Session(SessionFunc::CurrentSetting, xs),
+                    DataType::Text,
+                ))
             }
             "version" => Ok((
                 Expr::Literal(Value::Text(format!(
@@ -1958,14 +2622,22 @@ impl<'a> Binder<'a> {
                 ))),
                 DataType::Text,
             )),
-            "current_database" | "current_catalog" => Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text)),
+            "current_database" | "current_catalog" => {
+                Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text))
+            }
             "current_schema" => Ok((Expr::Literal(Value::Text("public".into())), DataType::Text)),
-            "current_user" | "session_user" | "user" => Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text)),
+            "current_user" | "session_user" | "user" => {
+                Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text))
+            }
             _ => self.bind_func_call(&name, bound),
         }
     }
 
-    fn bind_func_call(&mut self, name: &str, args: Vec<(Expr, DataType)>) -> Result<(Expr, DataType)> {
+    fn bind_func_call(
+        &mut self,
+        name: &str,
+        args: Vec<(Expr, DataType)>,
+    ) -> Result<(Expr, DataType)> {
         // char(n) values lose their padding when used as text, except
         // where PostgreSQL has a bpchar variant that keeps it.
         let args: Vec<(Expr, DataType)> = if name == "octet_length" {
@@ -1992,7 +2664,11 @@ impl<'a> Binder<'a> {
         };
         let mut xs = Vec::new();
         for ((x, t), want) in args.into_iter().zip(types) {
-            xs.push(if t == DataType::Unknown { self.coerce(x, t, want, name)? } else { x });
+            xs.push(if t == DataType::Unknown {
+                self.coerce(x, t, want, name)?
+            } else {
+                x
+            });
         }
         let x = Expr::Func(name.to_string(), xs);
         Ok((self.fold(x)?, ret))
@@ -2008,8 +2684,15 @@ impl<'a> Binder<'a> {
         scope: &Scope,
     ) -> Result<(Expr, DataType)> {
         if self.aggs.is_none() {
-            let clause = if self.clause.is_empty() { "this context".to_string() } else { self.clause.clone() };
-            return Err(err(sqlstate::GROUPING_ERROR, format!("aggregate functions are not allowed in {clause}")));
+            let clause = if self.clause.is_empty() {
+                "this context".to_string()
+            } else {
+                self.clause.clone()
+            };
+            return Err(err(
+                sqlstate::GROUPING_ERROR,
+                format!("aggregate functions are not allowed in {clause}"),
+            ));
         }
         // Arguments may not contain aggregates themselves.
         let saved = self.aggs.take();
@@ -2017,7 +2700,10 @@ impl<'a> Binder<'a> {
         for a in args {
             if contains_aggregate(a) {
                 self.aggs = saved;
-                return Err(err(sqlstate::GROUPING_ERROR, "aggregate function calls cannot be nested"));
+                return Err(err(
+                    sqlstate::GROUPING_ERROR,
+                    "aggregate function calls cannot be nested",
+                ));
             }
             bound.push(self.bind_expr(a, scope)?);
         }
@@ -2031,8 +2717,16 @@ impl<'a> Binder<'a> {
             ("count", false, 1) => (AggFunc::Count, DataType::Int64, vec![bound[0].0.clone()]),
             (_, false, 1) | ("string_agg", false, 2) => {
                 let (x, t) = bound[0].clone();
-                let t = if t == DataType::Unknown { DataType::Text } else { t };
-                let x = if bound[0].1 == DataType::Unknown { self.coerce(x, DataType::Unknown, t, name)? } else { x };
+                let t = if t == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    t
+                };
+                let x = if bound[0].1 == DataType::Unknown {
+                    self.coerce(x, DataType::Unknown, t, name)?
+                } else {
+                    x
+                };
                 let (func, ty) = match name {
                     "sum" => (
                         AggFunc::Sum,
@@ -2048,9 +2742,10 @@ impl<'a> Binder<'a> {
                     "avg" => (
                         AggFunc::Avg,
                         match t {
-                            DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Numeric(_) => {
-                                DataType::Numeric(None)
-                            }
+                            DataType::Int16
+                            | DataType::Int32
+                            | DataType::Int64
+                            | DataType::Numeric(_) => DataType::Numeric(None),
                             DataType::Float32 | DataType::Float64 => DataType::Float64,
                             DataType::Interval => DataType::Interval,
                             other => return Err(no_agg(name, other)),
@@ -2060,13 +2755,27 @@ impl<'a> Binder<'a> {
                         if t == DataType::Bool {
                             return Err(no_agg(name, t));
                         }
-                        (if name == "min" { AggFunc::Min } else { AggFunc::Max }, t)
+                        (
+                            if name == "min" {
+                                AggFunc::Min
+                            } else {
+                                AggFunc::Max
+                            },
+                            t,
+                        )
                     }
                     "bool_and" | "every" | "bool_or" => {
                         if t != DataType::Bool {
                             return Err(no_agg(name, t));
                         }
-                        (if name == "bool_or" { AggFunc::BoolOr } else { AggFunc::BoolAnd }, DataType::Bool)
+                        (
+                            if name == "bool_or" {
+                                AggFunc::BoolOr
+                            } else {
+                                AggFunc::BoolAnd
+                            },
+                            DataType::Bool,
+                        )
                     }
                     "string_agg" => {
                         if !t.is_string() {
@@ -2074,7 +2783,8 @@ impl<'a> Binder<'a> {
                         }
                         (AggFunc::StringAgg, DataType::Text)
                     }
-                    "stddev" | "stddev_samp" | "stddev_pop" | "variance" | "var_samp" | "var_pop" => {
+                    "stddev" | "stddev_samp" | "stddev_pop" | "variance" | "var_samp"
+                    | "var_pop" => {
                         if !t.is_numeric() {
                             return Err(no_agg(name, t));
                         }
@@ -2109,7 +2819,13 @@ impl<'a> Binder<'a> {
             }
         };
         let aggs = self.aggs.as_mut().unwrap();
-        let call = AggCall { func, args, distinct, filter, ty };
+        let call = AggCall {
+            func,
+            args,
+            distinct,
+            filter,
+            ty,
+        };
         let idx = match aggs.iter().position(|a| *a == call) {
             Some(i) => i,
             None => {
@@ -2126,7 +2842,11 @@ impl<'a> Binder<'a> {
     pub fn bind_insert(&mut self, ins: &ast::Insert) -> Result<Plan> {
         let name = match &ins.table {
             ast::TableObject::TableName(n) => object_name(n)?,
-            _ => return Err(SqlError::unsupported("INSERT into a table function is not supported")),
+            _ => {
+                return Err(SqlError::unsupported(
+                    "INSERT into a table function is not supported",
+                ))
+            }
         };
         let table = self.catalog.table(&name)?;
         self.written_tables.push(table.clone());
@@ -2135,26 +2855,46 @@ impl<'a> Binder<'a> {
             match on {
                 ast::OnInsert::OnConflict(oc) => match &oc.action {
                     ast::OnConflictAction::DoNothing => on_conflict_do_nothing = true,
-                    _ => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE is not supported yet")),
+                    _ => {
+                        return Err(SqlError::unsupported(
+                            "ON CONFLICT DO UPDATE is not supported yet",
+                        ))
+                    }
                 },
                 _ => return Err(SqlError::unsupported("ON DUPLICATE KEY is not supported")),
             }
         }
         // Target columns.
         let targets: Vec<usize> = if ins.columns.is_empty() {
-            table.columns.iter().enumerate().filter(|(_, c)| !c.hidden).map(|(i, _)| i).collect()
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.hidden)
+                .map(|(i, _)| i)
+                .collect()
         } else {
             let mut v = Vec::new();
             for c in &ins.columns {
                 let cname = object_name(c)?;
-                let (pos, _) = table.column(&cname).filter(|(_, c)| !c.hidden).ok_or_else(|| {
-                    err(
-                        sqlstate::UNDEFINED_COLUMN,
-                        format!("column \"{cname}\" of relation \"{}\" does not exist", table.name),
-                    )
-                })?;
+                let (pos, _) =
+                    table
+                        .column(&cname)
+                        .filter(|(_, c)| !c.hidden)
+                        .ok_or_else(|| {
+                            err(
+                                sqlstate::UNDEFINED_COLUMN,
+                                format!(
+                                    "column \"{cname}\" of relation \"{}\" does not exist",
+                                    table.name
+                                ),
+                            )
+                        })?;
                 if v.contains(&pos) {
-                    return Err(err(sqlstate::DUPLICATE_COLUMN, format!("column \"{cname}\" specified more than once")));
+                    return Err(err(
+                        sqlstate::DUPLICATE_COLUMN,
+                        format!("column \"{cname}\" specified more than once"),
+                    ));
                 }
                 v.push(pos);
             }
@@ -2166,19 +2906,35 @@ impl<'a> Binder<'a> {
             None => return self.bind_default_values(&table, ins.returning.as_ref()),
         };
         // VALUES get target types for unknown literals and parameters.
-        let bound = match (&*source.body, &source.order_by, &source.limit_clause, &source.with) {
-            (ast::SetExpr::Values(v), None, None, None) => self.bind_values_for_insert(v, &table, &targets)?,
+        let bound = match (
+            &*source.body,
+            &source.order_by,
+            &source.limit_clause,
+            &source.with,
+        ) {
+            (ast::SetExpr::Values(v), None, None, None) => {
+                self.bind_values_for_insert(v, &table, &targets)?
+            }
             _ => self.bind_query(source)?,
         };
         if bound.scope.columns.len() > targets.len() {
-            return Err(err(sqlstate::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+            return Err(err(
+                sqlstate::SYNTAX_ERROR,
+                "INSERT has more expressions than target columns",
+            ));
         }
         if bound.scope.columns.len() < targets.len() && !ins.columns.is_empty() {
-            return Err(err(sqlstate::SYNTAX_ERROR, "INSERT has more target columns than expressions"));
+            return Err(err(
+                sqlstate::SYNTAX_ERROR,
+                "INSERT has more target columns than expressions",
+            ));
         }
         let mut exprs = Vec::new();
         for (pos, col) in table.columns.iter().enumerate() {
-            let src = targets.iter().position(|t| *t == pos).filter(|k| *k < bound.scope.columns.len());
+            let src = targets
+                .iter()
+                .position(|t| *t == pos)
+                .filter(|k| *k < bound.scope.columns.len());
             let x = match src {
                 Some(k) => {
                     let st = bound.scope.columns[k].ty;
@@ -2189,31 +2945,62 @@ impl<'a> Binder<'a> {
             exprs.push(x);
         }
         let _ = target_types;
-        let input = Plan::Project { input: Box::new(bound.plan), exprs };
+        let input = Plan::Project {
+            input: Box::new(bound.plan),
+            exprs,
+        };
         let returning = self.bind_returning(&table, ins.returning.as_ref())?;
-        Ok(Plan::Insert { table, input: Box::new(input), returning, on_conflict_do_nothing })
+        Ok(Plan::Insert {
+            table,
+            input: Box::new(input),
+            returning,
+            on_conflict_do_nothing,
+        })
     }
 
-    fn bind_default_values(&mut self, table: &Arc<TableDesc>, returning: Option<&Vec<ast::SelectItem>>) -> Result<Plan> {
+    fn bind_default_values(
+        &mut self,
+        table: &Arc<TableDesc>,
+        returning: Option<&Vec<ast::SelectItem>>,
+    ) -> Result<Plan> {
         let mut exprs = Vec::new();
         for pos in 0..table.columns.len() {
             exprs.push(self.default_expr(table, pos)?);
         }
-        let input = Plan::Values { rows: vec![exprs], width: table.columns.len() };
+        let input = Plan::Values {
+            rows: vec![exprs],
+            width: table.columns.len(),
+        };
         let returning = self.bind_returning(table, returning)?;
-        Ok(Plan::Insert { table: table.clone(), input: Box::new(input), returning, on_conflict_do_nothing: false })
+        Ok(Plan::Insert {
+            table: table.clone(),
+            input: Box::new(input),
+            returning,
+            on_conflict_do_nothing: false,
+        })
     }
 
-    fn bind_values_for_insert(&mut self, v: &ast::Values, table: &TableDesc, targets: &[usize]) -> Result<BoundQuery> {
+    fn bind_values_for_insert(
+        &mut self,
+        v: &ast::Values,
+        table: &TableDesc,
+        targets: &[usize],
+    ) -> Result<BoundQuery> {
         let width = v.rows.first().map(|r| r.len()).unwrap_or(0);
         let mut rows = Vec::new();
         let mut types: Vec<DataType> = Vec::new();
         for (ri, r) in v.rows.iter().enumerate() {
             if r.len() != width {
-                return Err(err(sqlstate::SYNTAX_ERROR, "VALUES lists must all be the same length"));
+                return Err(err(
+                    sqlstate::SYNTAX_ERROR,
+                    "VALUES lists must all be the same length",
+                ));
             }
             if r.len() > targets.len() {
-                return Err(err(sqlstate::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+                return Err(err(
+                    sqlstate::SYNTAX_ERROR,
+                    "INSERT has more expressions than target columns",
+                ));
             }
             let mut row = Vec::new();
             for (i, e) in r.iter().enumerate() {
@@ -2235,10 +3022,18 @@ impl<'a> Binder<'a> {
             columns: types
                 .into_iter()
                 .enumerate()
-                .map(|(i, ty)| ScopeColumn { table: None, name: format!("column{}", i + 1), ty, hidden: false })
+                .map(|(i, ty)| ScopeColumn {
+                    table: None,
+                    name: format!("column{}", i + 1),
+                    ty,
+                    hidden: false,
+                })
                 .collect(),
         };
-        Ok(BoundQuery { plan: Plan::Values { rows, width }, scope })
+        Ok(BoundQuery {
+            plan: Plan::Values { rows, width },
+            scope,
+        })
     }
 
     /// Converts a value for storage in a column (assignment cast).
@@ -2252,7 +3047,11 @@ impl<'a> Binder<'a> {
                     self.params[i] = to;
                 }
                 let pt = self.params[i];
-                Ok(if pt == to { Expr::Param(i, to) } else { Expr::AssignCast(Box::new(Expr::Param(i, pt)), to) })
+                Ok(if pt == to {
+                    Expr::Param(i, to)
+                } else {
+                    Expr::AssignCast(Box::new(Expr::Param(i, pt)), to)
+                })
             }
             Expr::Literal(Value::Null) => Ok(Expr::Literal(Value::Null)),
             Expr::Literal(Value::Text(s)) if from == DataType::Unknown => {
@@ -2271,7 +3070,9 @@ impl<'a> Binder<'a> {
                 if !ok {
                     return Err(err(
                         sqlstate::DATATYPE_MISMATCH,
-                        format!("column \"{col}\" is of type {to} but expression is of type {from}"),
+                        format!(
+                            "column \"{col}\" is of type {to} but expression is of type {from}"
+                        ),
                     )
                     .with_hint("You will need to rewrite or cast the expression."));
                 }
@@ -2293,7 +3094,11 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn bind_returning(&mut self, table: &TableDesc, items: Option<&Vec<ast::SelectItem>>) -> Result<Option<Vec<Expr>>> {
+    fn bind_returning(
+        &mut self,
+        table: &TableDesc,
+        items: Option<&Vec<ast::SelectItem>>,
+    ) -> Result<Option<Vec<Expr>>> {
         let Some(items) = items else { return Ok(None) };
         let scope = table_scope(table, &table.name);
         let mut exprs = Vec::new();
@@ -2303,12 +3108,26 @@ impl<'a> Binder<'a> {
                 ast::SelectItem::UnnamedExpr(e) => {
                     let (x, t) = self.bind_expr(e, &scope)?;
                     exprs.push(x);
-                    self.returning_names.push((output_name(e), if t == DataType::Unknown { DataType::Text } else { t }));
+                    self.returning_names.push((
+                        output_name(e),
+                        if t == DataType::Unknown {
+                            DataType::Text
+                        } else {
+                            t
+                        },
+                    ));
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
                     let (x, t) = self.bind_expr(expr, &scope)?;
                     exprs.push(x);
-                    self.returning_names.push((ident_name(alias), if t == DataType::Unknown { DataType::Text } else { t }));
+                    self.returning_names.push((
+                        ident_name(alias),
+                        if t == DataType::Unknown {
+                            DataType::Text
+                        } else {
+                            t
+                        },
+                    ));
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
                     for (i, c) in table.columns.iter().enumerate() {
@@ -2318,7 +3137,11 @@ impl<'a> Binder<'a> {
                         }
                     }
                 }
-                _ => return Err(SqlError::unsupported("this RETURNING item is not supported")),
+                _ => {
+                    return Err(SqlError::unsupported(
+                        "this RETURNING item is not supported",
+                    ))
+                }
             }
         }
         Ok(Some(exprs))
@@ -2327,10 +3150,15 @@ impl<'a> Binder<'a> {
     /// Binds UPDATE.
     pub fn bind_update(&mut self, up: &ast::Update) -> Result<Plan> {
         if up.from.is_some() {
-            return Err(SqlError::unsupported("UPDATE ... FROM is not supported yet"));
+            return Err(SqlError::unsupported(
+                "UPDATE ... FROM is not supported yet",
+            ));
         }
         let (name, alias) = match &up.table.relation {
-            ast::TableFactor::Table { name, alias, .. } => (object_name(name)?, alias.as_ref().map(|a| ident_name(&a.name))),
+            ast::TableFactor::Table { name, alias, .. } => (
+                object_name(name)?,
+                alias.as_ref().map(|a| ident_name(&a.name)),
+            ),
             _ => return Err(SqlError::unsupported("UPDATE target must be a table")),
         };
         if !up.table.joins.is_empty() {
@@ -2349,55 +3177,86 @@ impl<'a> Binder<'a> {
         };
         if let Some(w) = &up.selection {
             let pred = self.bind_predicate(w, &scope, "WHERE")?;
-            plan = Plan::Filter { input: Box::new(plan), predicate: pred };
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                predicate: pred,
+            };
         }
         let mut assignments = Vec::new();
         for a in &up.assignments {
             let names: Vec<String> = match &a.target {
                 ast::AssignmentTarget::ColumnName(n) => vec![object_name(n)?],
-                ast::AssignmentTarget::Tuple(ns) => ns.iter().map(object_name).collect::<Result<_>>()?,
+                ast::AssignmentTarget::Tuple(ns) => {
+                    ns.iter().map(object_name).collect::<Result<_>>()?
+                }
             };
             if names.len() != 1 {
-                return Err(SqlError::unsupported("multi-column assignment is not supported"));
+                return Err(SqlError::unsupported(
+                    "multi-column assignment is not supported",
+                ));
             }
             let cname = &names[0];
-            let (pos, col) = table.column(cname).filter(|(_, c)| !c.hidden).ok_or_else(|| {
-                err(
-                    sqlstate::UNDEFINED_COLUMN,
-                    format!("column \"{cname}\" of relation \"{}\" does not exist", table.name),
-                )
-            })?;
+            let (pos, col) = table
+                .column(cname)
+                .filter(|(_, c)| !c.hidden)
+                .ok_or_else(|| {
+                    err(
+                        sqlstate::UNDEFINED_COLUMN,
+                        format!(
+                            "column \"{cname}\" of relation \"{}\" does not exist",
+                            table.name
+                        ),
+                    )
+                })?;
             if assignments.iter().any(|(p, _)| *p == pos) {
-                return Err(err(sqlstate::SYNTAX_ERROR, format!("multiple assignments to same column \"{cname}\"")));
+                return Err(err(
+                    sqlstate::SYNTAX_ERROR,
+                    format!("multiple assignments to same column \"{cname}\""),
+                ));
             }
             let x = if is_default_keyword(&a.value) {
                 self.default_expr(&table, pos)?
             } else {
                 let (x, t) = self.bind_expr(&a.value, &scope)?;
                 if contains_agg_expr(&x) {
-                    return Err(err(sqlstate::GROUPING_ERROR, "aggregate functions are not allowed in UPDATE"));
+                    return Err(err(
+                        sqlstate::GROUPING_ERROR,
+                        "aggregate functions are not allowed in UPDATE",
+                    ));
                 }
                 self.assign_expr(x, t, col.ty, cname)?
             };
             assignments.push((pos, x));
         }
         let returning = self.bind_returning(&table, up.returning.as_ref())?;
-        Ok(Plan::Update { table, input: Box::new(plan), assignments, returning })
+        Ok(Plan::Update {
+            table,
+            input: Box::new(plan),
+            assignments,
+            returning,
+        })
     }
 
     /// Binds DELETE.
     pub fn bind_delete(&mut self, del: &ast::Delete) -> Result<Plan> {
         if del.using.is_some() {
-            return Err(SqlError::unsupported("DELETE ... USING is not supported yet"));
+            return Err(SqlError::unsupported(
+                "DELETE ... USING is not supported yet",
+            ));
         }
         let from = match &del.from {
             ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
         };
         if from.len() != 1 || !from[0].joins.is_empty() {
-            return Err(SqlError::unsupported("DELETE from several tables is not supported"));
+            return Err(SqlError::unsupported(
+                "DELETE from several tables is not supported",
+            ));
         }
         let (name, alias) = match &from[0].relation {
-            ast::TableFactor::Table { name, alias, .. } => (object_name(name)?, alias.as_ref().map(|a| ident_name(&a.name))),
+            ast::TableFactor::Table { name, alias, .. } => (
+                object_name(name)?,
+                alias.as_ref().map(|a| ident_name(&a.name)),
+            ),
             _ => return Err(SqlError::unsupported("DELETE target must be a table")),
         };
         let table = self.catalog.table(&name)?;
@@ -2413,10 +3272,17 @@ impl<'a> Binder<'a> {
         };
         if let Some(w) = &del.selection {
             let pred = self.bind_predicate(w, &scope, "WHERE")?;
-            plan = Plan::Filter { input: Box::new(plan), predicate: pred };
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                predicate: pred,
+            };
         }
         let returning = self.bind_returning(&table, del.returning.as_ref())?;
-        Ok(Plan::Delete { table, input: Box::new(plan), returning })
+        Ok(Plan::Delete {
+            table,
+            input: Box::new(plan),
+            returning,
+        })
     }
 }
 
@@ -2432,7 +3298,10 @@ fn strip_bpchar(x: Expr, t: DataType) -> (Expr, DataType) {
 
 /// True for date and timestamp types (assignment casts convert among them).
 fn is_datetime(t: &DataType) -> bool {
-    matches!(t, DataType::Date | DataType::Timestamp | DataType::TimestampTz)
+    matches!(
+        t,
+        DataType::Date | DataType::Timestamp | DataType::TimestampTz
+    )
 }
 
 fn no_agg(name: &str, t: DataType) -> SqlError {
@@ -2450,17 +3319,28 @@ pub fn table_scope(table: &TableDesc, qual: &str) -> Scope {
         columns: table
             .columns
             .iter()
-            .map(|c| ScopeColumn { table: Some(qual.to_string()), name: c.name.clone(), ty: c.ty, hidden: c.hidden })
+            .map(|c| ScopeColumn {
+                table: Some(qual.to_string()),
+                name: c.name.clone(),
+                ty: c.ty,
+                hidden: c.hidden,
+            })
             .collect(),
     }
 }
 
 fn rename_scope(scope: &mut Scope, qual: &str, cols: &[String]) -> Result<()> {
-    let visible: Vec<usize> = (0..scope.columns.len()).filter(|i| !scope.columns[*i].hidden).collect();
+    let visible: Vec<usize> = (0..scope.columns.len())
+        .filter(|i| !scope.columns[*i].hidden)
+        .collect();
     if cols.len() > visible.len() {
         return Err(err(
             sqlstate::INVALID_COLUMN_REFERENCE,
-            format!("table \"{qual}\" has {} columns available but {} columns specified", visible.len(), cols.len()),
+            format!(
+                "table \"{qual}\" has {} columns available but {} columns specified",
+                visible.len(),
+                cols.len()
+            ),
         ));
     }
     for c in scope.columns.iter_mut() {
@@ -2491,7 +3371,11 @@ fn comparison_op(op: &ast::BinaryOperator) -> Result<BinaryOp> {
         B::LtEq => BinaryOp::LtEq,
         B::Gt => BinaryOp::Gt,
         B::GtEq => BinaryOp::GtEq,
-        other => return Err(SqlError::unsupported(format!("operator {other} with ANY/ALL is not supported"))),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "operator {other} with ANY/ALL is not supported"
+            )))
+        }
     })
 }
 
@@ -2499,9 +3383,10 @@ fn comparison_op(op: &ast::BinaryOperator) -> Result<BinaryOp> {
 fn unknown_target(op: BinaryOp, other: DataType) -> DataType {
     match (op, other) {
         (BinaryOp::Concat, _) => DataType::Text,
-        (BinaryOp::Add | BinaryOp::Sub, DataType::Date | DataType::Timestamp | DataType::TimestampTz) => {
-            DataType::Interval
-        }
+        (
+            BinaryOp::Add | BinaryOp::Sub,
+            DataType::Date | DataType::Timestamp | DataType::TimestampTz,
+        ) => DataType::Interval,
         (_, t) => t,
     }
 }
@@ -2518,8 +3403,12 @@ pub fn output_name(e: &ast::Expr) -> String {
             });
             n.unwrap_or_else(|| "?column?".into())
         }
-        ast::Expr::Cast { expr, data_type, .. } => match &**expr {
-            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) | ast::Expr::Function(_) => output_name(expr),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => match &**expr {
+            ast::Expr::Identifier(_)
+            | ast::Expr::CompoundIdentifier(_)
+            | ast::Expr::Function(_) => output_name(expr),
             _ => match convert_type(data_type) {
                 Ok(DataType::Int32) => "int4".into(),
                 Ok(DataType::Int64) => "int8".into(),
@@ -2615,7 +3504,12 @@ fn strip_subqueries(e: &ast::Expr) -> ast::Expr {
             if matches!(e, ast::Expr::Subquery(_) | ast::Expr::Exists { .. }) {
                 *e = ast::Expr::Value(ast::Value::Null.into());
             }
-            if let ast::Expr::In { expr, target: ast::InTarget::Subquery(_), .. } = e {
+            if let ast::Expr::In {
+                expr,
+                target: ast::InTarget::Subquery(_),
+                ..
+            } = e
+            {
                 *e = (**expr).clone();
             }
             std::ops::ControlFlow::Continue(())
@@ -2640,21 +3534,39 @@ fn rewrite_for_agg(x: Expr, groups: &[Expr], ng: usize) -> Result<Expr> {
     }
     match x {
         Expr::Func(ref n, _) if n.starts_with("\u{0}agg") => {
-            let idx: usize = n[4..].parse().map_err(|_| SqlError::internal("bad aggregate reference"))?;
+            let idx: usize = n[4..]
+                .parse()
+                .map_err(|_| SqlError::internal("bad aggregate reference"))?;
             Ok(Expr::Column(ng + idx))
         }
         Expr::Column(i) => Err(err(sqlstate::GROUPING_ERROR, format!("\u{0}col{i}"))),
         Expr::Subquery(kind, sub, neg) => {
             let kind = match kind {
-                SubqueryKind::Any(e, op) => SubqueryKind::Any(Box::new(rewrite_for_agg(*e, groups, ng)?), op),
-                SubqueryKind::All(e, op) => SubqueryKind::All(Box::new(rewrite_for_agg(*e, groups, ng)?), op),
+                SubqueryKind::Any(e, op) => {
+                    SubqueryKind::Any(Box::new(rewrite_for_agg(*e, groups, ng)?), op)
+                }
+                SubqueryKind::All(e, op) => {
+                    SubqueryKind::All(Box::new(rewrite_for_agg(*e, groups, ng)?), op)
+                }
                 k => k,
             };
-            if sub.correlated {
-                return Err(SqlError::unsupported(
-                    "correlated subqueries in an aggregate query's output are not supported yet",
-                ));
+            if sub.outer_cols.is_empty() {
+                return Ok(Expr::Subquery(kind, sub, neg));
             }
+            // The subquery reads the FROM row's columns; evaluated on the aggregate's output it
+            // finds each of them as a group key, and a column that is not one is an error.
+            let width = sub.outer_cols.last().map_or(0, |c| c + 1);
+            let mut remap = vec![None; width];
+            for &c in &sub.outer_cols {
+                match groups.iter().position(|g| *g == Expr::Column(c)) {
+                    Some(i) => remap[c] = Some(i),
+                    None => return Err(err(sqlstate::GROUPING_ERROR, format!("\u{0}sub{c}"))),
+                }
+            }
+            let sub = SubPlan {
+                remap: Some(Arc::new(remap)),
+                ..sub
+            };
             Ok(Expr::Subquery(kind, sub, neg))
         }
         other => {
@@ -2688,7 +3600,11 @@ fn rebuild_children(x: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
         Expr::AssignCast(e, t) => Expr::AssignCast(b(e, f), t),
         Expr::Func(n, args) => Expr::Func(n, args.into_iter().map(|a| f(a)).collect()),
         Expr::Session(k, args) => Expr::Session(k, args.into_iter().map(|a| f(a)).collect()),
-        Expr::Case { operand, whens, otherwise } => Expr::Case {
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => Expr::Case {
             operand: operand.map(|o| b(o, f)),
             whens: whens.into_iter().map(|(w, t)| (f(w), f(t))).collect(),
             otherwise: otherwise.map(|o| b(o, f)),
@@ -2699,9 +3615,17 @@ fn rebuild_children(x: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
             Expr::NullIf(a, b(c, f))
         }
         Expr::Extreme(g, args) => Expr::Extreme(g, args.into_iter().map(|a| f(a)).collect()),
-        Expr::InList { expr, list, negated } => {
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let expr = b(expr, f);
-            Expr::InList { expr, list: list.into_iter().map(|a| f(a)).collect(), negated }
+            Expr::InList {
+                expr,
+                list: list.into_iter().map(|a| f(a)).collect(),
+                negated,
+            }
         }
         Expr::IsNull(e, n) => Expr::IsNull(b(e, f), n),
         Expr::IsBool(e, v, n) => Expr::IsBool(b(e, f), v, n),
@@ -2709,10 +3633,22 @@ fn rebuild_children(x: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
             let l = b(l, f);
             Expr::IsDistinct(l, b(r, f), n)
         }
-        Expr::Like { expr, pattern, escape, negated, case_insensitive } => {
+        Expr::Like {
+            expr,
+            pattern,
+            escape,
+            negated,
+            case_insensitive,
+        } => {
             let expr = b(expr, f);
             let pattern = b(pattern, f);
-            Expr::Like { expr, pattern, escape: escape.map(|e| b(e, f)), negated, case_insensitive }
+            Expr::Like {
+                expr,
+                pattern,
+                escape: escape.map(|e| b(e, f)),
+                negated,
+                case_insensitive,
+            }
         }
         leaf => leaf,
     }
@@ -2720,7 +3656,11 @@ fn rebuild_children(x: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
 
 /// Interval literal helper kept for binder users.
 pub fn interval_value(months: i32, days: i32, micros: i64) -> Value {
-    Value::Interval(Interval { months, days, micros })
+    Value::Interval(Interval {
+        months,
+        days,
+        micros,
+    })
 }
 
 #[allow(dead_code)]

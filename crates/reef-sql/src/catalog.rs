@@ -178,7 +178,10 @@ impl Object {
 impl TableDesc {
     /// The column with this name, with its position.
     pub fn column(&self, name: &str) -> Option<(usize, &ColumnDesc)> {
-        self.columns.iter().enumerate().find(|(_, c)| c.name == name)
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
     }
 
     /// The position of the column with this id.
@@ -197,7 +200,10 @@ impl TableDesc {
     /// True when the key is the hidden row id.
     pub fn has_hidden_key(&self) -> bool {
         self.primary_key.len() == 1
-            && self.column_pos(self.primary_key[0]).map(|p| self.columns[p].hidden).unwrap_or(false)
+            && self
+                .column_pos(self.primary_key[0])
+                .map(|p| self.columns[p].hidden)
+                .unwrap_or(false)
     }
 }
 
@@ -303,7 +309,10 @@ impl Catalog {
         for o in objects {
             state.insert(Arc::new(o));
         }
-        Catalog { state: RwLock::new(state), commit_lock: Arc::new(RwLock::new(())) }
+        Catalog {
+            state: RwLock::new(state),
+            commit_lock: Arc::new(RwLock::new(())),
+        }
     }
 
     /// Publishes a committed change: `Some` replaces or adds, `None` removes.
@@ -328,7 +337,11 @@ impl Catalog {
     /// The committed object with this name.
     pub fn get_by_name(&self, name: &str) -> Option<Arc<Object>> {
         let state = self.state.read();
-        state.by_name.get(name).and_then(|id| state.by_id.get(id)).cloned()
+        state
+            .by_name
+            .get(name)
+            .and_then(|id| state.by_id.get(id))
+            .cloned()
     }
 
     /// The committed object with this id.
@@ -429,7 +442,10 @@ impl<'a> CatalogView<'a> {
 
 /// The error for a missing relation.
 pub fn undefined_table(name: &str) -> SqlError {
-    SqlError::new(sqlstate::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+    SqlError::new(
+        sqlstate::UNDEFINED_TABLE,
+        format!("relation \"{name}\" does not exist"),
+    )
 }
 
 /// Stores a `DataType` as a short, stable text code in descriptors.

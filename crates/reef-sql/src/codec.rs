@@ -27,8 +27,8 @@
 //! (so a dropped column's bytes are ignored).
 
 use reef_common::codec::{
-    decode_bytes_into, decode_f64, decode_i64, decode_u64, decode_var_u64, encode_bytes, encode_f64, encode_i64,
-    encode_u64, encode_var_u64, skip_bytes, CodecError,
+    decode_bytes_into, decode_f64, decode_i64, decode_u64, decode_var_u64, encode_bytes,
+    encode_f64, encode_i64, encode_u64, encode_var_u64, skip_bytes, CodecError,
 };
 use rust_decimal::Decimal;
 
@@ -214,7 +214,9 @@ fn encode_numeric_key(buf: &mut Vec<u8>, d: &Decimal) {
 }
 
 fn take_byte(input: &mut &[u8]) -> Result<u8> {
-    let (&b, rest) = input.split_first().ok_or_else(|| corrupt("key", "unexpected end of input"))?;
+    let (&b, rest) = input
+        .split_first()
+        .ok_or_else(|| corrupt("key", "unexpected end of input"))?;
     *input = rest;
     Ok(b)
 }
@@ -252,7 +254,11 @@ fn decode_numeric_key(input: &mut &[u8]) -> Result<Decimal> {
     let mut scale = ndigits - exp;
     if scale < 0 {
         mantissa = mantissa
-            .checked_mul(10u128.checked_pow((-scale) as u32).ok_or_else(|| corrupt("key", "numeric exponent"))?)
+            .checked_mul(
+                10u128
+                    .checked_pow((-scale) as u32)
+                    .ok_or_else(|| corrupt("key", "numeric exponent"))?,
+            )
             .ok_or_else(|| corrupt("key", "numeric exponent"))?;
         scale = 0;
     }
@@ -332,7 +338,11 @@ pub fn decode_key_value(input: &mut &[u8], ty: &DataType) -> Result<Value> {
             let days = i32::try_from(days).map_err(|e| corrupt("key", e))?;
             let day_micros = (months as i128 * 30 + days as i128) * 86_400_000_000;
             let micros = i64::try_from(total - day_micros).map_err(|e| corrupt("key", e))?;
-            Value::Interval(Interval { months, days, micros })
+            Value::Interval(Interval {
+                months,
+                days,
+                micros,
+            })
         }
         other => return Err(corrupt("key", format!("tag {other:#04x}"))),
     })
@@ -398,7 +408,9 @@ fn decode_var_u128(input: &mut &[u8]) -> Result<u128> {
 }
 
 fn take_row_byte(input: &mut &[u8]) -> Result<u8> {
-    let (&b, rest) = input.split_first().ok_or_else(|| corrupt("row", "unexpected end of input"))?;
+    let (&b, rest) = input
+        .split_first()
+        .ok_or_else(|| corrupt("row", "unexpected end of input"))?;
     *input = rest;
     Ok(b)
 }
@@ -522,16 +534,27 @@ fn skip_payload(tag: u8, input: &mut &[u8]) -> Result<()> {
 
 /// Decodes one payload as a value of the wanted column type.
 fn decode_payload(tag: u8, input: &mut &[u8], ty: &DataType) -> Result<Value> {
-    let mismatch = |stored: &str| corrupt("row", format!("stored {stored} value for a column of type {ty}"));
-    let int = |input: &mut &[u8]| -> Result<i64> { Ok(unzigzag(decode_var_u64(input).map_err(row_err)?)) };
+    let mismatch = |stored: &str| {
+        corrupt(
+            "row",
+            format!("stored {stored} value for a column of type {ty}"),
+        )
+    };
+    let int = |input: &mut &[u8]| -> Result<i64> {
+        Ok(unzigzag(decode_var_u64(input).map_err(row_err)?))
+    };
     Ok(match tag {
         ROW_FALSE => Value::Bool(false),
         ROW_TRUE => Value::Bool(true),
         ROW_INT => {
             let i = int(input)?;
             match ty {
-                DataType::Int16 => Value::Int16(i16::try_from(i).map_err(|_| mismatch("wide integer"))?),
-                DataType::Int32 => Value::Int32(i32::try_from(i).map_err(|_| mismatch("wide integer"))?),
+                DataType::Int16 => {
+                    Value::Int16(i16::try_from(i).map_err(|_| mismatch("wide integer"))?)
+                }
+                DataType::Int32 => {
+                    Value::Int32(i32::try_from(i).map_err(|_| mismatch("wide integer"))?)
+                }
                 DataType::Int64 => Value::Int64(i),
                 DataType::Numeric(_) => Value::Numeric(Decimal::from(i)),
                 DataType::Float64 => Value::Float64(i as f64),
@@ -558,12 +581,19 @@ fn decode_payload(tag: u8, input: &mut &[u8], ty: &DataType) -> Result<Value> {
             let m = decode_var_u128(input)?;
             let m = i128::try_from(m).map_err(|e| corrupt("row", e))?;
             let m = if flags & 0x80 != 0 { -m } else { m };
-            Value::Numeric(Decimal::try_from_i128_with_scale(m, (flags & 0x7f) as u32).map_err(|e| corrupt("row", e))?)
+            Value::Numeric(
+                Decimal::try_from_i128_with_scale(m, (flags & 0x7f) as u32)
+                    .map_err(|e| corrupt("row", e))?,
+            )
         }
         ROW_TEXT => {
             let n = decode_len(input)?;
             let b = take_row_bytes(input, n)?;
-            Value::Text(std::str::from_utf8(b).map_err(|e| corrupt("row", e))?.to_owned())
+            Value::Text(
+                std::str::from_utf8(b)
+                    .map_err(|e| corrupt("row", e))?
+                    .to_owned(),
+            )
         }
         ROW_BYTEA => {
             let n = decode_len(input)?;
@@ -573,8 +603,12 @@ fn decode_payload(tag: u8, input: &mut &[u8], ty: &DataType) -> Result<Value> {
             let d = int(input)?;
             let d = i32::try_from(d).map_err(|e| corrupt("row", e))?;
             match ty {
-                DataType::Timestamp => Value::Timestamp(d as i64 * crate::types::datetime::USECS_PER_DAY),
-                DataType::TimestampTz => Value::TimestampTz(d as i64 * crate::types::datetime::USECS_PER_DAY),
+                DataType::Timestamp => {
+                    Value::Timestamp(d as i64 * crate::types::datetime::USECS_PER_DAY)
+                }
+                DataType::TimestampTz => {
+                    Value::TimestampTz(d as i64 * crate::types::datetime::USECS_PER_DAY)
+                }
                 _ => Value::Date(d),
             }
         }
@@ -591,7 +625,11 @@ fn decode_payload(tag: u8, input: &mut &[u8], ty: &DataType) -> Result<Value> {
             let months = i32::try_from(int(input)?).map_err(|e| corrupt("row", e))?;
             let days = i32::try_from(int(input)?).map_err(|e| corrupt("row", e))?;
             let micros = int(input)?;
-            Value::Interval(Interval { months, days, micros })
+            Value::Interval(Interval {
+                months,
+                days,
+                micros,
+            })
         }
         other => return Err(corrupt("row", format!("tag {other}"))),
     })
@@ -672,13 +710,18 @@ mod tests {
     fn numeric_keys_ignore_scale_and_order() {
         assert_eq!(key(&num("1.0")), key(&num("1.00")));
         assert_eq!(key(&num("-0.00")), key(&num("0")));
-        let ordered =
-            ["-1000", "-12.5", "-12.34", "-12.3", "-0.001", "0", "0.0001", "0.12", "0.123", "1", "9.99", "10", "1500"];
+        let ordered = [
+            "-1000", "-12.5", "-12.34", "-12.3", "-0.001", "0", "0.0001", "0.12", "0.123", "1",
+            "9.99", "10", "1500",
+        ];
         for w in ordered.windows(2) {
             assert!(key(&num(w[0])) < key(&num(w[1])), "{} < {}", w[0], w[1]);
         }
         let mut input: &[u8] = &key(&num("1500"));
-        assert_eq!(decode_key_value(&mut input, &DataType::Numeric(None)).unwrap(), num("1500"));
+        assert_eq!(
+            decode_key_value(&mut input, &DataType::Numeric(None)).unwrap(),
+            num("1500")
+        );
         assert!(input.is_empty());
         let mut input: &[u8] = &key(&num("1.5"));
         let v = decode_key_value(&mut input, &DataType::Numeric(Some((5, 2)))).unwrap();
@@ -693,7 +736,10 @@ mod tests {
         encode_key_value(&mut b, &Value::Text("ab".into()));
         assert_eq!(a, b);
         let mut input: &[u8] = &a;
-        assert_eq!(decode_key_value(&mut input, &DataType::Char(4)).unwrap(), Value::Text("ab  ".into()));
+        assert_eq!(
+            decode_key_value(&mut input, &DataType::Char(4)).unwrap(),
+            Value::Text("ab  ".into())
+        );
     }
 
     #[test]
@@ -702,11 +748,28 @@ mod tests {
         let (a, b, c) = (Value::Int32(7), Value::Text("x".into()), Value::Null);
         encode_row(&mut buf, &[(1, &a), (2, &b), (3, &c)]);
         let mut out = Vec::new();
-        decode_row(&buf, &[(2, DataType::Text), (4, DataType::Int64), (1, DataType::Int64)], &mut out).unwrap();
-        assert_eq!(out, vec![Value::Text("x".into()), Value::Null, Value::Int64(7)]);
+        decode_row(
+            &buf,
+            &[
+                (2, DataType::Text),
+                (4, DataType::Int64),
+                (1, DataType::Int64),
+            ],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![Value::Text("x".into()), Value::Null, Value::Int64(7)]
+        );
         let mut out = vec![Value::Bool(true)];
         decode_row(&buf, &[(3, DataType::Int32)], &mut out).unwrap();
         assert_eq!(out, vec![Value::Bool(true), Value::Null]);
-        assert!(decode_row(&buf[..buf.len() - 1], &[(2, DataType::Text)], &mut Vec::new()).is_err());
+        assert!(decode_row(
+            &buf[..buf.len() - 1],
+            &[(2, DataType::Text)],
+            &mut Vec::new()
+        )
+        .is_err());
     }
 }

@@ -20,11 +20,18 @@ use crate::session::{ExecResult, StmtCtx};
 use crate::types::{DataType, Value};
 
 fn tag(t: &str) -> Result<ExecResult> {
-    Ok(ExecResult { tag: t.into(), columns: None, rows: vec![] })
+    Ok(ExecResult {
+        tag: t.into(),
+        columns: None,
+        rows: vec![],
+    })
 }
 
 fn already_exists(name: &str) -> SqlError {
-    SqlError::new(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists"))
+    SqlError::new(
+        sqlstate::DUPLICATE_TABLE,
+        format!("relation \"{name}\" already exists"),
+    )
 }
 
 fn txn_err(e: reef_txn::TxnError) -> SqlError {
@@ -60,7 +67,10 @@ fn delete_range(ctx: &StmtCtx, start: &[u8], end: &[u8]) -> Result<()> {
     if ctx.txn.buffer_bytes() > ctx.mem_limit {
         return Err(SqlError::new(
             sqlstate::OUT_OF_MEMORY,
-            format!("transaction's pending writes exceed the memory limit of {} bytes", ctx.mem_limit),
+            format!(
+                "transaction's pending writes exceed the memory limit of {} bytes",
+                ctx.mem_limit
+            ),
         ));
     }
     Ok(())
@@ -84,13 +94,26 @@ fn column_ids(table: &TableDesc, cols: &[ast::IndexColumn]) -> Result<Vec<u32>> 
     for c in cols {
         let name = match &c.column.expr {
             ast::Expr::Identifier(i) => ident_name(i),
-            other => return Err(SqlError::unsupported(format!("index expressions are not supported: {other}"))),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "index expressions are not supported: {other}"
+                )))
+            }
         };
-        let (_, col) = table.column(&name).filter(|(_, c)| !c.hidden).ok_or_else(|| {
-            SqlError::new(sqlstate::UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"))
-        })?;
+        let (_, col) = table
+            .column(&name)
+            .filter(|(_, c)| !c.hidden)
+            .ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column \"{name}\" does not exist"),
+                )
+            })?;
         if ids.contains(&col.id) {
-            return Err(SqlError::new(sqlstate::DUPLICATE_COLUMN, format!("column \"{name}\" appears twice in index")));
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{name}\" appears twice in index"),
+            ));
         }
         ids.push(col.id);
     }
@@ -100,11 +123,20 @@ fn column_ids(table: &TableDesc, cols: &[ast::IndexColumn]) -> Result<Vec<u32>> 
 fn column_ids_by_name(table: &TableDesc, names: &[String]) -> Result<Vec<u32>> {
     let mut ids = Vec::new();
     for name in names {
-        let (_, col) = table.column(name).filter(|(_, c)| !c.hidden).ok_or_else(|| {
-            SqlError::new(sqlstate::UNDEFINED_COLUMN, format!("column \"{name}\" named in key does not exist"))
-        })?;
+        let (_, col) = table
+            .column(name)
+            .filter(|(_, c)| !c.hidden)
+            .ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column \"{name}\" named in key does not exist"),
+                )
+            })?;
         if ids.contains(&col.id) {
-            return Err(SqlError::new(sqlstate::DUPLICATE_COLUMN, format!("column \"{name}\" appears twice in key")));
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{name}\" appears twice in key"),
+            ));
         }
         ids.push(col.id);
     }
@@ -115,7 +147,9 @@ fn index_column_names(cols: &[ast::IndexColumn]) -> Result<Vec<String>> {
     cols.iter()
         .map(|c| match &c.column.expr {
             ast::Expr::Identifier(i) => Ok(ident_name(i)),
-            other => Err(SqlError::unsupported(format!("index expressions are not supported: {other}"))),
+            other => Err(SqlError::unsupported(format!(
+                "index expressions are not supported: {other}"
+            ))),
         })
         .collect()
 }
@@ -126,7 +160,10 @@ fn unique_name(ctx: &StmtCtx, base: &str) -> String {
     if !view.name_taken(base) {
         return base.to_string();
     }
-    (1..).map(|i| format!("{base}{i}")).find(|n| !view.name_taken(n)).unwrap()
+    (1..)
+        .map(|i| format!("{base}{i}"))
+        .find(|n| !view.name_taken(n))
+        .unwrap()
 }
 
 /// Validates a DEFAULT expression for a column and returns its SQL text.
@@ -134,9 +171,18 @@ fn check_default(ctx: &StmtCtx, e: &ast::Expr, ty: DataType, col: &str) -> Resul
     let mut binder = Binder::new(ctx.view(), vec![]);
     let (x, t) = binder.bind_expr(e, &Scope::default())?;
     if crate::binder::contains_agg_expr(&x) {
-        return Err(SqlError::new(sqlstate::GROUPING_ERROR, "aggregate functions are not allowed in DEFAULT expressions"));
+        return Err(SqlError::new(
+            sqlstate::GROUPING_ERROR,
+            "aggregate functions are not allowed in DEFAULT expressions",
+        ));
     }
-    if t != DataType::Unknown && t != ty && !crate::types::cast::implicit_cast_allowed(&t, &ty) && !(t.is_numeric() && ty.is_numeric()) && !ty.is_string() && t.base() != ty.base() {
+    if t != DataType::Unknown
+        && t != ty
+        && !crate::types::cast::implicit_cast_allowed(&t, &ty)
+        && !(t.is_numeric() && ty.is_numeric())
+        && !ty.is_string()
+        && t.base() != ty.base()
+    {
         return Err(SqlError::new(
             sqlstate::DATATYPE_MISMATCH,
             format!("column \"{col}\" is of type {ty} but default expression is of type {t}"),
@@ -155,10 +201,15 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
         return Err(already_exists(&name));
     }
     if ct.temporary {
-        return Err(SqlError::unsupported("temporary tables are not supported yet"));
+        return Err(SqlError::unsupported(
+            "temporary tables are not supported yet",
+        ));
     }
-    if ct.like.is_some() || ct.clone.is_some() || ct.partition_of.is_some() || ct.inherits.is_some() {
-        return Err(SqlError::unsupported("this form of CREATE TABLE is not supported"));
+    if ct.like.is_some() || ct.clone.is_some() || ct.partition_of.is_some() || ct.inherits.is_some()
+    {
+        return Err(SqlError::unsupported(
+            "this form of CREATE TABLE is not supported",
+        ));
     }
     let id = ctx.alloc_id()?;
     let mut columns: Vec<ColumnDesc> = Vec::new();
@@ -177,17 +228,31 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
     };
     if let Some(b) = &as_query {
         if !ct.columns.is_empty() && ct.columns.len() != b.scope.columns.len() {
-            return Err(SqlError::new(sqlstate::SYNTAX_ERROR, "CREATE TABLE AS column list does not match the query"));
+            return Err(SqlError::new(
+                sqlstate::SYNTAX_ERROR,
+                "CREATE TABLE AS column list does not match the query",
+            ));
         }
         for (i, c) in b.scope.columns.iter().enumerate() {
-            let cname = ct.columns.get(i).map(|d| ident_name(&d.name)).unwrap_or_else(|| c.name.clone());
+            let cname = ct
+                .columns
+                .get(i)
+                .map(|d| ident_name(&d.name))
+                .unwrap_or_else(|| c.name.clone());
             if columns.iter().any(|x| x.name == cname) {
-                return Err(SqlError::new(sqlstate::DUPLICATE_COLUMN, format!("column \"{cname}\" specified more than once")));
+                return Err(SqlError::new(
+                    sqlstate::DUPLICATE_COLUMN,
+                    format!("column \"{cname}\" specified more than once"),
+                ));
             }
             columns.push(ColumnDesc {
                 id: next_col,
                 name: cname,
-                ty: if c.ty == DataType::Unknown { DataType::Text } else { c.ty },
+                ty: if c.ty == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    c.ty
+                },
                 nullable: true,
                 default: None,
                 hidden: false,
@@ -198,38 +263,62 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
         for cd in &ct.columns {
             let cname = ident_name(&cd.name);
             if columns.iter().any(|c| c.name == cname) {
-                return Err(SqlError::new(sqlstate::DUPLICATE_COLUMN, format!("column \"{cname}\" specified more than once")));
+                return Err(SqlError::new(
+                    sqlstate::DUPLICATE_COLUMN,
+                    format!("column \"{cname}\" specified more than once"),
+                ));
             }
             let (ty, serial) = match is_serial(&cd.data_type) {
                 Some(t) => (t, true),
                 None => (convert_type(&cd.data_type)?, false),
             };
-            let mut col = ColumnDesc { id: next_col, name: cname.clone(), ty, nullable: true, default: None, hidden: false };
+            let mut col = ColumnDesc {
+                id: next_col,
+                name: cname.clone(),
+                ty,
+                nullable: true,
+                default: None,
+                hidden: false,
+            };
             next_col += 1;
             for opt in &cd.options {
                 match &opt.option {
                     ast::ColumnOption::Null => col.nullable = true,
                     ast::ColumnOption::NotNull => col.nullable = false,
-                    ast::ColumnOption::Default(e) => col.default = Some(check_default(ctx, e, ty, &cname)?),
+                    ast::ColumnOption::Default(e) => {
+                        col.default = Some(check_default(ctx, e, ty, &cname)?)
+                    }
                     ast::ColumnOption::PrimaryKey(_) => {
                         if pk_names.is_some() {
                             return Err(SqlError::new(
                                 sqlstate::INVALID_TABLE_DEFINITION,
-                                format!("multiple primary keys for table \"{name}\" are not allowed"),
+                                format!(
+                                    "multiple primary keys for table \"{name}\" are not allowed"
+                                ),
                             ));
                         }
                         pk_names = Some((vec![cname.clone()], opt.name.as_ref().map(ident_name)));
                         col.nullable = false;
                     }
-                    ast::ColumnOption::Unique(_) => uniques.push((vec![cname.clone()], opt.name.as_ref().map(ident_name))),
+                    ast::ColumnOption::Unique(_) => {
+                        uniques.push((vec![cname.clone()], opt.name.as_ref().map(ident_name)))
+                    }
                     ast::ColumnOption::Check(_) => {
-                        return Err(SqlError::unsupported("CHECK constraints are not supported yet"))
+                        return Err(SqlError::unsupported(
+                            "CHECK constraints are not supported yet",
+                        ))
                     }
                     ast::ColumnOption::ForeignKey(_) => {
-                        return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+                        return Err(SqlError::unsupported(
+                            "FOREIGN KEY constraints are not supported yet",
+                        ))
                     }
                     ast::ColumnOption::Collation(_) | ast::ColumnOption::Comment(_) => {}
-                    other => return Err(SqlError::unsupported(format!("column option {other} is not supported"))),
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "column option {other} is not supported"
+                        )))
+                    }
                 }
             }
             if serial {
@@ -254,14 +343,30 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
                         format!("multiple primary keys for table \"{name}\" are not allowed"),
                     ));
                 }
-                pk_names = Some((index_column_names(&pk.columns)?, pk.name.as_ref().map(ident_name)));
+                pk_names = Some((
+                    index_column_names(&pk.columns)?,
+                    pk.name.as_ref().map(ident_name),
+                ));
             }
-            ast::TableConstraint::Unique(u) => uniques.push((index_column_names(&u.columns)?, u.name.as_ref().map(ident_name))),
-            ast::TableConstraint::Check(_) => return Err(SqlError::unsupported("CHECK constraints are not supported yet")),
+            ast::TableConstraint::Unique(u) => uniques.push((
+                index_column_names(&u.columns)?,
+                u.name.as_ref().map(ident_name),
+            )),
+            ast::TableConstraint::Check(_) => {
+                return Err(SqlError::unsupported(
+                    "CHECK constraints are not supported yet",
+                ))
+            }
             ast::TableConstraint::ForeignKey(_) => {
-                return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+                return Err(SqlError::unsupported(
+                    "FOREIGN KEY constraints are not supported yet",
+                ))
             }
-            other => return Err(SqlError::unsupported(format!("constraint {other} is not supported"))),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "constraint {other} is not supported"
+                )))
+            }
         }
     }
     let mut table = TableDesc {
@@ -329,14 +434,23 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
         }
         let iid = table.next_index_id;
         table.next_index_id += 1;
-        table.indexes.push(IndexDesc { id: iid, name: iname, columns: ids, unique: true });
+        table.indexes.push(IndexDesc {
+            id: iid,
+            name: iname,
+            columns: ids,
+            unique: true,
+        });
     }
     let table_arc = Arc::new(table.clone());
     ctx.put_object(Object::Table(table));
     if let Some(b) = as_query {
         let plan = optimizer::optimize(b.plan)?;
         let ectx = ctx.exec_ctx(vec![]);
-        let hidden = if table_arc.has_hidden_key() { table_arc.column_pos(table_arc.primary_key[0]) } else { None };
+        let hidden = if table_arc.has_hidden_key() {
+            table_arc.column_pos(table_arc.primary_key[0])
+        } else {
+            None
+        };
         let mut rows = Vec::new();
         for r in exec::build(&plan, &ectx)? {
             let r = r?;
@@ -350,16 +464,25 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
                 row.insert(h, Value::Null);
                 row[h] = Value::Int64(ctx.hooks.next_rowid(table_arc.id)?);
             }
-            ctx.txn.put(row_key(&table_arc, &row), row_value(&table_arc, &row));
+            ctx.txn
+                .put(row_key(&table_arc, &row), row_value(&table_arc, &row));
         }
-        return Ok(ExecResult { tag: format!("SELECT {n}"), columns: None, rows: vec![] });
+        return Ok(ExecResult {
+            tag: format!("SELECT {n}"),
+            columns: None,
+            rows: vec![],
+        });
     }
     tag("CREATE TABLE")
 }
 
 /// Gives a table without a declared primary key a hidden row-id column.
 fn add_hidden_key(table: &mut TableDesc) {
-    let name = if table.column("rowid").is_some() { "_reef_rowid" } else { "rowid" };
+    let name = if table.column("rowid").is_some() {
+        "_reef_rowid"
+    } else {
+        "rowid"
+    };
     let id = table.next_column_id;
     table.next_column_id += 1;
     table.columns.push(ColumnDesc {
@@ -389,10 +512,19 @@ fn backfill_index(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<(
                     let vals: Vec<String> = idx
                         .columns
                         .iter()
-                        .map(|c| crate::types::text::format_text(&row[table.column_pos(*c).unwrap()]))
+                        .map(|c| {
+                            crate::types::text::format_text(&row[table.column_pos(*c).unwrap()])
+                        })
                         .collect();
-                    SqlError::new(sqlstate::UNIQUE_VIOLATION, format!("could not create unique index \"{}\"", idx.name))
-                        .with_detail(format!("Key ({})=({}) is duplicated.", names.join(", "), vals.join(", ")))
+                    SqlError::new(
+                        sqlstate::UNIQUE_VIOLATION,
+                        format!("could not create unique index \"{}\"", idx.name),
+                    )
+                    .with_detail(format!(
+                        "Key ({})=({}) is duplicated.",
+                        names.join(", "),
+                        vals.join(", ")
+                    ))
                 } else {
                     txn_err(e)
                 }
@@ -409,14 +541,18 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
     let tname = object_name(&ci.table_name)?;
     let mut table = (*ctx.view().table(&tname)?).clone();
     if ci.predicate.is_some() {
-        return Err(SqlError::unsupported("partial indexes are not supported yet"));
+        return Err(SqlError::unsupported(
+            "partial indexes are not supported yet",
+        ));
     }
     let ids = column_ids(&table, &ci.columns)?;
     let iname = match &ci.name {
         Some(n) => object_name(n)?,
         None => {
-            let cols: Vec<String> =
-                ids.iter().map(|c| table.columns[table.column_pos(*c).unwrap()].name.clone()).collect();
+            let cols: Vec<String> = ids
+                .iter()
+                .map(|c| table.columns[table.column_pos(*c).unwrap()].name.clone())
+                .collect();
             unique_name(ctx, &format!("{tname}_{}_idx", cols.join("_")))
         }
     };
@@ -426,7 +562,12 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
         }
         return Err(already_exists(&iname));
     }
-    let idx = IndexDesc { id: table.next_index_id, name: iname, columns: ids, unique: ci.unique };
+    let idx = IndexDesc {
+        id: table.next_index_id,
+        name: iname,
+        columns: ids,
+        unique: ci.unique,
+    };
     table.next_index_id += 1;
     table.version += 1;
     backfill_index(ctx, &table, &idx)?;
@@ -438,18 +579,26 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
 /// CREATE VIEW.
 pub(crate) fn create_view(ctx: &mut StmtCtx, cv: &ast::CreateView) -> Result<ExecResult> {
     if cv.materialized {
-        return Err(SqlError::unsupported("materialized views are not supported"));
+        return Err(SqlError::unsupported(
+            "materialized views are not supported",
+        ));
     }
     let name = object_name(&cv.name)?;
     // The query must bind now.
     let mut binder = Binder::new(ctx.view(), vec![]);
     let b = binder.bind_query(&cv.query)?;
     if binder.params.iter().any(|_| true) {
-        return Err(SqlError::new(sqlstate::UNDEFINED_PARAMETER, "views cannot have parameters"));
+        return Err(SqlError::new(
+            sqlstate::UNDEFINED_PARAMETER,
+            "views cannot have parameters",
+        ));
     }
     let column_names: Vec<String> = cv.columns.iter().map(|c| ident_name(&c.name)).collect();
     if column_names.len() > b.scope.columns.len() {
-        return Err(SqlError::new(sqlstate::SYNTAX_ERROR, "CREATE VIEW specifies more column names than columns"));
+        return Err(SqlError::new(
+            sqlstate::SYNTAX_ERROR,
+            "CREATE VIEW specifies more column names than columns",
+        ));
     }
     let existing = ctx.view().get_by_name(&name);
     let id = match existing.as_deref() {
@@ -464,15 +613,24 @@ pub(crate) fn create_view(ctx: &mut StmtCtx, cv: &ast::CreateView) -> Result<Exe
         }
     };
     let version = existing.map(|o| o.version() + 1).unwrap_or(1);
-    ctx.put_object(Object::View(ViewDesc { id, name, query: cv.query.to_string(), column_names, version }));
+    ctx.put_object(Object::View(ViewDesc {
+        id,
+        name,
+        query: cv.query.to_string(),
+        column_names,
+        version,
+    }));
     tag("CREATE VIEW")
 }
 
 fn seq_int(e: &ast::Expr) -> Result<i64> {
     let s = e.to_string();
-    s.replace(' ', "")
-        .parse::<i64>()
-        .map_err(|_| SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid sequence option value {s}")))
+    s.replace(' ', "").parse::<i64>().map_err(|_| {
+        SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("invalid sequence option value {s}"),
+        )
+    })
 }
 
 /// CREATE SEQUENCE.
@@ -515,13 +673,21 @@ pub(crate) fn create_sequence(
                     type_min = i32::MIN as i64;
                 }
                 DataType::Int64 => {}
-                _ => return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "sequence type must be smallint, integer, or bigint")),
+                _ => {
+                    return Err(SqlError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        "sequence type must be smallint, integer, or bigint",
+                    ))
+                }
             },
             ast::SequenceOptions::OwnedBy(_) => {}
         }
     }
     if increment == 0 {
-        return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "INCREMENT must not be zero"));
+        return Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            "INCREMENT must not be zero",
+        ));
     }
     let min_value = min.unwrap_or(if increment > 0 { 1 } else { type_min });
     let max_value = max.unwrap_or(if increment > 0 { type_max } else { -1 });
@@ -558,44 +724,77 @@ pub(crate) fn create_sequence(
 fn rewrite_table(ctx: &StmtCtx, old: &TableDesc, new: &TableDesc, rows: Vec<Row>) -> Result<()> {
     let (start, end) = catalog::table_range(old.id);
     delete_range(ctx, &start, &end)?;
-    for row in rows {
-        ctx.txn.insert(row_key(new, &row), row_value(new, &row)).map_err(|e| {
-            if matches!(e, reef_txn::TxnError::DuplicateKey { .. }) {
-                let names: Vec<String> =
-                    new.primary_key.iter().map(|c| new.columns[new.column_pos(*c).unwrap()].name.clone()).collect();
-                let vals: Vec<String> = new
-                    .primary_key
-                    .iter()
-                    .map(|c| crate::types::text::format_text(&row[new.column_pos(*c).unwrap()]))
-                    .collect();
-                SqlError::new(
-                    sqlstate::UNIQUE_VIOLATION,
-                    format!("could not create unique index \"{}\"", new.pk_name.clone().unwrap_or_default()),
-                )
-                .with_detail(format!("Key ({})=({}) is duplicated.", names.join(", "), vals.join(", ")))
-            } else {
-                txn_err(e)
-            }
-        })?;
-        for idx in &new.indexes {
-            let (k, v) = index_entry(new, idx, &row);
-            if idx.unique && !v.is_empty() {
-                ctx.txn.insert(k, v).map_err(|e| {
-                    if matches!(e, reef_txn::TxnError::DuplicateKey { .. }) {
-                        SqlError::new(sqlstate::UNIQUE_VIOLATION, format!("could not create unique index \"{}\"", idx.name))
-                    } else {
-                        txn_err(e)
-                    }
-                })?;
-            } else {
-                ctx.txn.put(k, v);
-            }
+    // Every key of the table's range is deleted above, so nothing in storage can collide with
+    // the new keys: uniqueness is checked among the new entries themselves, sorted, and the
+    // writes are plain puts rather than one storage lookup per row.
+    let duplicate = |entries: &mut Vec<(Vec<u8>, Vec<u8>, usize)>| -> Option<usize> {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
+            .windows(2)
+            .find(|w| w[0].0 == w[1].0)
+            .map(|w| w[1].2)
+    };
+    let mut primary: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| (row_key(new, row), row_value(new, row), i))
+        .collect();
+    if let Some(i) = duplicate(&mut primary) {
+        let row = &rows[i];
+        let names: Vec<String> = new
+            .primary_key
+            .iter()
+            .map(|c| new.columns[new.column_pos(*c).unwrap()].name.clone())
+            .collect();
+        let vals: Vec<String> = new
+            .primary_key
+            .iter()
+            .map(|c| crate::types::text::format_text(&row[new.column_pos(*c).unwrap()]))
+            .collect();
+        return Err(SqlError::new(
+            sqlstate::UNIQUE_VIOLATION,
+            format!(
+                "could not create unique index \"{}\"",
+                new.pk_name.clone().unwrap_or_default()
+            ),
+        )
+        .with_detail(format!(
+            "Key ({})=({}) is duplicated.",
+            names.join(", "),
+            vals.join(", ")
+        )));
+    }
+    for (k, v, _) in primary {
+        ctx.txn.put(k, v);
+    }
+    for idx in &new.indexes {
+        let mut entries: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let (k, v) = index_entry(new, idx, row);
+                (k, v, i)
+            })
+            .collect();
+        // Entries with a NULL key column, and every non-unique entry, end with the row's key and
+        // never collide; only a unique index's complete keys can.
+        if idx.unique && duplicate(&mut entries).is_some() {
+            return Err(SqlError::new(
+                sqlstate::UNIQUE_VIOLATION,
+                format!("could not create unique index \"{}\"", idx.name),
+            ));
+        }
+        for (k, v, _) in entries.drain(..) {
+            ctx.txn.put(k, v);
         }
     }
     if ctx.txn.buffer_bytes() > ctx.mem_limit {
         return Err(SqlError::new(
             sqlstate::OUT_OF_MEMORY,
-            format!("transaction's pending writes exceed the memory limit of {} bytes", ctx.mem_limit),
+            format!(
+                "transaction's pending writes exceed the memory limit of {} bytes",
+                ctx.mem_limit
+            ),
         ));
     }
     Ok(())
@@ -619,7 +818,11 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
     for op in &at.operations {
         table.version += 1;
         match op {
-            ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+            ast::AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } => {
                 let cname = ident_name(&column_def.name);
                 if table.column(&cname).filter(|(_, c)| !c.hidden).is_some() {
                     if *if_not_exists {
@@ -631,7 +834,11 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     ));
                 }
                 let ty = match is_serial(&column_def.data_type) {
-                    Some(_) => return Err(SqlError::unsupported("adding a SERIAL column is not supported yet")),
+                    Some(_) => {
+                        return Err(SqlError::unsupported(
+                            "adding a SERIAL column is not supported yet",
+                        ))
+                    }
                     None => convert_type(&column_def.data_type)?,
                 };
                 let mut col = ColumnDesc {
@@ -681,16 +888,29 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                 }
                 if unique {
                     let iname = unique_name(ctx, &format!("{name}_{cname}_key"));
-                    let idx = IndexDesc { id: table.next_index_id, name: iname, columns: vec![col.id], unique: true };
+                    let idx = IndexDesc {
+                        id: table.next_index_id,
+                        name: iname,
+                        columns: vec![col.id],
+                        unique: true,
+                    };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;
                     table.indexes.push(idx);
                 }
             }
-            ast::AlterTableOperation::DropColumn { column_names, if_exists, .. } => {
+            ast::AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => {
                 for cn in column_names {
                     let cname = ident_name(cn);
-                    let Some((pos, col)) = table.column(&cname).filter(|(_, c)| !c.hidden).map(|(p, c)| (p, c.clone())) else {
+                    let Some((pos, col)) = table
+                        .column(&cname)
+                        .filter(|(_, c)| !c.hidden)
+                        .map(|(p, c)| (p, c.clone()))
+                    else {
                         if *if_exists {
                             continue;
                         }
@@ -705,8 +925,12 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         )));
                     }
                     // Indexes on the column go with it.
-                    let dropped: Vec<IndexDesc> =
-                        table.indexes.iter().filter(|i| i.columns.contains(&col.id)).cloned().collect();
+                    let dropped: Vec<IndexDesc> = table
+                        .indexes
+                        .iter()
+                        .filter(|i| i.columns.contains(&col.id))
+                        .cloned()
+                        .collect();
                     for idx in &dropped {
                         let p = catalog::index_prefix(table.id, idx.id);
                         delete_range(ctx, &p, &prefix_end(&p))?;
@@ -725,7 +949,11 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     }
                     let names = index_column_names(&pk.columns)?;
                     let ids = column_ids_by_name(&table, &names)?;
-                    let pk_name = pk.name.as_ref().map(ident_name).unwrap_or_else(|| format!("{name}_pkey"));
+                    let pk_name = pk
+                        .name
+                        .as_ref()
+                        .map(ident_name)
+                        .unwrap_or_else(|| format!("{name}_pkey"));
                     if ctx.view().name_taken(&pk_name) {
                         return Err(already_exists(&pk_name));
                     }
@@ -736,7 +964,10 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         if rows.iter().any(|r| r[p].is_null()) {
                             return Err(SqlError::new(
                                 sqlstate::NOT_NULL_VIOLATION,
-                                format!("column \"{}\" of relation \"{name}\" contains null values", table.columns[p].name),
+                                format!(
+                                    "column \"{}\" of relation \"{name}\" contains null values",
+                                    table.columns[p].name
+                                ),
                             ));
                         }
                         table.columns[p].nullable = false;
@@ -765,14 +996,26 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     if ctx.view().name_taken(&iname) {
                         return Err(already_exists(&iname));
                     }
-                    let idx = IndexDesc { id: table.next_index_id, name: iname, columns: ids, unique: true };
+                    let idx = IndexDesc {
+                        id: table.next_index_id,
+                        name: iname,
+                        columns: ids,
+                        unique: true,
+                    };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;
                     table.indexes.push(idx);
                 }
-                _ => return Err(SqlError::unsupported("only PRIMARY KEY and UNIQUE constraints can be added")),
+                _ => {
+                    return Err(SqlError::unsupported(
+                        "only PRIMARY KEY and UNIQUE constraints can be added",
+                    ))
+                }
             },
-            ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+            ast::AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => {
                 let old = ident_name(old_column_name);
                 let new = ident_name(new_column_name);
                 if table.column(&new).is_some() {
@@ -781,14 +1024,23 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         format!("column \"{new}\" of relation \"{name}\" already exists"),
                     ));
                 }
-                let pos = table.column(&old).filter(|(_, c)| !c.hidden).map(|(p, _)| p).ok_or_else(|| {
-                    SqlError::new(sqlstate::UNDEFINED_COLUMN, format!("column \"{old}\" does not exist"))
-                })?;
+                let pos = table
+                    .column(&old)
+                    .filter(|(_, c)| !c.hidden)
+                    .map(|(p, _)| p)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{old}\" does not exist"),
+                        )
+                    })?;
                 table.columns[pos].name = new;
             }
             ast::AlterTableOperation::RenameTable { table_name } => {
                 let new = match table_name {
-                    ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => object_name(n)?,
+                    ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => {
+                        object_name(n)?
+                    }
                 };
                 if ctx.view().name_taken(&new) {
                     return Err(already_exists(&new));
@@ -797,12 +1049,16 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
             }
             ast::AlterTableOperation::AlterColumn { column_name, op } => {
                 let cname = ident_name(column_name);
-                let pos = table.column(&cname).filter(|(_, c)| !c.hidden).map(|(p, _)| p).ok_or_else(|| {
-                    SqlError::new(
-                        sqlstate::UNDEFINED_COLUMN,
-                        format!("column \"{cname}\" of relation \"{name}\" does not exist"),
-                    )
-                })?;
+                let pos = table
+                    .column(&cname)
+                    .filter(|(_, c)| !c.hidden)
+                    .map(|(p, _)| p)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{cname}\" of relation \"{name}\" does not exist"),
+                        )
+                    })?;
                 match op {
                     ast::AlterColumnOperation::SetNotNull => {
                         if all_rows(ctx, &table)?.iter().any(|r| r[pos].is_null()) {
@@ -827,10 +1083,18 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         table.columns[pos].default = Some(check_default(ctx, value, ty, &cname)?);
                     }
                     ast::AlterColumnOperation::DropDefault => table.columns[pos].default = None,
-                    _ => return Err(SqlError::unsupported("this ALTER COLUMN form is not supported yet")),
+                    _ => {
+                        return Err(SqlError::unsupported(
+                            "this ALTER COLUMN form is not supported yet",
+                        ))
+                    }
                 }
             }
-            other => return Err(SqlError::unsupported(format!("ALTER TABLE {other} is not supported yet"))),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "ALTER TABLE {other} is not supported yet"
+                )))
+            }
         }
     }
     ctx.put_object(Object::Table(table));
@@ -868,7 +1132,11 @@ pub(crate) fn drop(
         ast::ObjectType::View => "DROP VIEW",
         ast::ObjectType::Index => "DROP INDEX",
         ast::ObjectType::Sequence => "DROP SEQUENCE",
-        other => return Err(SqlError::unsupported(format!("DROP {other} is not supported"))),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "DROP {other} is not supported"
+            )))
+        }
     };
     // Check every name first, so a failing DROP changes nothing.
     let mut targets = Vec::new();
@@ -887,7 +1155,10 @@ pub(crate) fn drop(
                 }
                 None if if_exists => {}
                 None => {
-                    return Err(SqlError::new(sqlstate::UNDEFINED_OBJECT, format!("index \"{name}\" does not exist")))
+                    return Err(SqlError::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("index \"{name}\" does not exist"),
+                    ))
                 }
             }
             continue;
@@ -905,19 +1176,34 @@ pub(crate) fn drop(
                         sqlstate::WRONG_OBJECT_TYPE,
                         format!("\"{name}\" is not a {}", tag_name[5..].to_lowercase()),
                     )
-                    .with_hint(format!("Use DROP {} to remove a {}.", obj.kind_name().to_uppercase(), obj.kind_name())));
+                    .with_hint(format!(
+                        "Use DROP {} to remove a {}.",
+                        obj.kind_name().to_uppercase(),
+                        obj.kind_name()
+                    )));
                 }
                 if kind != ast::ObjectType::Sequence && !cascade {
                     let deps: Vec<ViewDesc> = dependent_views(ctx, &name)
                         .into_iter()
-                        .filter(|v| !names.iter().any(|n| object_name(n).ok().as_deref() == Some(v.name.as_str())))
+                        .filter(|v| {
+                            !names
+                                .iter()
+                                .any(|n| object_name(n).ok().as_deref() == Some(v.name.as_str()))
+                        })
                         .collect();
                     if let Some(v) = deps.first() {
                         return Err(SqlError::new(
                             sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
-                            format!("cannot drop {} {name} because other objects depend on it", obj.kind_name()),
+                            format!(
+                                "cannot drop {} {name} because other objects depend on it",
+                                obj.kind_name()
+                            ),
                         )
-                        .with_detail(format!("view {} depends on {} {name}", v.name, obj.kind_name()))
+                        .with_detail(format!(
+                            "view {} depends on {} {name}",
+                            v.name,
+                            obj.kind_name()
+                        ))
                         .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                     }
                 }
@@ -936,7 +1222,9 @@ pub(crate) fn drop(
     }
     for (name, owner) in targets {
         if let Some(tid) = owner {
-            let Some(Object::Table(t)) = ctx.view().get(tid).as_deref().cloned() else { continue };
+            let Some(Object::Table(t)) = ctx.view().get(tid).as_deref().cloned() else {
+                continue;
+            };
             let mut t = t;
             if let Some(pos) = t.indexes.iter().position(|i| i.name == name) {
                 let idx = t.indexes.remove(pos);
@@ -947,7 +1235,9 @@ pub(crate) fn drop(
             }
             continue;
         }
-        let Some(obj) = ctx.view().get_by_name(&name) else { continue };
+        let Some(obj) = ctx.view().get_by_name(&name) else {
+            continue;
+        };
         match &*obj {
             Object::Table(t) => {
                 if cascade {

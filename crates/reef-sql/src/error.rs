@@ -88,7 +88,12 @@ pub struct SqlError {
 impl SqlError {
     /// Creates an error with a SQLSTATE and message.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        SqlError { code, message: message.into(), detail: None, hint: None }
+        SqlError {
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     /// Adds a DETAIL line.
@@ -123,7 +128,10 @@ impl SqlError {
 
     /// A numeric result that does not fit its type.
     pub fn out_of_range(type_name: &str) -> Self {
-        SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("{type_name} out of range"))
+        SqlError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{type_name} out of range"),
+        )
     }
 
     /// Division by zero.
@@ -154,16 +162,21 @@ pub fn from_txn(e: reef_txn::TxnError) -> SqlError {
         )
         .with_detail(msg)
         .with_hint("The transaction might succeed if retried."),
-        ErrorCode::TxnAborted | ErrorCode::TxnNotFound => {
-            SqlError::new(sqlstate::SERIALIZATION_FAILURE, "could not serialize access: the transaction was aborted")
-                .with_detail(msg)
-                .with_hint("The transaction might succeed if retried.")
-        }
-        ErrorCode::DuplicateKey => SqlError::new(sqlstate::UNIQUE_VIOLATION, "duplicate key value violates unique constraint"),
-        ErrorCode::LockWaitTimeout | ErrorCode::KeyIsLocked => {
-            SqlError::new(sqlstate::LOCK_NOT_AVAILABLE, "could not obtain lock: another transaction holds it")
-                .with_detail(msg)
-        }
+        ErrorCode::TxnAborted | ErrorCode::TxnNotFound => SqlError::new(
+            sqlstate::SERIALIZATION_FAILURE,
+            "could not serialize access: the transaction was aborted",
+        )
+        .with_detail(msg)
+        .with_hint("The transaction might succeed if retried."),
+        ErrorCode::DuplicateKey => SqlError::new(
+            sqlstate::UNIQUE_VIOLATION,
+            "duplicate key value violates unique constraint",
+        ),
+        ErrorCode::LockWaitTimeout | ErrorCode::KeyIsLocked => SqlError::new(
+            sqlstate::LOCK_NOT_AVAILABLE,
+            "could not obtain lock: another transaction holds it",
+        )
+        .with_detail(msg),
         ErrorCode::ServerBusy => SqlError::new("53300", "server is busy").with_detail(msg),
         ErrorCode::Storage => SqlError::new(sqlstate::IO_ERROR, format!("storage error: {msg}")),
         _ => SqlError::internal(msg),

@@ -39,7 +39,10 @@ pub struct MemTracker {
 impl MemTracker {
     /// A tracker with a limit in bytes.
     pub fn new(limit: usize) -> Self {
-        MemTracker { used: AtomicUsize::new(0), limit }
+        MemTracker {
+            used: AtomicUsize::new(0),
+            limit,
+        }
     }
 
     /// Charges `bytes`; errors with 53200 past the limit.
@@ -145,11 +148,15 @@ impl ExecContext {
     }
 
     fn txn(&self) -> Result<&Transaction> {
-        self.txn.as_ref().ok_or_else(|| SqlError::internal("no transaction for table access"))
+        self.txn
+            .as_ref()
+            .ok_or_else(|| SqlError::internal("no transaction for table access"))
     }
 
     fn hooks(&self) -> Result<&Arc<dyn SessionHooks>> {
-        self.hooks.as_ref().ok_or_else(|| SqlError::internal("no session for this function"))
+        self.hooks
+            .as_ref()
+            .ok_or_else(|| SqlError::internal("no session for this function"))
     }
 
     /// A column of an enclosing query's current row.
@@ -158,7 +165,10 @@ impl ExecContext {
         if depth == 0 || depth > n {
             return Err(SqlError::internal("outer reference out of scope"));
         }
-        Ok(self.outer[n - depth].get(index).cloned().unwrap_or(Value::Null))
+        Ok(self.outer[n - depth]
+            .get(index)
+            .cloned()
+            .unwrap_or(Value::Null))
     }
 
     /// Reads a clock.
@@ -178,7 +188,10 @@ impl ExecContext {
         let int = |v: &Value| -> Result<i64> {
             match cast::cast(v.clone(), &DataType::Int64)? {
                 Value::Int64(i) => Ok(i),
-                _ => Err(SqlError::new(sqlstate::NULL_VALUE_NOT_ALLOWED, "argument must not be null")),
+                _ => Err(SqlError::new(
+                    sqlstate::NULL_VALUE_NOT_ALLOWED,
+                    "argument must not be null",
+                )),
             }
         };
         Ok(match f {
@@ -213,13 +226,23 @@ impl ExecContext {
             params: self.params.clone(),
             outer: {
                 let mut o = self.outer.clone();
-                o.push(row.to_vec());
+                o.push(match &sub.remap {
+                    None => row.to_vec(),
+                    Some(map) => map
+                        .iter()
+                        .map(|m| m.and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
+                        .collect(),
+                });
                 o
             },
             hooks: self.hooks.clone(),
             txn_time: self.txn_time,
             stmt_time: self.stmt_time,
-            cache: if sub.correlated { Arc::new(Mutex::new(HashMap::new())) } else { self.cache.clone() },
+            cache: if sub.correlated {
+                Arc::new(Mutex::new(HashMap::new()))
+            } else {
+                self.cache.clone()
+            },
             mem: self.mem.clone(),
         };
         let mut rows = Vec::new();
@@ -293,7 +316,12 @@ pub fn index_entry(table: &TableDesc, idx: &IndexDesc, row: &[Value]) -> (Vec<u8
 
 /// Decodes a stored row into a full-width row, decoding only `needed`
 /// columns (the key columns always).
-pub fn decode_table_row(table: &TableDesc, key: &[u8], value: &[u8], needed: &[bool]) -> Result<Row> {
+pub fn decode_table_row(
+    table: &TableDesc,
+    key: &[u8],
+    value: &[u8],
+    needed: &[bool],
+) -> Result<Row> {
     let mut row = vec![Value::Null; table.columns.len()];
     let mut rest = &key[9..];
     for id in &table.primary_key {
@@ -304,7 +332,9 @@ pub fn decode_table_row(table: &TableDesc, key: &[u8], value: &[u8], needed: &[b
         .columns
         .iter()
         .enumerate()
-        .filter(|(i, c)| needed.get(*i).copied().unwrap_or(true) && !table.primary_key.contains(&c.id))
+        .filter(|(i, c)| {
+            needed.get(*i).copied().unwrap_or(true) && !table.primary_key.contains(&c.id)
+        })
         .map(|(_, c)| (c.id, c.ty))
         .collect();
     if !wanted.is_empty() {
@@ -331,7 +361,10 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 fn key_value_for(col_ty: DataType, v: Value) -> Result<Value> {
-    if v.is_null() || v.data_type() == col_ty.base() || (col_ty.is_integer() && v.data_type().is_integer()) {
+    if v.is_null()
+        || v.data_type() == col_ty.base()
+        || (col_ty.is_integer() && v.data_type().is_integer())
+    {
         return Ok(v);
     }
     cast::cast(v, &col_ty)
@@ -342,7 +375,13 @@ fn key_value_for(col_ty: DataType, v: Value) -> Result<Value> {
 /// Builds the iterator for a query plan.
 pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
     match plan {
-        Plan::Scan { table, needed, filter, access, limit } => {
+        Plan::Scan {
+            table,
+            needed,
+            filter,
+            access,
+            limit,
+        } => {
             let rows = scan_table(table, needed, access, ctx, *limit)?;
             let filtered: RowIter<'a> = match filter {
                 Some(f) => Box::new(rows.filter_map(move |r| match r {
@@ -394,9 +433,17 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
                 Ok(out)
             })))
         }
-        Plan::Aggregate { input, group_by, aggs } => aggregate(build(input, ctx)?, group_by, aggs, ctx),
+        Plan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => aggregate(build(input, ctx)?, group_by, aggs, ctx),
         Plan::Sort { input, keys } => sort(build(input, ctx)?, keys, ctx),
-        Plan::Limit { input, limit, offset } => {
+        Plan::Limit {
+            input,
+            limit,
+            offset,
+        } => {
             let limit = match limit {
                 Some(e) => match e.eval(&[], ctx)? {
                     Value::Null => None,
@@ -450,8 +497,20 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
                 }
             })))
         }
-        Plan::Join { left, right, kind, equi, on, widths } => join(left, right, *kind, equi, on.as_ref(), *widths, ctx),
-        Plan::SetOp { kind, all, left, right } => set_op(*kind, *all, build(left, ctx)?, build(right, ctx)?, ctx),
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } => join(left, right, *kind, equi, on.as_ref(), *widths, ctx),
+        Plan::SetOp {
+            kind,
+            all,
+            left,
+            right,
+        } => set_op(*kind, *all, build(left, ctx)?, build(right, ctx)?, ctx),
         Plan::Insert { .. } | Plan::Update { .. } | Plan::Delete { .. } => {
             Err(SqlError::internal("DML plans run through execute_dml"))
         }
@@ -461,7 +520,10 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
 fn nonneg(v: Value, what: &str) -> Result<u64> {
     match cast::cast(v, &DataType::Int64)? {
         Value::Int64(n) if n >= 0 => Ok(n as u64),
-        _ => Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("{what} must not be negative"))),
+        _ => Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("{what} must not be negative"),
+        )),
     }
 }
 
@@ -505,10 +567,19 @@ fn scan_table<'a>(
                 None => Box::new(it),
             })
         }
-        Access::Range { index, eq, lower, upper } => {
+        Access::Range {
+            index,
+            eq,
+            lower,
+            upper,
+        } => {
             let index_id = index.as_ref().map(|i| i.id).unwrap_or(0);
             let key_cols: Vec<usize> = match index {
-                Some(i) => i.columns.iter().map(|c| table.column_pos(*c).unwrap()).collect(),
+                Some(i) => i
+                    .columns
+                    .iter()
+                    .map(|c| table.column_pos(*c).unwrap())
+                    .collect(),
                 None => table.pk_positions(),
             };
             let mut prefix = index_prefix(table.id, index_id);
@@ -581,7 +652,9 @@ fn scan_table<'a>(
                             let mut key = index_prefix(table.id, 0);
                             key.extend_from_slice(&pk_bytes);
                             match txn.get(&key).map_err(txn_error)? {
-                                Some(value) => Ok(Some(decode_table_row(table, &key, &value, needed)?)),
+                                Some(value) => {
+                                    Ok(Some(decode_table_row(table, &key, &value, needed)?))
+                                }
                                 None => Err(SqlError::internal(format!(
                                     "index \"{}\" points at a missing row",
                                     idx.name
@@ -600,7 +673,11 @@ fn scan_table<'a>(
     }
 }
 
-fn generate_series<'a>(args: &'a [Expr], ty: DataType, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
+fn generate_series<'a>(
+    args: &'a [Expr],
+    ty: DataType,
+    ctx: &'a ExecContext,
+) -> Result<RowIter<'a>> {
     let mut vals = Vec::new();
     for a in args {
         vals.push(a.eval(&[], ctx)?);
@@ -620,7 +697,10 @@ fn generate_series<'a>(args: &'a [Expr], ty: DataType, ctx: &'a ExecContext) -> 
             let stop = get(&vals[1])?;
             let step = if vals.len() > 2 { get(&vals[2])? } else { 1 };
             if step == 0 {
-                return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "step size cannot equal zero"));
+                return Err(SqlError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    "step size cannot equal zero",
+                ));
             }
             let mut cur = Some(start);
             Ok(Box::new(std::iter::from_fn(move || {
@@ -644,13 +724,22 @@ fn generate_series<'a>(args: &'a [Expr], ty: DataType, ctx: &'a ExecContext) -> 
             };
             let start = get(&vals[0])?;
             let stop = get(&vals[1])?;
-            let step = if vals.len() > 2 { get(&vals[2])? } else { Decimal::ONE };
+            let step = if vals.len() > 2 {
+                get(&vals[2])?
+            } else {
+                Decimal::ONE
+            };
             if step.is_zero() {
-                return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "step size cannot equal zero"));
+                return Err(SqlError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    "step size cannot equal zero",
+                ));
             }
             let mut cur = start;
             Ok(Box::new(std::iter::from_fn(move || {
-                if (step.is_sign_positive() && cur > stop) || (step.is_sign_negative() && cur < stop) {
+                if (step.is_sign_positive() && cur > stop)
+                    || (step.is_sign_negative() && cur < stop)
+                {
                     return None;
                 }
                 let v = cur;
@@ -669,7 +758,10 @@ fn generate_series<'a>(args: &'a [Expr], ty: DataType, ctx: &'a ExecContext) -> 
                 }
             };
             if step.as_micros_total() == 0 {
-                return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "step size cannot equal zero"));
+                return Err(SqlError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    "step size cannot equal zero",
+                ));
             }
             let start = cast::cast(vals[0].clone(), &ty)?;
             let stop = cast::cast(vals[1].clone(), &ty)?;
@@ -703,11 +795,15 @@ pub struct KeyRow(pub Row);
 impl PartialEq for KeyRow {
     fn eq(&self, other: &Self) -> bool {
         self.0.len() == other.0.len()
-            && self.0.iter().zip(&other.0).all(|(a, b)| match (a.is_null(), b.is_null()) {
-                (true, true) => true,
-                (false, false) => ops::compare_values(a, b) == Some(Ordering::Equal),
-                _ => false,
-            })
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(a, b)| match (a.is_null(), b.is_null()) {
+                    (true, true) => true,
+                    (false, false) => ops::compare_values(a, b) == Some(Ordering::Equal),
+                    _ => false,
+                })
     }
 }
 
@@ -808,7 +904,9 @@ fn init_state(call: &AggCall, arg_ty: Option<DataType>) -> AggState {
         AggFunc::Min | AggFunc::Max => AggState::MinMax(None),
         AggFunc::BoolAnd | AggFunc::BoolOr => AggState::Bool(None),
         AggFunc::StringAgg => AggState::StringAgg(None),
-        AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => AggState::Moments(0, 0.0, 0.0),
+        AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => {
+            AggState::Moments(0, 0.0, 0.0)
+        }
     }
 }
 
@@ -852,12 +950,18 @@ fn update_state(state: &mut AggState, func: AggFunc, args: &[Value]) -> Result<(
                 Value::Int64(i) => i as i128,
                 _ => 0,
             };
-            *s = Some(s.unwrap_or(0).checked_add(i).ok_or_else(|| SqlError::out_of_range("numeric"))?);
+            *s = Some(
+                s.unwrap_or(0)
+                    .checked_add(i)
+                    .ok_or_else(|| SqlError::out_of_range("numeric"))?,
+            );
         }
         AggState::SumNumeric(s) => {
             let d = to_decimal(&v)?;
             *s = Some(match s {
-                Some(x) => x.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?,
+                Some(x) => x
+                    .checked_add(d)
+                    .ok_or_else(|| SqlError::out_of_range("numeric"))?,
                 None => d,
             });
         }
@@ -866,14 +970,25 @@ fn update_state(state: &mut AggState, func: AggFunc, args: &[Value]) -> Result<(
             if let Value::Interval(i) = v {
                 let cur = s.unwrap_or_default();
                 *s = Some(Interval {
-                    months: cur.months.checked_add(i.months).ok_or_else(|| SqlError::out_of_range("interval"))?,
-                    days: cur.days.checked_add(i.days).ok_or_else(|| SqlError::out_of_range("interval"))?,
-                    micros: cur.micros.checked_add(i.micros).ok_or_else(|| SqlError::out_of_range("interval"))?,
+                    months: cur
+                        .months
+                        .checked_add(i.months)
+                        .ok_or_else(|| SqlError::out_of_range("interval"))?,
+                    days: cur
+                        .days
+                        .checked_add(i.days)
+                        .ok_or_else(|| SqlError::out_of_range("interval"))?,
+                    micros: cur
+                        .micros
+                        .checked_add(i.micros)
+                        .ok_or_else(|| SqlError::out_of_range("interval"))?,
                 });
             }
         }
         AggState::AvgNumeric(sum, n) => {
-            *sum = sum.checked_add(to_decimal(&v)?).ok_or_else(|| SqlError::out_of_range("numeric"))?;
+            *sum = sum
+                .checked_add(to_decimal(&v)?)
+                .ok_or_else(|| SqlError::out_of_range("numeric"))?;
             *n += 1;
         }
         AggState::AvgFloat(sum, n) => {
@@ -942,7 +1057,9 @@ fn finish_state(state: AggState, call: &AggCall) -> Result<Value> {
         AggState::SumInt(s) => match s {
             None => Value::Null,
             Some(i) => match call.ty {
-                DataType::Int64 => Value::Int64(i64::try_from(i).map_err(|_| SqlError::out_of_range("bigint"))?),
+                DataType::Int64 => {
+                    Value::Int64(i64::try_from(i).map_err(|_| SqlError::out_of_range("bigint"))?)
+                }
                 _ => Value::Numeric(Decimal::from_i128_with_scale(i, 0)),
             },
         },
@@ -957,7 +1074,11 @@ fn finish_state(state: AggState, call: &AggCall) -> Result<Value> {
             if n == 0 {
                 Value::Null
             } else {
-                ops::eval_binary(BinaryOp::Div, &Value::Numeric(sum), &Value::Numeric(Decimal::from(n)))?
+                ops::eval_binary(
+                    BinaryOp::Div,
+                    &Value::Numeric(sum),
+                    &Value::Numeric(Decimal::from(n)),
+                )?
             }
         }
         AggState::AvgFloat(sum, n) => {
@@ -972,7 +1093,11 @@ fn finish_state(state: AggState, call: &AggCall) -> Result<Value> {
                 Value::Null
             } else {
                 let avg = sum / n as i128;
-                Value::Interval(Interval { months: 0, days: 0, micros: avg as i64 })
+                Value::Interval(Interval {
+                    months: 0,
+                    days: 0,
+                    micros: avg as i64,
+                })
             }
         }
         AggState::MinMax(v) => v.unwrap_or(Value::Null),
@@ -1005,7 +1130,12 @@ struct Group {
     distinct: Vec<Option<std::collections::HashSet<KeyRow>>>,
 }
 
-fn aggregate<'a>(input: RowIter<'a>, group_by: &'a [Expr], aggs: &'a [AggCall], ctx: &'a ExecContext) -> Result<RowIter<'a>> {
+fn aggregate<'a>(
+    input: RowIter<'a>,
+    group_by: &'a [Expr],
+    aggs: &'a [AggCall],
+    ctx: &'a ExecContext,
+) -> Result<RowIter<'a>> {
     let mut index: HashMap<KeyRow, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
     let mut arg_types: Vec<Option<DataType>> = vec![None; aggs.len()];
@@ -1021,8 +1151,21 @@ fn aggregate<'a>(input: RowIter<'a>, group_by: &'a [Expr], aggs: &'a [AggCall], 
             None => {
                 ctx.mem.charge(row_bytes(&key) + 64 * aggs.len())?;
                 let states = aggs.iter().map(|a| init_state(a, None)).collect();
-                let distinct = aggs.iter().map(|a| if a.distinct { Some(Default::default()) } else { None }).collect();
-                groups.push(Group { key: key.clone(), states, distinct });
+                let distinct = aggs
+                    .iter()
+                    .map(|a| {
+                        if a.distinct {
+                            Some(Default::default())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                groups.push(Group {
+                    key: key.clone(),
+                    states,
+                    distinct,
+                });
                 index.insert(KeyRow(key), groups.len() - 1);
                 groups.len() - 1
             }
@@ -1065,7 +1208,11 @@ fn aggregate<'a>(input: RowIter<'a>, group_by: &'a [Expr], aggs: &'a [AggCall], 
     }
     if groups.is_empty() && group_by.is_empty() {
         let states = aggs.iter().map(|a| init_state(a, None)).collect();
-        groups.push(Group { key: vec![], states, distinct: vec![] });
+        groups.push(Group {
+            key: vec![],
+            states,
+            distinct: vec![],
+        });
     }
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
@@ -1127,7 +1274,10 @@ fn join<'a>(
     let mut combined: Row = Vec::with_capacity(widths.0 + widths.1);
     // Streaming would need the matched-right bookkeeping to outlive the
     // iterator; right and full joins are materialized, the others stream.
-    let streaming = matches!(kind, JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti);
+    let streaming = matches!(
+        kind,
+        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+    );
     if streaming {
         let rr = right_rows.clone();
         let it = left_iter.flat_map(move |l| -> Vec<Result<Row>> {
@@ -1231,7 +1381,13 @@ fn join<'a>(
 
 // ----- set operations -----
 
-fn set_op<'a>(kind: SetOpKind, all: bool, left: RowIter<'a>, right: RowIter<'a>, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
+fn set_op<'a>(
+    kind: SetOpKind,
+    all: bool,
+    left: RowIter<'a>,
+    right: RowIter<'a>,
+    ctx: &'a ExecContext,
+) -> Result<RowIter<'a>> {
     match (kind, all) {
         (SetOpKind::Union, true) => Ok(Box::new(left.chain(right))),
         (SetOpKind::Union, false) => {
@@ -1307,7 +1463,13 @@ pub struct DmlResult {
 fn duplicate_error(table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) -> SqlError {
     let (name, cols): (String, Vec<u32>) = match index {
         Some(i) => (i.name.clone(), i.columns.clone()),
-        None => (table.pk_name.clone().unwrap_or_else(|| format!("{}_pkey", table.name)), table.primary_key.clone()),
+        None => (
+            table
+                .pk_name
+                .clone()
+                .unwrap_or_else(|| format!("{}_pkey", table.name)),
+            table.primary_key.clone(),
+        ),
     };
     let names: Vec<String> = cols
         .iter()
@@ -1324,8 +1486,15 @@ fn duplicate_error(table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) 
             }
         })
         .collect();
-    SqlError::new(sqlstate::UNIQUE_VIOLATION, format!("duplicate key value violates unique constraint \"{name}\""))
-        .with_detail(format!("Key ({})=({}) already exists.", names.join(", "), vals.join(", ")))
+    SqlError::new(
+        sqlstate::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{name}\""),
+    )
+    .with_detail(format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        vals.join(", ")
+    ))
 }
 
 fn check_not_null(table: &TableDesc, row: &[Value]) -> Result<()> {
@@ -1333,14 +1502,22 @@ fn check_not_null(table: &TableDesc, row: &[Value]) -> Result<()> {
         if !c.nullable && row[i].is_null() {
             return Err(SqlError::new(
                 sqlstate::NOT_NULL_VIOLATION,
-                format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, table.name),
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, table.name
+                ),
             ));
         }
     }
     Ok(())
 }
 
-fn map_insert_err(e: reef_txn::TxnError, table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) -> SqlError {
+fn map_insert_err(
+    e: reef_txn::TxnError,
+    table: &TableDesc,
+    index: Option<&IndexDesc>,
+    row: &[Value],
+) -> SqlError {
     if matches!(e, reef_txn::TxnError::DuplicateKey { .. }) {
         duplicate_error(table, index, row)
     } else {
@@ -1351,11 +1528,13 @@ fn map_insert_err(e: reef_txn::TxnError, table: &TableDesc, index: Option<&Index
 /// Writes a new row and its index entries; fails on duplicates.
 fn insert_row(txn: &Transaction, table: &TableDesc, row: &[Value]) -> Result<()> {
     let key = row_key(table, row);
-    txn.insert(key, row_value(table, row)).map_err(|e| map_insert_err(e, table, None, row))?;
+    txn.insert(key, row_value(table, row))
+        .map_err(|e| map_insert_err(e, table, None, row))?;
     for idx in &table.indexes {
         let (k, v) = index_entry(table, idx, row);
         if idx.unique && !v.is_empty() {
-            txn.insert(k, v).map_err(|e| map_insert_err(e, table, Some(idx), row))?;
+            txn.insert(k, v)
+                .map_err(|e| map_insert_err(e, table, Some(idx), row))?;
         } else {
             txn.put(k, v);
         }
@@ -1391,7 +1570,12 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
     let mut count = 0u64;
     let mut out = Vec::new();
     match plan {
-        Plan::Insert { table, input, returning, on_conflict_do_nothing } => {
+        Plan::Insert {
+            table,
+            input,
+            returning,
+            on_conflict_do_nothing,
+        } => {
             // Materialize first so INSERT ... SELECT from the same table sees
             // only rows that existed before the statement.
             let mut rows = Vec::new();
@@ -1400,7 +1584,11 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
                 ctx.mem.charge(row_bytes(&r))?;
                 rows.push(r);
             }
-            let hidden = if table.has_hidden_key() { table.column_pos(table.primary_key[0]) } else { None };
+            let hidden = if table.has_hidden_key() {
+                table.column_pos(table.primary_key[0])
+            } else {
+                None
+            };
             for mut row in rows {
                 if let Some(h) = hidden {
                     row[h] = Value::Int64(ctx.hooks()?.next_rowid(table.id)?);
@@ -1421,7 +1609,12 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
                 ctx.mem.charge(0)?;
             }
         }
-        Plan::Update { table, input, assignments, returning } => {
+        Plan::Update {
+            table,
+            input,
+            assignments,
+            returning,
+        } => {
             let mut rows = Vec::new();
             for r in build(input, ctx)? {
                 let old = r?;
@@ -1437,7 +1630,9 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
             let mut moved = Vec::new();
             for (old, new) in &rows {
                 check_not_null(table, new)?;
-                let key_changed = pk.iter().any(|p| ops::compare_values(&old[*p], &new[*p]) != Some(Ordering::Equal));
+                let key_changed = pk
+                    .iter()
+                    .any(|p| ops::compare_values(&old[*p], &new[*p]) != Some(Ordering::Equal));
                 if key_changed {
                     delete_row(&txn, table, old);
                     moved.push(new.clone());
@@ -1448,7 +1643,8 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
                         if ok != nk {
                             txn.delete(ok);
                             if idx.unique && !nv.is_empty() {
-                                txn.insert(nk, nv).map_err(|e| map_insert_err(e, table, Some(idx), new))?;
+                                txn.insert(nk, nv)
+                                    .map_err(|e| map_insert_err(e, table, Some(idx), new))?;
                             } else {
                                 txn.put(nk, nv);
                             }
@@ -1471,7 +1667,11 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
                 }
             }
         }
-        Plan::Delete { table, input, returning } => {
+        Plan::Delete {
+            table,
+            input,
+            returning,
+        } => {
             let mut rows = Vec::new();
             for r in build(input, ctx)? {
                 let r = r?;
@@ -1495,7 +1695,10 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
     if txn.buffer_bytes() > ctx.mem.limit_bytes() {
         return Err(SqlError::new(
             sqlstate::OUT_OF_MEMORY,
-            format!("transaction's pending writes exceed the memory limit of {} bytes", ctx.mem.limit_bytes()),
+            format!(
+                "transaction's pending writes exceed the memory limit of {} bytes",
+                ctx.mem.limit_bytes()
+            ),
         ));
     }
     Ok(DmlResult { count, rows: out })

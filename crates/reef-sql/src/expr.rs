@@ -25,6 +25,13 @@ pub struct SubPlan {
     pub correlated: bool,
     /// Identifies the subquery within its statement (cache key).
     pub id: usize,
+    /// The enclosing query's columns the plan reads (its own and its nested subqueries'
+    /// references one level up), sorted.
+    pub outer_cols: Vec<usize>,
+    /// Where each enclosing column is found in the row the subquery is evaluated on, when that
+    /// row is not the enclosing query's FROM row: an aggregate query's output holds its group
+    /// keys, so `remap[column] = Some(position of that key)`.
+    pub remap: Option<Arc<Vec<Option<usize>>>>,
 }
 
 impl PartialEq for SubPlan {
@@ -162,15 +169,28 @@ impl Expr {
     /// Calls `f` on every direct child.
     pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Column(_) | Expr::Outer { .. } | Expr::Literal(_) | Expr::Param(..) | Expr::Time(_) => {
+            Expr::Column(_)
+            | Expr::Outer { .. }
+            | Expr::Literal(_)
+            | Expr::Param(..)
+            | Expr::Time(_) => {
                 vec![]
             }
-            Expr::Unary(_, e) | Expr::Cast(e, _) | Expr::AssignCast(e, _) | Expr::IsNull(e, _) | Expr::IsBool(e, _, _) => vec![e],
+            Expr::Unary(_, e)
+            | Expr::Cast(e, _)
+            | Expr::AssignCast(e, _)
+            | Expr::IsNull(e, _)
+            | Expr::IsBool(e, _, _) => vec![e],
             Expr::Binary(_, a, b) | Expr::NullIf(a, b) | Expr::IsDistinct(a, b, _) => vec![a, b],
-            Expr::Func(_, args) | Expr::Session(_, args) | Expr::Coalesce(args) | Expr::Extreme(_, args) => {
-                args.iter().collect()
-            }
-            Expr::Case { operand, whens, otherwise } => {
+            Expr::Func(_, args)
+            | Expr::Session(_, args)
+            | Expr::Coalesce(args)
+            | Expr::Extreme(_, args) => args.iter().collect(),
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
                 let mut v: Vec<&Expr> = operand.iter().map(|b| &**b).collect();
                 for (w, t) in whens {
                     v.push(w);
@@ -184,7 +204,12 @@ impl Expr {
                 v.extend(list.iter());
                 v
             }
-            Expr::Like { expr, pattern, escape, .. } => {
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                ..
+            } => {
                 let mut v = vec![&**expr, &**pattern];
                 v.extend(escape.iter().map(|b| &**b));
                 v
@@ -200,12 +225,18 @@ impl Expr {
     pub fn transform(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         let e = match self {
             Expr::Unary(op, e) => Expr::Unary(op, Box::new(e.transform(f)?)),
-            Expr::Binary(op, a, b) => Expr::Binary(op, Box::new(a.transform(f)?), Box::new(b.transform(f)?)),
+            Expr::Binary(op, a, b) => {
+                Expr::Binary(op, Box::new(a.transform(f)?), Box::new(b.transform(f)?))
+            }
             Expr::Cast(e, t) => Expr::Cast(Box::new(e.transform(f)?), t),
             Expr::AssignCast(e, t) => Expr::AssignCast(Box::new(e.transform(f)?), t),
             Expr::Func(n, args) => Expr::Func(n, transform_all(args, f)?),
             Expr::Session(k, args) => Expr::Session(k, transform_all(args, f)?),
-            Expr::Case { operand, whens, otherwise } => Expr::Case {
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => Expr::Case {
                 operand: match operand {
                     Some(o) => Some(Box::new(o.transform(f)?)),
                     None => None,
@@ -220,17 +251,31 @@ impl Expr {
                 },
             },
             Expr::Coalesce(args) => Expr::Coalesce(transform_all(args, f)?),
-            Expr::NullIf(a, b) => Expr::NullIf(Box::new(a.transform(f)?), Box::new(b.transform(f)?)),
-            Expr::Extreme(g, args) => Expr::Extreme(g, transform_all(args, f)?),
-            Expr::InList { expr, list, negated } => {
-                Expr::InList { expr: Box::new(expr.transform(f)?), list: transform_all(list, f)?, negated }
+            Expr::NullIf(a, b) => {
+                Expr::NullIf(Box::new(a.transform(f)?), Box::new(b.transform(f)?))
             }
+            Expr::Extreme(g, args) => Expr::Extreme(g, transform_all(args, f)?),
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
+                expr: Box::new(expr.transform(f)?),
+                list: transform_all(list, f)?,
+                negated,
+            },
             Expr::IsNull(e, n) => Expr::IsNull(Box::new(e.transform(f)?), n),
             Expr::IsBool(e, v, n) => Expr::IsBool(Box::new(e.transform(f)?), v, n),
             Expr::IsDistinct(a, b, n) => {
                 Expr::IsDistinct(Box::new(a.transform(f)?), Box::new(b.transform(f)?), n)
             }
-            Expr::Like { expr, pattern, escape, negated, case_insensitive } => Expr::Like {
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                negated,
+                case_insensitive,
+            } => Expr::Like {
                 expr: Box::new(expr.transform(f)?),
                 pattern: Box::new(pattern.transform(f)?),
                 escape: match escape {
@@ -289,7 +334,9 @@ impl Expr {
 
     /// True if the expression refers to an enclosing query.
     pub fn has_outer(&self) -> bool {
-        self.any(&mut |e| matches!(e, Expr::Outer { .. }) || matches!(e, Expr::Subquery(_, p, _) if p.correlated))
+        self.any(&mut |e| {
+            matches!(e, Expr::Outer { .. }) || matches!(e, Expr::Subquery(_, p, _) if p.correlated)
+        })
     }
 
     /// Shifts column references by `delta` (used when moving an expression
@@ -312,7 +359,10 @@ impl Expr {
             Expr::Literal(v) => Ok(v.clone()),
             Expr::Param(i, ty) => {
                 let v = ctx.params.get(*i).cloned().ok_or_else(|| {
-                    SqlError::new(sqlstate::UNDEFINED_PARAMETER, format!("there is no parameter ${}", i + 1))
+                    SqlError::new(
+                        sqlstate::UNDEFINED_PARAMETER,
+                        format!("there is no parameter ${}", i + 1),
+                    )
                 })?;
                 if v.is_null() || *ty == DataType::Unknown || v.data_type() == *ty {
                     Ok(v)
@@ -367,7 +417,11 @@ impl Expr {
                 }
                 ctx.session_func(f, &vals)
             }
-            Expr::Case { operand, whens, otherwise } => {
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
                 let op = match operand {
                     Some(o) => Some(o.eval(row, ctx)?),
                     None => None,
@@ -422,7 +476,11 @@ impl Expr {
                 }
                 Ok(best)
             }
-            Expr::InList { expr, list, negated } => {
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
                 let v = expr.eval(row, ctx)?;
                 if v.is_null() {
                     return Ok(Value::Null);
@@ -436,7 +494,11 @@ impl Expr {
                         _ => {}
                     }
                 }
-                Ok(if saw_null { Value::Null } else { Value::Bool(*negated) })
+                Ok(if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                })
             }
             Expr::IsNull(e, negated) => Ok(Value::Bool(e.eval(row, ctx)?.is_null() != *negated)),
             Expr::IsBool(e, want, negated) => {
@@ -458,7 +520,13 @@ impl Expr {
                 };
                 Ok(Value::Bool(distinct != *negated))
             }
-            Expr::Like { expr, pattern, escape, negated, case_insensitive } => {
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                negated,
+                case_insensitive,
+            } => {
                 let s = expr.eval(row, ctx)?;
                 let p = pattern.eval(row, ctx)?;
                 let esc = match escape {
@@ -512,7 +580,10 @@ impl Expr {
             Value::Null => Ok(false),
             other => Err(SqlError::new(
                 sqlstate::DATATYPE_MISMATCH,
-                format!("argument of WHERE must be type boolean, not type {}", other.data_type()),
+                format!(
+                    "argument of WHERE must be type boolean, not type {}",
+                    other.data_type()
+                ),
             )),
         }
     }
@@ -529,7 +600,12 @@ fn as_text(v: &Value) -> String {
     }
 }
 
-fn eval_subquery(kind: &SubqueryKind, sub: &SubPlan, row: &[Value], ctx: &ExecContext) -> Result<Value> {
+fn eval_subquery(
+    kind: &SubqueryKind,
+    sub: &SubPlan,
+    row: &[Value],
+    ctx: &ExecContext,
+) -> Result<Value> {
     let rows = ctx.run_subquery(sub, row)?;
     match kind {
         SubqueryKind::Scalar => match rows.len() {
@@ -551,7 +627,11 @@ fn eval_subquery(kind: &SubqueryKind, sub: &SubPlan, row: &[Value], ctx: &ExecCo
                     _ => {}
                 }
             }
-            Ok(if saw_null { Value::Null } else { Value::Bool(false) })
+            Ok(if saw_null {
+                Value::Null
+            } else {
+                Value::Bool(false)
+            })
         }
         SubqueryKind::All(e, op) => {
             let v = e.eval(row, ctx)?;
@@ -563,7 +643,11 @@ fn eval_subquery(kind: &SubqueryKind, sub: &SubPlan, row: &[Value], ctx: &ExecCo
                     _ => {}
                 }
             }
-            Ok(if saw_null { Value::Null } else { Value::Bool(true) })
+            Ok(if saw_null {
+                Value::Null
+            } else {
+                Value::Bool(true)
+            })
         }
     }
 }
@@ -581,6 +665,12 @@ pub fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
 
 /// Joins conjuncts back with AND; `None` for an empty list.
 pub fn conjoin(mut preds: Vec<Expr>) -> Option<Expr> {
-    let first = if preds.is_empty() { return None } else { preds.remove(0) };
-    Some(preds.into_iter().fold(first, |acc, p| Expr::Binary(BinaryOp::And, Box::new(acc), Box::new(p))))
+    let first = if preds.is_empty() {
+        return None;
+    } else {
+        preds.remove(0)
+    };
+    Some(preds.into_iter().fold(first, |acc, p| {
+        Expr::Binary(BinaryOp::And, Box::new(acc), Box::new(p))
+    }))
 }

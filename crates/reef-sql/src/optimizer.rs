@@ -30,9 +30,10 @@ pub fn output_width(plan: &Plan) -> usize {
         Plan::Scan { table, .. } => table.columns.len(),
         Plan::Values { width, .. } => *width,
         Plan::GenerateSeries { .. } => 1,
-        Plan::Filter { input, .. } | Plan::Sort { input, .. } | Plan::Limit { input, .. } | Plan::Distinct { input, .. } => {
-            output_width(input)
-        }
+        Plan::Filter { input, .. }
+        | Plan::Sort { input, .. }
+        | Plan::Limit { input, .. }
+        | Plan::Distinct { input, .. } => output_width(input),
         Plan::Project { exprs, .. } => exprs.len(),
         Plan::Aggregate { group_by, aggs, .. } => group_by.len() + aggs.len(),
         Plan::Join { kind, widths, .. } => match kind {
@@ -40,9 +41,9 @@ pub fn output_width(plan: &Plan) -> usize {
             _ => widths.0 + widths.1,
         },
         Plan::SetOp { left, .. } => output_width(left),
-        Plan::Insert { returning, .. } | Plan::Update { returning, .. } | Plan::Delete { returning, .. } => {
-            returning.as_ref().map(|r| r.len()).unwrap_or(0)
-        }
+        Plan::Insert { returning, .. }
+        | Plan::Update { returning, .. }
+        | Plan::Delete { returning, .. } => returning.as_ref().map(|r| r.len()).unwrap_or(0),
     }
 }
 
@@ -73,10 +74,24 @@ fn push_down(plan: Plan) -> Result<Plan> {
             conjuncts(predicate, &mut preds);
             Ok(apply_filters(input, preds))
         }
-        Plan::Join { left, right, kind, equi, on, widths } => {
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } => {
             let left = push_down(*left)?;
             let right = push_down(*right)?;
-            let join = Plan::Join { left: Box::new(left), right: Box::new(right), kind, equi, on: None, widths };
+            let join = Plan::Join {
+                left: Box::new(left),
+                right: Box::new(right),
+                kind,
+                equi,
+                on: None,
+                widths,
+            };
             let mut preds = Vec::new();
             if let Some(on) = on {
                 conjuncts(on, &mut preds);
@@ -93,44 +108,103 @@ fn apply_filters(input: Plan, preds: Vec<Expr>) -> Plan {
         return input;
     }
     match input {
-        Plan::Scan { table, needed, filter, access, limit: None } => {
+        Plan::Scan {
+            table,
+            needed,
+            filter,
+            access,
+            limit: None,
+        } => {
             let mut all = Vec::new();
             if let Some(f) = filter {
                 conjuncts(f, &mut all);
             }
             all.extend(preds);
-            Plan::Scan { table, needed, filter: conjoin(all), access, limit: None }
+            Plan::Scan {
+                table,
+                needed,
+                filter: conjoin(all),
+                access,
+                limit: None,
+            }
         }
-        Plan::Join { left, right, kind, equi, on, widths } if kind == JoinKind::Inner => {
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } if kind == JoinKind::Inner => {
             let mut cond = Vec::new();
             if let Some(on) = on {
                 conjuncts(on, &mut cond);
             }
             for (l, r) in equi {
-                cond.push(Expr::Binary(BinaryOp::Eq, Box::new(l), Box::new(r.shift_columns(widths.0 as isize))));
+                cond.push(Expr::Binary(
+                    BinaryOp::Eq,
+                    Box::new(l),
+                    Box::new(r.shift_columns(widths.0 as isize)),
+                ));
             }
             cond.extend(preds);
-            let join = Plan::Join { left, right, kind, equi: vec![], on: None, widths };
+            let join = Plan::Join {
+                left,
+                right,
+                kind,
+                equi: vec![],
+                on: None,
+                widths,
+            };
             place_join_conditions(join, cond)
         }
-        Plan::Join { left, right, kind, equi, on, widths }
-            if matches!(kind, JoinKind::Left | JoinKind::Semi | JoinKind::Anti) =>
-        {
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } if matches!(kind, JoinKind::Left | JoinKind::Semi | JoinKind::Anti) => {
             // Conditions on the preserved (left) side go below the join.
             let (to_left, rest): (Vec<Expr>, Vec<Expr>) = preds
                 .into_iter()
                 .partition(|p| movable(p) && max_col(p).map(|m| m < widths.0).unwrap_or(false));
             let left = apply_filters(*left, to_left);
-            let join = Plan::Join { left: Box::new(left), right, kind, equi, on, widths };
+            let join = Plan::Join {
+                left: Box::new(left),
+                right,
+                kind,
+                equi,
+                on,
+                widths,
+            };
             wrap_filter(join, rest)
         }
-        Plan::Join { left, right, kind: JoinKind::Right, equi, on, widths } => {
+        Plan::Join {
+            left,
+            right,
+            kind: JoinKind::Right,
+            equi,
+            on,
+            widths,
+        } => {
             let (to_right, rest): (Vec<Expr>, Vec<Expr>) = preds
                 .into_iter()
                 .partition(|p| movable(p) && min_col(p).map(|m| m >= widths.0).unwrap_or(false));
-            let to_right = to_right.into_iter().map(|p| p.shift_columns(-(widths.0 as isize))).collect();
+            let to_right = to_right
+                .into_iter()
+                .map(|p| p.shift_columns(-(widths.0 as isize)))
+                .collect();
             let right = apply_filters(*right, to_right);
-            let join = Plan::Join { left, right: Box::new(right), kind: JoinKind::Right, equi, on, widths };
+            let join = Plan::Join {
+                left,
+                right: Box::new(right),
+                kind: JoinKind::Right,
+                equi,
+                on,
+                widths,
+            };
             wrap_filter(join, rest)
         }
         other => wrap_filter(other, preds),
@@ -139,7 +213,10 @@ fn apply_filters(input: Plan, preds: Vec<Expr>) -> Plan {
 
 fn wrap_filter(input: Plan, preds: Vec<Expr>) -> Plan {
     match conjoin(preds) {
-        Some(p) => Plan::Filter { input: Box::new(input), predicate: p },
+        Some(p) => Plan::Filter {
+            input: Box::new(input),
+            predicate: p,
+        },
         None => input,
     }
 }
@@ -148,7 +225,17 @@ fn wrap_filter(input: Plan, preds: Vec<Expr>) -> Plan {
 /// where the join kind allows, equalities between the sides become hash
 /// keys, the rest stays as the join condition.
 fn place_join_conditions(join: Plan, preds: Vec<Expr>) -> Plan {
-    let Plan::Join { left, right, kind, mut equi, on, widths } = join else { unreachable!() };
+    let Plan::Join {
+        left,
+        right,
+        kind,
+        mut equi,
+        on,
+        widths,
+    } = join
+    else {
+        unreachable!()
+    };
     let lw = widths.0;
     let mut to_left = Vec::new();
     let mut to_right = Vec::new();
@@ -161,8 +248,14 @@ fn place_join_conditions(join: Plan, preds: Vec<Expr>) -> Plan {
         let hi = max_col(&p);
         let only_left = hi.map(|h| h < lw).unwrap_or(false);
         let only_right = lo.map(|l| l >= lw).unwrap_or(false);
-        let can_left = matches!(kind, JoinKind::Inner | JoinKind::Right | JoinKind::Semi | JoinKind::Anti) && kind != JoinKind::Anti;
-        let can_right = matches!(kind, JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti);
+        let can_left = matches!(
+            kind,
+            JoinKind::Inner | JoinKind::Right | JoinKind::Semi | JoinKind::Anti
+        ) && kind != JoinKind::Anti;
+        let can_right = matches!(
+            kind,
+            JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+        );
         if movable(&p) && only_left && can_left {
             to_left.push(p);
         } else if movable(&p) && only_right && can_right {
@@ -175,7 +268,14 @@ fn place_join_conditions(join: Plan, preds: Vec<Expr>) -> Plan {
     }
     let left = apply_filters(*left, to_left);
     let right = apply_filters(*right, to_right);
-    Plan::Join { left: Box::new(left), right: Box::new(right), kind, equi, on: conjoin(rest), widths }
+    Plan::Join {
+        left: Box::new(left),
+        right: Box::new(right),
+        kind,
+        equi,
+        on: conjoin(rest),
+        widths,
+    }
 }
 
 /// `l = r` with one side over the left input and the other over the right:
@@ -199,25 +299,97 @@ fn equi_pair(p: &Expr, lw: usize) -> Option<(Expr, Expr)> {
 
 fn map_children(plan: Plan, f: &mut dyn FnMut(Plan) -> Result<Plan>) -> Result<Plan> {
     Ok(match plan {
-        Plan::Filter { input, predicate } => Plan::Filter { input: Box::new(f(*input)?), predicate },
-        Plan::Project { input, exprs } => Plan::Project { input: Box::new(f(*input)?), exprs },
-        Plan::Aggregate { input, group_by, aggs } => Plan::Aggregate { input: Box::new(f(*input)?), group_by, aggs },
-        Plan::Sort { input, keys } => Plan::Sort { input: Box::new(f(*input)?), keys },
-        Plan::Limit { input, limit, offset } => Plan::Limit { input: Box::new(f(*input)?), limit, offset },
-        Plan::Distinct { input, on } => Plan::Distinct { input: Box::new(f(*input)?), on },
-        Plan::Join { left, right, kind, equi, on, widths } => {
-            Plan::Join { left: Box::new(f(*left)?), right: Box::new(f(*right)?), kind, equi, on, widths }
-        }
-        Plan::SetOp { kind, all, left, right } => {
-            Plan::SetOp { kind, all, left: Box::new(f(*left)?), right: Box::new(f(*right)?) }
-        }
-        Plan::Insert { table, input, returning, on_conflict_do_nothing } => {
-            Plan::Insert { table, input: Box::new(f(*input)?), returning, on_conflict_do_nothing }
-        }
-        Plan::Update { table, input, assignments, returning } => {
-            Plan::Update { table, input: Box::new(f(*input)?), assignments, returning }
-        }
-        Plan::Delete { table, input, returning } => Plan::Delete { table, input: Box::new(f(*input)?), returning },
+        Plan::Filter { input, predicate } => Plan::Filter {
+            input: Box::new(f(*input)?),
+            predicate,
+        },
+        Plan::Project { input, exprs } => Plan::Project {
+            input: Box::new(f(*input)?),
+            exprs,
+        },
+        Plan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => Plan::Aggregate {
+            input: Box::new(f(*input)?),
+            group_by,
+            aggs,
+        },
+        Plan::Sort { input, keys } => Plan::Sort {
+            input: Box::new(f(*input)?),
+            keys,
+        },
+        Plan::Limit {
+            input,
+            limit,
+            offset,
+        } => Plan::Limit {
+            input: Box::new(f(*input)?),
+            limit,
+            offset,
+        },
+        Plan::Distinct { input, on } => Plan::Distinct {
+            input: Box::new(f(*input)?),
+            on,
+        },
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } => Plan::Join {
+            left: Box::new(f(*left)?),
+            right: Box::new(f(*right)?),
+            kind,
+            equi,
+            on,
+            widths,
+        },
+        Plan::SetOp {
+            kind,
+            all,
+            left,
+            right,
+        } => Plan::SetOp {
+            kind,
+            all,
+            left: Box::new(f(*left)?),
+            right: Box::new(f(*right)?),
+        },
+        Plan::Insert {
+            table,
+            input,
+            returning,
+            on_conflict_do_nothing,
+        } => Plan::Insert {
+            table,
+            input: Box::new(f(*input)?),
+            returning,
+            on_conflict_do_nothing,
+        },
+        Plan::Update {
+            table,
+            input,
+            assignments,
+            returning,
+        } => Plan::Update {
+            table,
+            input: Box::new(f(*input)?),
+            assignments,
+            returning,
+        },
+        Plan::Delete {
+            table,
+            input,
+            returning,
+        } => Plan::Delete {
+            table,
+            input: Box::new(f(*input)?),
+            returning,
+        },
         leaf => leaf,
     })
 }
@@ -227,7 +399,9 @@ fn map_children(plan: Plan, f: &mut dyn FnMut(Plan) -> Result<Plan>) -> Result<P
 fn is_key_value(e: &Expr) -> bool {
     let mut cols = Vec::new();
     e.columns(&mut cols);
-    cols.is_empty() && movable(e) && !e.any(&mut |x| matches!(x, Expr::Subquery(..) | Expr::Session(..)))
+    cols.is_empty()
+        && movable(e)
+        && !e.any(&mut |x| matches!(x, Expr::Subquery(..) | Expr::Session(..)))
 }
 
 /// True when values of type `vt` encode like keys of a column of type `ct`.
@@ -278,13 +452,26 @@ fn as_column_cmp(p: &Expr) -> Option<(usize, BinaryOp, Expr)> {
 
 fn choose_access(plan: Plan) -> Plan {
     match plan {
-        Plan::Scan { table, needed, filter: Some(filter), access: Access::Full, limit } => {
+        Plan::Scan {
+            table,
+            needed,
+            filter: Some(filter),
+            access: Access::Full,
+            limit,
+        } => {
             let mut preds = Vec::new();
             conjuncts(filter, &mut preds);
             let (access, rest) = pick_access(&table, preds);
-            Plan::Scan { table, needed, filter: conjoin(rest), access, limit }
+            Plan::Scan {
+                table,
+                needed,
+                filter: conjoin(rest),
+                access,
+                limit,
+            }
         }
-        other => map_children(other, &mut |c| Ok(choose_access(c))).expect("access selection never fails"),
+        other => map_children(other, &mut |c| Ok(choose_access(c)))
+            .expect("access selection never fails"),
     }
 }
 
@@ -304,7 +491,11 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
     // Candidate key column lists: primary key first, then secondary indexes.
     let mut candidates: Vec<(Option<usize>, Vec<usize>)> = vec![(None, table.pk_positions())];
     for (i, idx) in table.indexes.iter().enumerate() {
-        let cols: Vec<usize> = idx.columns.iter().filter_map(|c| table.column_pos(*c)).collect();
+        let cols: Vec<usize> = idx
+            .columns
+            .iter()
+            .filter_map(|c| table.column_pos(*c))
+            .collect();
         candidates.push((Some(i), cols));
     }
     let mut best: Option<(usize, Access, Vec<usize>)> = None; // (score, access, used conjunct indexes)
@@ -352,7 +543,9 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
         let score = if full_pk {
             1000
         } else {
-            eq.len() * 10 + if lower.is_some() { 3 } else { 0 } + if upper.is_some() { 3 } else { 0 }
+            eq.len() * 10
+                + if lower.is_some() { 3 } else { 0 }
+                + if upper.is_some() { 3 } else { 0 }
         };
         if score == 0 {
             continue;
@@ -366,7 +559,12 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
         let access = if full_pk {
             Access::PointGet(eq)
         } else {
-            Access::Range { index: idx.map(|i| table.indexes[i].clone()), eq, lower, upper }
+            Access::Range {
+                index: idx.map(|i| table.indexes[i].clone()),
+                eq,
+                lower,
+                upper,
+            }
         };
         // Range bounds are kept in the filter (NULL and type edge cases).
         let consumed: Vec<usize> = used;
@@ -377,7 +575,12 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
     }
     match best {
         Some((_, access, consumed)) => {
-            let rest = preds.into_iter().enumerate().filter(|(k, _)| !consumed.contains(k)).map(|(_, p)| p).collect();
+            let rest = preds
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| !consumed.contains(k))
+                .map(|(_, p)| p)
+                .collect();
             (access, rest)
         }
         None => (Access::Full, preds),
@@ -396,28 +599,72 @@ fn const_limit(e: &Option<Expr>) -> Option<Option<u64>> {
 
 fn push_limit(plan: Plan) -> Plan {
     match plan {
-        Plan::Limit { input, limit, offset } => {
+        Plan::Limit {
+            input,
+            limit,
+            offset,
+        } => {
             let input = push_limit(*input);
             let n = match (const_limit(&limit), const_limit(&offset)) {
                 (Some(Some(l)), Some(o)) => Some(l + o.unwrap_or(0)),
                 _ => None,
             };
             let input = match (n, input) {
-                (Some(n), Plan::Scan { table, needed, filter: None, access, limit: None }) => {
-                    Plan::Scan { table, needed, filter: None, access, limit: Some(n) }
-                }
-                (Some(n), Plan::Project { input: inner, exprs }) => match *inner {
-                    Plan::Scan { table, needed, filter: None, access, limit: None } => Plan::Project {
-                        input: Box::new(Plan::Scan { table, needed, filter: None, access, limit: Some(n) }),
+                (
+                    Some(n),
+                    Plan::Scan {
+                        table,
+                        needed,
+                        filter: None,
+                        access,
+                        limit: None,
+                    },
+                ) => Plan::Scan {
+                    table,
+                    needed,
+                    filter: None,
+                    access,
+                    limit: Some(n),
+                },
+                (
+                    Some(n),
+                    Plan::Project {
+                        input: inner,
                         exprs,
                     },
-                    other => Plan::Project { input: Box::new(other), exprs },
+                ) => match *inner {
+                    Plan::Scan {
+                        table,
+                        needed,
+                        filter: None,
+                        access,
+                        limit: None,
+                    } => Plan::Project {
+                        input: Box::new(Plan::Scan {
+                            table,
+                            needed,
+                            filter: None,
+                            access,
+                            limit: Some(n),
+                        }),
+                        exprs,
+                    },
+                    other => Plan::Project {
+                        input: Box::new(other),
+                        exprs,
+                    },
                 },
                 (_, other) => other,
             };
-            Plan::Limit { input: Box::new(input), limit, offset }
+            Plan::Limit {
+                input: Box::new(input),
+                limit,
+                offset,
+            }
         }
-        other => map_children(other, &mut |c| Ok(push_limit(c))).expect("limit pushdown never fails"),
+        other => {
+            map_children(other, &mut |c| Ok(push_limit(c))).expect("limit pushdown never fails")
+        }
     }
 }
 
@@ -440,19 +687,34 @@ fn mark(e: &Expr, req: &mut [bool]) {
 /// Propagates the columns each node's parent needs down to the scans.
 fn prune(plan: Plan, required: &[bool]) -> Plan {
     match plan {
-        Plan::Scan { table, needed: _, filter, access, limit } => {
+        Plan::Scan {
+            table,
+            needed: _,
+            filter,
+            access,
+            limit,
+        } => {
             let mut needed: Vec<bool> = required.to_vec();
             needed.resize(table.columns.len(), false);
             if let Some(f) = &filter {
                 mark(f, &mut needed);
             }
-            Plan::Scan { table, needed, filter, access, limit }
+            Plan::Scan {
+                table,
+                needed,
+                filter,
+                access,
+                limit,
+            }
         }
         Plan::Filter { input, predicate } => {
             let mut req = required.to_vec();
             req.resize(output_width(&input), false);
             mark(&predicate, &mut req);
-            Plan::Filter { input: Box::new(prune(*input, &req)), predicate }
+            Plan::Filter {
+                input: Box::new(prune(*input, &req)),
+                predicate,
+            }
         }
         Plan::Project { input, exprs } => {
             let mut req = vec![false; output_width(&input)];
@@ -461,9 +723,16 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
                     mark(e, &mut req);
                 }
             }
-            Plan::Project { input: Box::new(prune(*input, &req)), exprs }
+            Plan::Project {
+                input: Box::new(prune(*input, &req)),
+                exprs,
+            }
         }
-        Plan::Aggregate { input, group_by, aggs } => {
+        Plan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => {
             let mut req = vec![false; output_width(&input)];
             for g in &group_by {
                 mark(g, &mut req);
@@ -476,7 +745,11 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
                     mark(f, &mut req);
                 }
             }
-            Plan::Aggregate { input: Box::new(prune(*input, &req)), group_by, aggs }
+            Plan::Aggregate {
+                input: Box::new(prune(*input, &req)),
+                group_by,
+                aggs,
+            }
         }
         Plan::Sort { input, keys } => {
             let mut req = required.to_vec();
@@ -484,18 +757,39 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
             for k in &keys {
                 mark(&k.expr, &mut req);
             }
-            Plan::Sort { input: Box::new(prune(*input, &req)), keys }
+            Plan::Sort {
+                input: Box::new(prune(*input, &req)),
+                keys,
+            }
         }
-        Plan::Limit { input, limit, offset } => {
+        Plan::Limit {
+            input,
+            limit,
+            offset,
+        } => {
             let req = required.to_vec();
-            Plan::Limit { input: Box::new(prune(*input, &req)), limit, offset }
+            Plan::Limit {
+                input: Box::new(prune(*input, &req)),
+                limit,
+                offset,
+            }
         }
         Plan::Distinct { input, on } => {
             let w = output_width(&input);
             let req = vec![true; w];
-            Plan::Distinct { input: Box::new(prune(*input, &req)), on }
+            Plan::Distinct {
+                input: Box::new(prune(*input, &req)),
+                on,
+            }
         }
-        Plan::Join { left, right, kind, equi, on, widths } => {
+        Plan::Join {
+            left,
+            right,
+            kind,
+            equi,
+            on,
+            widths,
+        } => {
             let mut req = required.to_vec();
             req.resize(widths.0 + widths.1, false);
             if let Some(o) = &on {
@@ -515,7 +809,12 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
                 widths,
             }
         }
-        Plan::SetOp { kind, all, left, right } => {
+        Plan::SetOp {
+            kind,
+            all,
+            left,
+            right,
+        } => {
             let lw = output_width(&left);
             let rw = output_width(&right);
             Plan::SetOp {
@@ -525,17 +824,45 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
                 right: Box::new(prune(*right, &vec![true; rw])),
             }
         }
-        Plan::Insert { table, input, returning, on_conflict_do_nothing } => {
+        Plan::Insert {
+            table,
+            input,
+            returning,
+            on_conflict_do_nothing,
+        } => {
             let w = output_width(&input);
-            Plan::Insert { table, input: Box::new(prune(*input, &vec![true; w])), returning, on_conflict_do_nothing }
+            Plan::Insert {
+                table,
+                input: Box::new(prune(*input, &vec![true; w])),
+                returning,
+                on_conflict_do_nothing,
+            }
         }
-        Plan::Update { table, input, assignments, returning } => {
+        Plan::Update {
+            table,
+            input,
+            assignments,
+            returning,
+        } => {
             let w = output_width(&input);
-            Plan::Update { table, input: Box::new(prune(*input, &vec![true; w])), assignments, returning }
+            Plan::Update {
+                table,
+                input: Box::new(prune(*input, &vec![true; w])),
+                assignments,
+                returning,
+            }
         }
-        Plan::Delete { table, input, returning } => {
+        Plan::Delete {
+            table,
+            input,
+            returning,
+        } => {
             let w = output_width(&input);
-            Plan::Delete { table, input: Box::new(prune(*input, &vec![true; w])), returning }
+            Plan::Delete {
+                table,
+                input: Box::new(prune(*input, &vec![true; w])),
+                returning,
+            }
         }
         leaf => leaf,
     }

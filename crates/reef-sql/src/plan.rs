@@ -265,15 +265,35 @@ impl Plan {
     }
 
     fn explain_into(&self, depth: usize, out: &mut Vec<String>) {
-        let pad = if depth == 0 { String::new() } else { format!("{}->  ", "  ".repeat(depth * 2 - 1)) };
+        let pad = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}->  ", "  ".repeat(depth * 2 - 1))
+        };
         let mut line = pad;
         let children: Vec<&Plan> = match self {
-            Plan::Scan { table, filter, access, limit, .. } => {
+            Plan::Scan {
+                table,
+                filter,
+                access,
+                limit,
+                ..
+            } => {
                 match access {
                     Access::Full => write!(line, "Seq Scan on {}", table.name).unwrap(),
-                    Access::PointGet(_) => write!(line, "Point Get on {} (primary key)", table.name).unwrap(),
-                    Access::Range { index, eq, lower, upper } => {
-                        let name = index.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| "primary key".into());
+                    Access::PointGet(_) => {
+                        write!(line, "Point Get on {} (primary key)", table.name).unwrap()
+                    }
+                    Access::Range {
+                        index,
+                        eq,
+                        lower,
+                        upper,
+                    } => {
+                        let name = index
+                            .as_ref()
+                            .map(|i| i.name.clone())
+                            .unwrap_or_else(|| "primary key".into());
                         write!(
                             line,
                             "Index Scan using {} on {} (eq: {}, range: {})",
@@ -314,11 +334,21 @@ impl Plan {
                 write!(line, "Project ({} columns)", exprs.len()).unwrap();
                 vec![input]
             }
-            Plan::Aggregate { input, group_by, aggs } => {
+            Plan::Aggregate {
+                input,
+                group_by,
+                aggs,
+            } => {
                 if group_by.is_empty() {
                     write!(line, "Aggregate ({} aggregates)", aggs.len()).unwrap();
                 } else {
-                    write!(line, "HashAggregate ({} keys, {} aggregates)", group_by.len(), aggs.len()).unwrap();
+                    write!(
+                        line,
+                        "HashAggregate ({} keys, {} aggregates)",
+                        group_by.len(),
+                        aggs.len()
+                    )
+                    .unwrap();
                 }
                 vec![input]
             }
@@ -334,7 +364,13 @@ impl Plan {
                 line.push_str("HashDistinct");
                 vec![input]
             }
-            Plan::Join { left, right, kind, equi, .. } => {
+            Plan::Join {
+                left,
+                right,
+                kind,
+                equi,
+                ..
+            } => {
                 let k = match kind {
                     JoinKind::Inner => "Inner",
                     JoinKind::Left => "Left",
@@ -350,7 +386,12 @@ impl Plan {
                 }
                 vec![left, right]
             }
-            Plan::SetOp { kind, all, left, right } => {
+            Plan::SetOp {
+                kind,
+                all,
+                left,
+                right,
+            } => {
                 write!(line, "{:?}{}", kind, if *all { " All" } else { "" }).unwrap();
                 vec![left, right]
             }

@@ -48,7 +48,11 @@ pub struct ExecResult {
 
 impl ExecResult {
     fn tag(tag: impl Into<String>) -> Self {
-        ExecResult { tag: tag.into(), columns: None, rows: vec![] }
+        ExecResult {
+            tag: tag.into(),
+            columns: None,
+            rows: vec![],
+        }
     }
 }
 
@@ -84,7 +88,9 @@ pub struct SqlConfig {
 
 impl Default for SqlConfig {
     fn default() -> Self {
-        SqlConfig { query_memory_limit: 1 << 30 }
+        SqlConfig {
+            query_memory_limit: 1 << 30,
+        }
     }
 }
 
@@ -109,7 +115,9 @@ const DATABASES: &[&str] = &["reef", "postgres"];
 impl Database {
     /// Opens the SQL layer over a transaction client: loads the catalog.
     pub fn open(client: TxnClient, config: SqlConfig) -> Result<Database> {
-        let txn = client.begin(IsolationLevel::RepeatableRead).map_err(crate::error::from_txn)?;
+        let txn = client
+            .begin(IsolationLevel::RepeatableRead)
+            .map_err(crate::error::from_txn)?;
         let (start, end) = catalog::object_key_range();
         let mut objects = Vec::new();
         for kv in txn.scan(&start, &end).map_err(crate::error::from_txn)? {
@@ -152,7 +160,11 @@ impl Database {
             db: self.clone(),
             currval: Mutex::new(HashMap::new()),
             lastval: Mutex::new(None),
-            settings: Mutex::new(Settings::new(user, database, self.inner.config.query_memory_limit)),
+            settings: Mutex::new(Settings::new(
+                user,
+                database,
+                self.inner.config.query_memory_limit,
+            )),
         });
         Ok(Session {
             db: self.clone(),
@@ -171,7 +183,11 @@ impl Database {
     fn autonomous<T>(&self, f: impl Fn(&Transaction) -> Result<T>) -> Result<T> {
         let mut delay = 1u64;
         for _ in 0..50 {
-            let txn = self.inner.client.begin(IsolationLevel::RepeatableRead).map_err(crate::error::from_txn)?;
+            let txn = self
+                .inner
+                .client
+                .begin(IsolationLevel::RepeatableRead)
+                .map_err(crate::error::from_txn)?;
             let out = f(&txn)?;
             match txn.commit() {
                 Ok(_) => return Ok(out),
@@ -182,7 +198,10 @@ impl Database {
                 Err(e) => return Err(crate::error::from_txn(e)),
             }
         }
-        Err(SqlError::new(sqlstate::SERIALIZATION_FAILURE, "could not allocate ids: too much contention"))
+        Err(SqlError::new(
+            sqlstate::SERIALIZATION_FAILURE,
+            "could not allocate ids: too much contention",
+        ))
     }
 
     /// Reads a counter (row-id allocator or sequence position).
@@ -228,24 +247,43 @@ impl Database {
         let s = seq.clone();
         let (first, end) = self.autonomous(|txn| {
             let mut cur = Self::read_counter(txn, s.id)?.unwrap_or(s.start);
-            let out_of_range = if s.increment > 0 { cur > s.max_value } else { cur < s.min_value };
+            let out_of_range = if s.increment > 0 {
+                cur > s.max_value
+            } else {
+                cur < s.min_value
+            };
             if out_of_range {
                 if !s.cycle {
-                    let (which, bound) =
-                        if s.increment > 0 { ("maximum", s.max_value) } else { ("minimum", s.min_value) };
+                    let (which, bound) = if s.increment > 0 {
+                        ("maximum", s.max_value)
+                    } else {
+                        ("minimum", s.min_value)
+                    };
                     return Err(SqlError::new(
                         "2200H",
-                        format!("nextval: reached {which} value of sequence \"{}\" ({bound})", s.name),
+                        format!(
+                            "nextval: reached {which} value of sequence \"{}\" ({bound})",
+                            s.name
+                        ),
                     ));
                 }
-                cur = if s.increment > 0 { s.min_value } else { s.max_value };
+                cur = if s.increment > 0 {
+                    s.min_value
+                } else {
+                    s.max_value
+                };
             }
             // Hand out up to 32 values without leaving the range.
             let mut n = 1i64;
             while n < 32 {
                 let nxt = cur.checked_add(s.increment * n);
                 match nxt {
-                    Some(x) if (s.increment > 0 && x <= s.max_value) || (s.increment < 0 && x >= s.min_value) => n += 1,
+                    Some(x)
+                        if (s.increment > 0 && x <= s.max_value)
+                            || (s.increment < 0 && x >= s.min_value) =>
+                    {
+                        n += 1
+                    }
                     _ => break,
                 }
             }
@@ -333,18 +371,29 @@ const KNOWN_SETTINGS: &[(&str, &str)] = &[
 
 impl Settings {
     fn new(user: &str, _database: &str, mem: usize) -> Self {
-        let mut values: HashMap<String, String> =
-            KNOWN_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut values: HashMap<String, String> = KNOWN_SETTINGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         values.insert("session_authorization".into(), user.to_string());
         values.insert("reef.query_memory_limit".into(), mem.to_string());
-        Settings { values, query_memory_limit: mem }
+        Settings {
+            values,
+            query_memory_limit: mem,
+        }
     }
 
     /// The value of a setting.
     pub fn get(&self, name: &str) -> Result<String> {
-        self.values.get(&name.to_lowercase()).cloned().ok_or_else(|| {
-            SqlError::new(sqlstate::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\""))
-        })
+        self.values
+            .get(&name.to_lowercase())
+            .cloned()
+            .ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::UNDEFINED_OBJECT,
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )
+            })
     }
 
     fn set(&mut self, name: &str, value: &str) -> Result<()> {
@@ -356,11 +405,18 @@ impl Settings {
             ));
         }
         let bad = |hint: &str| {
-            SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
-                .with_hint(hint.to_string())
+            SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"{name}\": \"{value}\""),
+            )
+            .with_hint(hint.to_string())
         };
         let v = match name.as_str() {
-            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes" | "max_identifier_length"
+            "server_version"
+            | "server_version_num"
+            | "server_encoding"
+            | "integer_datetimes"
+            | "max_identifier_length"
             | "is_superuser" => {
                 return Err(SqlError::new(
                     sqlstate::CANT_CHANGE_RUNTIME_PARAM,
@@ -378,7 +434,9 @@ impl Settings {
             }
             "standard_conforming_strings" => {
                 if !matches!(value.to_lowercase().as_str(), "on" | "true" | "1") {
-                    return Err(SqlError::unsupported("standard_conforming_strings can only be on"));
+                    return Err(SqlError::unsupported(
+                        "standard_conforming_strings can only be on",
+                    ));
                 }
                 "on".into()
             }
@@ -402,7 +460,20 @@ impl Settings {
             }
             "timezone" => {
                 let u = value.to_uppercase();
-                if !matches!(u.as_str(), "UTC" | "GMT" | "ETC/UTC" | "Z" | "ZULU" | "UCT" | "ETC/GMT" | "+00" | "0" | "00:00" | "+00:00") {
+                if !matches!(
+                    u.as_str(),
+                    "UTC"
+                        | "GMT"
+                        | "ETC/UTC"
+                        | "Z"
+                        | "ZULU"
+                        | "UCT"
+                        | "ETC/GMT"
+                        | "+00"
+                        | "0"
+                        | "00:00"
+                        | "+00:00"
+                ) {
                     return Err(SqlError::unsupported(format!(
                         "time zone \"{value}\" is not supported yet; reefdb runs in UTC"
                     )));
@@ -416,14 +487,20 @@ impl Settings {
                 }
             }
             "reef.query_memory_limit" => {
-                let n: usize = value.trim().parse().map_err(|_| bad("Give a number of bytes."))?;
+                let n: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("Give a number of bytes."))?;
                 if n < 1 << 20 {
                     return Err(bad("The limit must be at least 1048576 bytes."));
                 }
                 self.query_memory_limit = n;
                 n.to_string()
             }
-            "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" | "extra_float_digits" => {
+            "statement_timeout"
+            | "lock_timeout"
+            | "idle_in_transaction_session_timeout"
+            | "extra_float_digits" => {
                 let t = value.trim().trim_end_matches("ms").trim();
                 t.parse::<i64>().map_err(|_| bad("Give a whole number."))?;
                 value.to_string()
@@ -464,7 +541,10 @@ impl SessionShared {
     fn sequence(&self, id: u32) -> Result<catalog::SequenceDesc> {
         match self.db.catalog().get(id).as_deref() {
             Some(Object::Sequence(s)) => Ok(s.clone()),
-            _ => Err(SqlError::new(sqlstate::UNDEFINED_TABLE, "sequence does not exist")),
+            _ => Err(SqlError::new(
+                sqlstate::UNDEFINED_TABLE,
+                "sequence does not exist",
+            )),
         }
     }
 }
@@ -483,7 +563,10 @@ impl SessionHooks for SessionShared {
         self.currval.lock().get(&seq).copied().ok_or_else(|| {
             SqlError::new(
                 sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("currval of sequence \"{}\" is not yet defined in this session", s.name),
+                format!(
+                    "currval of sequence \"{}\" is not yet defined in this session",
+                    s.name
+                ),
             )
         })
     }
@@ -499,7 +582,10 @@ impl SessionHooks for SessionShared {
 
     fn lastval(&self) -> Result<i64> {
         self.lastval.lock().ok_or_else(|| {
-            SqlError::new(sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE, "lastval is not yet defined in this session")
+            SqlError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "lastval is not yet defined in this session",
+            )
         })
     }
 
@@ -556,17 +642,24 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
-        // PostgreSQL's form: syntax error at or near "TOKEN".
-        if let Some(pos) = msg.find(", found: ") {
-            let rest = &msg[pos + 9..];
-            let token = rest.split(" at Line:").next().unwrap_or(rest).trim();
-            let near = if token.eq_ignore_ascii_case("eof") { "syntax error at end of input".to_string() } else { format!("syntax error at or near \"{token}\"") };
-            return SqlError::new(sqlstate::SYNTAX_ERROR, near).with_detail(msg);
-        }
-        SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {msg}"))
-    })
+            let msg = e.to_string();
+            let msg = msg
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&msg)
+                .to_string();
+            // PostgreSQL's form: syntax error at or near "TOKEN".
+            if let Some(pos) = msg.find(", found: ") {
+                let rest = &msg[pos + 9..];
+                let token = rest.split(" at Line:").next().unwrap_or(rest).trim();
+                let near = if token.eq_ignore_ascii_case("eof") {
+                    "syntax error at end of input".to_string()
+                } else {
+                    format!("syntax error at or near \"{token}\"")
+                };
+                return SqlError::new(sqlstate::SYNTAX_ERROR, near).with_detail(msg);
+            }
+            SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {msg}"))
+        })
 }
 
 /// Context a statement runs in, after the session picked its transaction.
@@ -583,12 +676,22 @@ pub(crate) struct StmtCtx<'s> {
 impl<'s> StmtCtx<'s> {
     /// A catalog view with the session's uncommitted changes.
     pub fn view(&self) -> CatalogView<'_> {
-        CatalogView { catalog: self.db.catalog(), overlay: self.overlay }
+        CatalogView {
+            catalog: self.db.catalog(),
+            overlay: self.overlay,
+        }
     }
 
     /// An execution context for a bound plan.
     pub fn exec_ctx(&self, params: Vec<Value>) -> ExecContext {
-        ExecContext::new(self.txn.clone(), params, self.hooks.clone(), self.txn_time, self.stmt_time, self.mem_limit)
+        ExecContext::new(
+            self.txn.clone(),
+            params,
+            self.hooks.clone(),
+            self.txn_time,
+            self.stmt_time,
+            self.mem_limit,
+        )
     }
 
     /// Allocates an object id.
@@ -606,7 +709,8 @@ impl<'s> StmtCtx<'s> {
 
     /// Records a changed object in the transaction and the overlay.
     pub fn put_object(&mut self, obj: Object) {
-        self.txn.put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
+        self.txn
+            .put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
         self.overlay.changes.insert(obj.id(), Some(Arc::new(obj)));
     }
 
@@ -690,10 +794,35 @@ impl Session {
             )));
         }
         // Every named table must exist.
-        let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
-        for w in t.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').skip(1) {
+        let view = CatalogView {
+            catalog: self.db.catalog(),
+            overlay: &self.overlay,
+        };
+        for w in t
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .skip(1)
+        {
             let w = w.trim().to_lowercase();
-            if w.is_empty() || matches!(w.as_str(), "analyze" | "analyse" | "full" | "freeze" | "verbose" | "true" | "false" | "on" | "off" | "skip_locked" | "index_cleanup" | "truncate" | "parallel" | "disable_page_skipping" | "process_toast") {
+            if w.is_empty()
+                || matches!(
+                    w.as_str(),
+                    "analyze"
+                        | "analyse"
+                        | "full"
+                        | "freeze"
+                        | "verbose"
+                        | "true"
+                        | "false"
+                        | "on"
+                        | "off"
+                        | "skip_locked"
+                        | "index_cleanup"
+                        | "truncate"
+                        | "parallel"
+                        | "disable_page_skipping"
+                        | "process_toast"
+                )
+            {
                 continue;
             }
             if w.chars().all(|c| c.is_ascii_digit()) {
@@ -717,11 +846,26 @@ impl Session {
         }
         let stmt = match stmts.pop() {
             Some(s) => s,
-            None => return Ok(Prepared { sql: sql.into(), param_types: vec![], columns: None, stmt: None }),
+            None => {
+                return Ok(Prepared {
+                    sql: sql.into(),
+                    param_types: vec![],
+                    columns: None,
+                    stmt: None,
+                })
+            }
         };
-        let declared: Vec<DataType> = param_types.iter().map(|t| t.unwrap_or(DataType::Unknown)).collect();
+        let declared: Vec<DataType> = param_types
+            .iter()
+            .map(|t| t.unwrap_or(DataType::Unknown))
+            .collect();
         let (params, columns) = self.describe(&stmt, declared)?;
-        Ok(Prepared { sql: sql.into(), param_types: params, columns, stmt: Some(Arc::new(stmt)) })
+        Ok(Prepared {
+            sql: sql.into(),
+            param_types: params,
+            columns,
+            stmt: Some(Arc::new(stmt)),
+        })
     }
 
     /// Executes a prepared statement.
@@ -779,8 +923,15 @@ impl Session {
         ]
     }
 
-    fn describe(&mut self, stmt: &ast::Statement, declared: Vec<DataType>) -> Result<(Vec<DataType>, Option<Vec<Column>>)> {
-        let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
+    fn describe(
+        &mut self,
+        stmt: &ast::Statement,
+        declared: Vec<DataType>,
+    ) -> Result<(Vec<DataType>, Option<Vec<Column>>)> {
+        let view = CatalogView {
+            catalog: self.db.catalog(),
+            overlay: &self.overlay,
+        };
         let mut binder = Binder::new(view, declared);
         let columns = match stmt {
             ast::Statement::Query(q) => {
@@ -800,21 +951,50 @@ impl Session {
                 del.returning.as_ref().map(|_| returning_columns(&binder))
             }
             ast::Statement::ShowVariable { variable } => {
-                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 if name.eq_ignore_ascii_case("all") {
                     Some(vec![
-                        Column { name: "name".into(), data_type: DataType::Text },
-                        Column { name: "setting".into(), data_type: DataType::Text },
-                        Column { name: "description".into(), data_type: DataType::Text },
+                        Column {
+                            name: "name".into(),
+                            data_type: DataType::Text,
+                        },
+                        Column {
+                            name: "setting".into(),
+                            data_type: DataType::Text,
+                        },
+                        Column {
+                            name: "description".into(),
+                            data_type: DataType::Text,
+                        },
                     ])
                 } else {
-                    Some(vec![Column { name: name.to_lowercase(), data_type: DataType::Text }])
+                    Some(vec![Column {
+                        name: name.to_lowercase(),
+                        data_type: DataType::Text,
+                    }])
                 }
             }
-            ast::Statement::Explain { .. } => Some(vec![Column { name: "QUERY PLAN".into(), data_type: DataType::Text }]),
+            ast::Statement::Explain { .. } => Some(vec![Column {
+                name: "QUERY PLAN".into(),
+                data_type: DataType::Text,
+            }]),
             _ => None,
         };
-        let params = binder.params.iter().map(|t| if *t == DataType::Unknown { DataType::Text } else { *t }).collect();
+        let params = binder
+            .params
+            .iter()
+            .map(|t| {
+                if *t == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    *t
+                }
+            })
+            .collect();
         Ok((params, columns))
     }
 
@@ -839,14 +1019,25 @@ impl Session {
     }
 
     fn default_isolation(&self) -> Result<IsolationLevel> {
-        parse_isolation_name(&self.shared.settings.lock().get("default_transaction_isolation")?)
+        parse_isolation_name(
+            &self
+                .shared
+                .settings
+                .lock()
+                .get("default_transaction_isolation")?,
+        )
     }
 
     fn execute_stmt(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<ExecResult> {
         self.execute_stmt_typed(stmt, params, &[])
     }
 
-    fn execute_stmt_typed(&mut self, stmt: &ast::Statement, params: &[Value], types: &[DataType]) -> Result<ExecResult> {
+    fn execute_stmt_typed(
+        &mut self,
+        stmt: &ast::Statement,
+        params: &[Value],
+        types: &[DataType],
+    ) -> Result<ExecResult> {
         // Transaction control first.
         match stmt {
             ast::Statement::StartTransaction { modes, .. } => return self.begin(modes),
@@ -903,11 +1094,19 @@ impl Session {
         for m in modes {
             match m {
                 ast::TransactionMode::IsolationLevel(l) => isolation = isolation_from_ast(l)?,
-                ast::TransactionMode::AccessMode(a) => read_only = matches!(a, ast::TransactionAccessMode::ReadOnly),
+                ast::TransactionMode::AccessMode(a) => {
+                    read_only = matches!(a, ast::TransactionAccessMode::ReadOnly)
+                }
             }
         }
-        self.block =
-            Some(Block { txn: None, isolation, read_only, fresh: true, started_at: now_micros(), written: vec![] });
+        self.block = Some(Block {
+            txn: None,
+            isolation,
+            read_only,
+            fresh: true,
+            started_at: now_micros(),
+            written: vec![],
+        });
         Ok(ExecResult::tag("BEGIN"))
     }
 
@@ -986,22 +1185,46 @@ impl Session {
 
     /// Runs a statement inside the block's transaction, or in its own
     /// autocommit transaction outside a block.
-    fn run_in_txn(&mut self, stmt: &ast::Statement, params: &[Value], types: &[DataType]) -> Result<ExecResult> {
+    fn run_in_txn(
+        &mut self,
+        stmt: &ast::Statement,
+        params: &[Value],
+        types: &[DataType],
+    ) -> Result<ExecResult> {
         // Statements that need no transaction.
         match stmt {
             ast::Statement::Set(set) => return self.set(set),
             ast::Statement::ShowVariable { variable } => return self.show(variable),
             ast::Statement::Reset(r) => {
                 let mut s = self.shared.settings.lock();
-                let fixed = ["server_version", "server_version_num", "server_encoding", "integer_datetimes",
-                    "max_identifier_length", "is_superuser", "session_authorization", "reef.query_memory_limit"];
+                let fixed = [
+                    "server_version",
+                    "server_version_num",
+                    "server_encoding",
+                    "integer_datetimes",
+                    "max_identifier_length",
+                    "is_superuser",
+                    "session_authorization",
+                    "reef.query_memory_limit",
+                ];
                 match &r.reset {
                     ast::Reset::ConfigurationParameter(n) => {
                         let n = n.to_string().to_lowercase();
-                        let n = if n == "time zone" { "timezone".to_string() } else { n };
-                        let def = KNOWN_SETTINGS.iter().find(|(k, _)| *k == n).ok_or_else(|| {
-                            SqlError::new(sqlstate::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{n}\""))
-                        })?;
+                        let n = if n == "time zone" {
+                            "timezone".to_string()
+                        } else {
+                            n
+                        };
+                        let def =
+                            KNOWN_SETTINGS
+                                .iter()
+                                .find(|(k, _)| *k == n)
+                                .ok_or_else(|| {
+                                    SqlError::new(
+                                        sqlstate::UNDEFINED_OBJECT,
+                                        format!("unrecognized configuration parameter \"{n}\""),
+                                    )
+                                })?;
                         if !fixed.contains(&def.0) {
                             s.values.insert(def.0.to_string(), def.1.to_string());
                         }
@@ -1029,10 +1252,16 @@ impl Session {
                 }
                 return Ok(ExecResult::tag("VACUUM"));
             }
-            ast::Statement::Prepare { name, data_types, statement } => {
+            ast::Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => {
                 let sql = statement.to_string();
-                let declared: Vec<Option<DataType>> =
-                    data_types.iter().map(|t| crate::binder::convert_type(t).map(Some)).collect::<Result<_>>()?;
+                let declared: Vec<Option<DataType>> = data_types
+                    .iter()
+                    .map(|t| crate::binder::convert_type(t).map(Some))
+                    .collect::<Result<_>>()?;
                 let key = crate::binder::ident_name(name);
                 if self.prepared.contains_key(&key) {
                     return Err(SqlError::new(
@@ -1044,14 +1273,24 @@ impl Session {
                 self.prepared.insert(key, p);
                 return Ok(ExecResult::tag("PREPARE"));
             }
-            ast::Statement::Execute { name: Some(name), parameters, .. } => {
+            ast::Statement::Execute {
+                name: Some(name),
+                parameters,
+                ..
+            } => {
                 let key = object_name(name)?;
                 let p = self.prepared.get(&key).cloned().ok_or_else(|| {
-                    SqlError::new(sqlstate::UNDEFINED_PREPARED_STATEMENT, format!("prepared statement \"{key}\" does not exist"))
+                    SqlError::new(
+                        sqlstate::UNDEFINED_PREPARED_STATEMENT,
+                        format!("prepared statement \"{key}\" does not exist"),
+                    )
                 })?;
                 let mut vals = Vec::new();
                 for (i, e) in parameters.iter().enumerate() {
-                    let view = CatalogView { catalog: self.db.catalog(), overlay: &self.overlay };
+                    let view = CatalogView {
+                        catalog: self.db.catalog(),
+                        overlay: &self.overlay,
+                    };
                     let mut b = Binder::new(view, vec![]);
                     let (x, t) = b.bind_expr(e, &Default::default())?;
                     let want = p.param_types.get(i).copied().unwrap_or(DataType::Text);
@@ -1104,15 +1343,30 @@ impl Session {
         let (txn, txn_time) = match &mut self.block {
             Some(b) => {
                 if b.txn.is_none() {
-                    b.txn = Some(self.db.client().begin(b.isolation).map_err(crate::error::from_txn)?);
+                    b.txn = Some(
+                        self.db
+                            .client()
+                            .begin(b.isolation)
+                            .map_err(crate::error::from_txn)?,
+                    );
                     b.started_at = now_micros();
                 } else {
-                    b.txn.as_ref().unwrap().new_statement().map_err(crate::error::from_txn)?;
+                    b.txn
+                        .as_ref()
+                        .unwrap()
+                        .new_statement()
+                        .map_err(crate::error::from_txn)?;
                 }
                 b.fresh = false;
                 (b.txn.clone().unwrap(), b.started_at)
             }
-            None => (self.db.client().begin(isolation).map_err(crate::error::from_txn)?, now_micros()),
+            None => (
+                self.db
+                    .client()
+                    .begin(isolation)
+                    .map_err(crate::error::from_txn)?,
+                now_micros(),
+            ),
         };
         let read_only = self.block.as_ref().map(|b| b.read_only).unwrap_or(false);
         let mem_limit = self.shared.settings.lock().query_memory_limit;
@@ -1159,13 +1413,33 @@ impl Session {
 
     fn set(&mut self, set: &ast::Set) -> Result<ExecResult> {
         match set {
-            ast::Set::SingleAssignment { variable, values, .. } => {
-                let name = object_name(variable).unwrap_or_else(|_| variable.to_string()).to_lowercase();
-                let name = if name == "reef" { variable.to_string().to_lowercase() } else { name };
-                let name = if variable.0.len() == 2 { variable.to_string().to_lowercase() } else { name };
-                let value = values.iter().map(set_value_text).collect::<Vec<_>>().join(", ");
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = object_name(variable)
+                    .unwrap_or_else(|_| variable.to_string())
+                    .to_lowercase();
+                let name = if name == "reef" {
+                    variable.to_string().to_lowercase()
+                } else {
+                    name
+                };
+                let name = if variable.0.len() == 2 {
+                    variable.to_string().to_lowercase()
+                } else {
+                    name
+                };
+                let value = values
+                    .iter()
+                    .map(set_value_text)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let value = if value.eq_ignore_ascii_case("default") {
-                    KNOWN_SETTINGS.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).unwrap_or(value)
+                    KNOWN_SETTINGS
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or(value)
                 } else {
                     value
                 };
@@ -1181,7 +1455,10 @@ impl Session {
                 Ok(ExecResult::tag("SET"))
             }
             ast::Set::SetNames { charset_name, .. } => {
-                self.shared.settings.lock().set("client_encoding", &charset_name.value)?;
+                self.shared
+                    .settings
+                    .lock()
+                    .set("client_encoding", &charset_name.value)?;
                 Ok(ExecResult::tag("SET"))
             }
             ast::Set::SetTransaction { modes, session, .. } => {
@@ -1194,7 +1471,10 @@ impl Session {
                                 IsolationLevel::RepeatableRead => "repeatable read",
                             };
                             if *session {
-                                self.shared.settings.lock().set("default_transaction_isolation", name)?;
+                                self.shared
+                                    .settings
+                                    .lock()
+                                    .set("default_transaction_isolation", name)?;
                             } else {
                                 self.set_transaction_isolation(name)?;
                             }
@@ -1232,22 +1512,46 @@ impl Session {
     }
 
     fn show(&mut self, variable: &[ast::Ident]) -> Result<ExecResult> {
-        let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ").to_lowercase();
-        let name = if variable.len() > 1 && !name.contains(' ') { name } else { name };
+        let name = variable
+            .iter()
+            .map(|i| i.value.clone())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        let name = if variable.len() > 1 && !name.contains(' ') {
+            name
+        } else {
+            name
+        };
         let s = self.shared.settings.lock();
         if name == "all" {
             let mut names: Vec<&(&str, &str)> = KNOWN_SETTINGS.iter().collect();
             names.sort();
             let rows = names
                 .iter()
-                .map(|(k, _)| vec![Value::Text(k.to_string()), Value::Text(s.get(k).unwrap_or_default()), Value::Text(String::new())])
+                .map(|(k, _)| {
+                    vec![
+                        Value::Text(k.to_string()),
+                        Value::Text(s.get(k).unwrap_or_default()),
+                        Value::Text(String::new()),
+                    ]
+                })
                 .collect();
             return Ok(ExecResult {
                 tag: "SHOW".into(),
                 columns: Some(vec![
-                    Column { name: "name".into(), data_type: DataType::Text },
-                    Column { name: "setting".into(), data_type: DataType::Text },
-                    Column { name: "description".into(), data_type: DataType::Text },
+                    Column {
+                        name: "name".into(),
+                        data_type: DataType::Text,
+                    },
+                    Column {
+                        name: "setting".into(),
+                        data_type: DataType::Text,
+                    },
+                    Column {
+                        name: "description".into(),
+                        data_type: DataType::Text,
+                    },
                 ]),
                 rows,
             });
@@ -1275,7 +1579,10 @@ impl Session {
         };
         Ok(ExecResult {
             tag: "SHOW".into(),
-            columns: Some(vec![Column { name: col, data_type: DataType::Text }]),
+            columns: Some(vec![Column {
+                name: col,
+                data_type: DataType::Text,
+            }]),
             rows: vec![vec![Value::Text(value)]],
         })
     }
@@ -1286,23 +1593,30 @@ fn set_value_text(e: &ast::Expr) -> String {
         ast::Expr::Value(v) => match &v.value {
             ast::Value::SingleQuotedString(s) => s.clone(),
             ast::Value::Number(n, _) => n.clone(),
-            ast::Value::Boolean(b) => if *b { "on".into() } else { "off".into() },
+            ast::Value::Boolean(b) => {
+                if *b {
+                    "on".into()
+                } else {
+                    "off".into()
+                }
+            }
             other => other.to_string(),
         },
         ast::Expr::Identifier(i) => i.value.clone(),
-        ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => format!("-{}", set_value_text(expr)),
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => format!("-{}", set_value_text(expr)),
         other => other.to_string(),
     }
 }
 
 fn isolation_from_ast(l: &ast::TransactionIsolationLevel) -> Result<IsolationLevel> {
     match l {
-        ast::TransactionIsolationLevel::ReadCommitted | ast::TransactionIsolationLevel::ReadUncommitted => {
-            Ok(IsolationLevel::ReadCommitted)
-        }
-        ast::TransactionIsolationLevel::RepeatableRead | ast::TransactionIsolationLevel::Snapshot => {
-            Ok(IsolationLevel::RepeatableRead)
-        }
+        ast::TransactionIsolationLevel::ReadCommitted
+        | ast::TransactionIsolationLevel::ReadUncommitted => Ok(IsolationLevel::ReadCommitted),
+        ast::TransactionIsolationLevel::RepeatableRead
+        | ast::TransactionIsolationLevel::Snapshot => Ok(IsolationLevel::RepeatableRead),
         ast::TransactionIsolationLevel::Serializable => Err(serializable_error()),
     }
 }
@@ -1313,13 +1627,23 @@ fn columns_of(b: &BoundQuery) -> Vec<Column> {
         .iter()
         .map(|c| Column {
             name: c.name.clone(),
-            data_type: if c.ty == DataType::Unknown { DataType::Text } else { c.ty },
+            data_type: if c.ty == DataType::Unknown {
+                DataType::Text
+            } else {
+                c.ty
+            },
         })
         .collect()
 }
 
 fn returning_columns(b: &Binder) -> Vec<Column> {
-    b.returning_names.iter().map(|(n, t)| Column { name: n.clone(), data_type: *t }).collect()
+    b.returning_names
+        .iter()
+        .map(|(n, t)| Column {
+            name: n.clone(),
+            data_type: *t,
+        })
+        .collect()
 }
 
 /// Converts bound parameter values to the types the binder settled on.
@@ -1365,7 +1689,11 @@ fn run_statement(
                 ectx.mem.charge(exec::row_bytes(&r))?;
                 rows.push(r);
             }
-            Ok(ExecResult { tag: format!("SELECT {}", rows.len()), columns: Some(cols), rows })
+            Ok(ExecResult {
+                tag: format!("SELECT {}", rows.len()),
+                columns: Some(cols),
+                rows,
+            })
         }
         S::Insert(_) | S::Update(_) | S::Delete(_) => {
             if read_only {
@@ -1383,7 +1711,12 @@ fn run_statement(
                     _ => unreachable!(),
                 };
                 let ret = returning_columns(&binder);
-                (optimizer::optimize(plan)?, binder.params.clone(), binder.written_tables.clone(), ret)
+                (
+                    optimizer::optimize(plan)?,
+                    binder.params.clone(),
+                    binder.written_tables.clone(),
+                    ret,
+                )
             };
             for t in &tables {
                 written.push((t.id, t.version));
@@ -1392,16 +1725,30 @@ fn run_statement(
             let ectx = ctx.exec_ctx(params);
             let res = exec::execute_dml(&plan, &ectx)?;
             let (tag, has_ret) = match &plan {
-                Plan::Insert { returning, .. } => (format!("INSERT 0 {}", res.count), returning.is_some()),
-                Plan::Update { returning, .. } => (format!("UPDATE {}", res.count), returning.is_some()),
-                Plan::Delete { returning, .. } => (format!("DELETE {}", res.count), returning.is_some()),
+                Plan::Insert { returning, .. } => {
+                    (format!("INSERT 0 {}", res.count), returning.is_some())
+                }
+                Plan::Update { returning, .. } => {
+                    (format!("UPDATE {}", res.count), returning.is_some())
+                }
+                Plan::Delete { returning, .. } => {
+                    (format!("DELETE {}", res.count), returning.is_some())
+                }
                 _ => unreachable!(),
             };
-            Ok(ExecResult { tag, columns: if has_ret { Some(ret_cols) } else { None }, rows: res.rows })
+            Ok(ExecResult {
+                tag,
+                columns: if has_ret { Some(ret_cols) } else { None },
+                rows: res.rows,
+            })
         }
-        S::Explain { statement, analyze, .. } => {
+        S::Explain {
+            statement, analyze, ..
+        } => {
             if *analyze {
-                return Err(SqlError::unsupported("EXPLAIN ANALYZE is not supported yet"));
+                return Err(SqlError::unsupported(
+                    "EXPLAIN ANALYZE is not supported yet",
+                ));
             }
             let plan = {
                 let mut binder = Binder::new(ctx.view(), declared);
@@ -1414,10 +1761,17 @@ fn run_statement(
                 }
             };
             let plan = optimizer::optimize(plan)?;
-            let rows = plan.explain().into_iter().map(|l| vec![Value::Text(l)]).collect();
+            let rows = plan
+                .explain()
+                .into_iter()
+                .map(|l| vec![Value::Text(l)])
+                .collect();
             Ok(ExecResult {
                 tag: "EXPLAIN".into(),
-                columns: Some(vec![Column { name: "QUERY PLAN".into(), data_type: DataType::Text }]),
+                columns: Some(vec![Column {
+                    name: "QUERY PLAN".into(),
+                    data_type: DataType::Text,
+                }]),
                 rows,
             })
         }
@@ -1431,17 +1785,29 @@ fn run_statement(
         S::CreateTable(ct) => ddl::create_table(ctx, ct),
         S::CreateIndex(ci) => ddl::create_index(ctx, ci),
         S::CreateView(cv) => ddl::create_view(ctx, cv),
-        S::CreateSequence { if_not_exists, name, sequence_options, .. } => {
-            ddl::create_sequence(ctx, name, *if_not_exists, sequence_options)
-        }
+        S::CreateSequence {
+            if_not_exists,
+            name,
+            sequence_options,
+            ..
+        } => ddl::create_sequence(ctx, name, *if_not_exists, sequence_options),
         S::AlterTable(at) => ddl::alter_table(ctx, at),
-        S::Drop { object_type, if_exists, names, cascade, .. } => ddl::drop(ctx, *object_type, *if_exists, names, *cascade),
+        S::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => ddl::drop(ctx, *object_type, *if_exists, names, *cascade),
         S::Truncate(t) => ddl::truncate(ctx, t),
-        S::CreateSchema { .. } | S::CreateDatabase { .. } => {
-            Err(SqlError::unsupported("CREATE SCHEMA/DATABASE is not supported yet"))
-        }
+        S::CreateSchema { .. } | S::CreateDatabase { .. } => Err(SqlError::unsupported(
+            "CREATE SCHEMA/DATABASE is not supported yet",
+        )),
         S::Copy { .. } => Err(SqlError::unsupported("COPY is not supported yet")),
-        other => Err(SqlError::unsupported(format!("statement not supported: {}", first_words(&other.to_string())))),
+        other => Err(SqlError::unsupported(format!(
+            "statement not supported: {}",
+            first_words(&other.to_string())
+        ))),
     }
 }
 

@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 
 use proptest::prelude::*;
 use reef_sql::codec::{
-    decode_key_value, decode_key_value_desc, decode_row, encode_key, encode_key_value, encode_key_value_desc,
-    encode_row,
+    decode_key_value, decode_key_value_desc, decode_row, encode_key, encode_key_value,
+    encode_key_value_desc, encode_row,
 };
 use reef_sql::types::ops::sort_cmp;
 use reef_sql::{DataType, Decimal, Interval, Value};
@@ -49,13 +49,20 @@ fn column(kind: usize) -> (BoxedStrategy<Value>, DataType) {
         2 => (
             prop_oneof![
                 (any::<i64>(), 0u32..20, 0u32..6).prop_map(|(m, s, k)| {
-                    Value::Numeric(Decimal::from_i128_with_scale(m as i128 * 10i128.pow(k), s + k))
+                    Value::Numeric(Decimal::from_i128_with_scale(
+                        m as i128 * 10i128.pow(k),
+                        s + k,
+                    ))
                 }),
                 (-1000i64..1000, 0u32..4, 0u32..3).prop_map(|(m, s, k)| {
-                    Value::Numeric(Decimal::from_i128_with_scale(m as i128 * 10i128.pow(k), s + k))
+                    Value::Numeric(Decimal::from_i128_with_scale(
+                        m as i128 * 10i128.pow(k),
+                        s + k,
+                    ))
                 }),
-                (any::<i128>(), 0u32..=28)
-                    .prop_map(|(m, s)| { Value::Numeric(Decimal::from_i128_with_scale(m % (1i128 << 95), s)) }),
+                (any::<i128>(), 0u32..=28).prop_map(|(m, s)| {
+                    Value::Numeric(Decimal::from_i128_with_scale(m % (1i128 << 95), s))
+                }),
                 Just(Value::Numeric(Decimal::MAX)),
                 Just(Value::Numeric(Decimal::MIN)),
             ]
@@ -80,27 +87,48 @@ fn column(kind: usize) -> (BoxedStrategy<Value>, DataType) {
             DataType::Text,
         ),
         4 => (
-            proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(0xffu8), any::<u8>()], 0..20)
-                .prop_map(Value::Bytea)
-                .boxed(),
+            proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1u8), Just(0xffu8), any::<u8>()],
+                0..20,
+            )
+            .prop_map(Value::Bytea)
+            .boxed(),
             DataType::Bytea,
         ),
         5 => (any::<i32>().prop_map(Value::Date).boxed(), DataType::Date),
-        6 => (any::<i64>().prop_map(Value::Timestamp).boxed(), DataType::Timestamp),
-        7 => (any::<i64>().prop_map(Value::TimestampTz).boxed(), DataType::TimestampTz),
+        6 => (
+            any::<i64>().prop_map(Value::Timestamp).boxed(),
+            DataType::Timestamp,
+        ),
+        7 => (
+            any::<i64>().prop_map(Value::TimestampTz).boxed(),
+            DataType::TimestampTz,
+        ),
         8 => (
             prop_oneof![
-                (any::<i32>(), any::<i32>(), any::<i64>())
-                    .prop_map(|(months, days, micros)| Value::Interval(Interval { months, days, micros })),
+                (any::<i32>(), any::<i32>(), any::<i64>()).prop_map(|(months, days, micros)| {
+                    Value::Interval(Interval {
+                        months,
+                        days,
+                        micros,
+                    })
+                }),
                 (-2i32..2, -60i32..60, -3i64..3).prop_map(|(months, days, micros)| {
-                    Value::Interval(Interval { months, days, micros: micros * 86_400_000_000 })
+                    Value::Interval(Interval {
+                        months,
+                        days,
+                        micros: micros * 86_400_000_000,
+                    })
                 }),
             ]
             .boxed(),
             DataType::Interval,
         ),
         9 => (any::<bool>().prop_map(Value::Bool).boxed(), DataType::Bool),
-        _ => ((-100i16..100).prop_map(Value::Int16).boxed(), DataType::Int16),
+        _ => (
+            (-100i16..100).prop_map(Value::Int16).boxed(),
+            DataType::Int16,
+        ),
     };
     (prop_oneof![1 => Just(Value::Null), 8 => inner].boxed(), ty)
 }
@@ -137,15 +165,18 @@ fn pair() -> impl Strategy<Value = (Value, Value, DataType)> {
 /// Two rows of the same 2-3 random column kinds.
 fn row_pair() -> impl Strategy<Value = (Vec<Value>, Vec<Value>, Vec<DataType>)> {
     proptest::collection::vec(0..KINDS, 2..=3).prop_flat_map(|kinds| {
-        let cols: Vec<(BoxedStrategy<Value>, DataType)> = kinds.iter().map(|k| column(*k)).collect();
+        let cols: Vec<(BoxedStrategy<Value>, DataType)> =
+            kinds.iter().map(|k| column(*k)).collect();
         let strategies: Vec<BoxedStrategy<Value>> = cols.iter().map(|(s, _)| s.clone()).collect();
         let types: Vec<DataType> = cols.iter().map(|(_, t)| *t).collect();
         // Bias the second row towards sharing a prefix with the first.
-        (strategies.clone(), strategies, Just(types), any::<u8>()).prop_map(|(a, mut b, types, share)| {
-            let n = (share as usize) % (a.len() + 1);
-            b[..n].clone_from_slice(&a[..n]);
-            (a, b, types)
-        })
+        (strategies.clone(), strategies, Just(types), any::<u8>()).prop_map(
+            |(a, mut b, types, share)| {
+                let n = (share as usize) % (a.len() + 1);
+                b[..n].clone_from_slice(&a[..n]);
+                (a, b, types)
+            },
+        )
     })
 }
 

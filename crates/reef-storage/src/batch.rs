@@ -66,7 +66,10 @@ impl WriteBatch {
 
     /// Creates an empty batch with room for `bytes` bytes of keys and values.
     pub fn with_capacity(bytes: usize) -> WriteBatch {
-        WriteBatch { data: Vec::with_capacity(bytes), ops: Vec::new() }
+        WriteBatch {
+            data: Vec::with_capacity(bytes),
+            ops: Vec::new(),
+        }
     }
 
     fn push(&mut self, kind: OpKind, cf: Cf, first: &[u8], second: &[u8]) {
@@ -74,7 +77,12 @@ impl WriteBatch {
         let first_end = self.data.len();
         self.data.extend_from_slice(second);
         let second_end = self.data.len();
-        self.ops.push(OpEntry { kind, cf, first_end, second_end });
+        self.ops.push(OpEntry {
+            kind,
+            cf,
+            first_end,
+            second_end,
+        });
     }
 
     /// Sets `key` to `value` in `cf`.
@@ -121,9 +129,20 @@ impl WriteBatch {
             let second = &self.data[op.first_end..op.second_end];
             start = op.second_end;
             match op.kind {
-                OpKind::Put => BatchOp::Put { cf: op.cf, key: first, value: second },
-                OpKind::Delete => BatchOp::Delete { cf: op.cf, key: first },
-                OpKind::DeleteRange => BatchOp::DeleteRange { cf: op.cf, start: first, end: second },
+                OpKind::Put => BatchOp::Put {
+                    cf: op.cf,
+                    key: first,
+                    value: second,
+                },
+                OpKind::Delete => BatchOp::Delete {
+                    cf: op.cf,
+                    key: first,
+                },
+                OpKind::DeleteRange => BatchOp::DeleteRange {
+                    cf: op.cf,
+                    start: first,
+                    end: second,
+                },
             }
         })
     }
@@ -146,9 +165,20 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                BatchOp::Put { cf: Cf::Lock, key: b"k1", value: b"v1" },
-                BatchOp::Delete { cf: Cf::Write, key: b"k2" },
-                BatchOp::DeleteRange { cf: Cf::Default, start: b"a", end: b"z" },
+                BatchOp::Put {
+                    cf: Cf::Lock,
+                    key: b"k1",
+                    value: b"v1"
+                },
+                BatchOp::Delete {
+                    cf: Cf::Write,
+                    key: b"k2"
+                },
+                BatchOp::DeleteRange {
+                    cf: Cf::Default,
+                    start: b"a",
+                    end: b"z"
+                },
             ]
         );
         batch.clear();

@@ -55,7 +55,9 @@ pub struct RocksEngine {
 
 impl std::fmt::Debug for RocksEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksEngine").field("path", &self.path).finish()
+        f.debug_struct("RocksEngine")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -83,27 +85,41 @@ impl RocksEngine {
             let mut cf_opts = Options::default();
             cf_opts.set_block_based_table_factory(&table);
             cf_opts.set_write_buffer_size(opts.write_buffer_bytes.max(1 << 20));
-            let compression =
-                if opts.compression { DBCompressionType::Lz4 } else { DBCompressionType::None };
+            let compression = if opts.compression {
+                DBCompressionType::Lz4
+            } else {
+                DBCompressionType::None
+            };
             cf_opts.set_compression_type(compression);
             cf_opts.set_bottommost_compression_type(compression);
             ColumnFamilyDescriptor::new(cf.name(), cf_opts)
         });
         let db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(|err| {
-            StorageError::Open { path: path.display().to_string(), message: err.into_string() }
+            StorageError::Open {
+                path: path.display().to_string(),
+                message: err.into_string(),
+            }
         })?;
-        Ok(RocksEngine { db, path: path.to_path_buf() })
+        Ok(RocksEngine {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     fn handle(&self, cf: Cf) -> &ColumnFamily {
         // Every Cf is created by open(), so a missing handle is a broken invariant.
-        self.db.cf_handle(cf.name()).expect("column family created at open")
+        self.db
+            .cf_handle(cf.name())
+            .expect("column family created at open")
     }
 }
 
 impl Engine for RocksEngine {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_pinned_cf(self.handle(cf), key)?.map(|value| value.to_vec()))
+        Ok(self
+            .db
+            .get_pinned_cf(self.handle(cf), key)?
+            .map(|value| value.to_vec()))
     }
 
     fn get_into(&self, cf: Cf, key: &[u8], buf: &mut Vec<u8>) -> Result<bool> {
@@ -125,7 +141,9 @@ impl Engine for RocksEngine {
         if let Some(upper) = upper {
             read_opts.set_iterate_upper_bound(upper);
         }
-        Box::new(RocksCursor { iter: self.db.raw_iterator_cf_opt(self.handle(cf), read_opts) })
+        Box::new(RocksCursor {
+            iter: self.db.raw_iterator_cf_opt(self.handle(cf), read_opts),
+        })
     }
 
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
@@ -151,8 +169,9 @@ impl Engine for RocksEngine {
     }
 
     fn approximate_size(&self, cf: Cf, start: &[u8], end: &[u8]) -> Result<u64> {
-        let sizes =
-            self.db.get_approximate_sizes_cf(self.handle(cf), &[rocksdb::Range::new(start, end)]);
+        let sizes = self
+            .db
+            .get_approximate_sizes_cf(self.handle(cf), &[rocksdb::Range::new(start, end)]);
         Ok(sizes.first().copied().unwrap_or(0))
     }
 

@@ -63,7 +63,10 @@ fn delete_range_is_half_open() {
     engine.write(&batch, false).unwrap();
     let mut cursor = engine.cursor(Cf::Default, None, None);
     cursor.seek_to_first();
-    let keys: Vec<_> = collect_forward(cursor.as_mut()).into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<_> = collect_forward(cursor.as_mut())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, vec![b"a".to_vec(), b"d".to_vec(), b"e".to_vec()]);
 }
 
@@ -81,7 +84,10 @@ fn cursor_bounds_and_directions() {
 
     let mut cursor = engine.cursor(Cf::Write, Some(b"b"), Some(b"e"));
     cursor.seek_to_first();
-    assert_eq!(collect_forward(cursor.as_mut()), vec![kv("b", "2"), kv("c", "3"), kv("d", "4")]);
+    assert_eq!(
+        collect_forward(cursor.as_mut()),
+        vec![kv("b", "2"), kv("c", "3"), kv("d", "4")]
+    );
     assert!(cursor.key().is_empty());
 
     cursor.seek_to_last();
@@ -92,7 +98,11 @@ fn cursor_bounds_and_directions() {
     cursor.seek(b"bb");
     assert_eq!(cursor.key(), b"c");
     cursor.seek(b"a");
-    assert_eq!(cursor.key(), b"b", "seek below the lower bound clamps to it");
+    assert_eq!(
+        cursor.key(),
+        b"b",
+        "seek below the lower bound clamps to it"
+    );
 
     cursor.seek_for_prev(b"cc");
     assert_eq!((cursor.key(), cursor.value()), (&b"c"[..], &b"3"[..]));
@@ -144,7 +154,10 @@ fn reopen_is_durable() {
     }
     let engine = open(&dir);
     assert_eq!(engine.get(Cf::Meta, b"m").unwrap(), Some(b"meta".to_vec()));
-    assert_eq!(engine.get(Cf::Write, b"w").unwrap(), Some(b"write".to_vec()));
+    assert_eq!(
+        engine.get(Cf::Write, b"w").unwrap(),
+        Some(b"write".to_vec())
+    );
     assert_eq!(engine.get(Cf::Lock, b"l").unwrap(), Some(b"lock".to_vec()));
 }
 
@@ -165,9 +178,13 @@ fn approximate_size_sees_flushed_data() {
         engine.write(&batch, false).unwrap();
     }
     engine.compact_range(Cf::Write, None, None).unwrap();
-    let size = engine.approximate_size(Cf::Write, &0u32.to_be_bytes(), &2000u32.to_be_bytes()).unwrap();
+    let size = engine
+        .approximate_size(Cf::Write, &0u32.to_be_bytes(), &2000u32.to_be_bytes())
+        .unwrap();
     assert!(size > 0, "size {size}");
-    let empty = engine.approximate_size(Cf::Write, &5000u32.to_be_bytes(), &6000u32.to_be_bytes()).unwrap();
+    let empty = engine
+        .approximate_size(Cf::Write, &5000u32.to_be_bytes(), &6000u32.to_be_bytes())
+        .unwrap();
     assert!(empty < size);
 }
 

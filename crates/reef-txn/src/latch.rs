@@ -22,7 +22,9 @@ impl Latches {
     /// Creates latches with `slots` slots (rounded up to a power of two, at least 1).
     pub fn new(slots: usize) -> Latches {
         let n = slots.max(1).next_power_of_two();
-        Latches { slots: (0..n).map(|_| Mutex::new(())).collect() }
+        Latches {
+            slots: (0..n).map(|_| Mutex::new(())).collect(),
+        }
     }
 
     fn slot(&self, key: &[u8]) -> usize {
@@ -36,7 +38,12 @@ impl Latches {
         let mut slots: Vec<usize> = keys.into_iter().map(|key| self.slot(key)).collect();
         slots.sort_unstable();
         slots.dedup();
-        LatchGuard { _guards: slots.into_iter().map(|slot| self.slots[slot].lock()).collect() }
+        LatchGuard {
+            _guards: slots
+                .into_iter()
+                .map(|slot| self.slots[slot].lock())
+                .collect(),
+        }
     }
 }
 

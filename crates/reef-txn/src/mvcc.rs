@@ -45,7 +45,11 @@ pub struct Mutation {
 impl Mutation {
     /// Creates a mutation checked against the transaction's start timestamp.
     pub fn new(op: MutationOp, key: Vec<u8>) -> Mutation {
-        Mutation { op, key, conflict_ts: None }
+        Mutation {
+            op,
+            key,
+            conflict_ts: None,
+        }
     }
 
     fn size(&self) -> usize {
@@ -196,7 +200,10 @@ struct NewerVersions {
 impl MvccStore {
     /// Creates a store over `engine`.
     pub fn new(engine: Arc<dyn Engine>) -> MvccStore {
-        MvccStore { engine, latches: Latches::new(LATCH_SLOTS) }
+        MvccStore {
+            engine,
+            latches: Latches::new(LATCH_SLOTS),
+        }
     }
 
     /// Returns the underlying engine.
@@ -207,11 +214,21 @@ impl MvccStore {
     /// Applies a write command.
     pub fn apply(&self, cmd: &Command) -> Result<CommandResponse> {
         match cmd {
-            Command::Prewrite { mutations, primary, start_ts, lock_ttl_ms, min_commit_ts } => {
+            Command::Prewrite {
+                mutations,
+                primary,
+                start_ts,
+                lock_ttl_ms,
+                min_commit_ts,
+            } => {
                 self.prewrite(mutations, primary, *start_ts, *lock_ttl_ms, *min_commit_ts)?;
                 Ok(CommandResponse::Done)
             }
-            Command::Commit { keys, start_ts, commit_ts } => {
+            Command::Commit {
+                keys,
+                start_ts,
+                commit_ts,
+            } => {
                 self.commit(keys, *start_ts, *commit_ts)?;
                 Ok(CommandResponse::Done)
             }
@@ -219,16 +236,34 @@ impl MvccStore {
                 self.rollback(keys, *start_ts)?;
                 Ok(CommandResponse::Done)
             }
-            Command::CheckTxnStatus { primary, lock_ts, current_ts } => Ok(
-                CommandResponse::TxnStatus(self.check_txn_status(primary, *lock_ts, *current_ts)?),
-            ),
-            Command::ResolveLock { start_ts, commit_ts, keys } => {
+            Command::CheckTxnStatus {
+                primary,
+                lock_ts,
+                current_ts,
+            } => Ok(CommandResponse::TxnStatus(self.check_txn_status(
+                primary,
+                *lock_ts,
+                *current_ts,
+            )?)),
+            Command::ResolveLock {
+                start_ts,
+                commit_ts,
+                keys,
+            } => {
                 self.resolve_lock(*start_ts, *commit_ts, keys)?;
                 Ok(CommandResponse::Done)
             }
-            Command::Gc { safe_point, start, end, limit } => {
-                Ok(CommandResponse::Gc(self.gc(*safe_point, start, end, *limit)?))
-            }
+            Command::Gc {
+                safe_point,
+                start,
+                end,
+                limit,
+            } => Ok(CommandResponse::Gc(self.gc(
+                *safe_point,
+                start,
+                end,
+                *limit,
+            )?)),
         }
     }
 
@@ -244,7 +279,9 @@ impl MvccStore {
         lock_ttl_ms: u64,
         min_commit_ts: Timestamp,
     ) -> Result<()> {
-        let _latch = self.latches.acquire(mutations.iter().map(|m| m.key.as_slice()));
+        let _latch = self
+            .latches
+            .acquire(mutations.iter().map(|m| m.key.as_slice()));
         let size: usize = mutations.iter().map(Mutation::size).sum();
         let mut batch = WriteBatch::with_capacity(size + mutations.len() * 32);
         let mut key_buf = Vec::new();
@@ -287,7 +324,15 @@ impl MvccStore {
                 MutationOp::Lock => (LockKind::Lock, &[]),
             };
             value_buf.clear();
-            encode_lock(&mut value_buf, kind, primary, start_ts, lock_ttl_ms, min_commit_ts, value);
+            encode_lock(
+                &mut value_buf,
+                kind,
+                primary,
+                start_ts,
+                lock_ttl_ms,
+                min_commit_ts,
+                value,
+            );
             batch.put(Cf::Lock, &key_buf, &value_buf);
         }
         if !batch.is_empty() {
@@ -298,7 +343,12 @@ impl MvccStore {
     }
 
     /// Applies [`Command::Commit`] from borrowed parts.
-    pub fn commit(&self, keys: &[Vec<u8>], start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {
+    pub fn commit(
+        &self,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
         if commit_ts <= start_ts {
             return Err(TxnError::InvalidArgument(format!(
                 "commit ts {commit_ts} is not greater than start ts {start_ts}"
@@ -338,7 +388,9 @@ impl MvccStore {
                     self.rollback_key(&mut batch, primary, lock_ts)?;
                     TxnStatus::RolledBack
                 } else {
-                    TxnStatus::Locked { ttl_ms: lock.ttl_ms }
+                    TxnStatus::Locked {
+                        ttl_ms: lock.ttl_ms,
+                    }
                 }
             }
             _ => match self.find_txn_record(primary, lock_ts)? {
@@ -402,7 +454,9 @@ impl MvccStore {
             lock_key(&mut upper, end);
             upper
         });
-        let mut cursor = self.engine.cursor(Cf::Write, Some(&lower), upper.as_deref());
+        let mut cursor = self
+            .engine
+            .cursor(Cf::Write, Some(&lower), upper.as_deref());
         cursor.seek_to_first();
         let mut progress = GcProgress::default();
         let mut batch = WriteBatch::new();
@@ -486,7 +540,12 @@ impl MvccStore {
                     LockKind::Lock => WriteKind::Lock,
                 };
                 let mut record = Vec::with_capacity(lock.value.len() + 12);
-                WriteRef { kind, start_ts, value: &lock.value }.encode(&mut record);
+                WriteRef {
+                    kind,
+                    start_ts,
+                    value: &lock.value,
+                }
+                .encode(&mut record);
                 let mut raw_key = Vec::new();
                 write_key(&mut raw_key, key, commit_ts);
                 batch.put(Cf::Write, &raw_key, &record);
@@ -499,7 +558,10 @@ impl MvccStore {
                 Some((_, WriteKind::Rollback)) => Err(TxnError::TxnAborted),
                 Some(_) => Ok(()), // Already committed: a retry.
                 None if lenient => Ok(()),
-                None => Err(TxnError::TxnNotFound { key: key.to_vec(), start_ts }),
+                None => Err(TxnError::TxnNotFound {
+                    key: key.to_vec(),
+                    start_ts,
+                }),
             },
         }
     }
@@ -531,7 +593,12 @@ impl MvccStore {
         // did, its record wins and is kept.
         if self.engine.get(Cf::Write, &raw_key)?.is_none() {
             let mut record = Vec::with_capacity(12);
-            WriteRef { kind: WriteKind::Rollback, start_ts, value: &[] }.encode(&mut record);
+            WriteRef {
+                kind: WriteKind::Rollback,
+                start_ts,
+                value: &[],
+            }
+            .encode(&mut record);
             batch.put(Cf::Write, &raw_key, &record);
         }
         Ok(())
@@ -666,19 +733,7 @@ impl MvccStore {
         seek_buf.extend_from_slice(encoded);
         reef_common::codec::encode_u64_desc(seek_buf, read_ts);
         cursor.seek(seek_buf);
-        while cursor.valid() {
-            let (user, _) = split_write_key(cursor.key())?;
-            if user != encoded {
-                break;
-            }
-            let write = WriteRef::decode(cursor.value())?;
-            match write.kind {
-                WriteKind::Put => return Ok(Some(write.value.to_vec())),
-                WriteKind::Delete => return Ok(None),
-                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
-            }
-        }
-        Ok(None)
+        Self::visible_from_here(cursor, encoded)
     }
 
     /// Returns up to `limit` visible pairs with `start <= key < end` (an empty `end` means no
@@ -706,6 +761,10 @@ impl MvccStore {
         self.scan_impl(start, end, read_ts, limit, true)
     }
 
+    /// Scans in two passes. The first walks the write CF for up to `limit` visible values; the
+    /// second checks the lock CF only over the key range the first covered. Keeping the lock
+    /// cursor inside that range matters: the lock CF is mostly tombstones of resolved locks,
+    /// and a cursor bounded by the whole range would step over all of them again on every batch.
     fn scan_impl(
         &self,
         start: &[u8],
@@ -721,67 +780,122 @@ impl MvccStore {
             lock_key(&mut upper, end);
             upper
         });
-        let mut locks = self.engine.cursor(Cf::Lock, Some(&lower), upper.as_deref());
-        let mut writes = self.engine.cursor(Cf::Write, Some(&lower), upper.as_deref());
-        if reverse {
-            locks.seek_to_last();
-            writes.seek_to_last();
-        } else {
-            locks.seek_to_first();
-            writes.seek_to_first();
-        }
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut writes = self
+            .engine
+            .cursor(Cf::Write, Some(&lower), upper.as_deref());
         let mut current = Vec::new();
         let mut seek_buf = Vec::new();
-        while out.len() < limit {
-            let at_write_key =
-                if writes.valid() { Some(split_write_key(writes.key())?.0) } else { None };
-            let at_lock_key = if locks.valid() { Some(locks.key()) } else { None };
-            // The next user key in scan order, and whether the lock and write cursors are on it.
-            let (at_lock, at_write) = match (at_lock_key, at_write_key) {
-                (None, None) => break,
-                (Some(_), None) => (true, false),
-                (None, Some(_)) => (false, true),
-                (Some(l), Some(w)) => {
-                    let order = if reverse { w.cmp(l) } else { l.cmp(w) };
-                    match order {
-                        std::cmp::Ordering::Less => (true, false),
-                        std::cmp::Ordering::Equal => (true, true),
-                        std::cmp::Ordering::Greater => (false, true),
-                    }
+        if reverse {
+            writes.seek_to_last();
+            while out.len() < limit && writes.valid() {
+                current.clear();
+                current.extend_from_slice(split_write_key(writes.key())?.0);
+                if let Some(value) =
+                    Self::visible_value(writes.as_mut(), &current, read_ts, &mut seek_buf)?
+                {
+                    out.push((decode_user_key(&current)?, value));
                 }
-            };
-            current.clear();
-            current.extend_from_slice(if at_lock { locks.key() } else { at_write_key.unwrap_or(&[]) });
-            if at_lock {
-                let lock = Lock::decode(locks.value())?;
-                if blocks_read(&lock, read_ts) {
-                    return Err(TxnError::KeyIsLocked(lock.info(&decode_user_key(&current)?)));
-                }
-                if reverse {
-                    locks.prev();
-                } else {
-                    locks.next();
-                }
+                // Every version of `current` sorts after `current` itself.
+                writes.seek_for_prev(&current);
             }
-            if at_write {
-                let value =
-                    Self::visible_value(writes.as_mut(), &current, read_ts, &mut seek_buf)?;
+        } else {
+            writes.seek_to_first();
+            while out.len() < limit && writes.valid() {
+                let (user, ts) = split_write_key(writes.key())?;
+                current.clear();
+                current.extend_from_slice(user);
+                // The cursor usually stands on the key's newest version already; it only
+                // needs a seek when that version is newer than the snapshot.
+                let value = if ts <= read_ts {
+                    Self::visible_from_here(writes.as_mut(), &current)?
+                } else {
+                    Self::visible_value(writes.as_mut(), &current, read_ts, &mut seek_buf)?
+                };
                 if let Some(value) = value {
                     out.push((decode_user_key(&current)?, value));
                 }
-                if reverse {
-                    // Every version of `current` sorts after `current` itself.
-                    writes.seek_for_prev(&current);
-                } else {
-                    seek_buf.clear();
-                    versions_end(&mut seek_buf, &current);
-                    writes.seek(&seek_buf);
-                }
+                Self::skip_versions(writes.as_mut(), &current, &mut seek_buf)?;
             }
         }
-        locks.status()?;
         writes.status()?;
+
+        // The locks that matter are those in the part of the range the first pass covered:
+        // all of it when the pass ran out of keys, else up to the last key returned.
+        let (lock_lower, lock_upper) = match (out.len() == limit, reverse) {
+            (false, _) => (lower, upper),
+            (true, false) => {
+                let mut bound = Vec::new();
+                let mut successor = out.last().map(|(k, _)| k.clone()).unwrap_or_default();
+                successor.push(0);
+                lock_key(&mut bound, &successor);
+                (lower, Some(bound))
+            }
+            (true, true) => {
+                let mut bound = Vec::new();
+                lock_key(
+                    &mut bound,
+                    &out.last().map(|(k, _)| k.clone()).unwrap_or_default(),
+                );
+                (bound, upper)
+            }
+        };
+        let mut locks = self
+            .engine
+            .cursor(Cf::Lock, Some(&lock_lower), lock_upper.as_deref());
+        locks.seek_to_first();
+        while locks.valid() {
+            let lock = Lock::decode(locks.value())?;
+            if blocks_read(&lock, read_ts) {
+                return Err(TxnError::KeyIsLocked(
+                    lock.info(&decode_user_key(locks.key())?),
+                ));
+            }
+            locks.next();
+        }
+        locks.status()?;
         Ok(out)
+    }
+
+    /// Reads the visible value of `encoded` from the cursor's position, which is on one of its
+    /// versions no newer than the snapshot.
+    fn visible_from_here(cursor: &mut dyn Cursor, encoded: &[u8]) -> Result<Option<Vec<u8>>> {
+        while cursor.valid() {
+            let (user, _) = split_write_key(cursor.key())?;
+            if user != encoded {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            match write.kind {
+                WriteKind::Put => return Ok(Some(write.value.to_vec())),
+                WriteKind::Delete => return Ok(None),
+                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Moves a forward cursor past the versions of `encoded`: a few steps first, since most
+    /// keys have one or two versions, then a seek.
+    fn skip_versions(
+        cursor: &mut dyn Cursor,
+        encoded: &[u8],
+        seek_buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        for _ in 0..4 {
+            if !cursor.valid() || split_write_key(cursor.key())?.0 != encoded {
+                return Ok(());
+            }
+            cursor.next();
+        }
+        if cursor.valid() && split_write_key(cursor.key())?.0 == encoded {
+            seek_buf.clear();
+            versions_end(seek_buf, encoded);
+            cursor.seek(seek_buf);
+        }
+        Ok(())
     }
 }

@@ -27,7 +27,10 @@ pub(crate) fn write_key(buf: &mut Vec<u8>, key: &[u8], ts: Timestamp) {
 /// Splits a write CF key into its encoded user key part and its timestamp.
 pub(crate) fn split_write_key(raw: &[u8]) -> Result<(&[u8], Timestamp)> {
     if raw.len() < 9 + 8 {
-        return Err(TxnError::Corruption(format!("write key too short: {:?}", raw)));
+        return Err(TxnError::Corruption(format!(
+            "write key too short: {:?}",
+            raw
+        )));
     }
     let (user, mut ts) = raw.split_at(raw.len() - 8);
     Ok((user, codec::decode_u64_desc(&mut ts)?))
@@ -38,7 +41,10 @@ pub(crate) fn decode_user_key(encoded: &[u8]) -> Result<Vec<u8>> {
     let mut input = encoded;
     let key = codec::decode_bytes(&mut input)?;
     if !input.is_empty() {
-        return Err(TxnError::Corruption(format!("trailing bytes after key {:?}", encoded)));
+        return Err(TxnError::Corruption(format!(
+            "trailing bytes after key {:?}",
+            encoded
+        )));
     }
     Ok(key)
 }
@@ -124,7 +130,10 @@ fn expect_end(input: &[u8], what: &str) -> Result<()> {
     if input.is_empty() {
         Ok(())
     } else {
-        Err(TxnError::Corruption(format!("{} trailing bytes after {what} record", input.len())))
+        Err(TxnError::Corruption(format!(
+            "{} trailing bytes after {what} record",
+            input.len()
+        )))
     }
 }
 
@@ -172,16 +181,30 @@ impl Lock {
             LOCK_PUT => LockKind::Put,
             LOCK_DELETE => LockKind::Delete,
             LOCK_LOCK => LockKind::Lock,
-            tag => return Err(TxnError::Corruption(format!("unknown lock kind {tag:#04x}"))),
+            tag => {
+                return Err(TxnError::Corruption(format!(
+                    "unknown lock kind {tag:#04x}"
+                )))
+            }
         };
         let start_ts = decode_var_u64(&mut input)?;
         let ttl_ms = decode_var_u64(&mut input)?;
         let min_commit_ts = decode_var_u64(&mut input)?;
         let primary = take_bytes(&mut input)?.to_vec();
-        let value =
-            if kind == LockKind::Put { take_bytes(&mut input)?.to_vec() } else { Vec::new() };
+        let value = if kind == LockKind::Put {
+            take_bytes(&mut input)?.to_vec()
+        } else {
+            Vec::new()
+        };
         expect_end(input, "lock")?;
-        Ok(Lock { kind, primary, start_ts, ttl_ms, min_commit_ts, value })
+        Ok(Lock {
+            kind,
+            primary,
+            start_ts,
+            ttl_ms,
+            min_commit_ts,
+            value,
+        })
     }
 
     /// Describes the lock as found on `key`.
@@ -230,12 +253,24 @@ impl<'a> WriteRef<'a> {
             WRITE_DELETE => WriteKind::Delete,
             WRITE_ROLLBACK => WriteKind::Rollback,
             WRITE_LOCK => WriteKind::Lock,
-            tag => return Err(TxnError::Corruption(format!("unknown write kind {tag:#04x}"))),
+            tag => {
+                return Err(TxnError::Corruption(format!(
+                    "unknown write kind {tag:#04x}"
+                )))
+            }
         };
         let start_ts = decode_var_u64(&mut input)?;
-        let value = if kind == WriteKind::Put { take_bytes(&mut input)? } else { &[] };
+        let value = if kind == WriteKind::Put {
+            take_bytes(&mut input)?
+        } else {
+            &[]
+        };
         expect_end(input, "write")?;
-        Ok(WriteRef { kind, start_ts, value })
+        Ok(WriteRef {
+            kind,
+            start_ts,
+            value,
+        })
     }
 }
 
@@ -261,14 +296,26 @@ mod tests {
         }
         buf.push(0);
         assert!(matches!(Lock::decode(&buf), Err(TxnError::Corruption(_))));
-        assert!(matches!(Lock::decode(b"X\x01"), Err(TxnError::Corruption(_))));
+        assert!(matches!(
+            Lock::decode(b"X\x01"),
+            Err(TxnError::Corruption(_))
+        ));
     }
 
     #[test]
     fn write_roundtrip_and_corruption() {
-        for kind in [WriteKind::Put, WriteKind::Delete, WriteKind::Rollback, WriteKind::Lock] {
+        for kind in [
+            WriteKind::Put,
+            WriteKind::Delete,
+            WriteKind::Rollback,
+            WriteKind::Lock,
+        ] {
             let value: &[u8] = if kind == WriteKind::Put { b"v" } else { b"" };
-            let write = WriteRef { kind, start_ts: 77, value };
+            let write = WriteRef {
+                kind,
+                start_ts: 77,
+                value,
+            };
             let mut buf = Vec::new();
             write.encode(&mut buf);
             assert_eq!(WriteRef::decode(&buf).unwrap(), write);

@@ -17,8 +17,13 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>>;
     /// Reads up to `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in
     /// ascending order.
-    fn scan(&self, start: &[u8], end: &[u8], read_ts: Timestamp, limit: usize)
-        -> Result<Vec<KvPair>>;
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<KvPair>>;
     /// Reads the last `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in
     /// descending order.
     fn scan_reverse(
@@ -56,8 +61,13 @@ pub trait Store: Send + Sync {
         keys: &[Vec<u8>],
     ) -> Result<()>;
     /// Collects garbage for at most `limit` keys (see [`Command::Gc`](crate::Command::Gc)).
-    fn gc(&self, safe_point: Timestamp, start: &[u8], end: &[u8], limit: usize)
-        -> Result<GcProgress>;
+    fn gc(
+        &self,
+        safe_point: Timestamp,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<GcProgress>;
 }
 
 /// A [`Store`] over an [`MvccStore`] on the local engine.
@@ -69,7 +79,9 @@ pub struct LocalStore {
 impl LocalStore {
     /// Creates a store over `engine`.
     pub fn new(engine: Arc<dyn Engine>) -> LocalStore {
-        LocalStore { mvcc: Arc::new(MvccStore::new(engine)) }
+        LocalStore {
+            mvcc: Arc::new(MvccStore::new(engine)),
+        }
     }
 
     /// Returns the MVCC store it applies commands to.
@@ -110,7 +122,8 @@ impl Store for LocalStore {
         start_ts: Timestamp,
         lock_ttl_ms: u64,
     ) -> Result<()> {
-        self.mvcc.prewrite(mutations, primary, start_ts, lock_ttl_ms, 0)
+        self.mvcc
+            .prewrite(mutations, primary, start_ts, lock_ttl_ms, 0)
     }
 
     fn commit(&self, keys: &[Vec<u8>], start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {

@@ -59,12 +59,21 @@ impl LocalTso {
             None => 0,
         };
         // Everything handed out before the restart was below `persisted`; start at it.
-        let state = TsoState { last: persisted, limit: persisted };
-        Ok(LocalTso { engine, window_ms: window_ms.max(1), state: Mutex::new(state) })
+        let state = TsoState {
+            last: persisted,
+            limit: persisted,
+        };
+        Ok(LocalTso {
+            engine,
+            window_ms: window_ms.max(1),
+            state: Mutex::new(state),
+        })
     }
 
     fn now_ms() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
     }
 }
 

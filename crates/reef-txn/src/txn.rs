@@ -73,7 +73,10 @@ struct ActiveGuard {
 impl ActiveGuard {
     fn new(shared: &Arc<Shared>, ts: Timestamp) -> Arc<ActiveGuard> {
         *shared.active.lock().entry(ts).or_insert(0) += 1;
-        Arc::new(ActiveGuard { shared: shared.clone(), ts })
+        Arc::new(ActiveGuard {
+            shared: shared.clone(),
+            ts,
+        })
     }
 }
 
@@ -100,7 +103,10 @@ impl Backoff {
     const MAX: Duration = Duration::from_millis(50);
 
     fn new(timeout: Duration) -> Backoff {
-        Backoff { delay: Backoff::FIRST, deadline: Instant::now() + timeout }
+        Backoff {
+            delay: Backoff::FIRST,
+            deadline: Instant::now() + timeout,
+        }
     }
 
     fn wait(&mut self) -> Result<()> {
@@ -120,10 +126,18 @@ impl Shared {
     fn handle_lock(&self, lock: &LockInfo, backoff: &mut Backoff) -> Result<()> {
         let current_ts = self.tso.get_ts()?;
         let keys = std::slice::from_ref(&lock.key);
-        match self.store.check_txn_status(&lock.primary, lock.start_ts, current_ts)? {
+        match self
+            .store
+            .check_txn_status(&lock.primary, lock.start_ts, current_ts)?
+        {
             TxnStatus::Committed(commit_ts) => {
-                tracing::debug!(start_ts = lock.start_ts, commit_ts, "committing a secondary lock");
-                self.store.resolve_lock(lock.start_ts, Some(commit_ts), keys)
+                tracing::debug!(
+                    start_ts = lock.start_ts,
+                    commit_ts,
+                    "committing a secondary lock"
+                );
+                self.store
+                    .resolve_lock(lock.start_ts, Some(commit_ts), keys)
             }
             TxnStatus::RolledBack => {
                 tracing::debug!(start_ts = lock.start_ts, "rolling back an abandoned lock");
@@ -190,7 +204,12 @@ impl TxnClient {
         config: TxnConfig,
     ) -> TxnClient {
         TxnClient {
-            shared: Arc::new(Shared { store, tso, config, active: Mutex::new(BTreeMap::new()) }),
+            shared: Arc::new(Shared {
+                store,
+                tso,
+                config,
+                active: Mutex::new(BTreeMap::new()),
+            }),
         }
     }
 
@@ -304,17 +323,20 @@ impl TxnState {
     fn check_active(&self) -> Result<()> {
         match self.status {
             Status::Active => Ok(()),
-            Status::Committed => {
-                Err(TxnError::InvalidArgument("the transaction is already committed".into()))
-            }
-            Status::RolledBack => {
-                Err(TxnError::InvalidArgument("the transaction is already rolled back".into()))
-            }
+            Status::Committed => Err(TxnError::InvalidArgument(
+                "the transaction is already committed".into(),
+            )),
+            Status::RolledBack => Err(TxnError::InvalidArgument(
+                "the transaction is already rolled back".into(),
+            )),
         }
     }
 
     fn buffer(&mut self, key: Vec<u8>, op: BufferedOp) {
-        let entry = Buffered { op, conflict_ts: self.read_ts };
+        let entry = Buffered {
+            op,
+            conflict_ts: self.read_ts,
+        };
         self.buffer_bytes += entry.size(&key);
         if let Some(old) = self.writes.get(&key) {
             self.buffer_bytes -= old.size(&key);
@@ -391,7 +413,9 @@ impl Transaction {
             let state = self.inner.state.lock();
             state.check_active()?;
             match state.writes.get(key).map(|b| &b.op) {
-                Some(BufferedOp::Put(v)) | Some(BufferedOp::Insert(v)) => return Ok(Some(v.clone())),
+                Some(BufferedOp::Put(v)) | Some(BufferedOp::Insert(v)) => {
+                    return Ok(Some(v.clone()))
+                }
                 Some(BufferedOp::Delete) => return Ok(None),
                 Some(BufferedOp::Lock) | None => state.read_ts,
             }
@@ -407,7 +431,11 @@ impl Transaction {
     fn scanner(&self, start: &[u8], end: &[u8], reverse: bool) -> Result<Scanner> {
         let state = self.inner.state.lock();
         state.check_active()?;
-        let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
+        let upper = if end.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(end)
+        };
         let empty = !end.is_empty() && start >= end;
         let mut buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = if empty {
             VecDeque::new()
@@ -416,7 +444,9 @@ impl Transaction {
                 .writes
                 .range::<[u8], _>((Bound::Included(start), upper))
                 .filter_map(|(k, b)| match &b.op {
-                    BufferedOp::Put(v) | BufferedOp::Insert(v) => Some((k.clone(), Some(v.clone()))),
+                    BufferedOp::Put(v) | BufferedOp::Insert(v) => {
+                        Some((k.clone(), Some(v.clone())))
+                    }
                     BufferedOp::Delete => Some((k.clone(), None)),
                     BufferedOp::Lock => None,
                 })
@@ -542,13 +572,21 @@ impl Transaction {
                         BufferedOp::Delete => MutationOp::Delete,
                         BufferedOp::Lock => MutationOp::Lock,
                     };
-                    Mutation { op, key, conflict_ts: Some(b.conflict_ts) }
+                    Mutation {
+                        op,
+                        key,
+                        conflict_ts: Some(b.conflict_ts),
+                    }
                 })
                 .collect();
             (mutations, bytes)
         };
         let result = self.two_phase_commit(&mutations, bytes);
-        let status = if result.is_ok() { Status::Committed } else { Status::RolledBack };
+        let status = if result.is_ok() {
+            Status::Committed
+        } else {
+            Status::RolledBack
+        };
         self.inner.state.lock().finish(status);
         result.map(Some)
     }
@@ -576,7 +614,10 @@ impl Transaction {
         }
 
         let commit_ts = shared.tso.get_ts()?;
-        if let Err(err) = shared.store.commit(std::slice::from_ref(&primary), start_ts, commit_ts) {
+        if let Err(err) = shared
+            .store
+            .commit(std::slice::from_ref(&primary), start_ts, commit_ts)
+        {
             if matches!(err, TxnError::TxnAborted | TxnError::TxnNotFound { .. }) {
                 // Someone rolled the transaction back (its locks expired): clean up.
                 for chunk in &chunks {
@@ -589,8 +630,11 @@ impl Transaction {
         }
 
         for chunk in &chunks {
-            let keys: Vec<Vec<u8>> =
-                chunk.iter().filter(|m| m.key != primary).map(|m| m.key.clone()).collect();
+            let keys: Vec<Vec<u8>> = chunk
+                .iter()
+                .filter(|m| m.key != primary)
+                .map(|m| m.key.clone())
+                .collect();
             if keys.is_empty() {
                 continue;
             }

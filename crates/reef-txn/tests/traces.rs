@@ -68,11 +68,16 @@ struct Args {
     options: Vec<(String, String)>,
 }
 
-const OPTION_NAMES: [&str; 8] = ["start", "primary", "ttl", "check", "commit", "current", "limit", "safe"];
+const OPTION_NAMES: [&str; 8] = [
+    "start", "primary", "ttl", "check", "commit", "current", "limit", "safe",
+];
 
 impl Args {
     fn parse(tokens: &[&str]) -> Args {
-        let mut args = Args { words: Vec::new(), options: Vec::new() };
+        let mut args = Args {
+            words: Vec::new(),
+            options: Vec::new(),
+        };
         for token in tokens {
             match token.split_once('=') {
                 Some((name, value)) if OPTION_NAMES.contains(&name) => {
@@ -85,7 +90,10 @@ impl Args {
     }
 
     fn opt(&self, name: &str) -> Option<&str> {
-        self.options.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn ts(&self, name: &str) -> Timestamp {
@@ -93,12 +101,20 @@ impl Args {
     }
 
     fn read_ts(&self) -> Timestamp {
-        let word = self.words.iter().find(|w| w.starts_with('@')).expect("missing @ts");
+        let word = self
+            .words
+            .iter()
+            .find(|w| w.starts_with('@'))
+            .expect("missing @ts");
         parse_ts(&word[1..])
     }
 
     fn keys(&self) -> Vec<Vec<u8>> {
-        self.words.iter().filter(|w| !w.starts_with('@')).map(|w| w.as_bytes().to_vec()).collect()
+        self.words
+            .iter()
+            .filter(|w| !w.starts_with('@'))
+            .map(|w| w.as_bytes().to_vec())
+            .collect()
     }
 }
 
@@ -109,7 +125,11 @@ fn dump(engine: &dyn Engine) -> Vec<String> {
     while cursor.valid() {
         let key = codec::decode_bytes(&mut &cursor.key()[..]).unwrap();
         let lock = Lock::decode(cursor.value()).unwrap();
-        let value = if lock.kind == LockKind::Put { format!(" value={}", show(&lock.value)) } else { String::new() };
+        let value = if lock.kind == LockKind::Put {
+            format!(" value={}", show(&lock.value))
+        } else {
+            String::new()
+        };
         out.push(format!(
             "lock {} {} start={} primary={} ttl={}{}",
             show(&key),
@@ -129,7 +149,11 @@ fn dump(engine: &dyn Engine) -> Vec<String> {
         let ts = codec::decode_u64_desc(&mut raw).unwrap();
         let write = WriteRef::decode(cursor.value()).unwrap();
         let kind = format!("{:?}", write.kind).to_lowercase();
-        let value = if write.value.is_empty() { String::new() } else { format!(" value={}", show(write.value)) };
+        let value = if write.value.is_empty() {
+            String::new()
+        } else {
+            format!(" value={}", show(write.value))
+        };
         out.push(format!(
             "write {}@{} {} start={}{}",
             show(&key),
@@ -167,7 +191,11 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
                         let (k, v) = w.split_once('=').expect("k=v");
                         (MutationOp::Put(v.as_bytes().to_vec()), k)
                     };
-                    Mutation { op, key: key.as_bytes().to_vec(), conflict_ts: check }
+                    Mutation {
+                        op,
+                        key: key.as_bytes().to_vec(),
+                        conflict_ts: check,
+                    }
                 })
                 .collect();
             Command::Prewrite {
@@ -183,7 +211,10 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
             start_ts: args.ts("start"),
             commit_ts: args.ts("commit"),
         },
-        "rollback" => Command::Rollback { keys: args.keys(), start_ts: args.ts("start") },
+        "rollback" => Command::Rollback {
+            keys: args.keys(),
+            start_ts: args.ts("start"),
+        },
         "check_txn_status" => Command::CheckTxnStatus {
             primary: args.opt("primary").expect("primary=").as_bytes().to_vec(),
             lock_ts: args.ts("start"),
@@ -194,7 +225,12 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
             commit_ts: args.opt("commit").map(parse_ts),
             keys: args.keys(),
         },
-        "gc" => Command::Gc { safe_point: args.ts("safe"), start: Vec::new(), end: Vec::new(), limit: 1000 },
+        "gc" => Command::Gc {
+            safe_point: args.ts("safe"),
+            start: Vec::new(),
+            end: Vec::new(),
+            limit: 1000,
+        },
         "get" => {
             let key = &args.keys()[0];
             return vec![match store.get(key, args.read_ts()) {
@@ -205,7 +241,11 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
         }
         "scan" | "rscan" => {
             let keys = args.keys();
-            let end = if keys[1] == b"-" { Vec::new() } else { keys[1].clone() };
+            let end = if keys[1] == b"-" {
+                Vec::new()
+            } else {
+                keys[1].clone()
+            };
             let limit = args.opt("limit").map_or(usize::MAX, |l| l.parse().unwrap());
             let result = if tokens[0] == "scan" {
                 store.scan(&keys[0], &end, args.read_ts(), limit)
@@ -214,7 +254,10 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
             };
             return match result {
                 Ok(pairs) if pairs.is_empty() => vec!["(empty)".to_string()],
-                Ok(pairs) => pairs.iter().map(|(k, v)| format!("{}={}", show(k), show(v))).collect(),
+                Ok(pairs) => pairs
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", show(k), show(v)))
+                    .collect(),
                 Err(err) => vec![show_error(&err)],
             };
         }
@@ -226,7 +269,9 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
         Ok(CommandResponse::TxnStatus(TxnStatus::Committed(ts))) => {
             format!("committed {}", show_ts(ts))
         }
-        Ok(CommandResponse::TxnStatus(TxnStatus::Locked { ttl_ms })) => format!("locked ttl={ttl_ms}"),
+        Ok(CommandResponse::TxnStatus(TxnStatus::Locked { ttl_ms })) => {
+            format!("locked ttl={ttl_ms}")
+        }
         Ok(CommandResponse::TxnStatus(TxnStatus::RolledBack)) => "rolled back".to_string(),
         Ok(CommandResponse::Gc(p)) => {
             format!("keys={} deleted={}", p.keys_scanned, p.versions_deleted)
@@ -269,7 +314,12 @@ fn replay(text: &str) -> String {
 
 #[test]
 fn traces() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces");
+    // The runtime variable wins over the compile-time one: a build cache shared between clones
+    // must not send the test to another clone's files.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("tests/traces");
     let update = std::env::var_os("REEF_TRACE_UPDATE").is_some();
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -286,9 +336,16 @@ fn traces() {
             if update {
                 std::fs::write(&path, &actual).unwrap();
             } else {
-                failures.push(format!("{}:\n--- expected\n{expected}\n+++ actual\n{actual}", path.display()));
+                failures.push(format!(
+                    "{}:\n--- expected\n{expected}\n+++ actual\n{actual}",
+                    path.display()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "trace mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "trace mismatches:\n{}",
+        failures.join("\n")
+    );
 }

@@ -29,7 +29,13 @@ fn env() -> Env {
     let store = Arc::new(LocalStore::new(engine.clone()));
     let tso = Arc::new(LocalTso::open(engine.clone()).unwrap());
     let client = TxnClient::new(store.clone(), tso.clone());
-    Env { _dir: dir, engine, client, store, tso }
+    Env {
+        _dir: dir,
+        engine,
+        client,
+        store,
+        tso,
+    }
 }
 
 fn put(env: &Env, key: &[u8], value: &[u8]) -> Timestamp {
@@ -43,7 +49,11 @@ fn v(s: &str) -> Option<Vec<u8>> {
 }
 
 fn collect(txn: &Transaction, start: &[u8], end: &[u8], reverse: bool) -> Vec<(String, String)> {
-    let scanner = if reverse { txn.scan_reverse(start, end) } else { txn.scan(start, end) };
+    let scanner = if reverse {
+        txn.scan_reverse(start, end)
+    } else {
+        txn.scan(start, end)
+    };
     scanner
         .unwrap()
         .map(|r| {
@@ -54,7 +64,10 @@ fn collect(txn: &Transaction, start: &[u8], end: &[u8], reverse: bool) -> Vec<(S
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -66,10 +79,21 @@ fn snapshot_reads_ignore_newer_commits() {
     assert!(commit_ts > reader.start_ts());
     assert_eq!(reader.get(b"k").unwrap(), v("v1"));
     reader.new_statement().unwrap();
-    assert_eq!(reader.read_ts(), reader.start_ts(), "REPEATABLE READ keeps its snapshot");
+    assert_eq!(
+        reader.read_ts(),
+        reader.start_ts(),
+        "REPEATABLE READ keeps its snapshot"
+    );
     assert_eq!(reader.get(b"k").unwrap(), v("v1"));
-    assert_eq!(reader.commit().unwrap(), None, "a read-only commit has no timestamp");
-    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("v2"));
+    assert_eq!(
+        reader.commit().unwrap(),
+        None,
+        "a read-only commit has no timestamp"
+    );
+    assert_eq!(
+        env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(),
+        v("v2")
+    );
 }
 
 #[test]
@@ -80,14 +104,21 @@ fn read_committed_takes_a_new_snapshot_per_statement() {
     assert_eq!(txn.isolation(), ReadCommitted);
     assert_eq!(txn.get(b"k").unwrap(), v("v1"));
     put(&env, b"k", b"v2");
-    assert_eq!(txn.get(b"k").unwrap(), v("v1"), "same statement, same snapshot");
+    assert_eq!(
+        txn.get(b"k").unwrap(),
+        v("v1"),
+        "same statement, same snapshot"
+    );
     txn.new_statement().unwrap();
     assert!(txn.read_ts() > txn.start_ts());
     assert_eq!(txn.get(b"k").unwrap(), v("v2"));
     // A write after the new statement does not conflict with the commit it has seen.
     txn.put(b"k".to_vec(), b"v3".to_vec());
     txn.commit().unwrap().unwrap();
-    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("v3"));
+    assert_eq!(
+        env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(),
+        v("v3")
+    );
 }
 
 #[test]
@@ -101,7 +132,12 @@ fn concurrent_writers_conflict() {
     let err = t2.commit().unwrap_err();
     assert_eq!(err.code(), ErrorCode::WriteConflict);
     match &err {
-        TxnError::WriteConflict { key, start_ts, conflict_commit_ts, conflict_start_ts } => {
+        TxnError::WriteConflict {
+            key,
+            start_ts,
+            conflict_commit_ts,
+            conflict_start_ts,
+        } => {
             assert_eq!(key, b"k");
             assert_eq!(*start_ts, t2.start_ts());
             assert_eq!(*conflict_commit_ts, c1);
@@ -109,10 +145,19 @@ fn concurrent_writers_conflict() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(err.to_string().contains("write conflict on key 'k'"), "{err}");
+    assert!(
+        err.to_string().contains("write conflict on key 'k'"),
+        "{err}"
+    );
     // The failed transaction left no locks behind.
-    assert_eq!(env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(), v("t1"));
-    assert!(t2.commit().is_err(), "a finished transaction cannot commit again");
+    assert_eq!(
+        env.client.begin(RepeatableRead).unwrap().get(b"k").unwrap(),
+        v("t1")
+    );
+    assert!(
+        t2.commit().is_err(),
+        "a finished transaction cannot commit again"
+    );
 }
 
 #[test]
@@ -143,14 +188,28 @@ fn own_writes_and_scans_merge_the_buffer() {
     );
     assert_eq!(
         collect(&txn, b"", b"", true),
-        pairs(&[("e", "5"), ("d", "4"), ("bb", "new"), ("b", "22"), ("aa", "later"), ("a", "1")])
+        pairs(&[
+            ("e", "5"),
+            ("d", "4"),
+            ("bb", "new"),
+            ("b", "22"),
+            ("aa", "later"),
+            ("a", "1")
+        ])
     );
     assert!(collect(&txn, b"d", b"a", false).is_empty());
     txn.commit().unwrap().unwrap();
     let reader = env.client.begin(RepeatableRead).unwrap();
     assert_eq!(
         collect(&reader, b"", b"", false),
-        pairs(&[("a", "1"), ("aa", "later"), ("b", "22"), ("bb", "new"), ("d", "4"), ("e", "5")])
+        pairs(&[
+            ("a", "1"),
+            ("aa", "later"),
+            ("b", "22"),
+            ("bb", "new"),
+            ("d", "4"),
+            ("e", "5")
+        ])
     );
 }
 
@@ -167,11 +226,21 @@ fn scans_fetch_in_growing_batches() {
     for i in (0..1000u32).step_by(3) {
         txn.delete(format!("k{i:04}").into_bytes());
     }
-    let forward: Vec<_> = txn.scan(b"k", b"l").unwrap().map(|r| r.unwrap().0).collect();
-    let expected: Vec<_> =
-        (0..1000u32).filter(|i| i % 3 != 0).map(|i| format!("k{i:04}").into_bytes()).collect();
+    let forward: Vec<_> = txn
+        .scan(b"k", b"l")
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    let expected: Vec<_> = (0..1000u32)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("k{i:04}").into_bytes())
+        .collect();
     assert_eq!(forward, expected);
-    let mut backward: Vec<_> = txn.scan_reverse(b"k", b"l").unwrap().map(|r| r.unwrap().0).collect();
+    let mut backward: Vec<_> = txn
+        .scan_reverse(b"k", b"l")
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
     backward.reverse();
     assert_eq!(backward, expected);
 }
@@ -184,7 +253,12 @@ fn insert_detects_duplicates() {
     let err = txn.insert(b"k".to_vec(), b"x".to_vec()).unwrap_err();
     assert_eq!(err.code(), ErrorCode::DuplicateKey);
     txn.insert(b"new".to_vec(), b"1".to_vec()).unwrap();
-    assert_eq!(txn.insert(b"new".to_vec(), b"2".to_vec()).unwrap_err().code(), ErrorCode::DuplicateKey);
+    assert_eq!(
+        txn.insert(b"new".to_vec(), b"2".to_vec())
+            .unwrap_err()
+            .code(),
+        ErrorCode::DuplicateKey
+    );
     // Deleting and re-inserting within the transaction is allowed.
     txn.delete(b"k".to_vec());
     txn.insert(b"k".to_vec(), b"again".to_vec()).unwrap();
@@ -200,7 +274,10 @@ fn insert_detects_duplicates() {
     t2.insert(b"u".to_vec(), b"2".to_vec()).unwrap();
     t1.commit().unwrap();
     let code = t2.commit().unwrap_err().code();
-    assert!(matches!(code, ErrorCode::WriteConflict | ErrorCode::DuplicateKey), "{code}");
+    assert!(
+        matches!(code, ErrorCode::WriteConflict | ErrorCode::DuplicateKey),
+        "{code}"
+    );
 
     // The insert assertion itself: an RC statement that read before the commit but writes at a
     // later statement ts fails with DuplicateKey at prewrite.
@@ -224,7 +301,10 @@ fn dropped_and_rolled_back_transactions_leave_nothing() {
     let txn = env.client.begin(RepeatableRead).unwrap();
     txn.put(b"k".to_vec(), b"rolled back".to_vec());
     txn.rollback().unwrap();
-    assert_eq!(txn.get(b"k").unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        txn.get(b"k").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
     let reader = env.client.begin(RepeatableRead).unwrap();
     assert_eq!(reader.get(b"k").unwrap(), None);
     // Nothing reached the lock column family.
@@ -241,13 +321,21 @@ fn reader_commits_secondary_of_committed_primary() {
         Mutation::new(MutationOp::Put(b"P".to_vec()), b"p".to_vec()),
         Mutation::new(MutationOp::Put(b"S".to_vec()), b"s".to_vec()),
     ];
-    env.store.prewrite(&mutations, b"p", start_ts, 60_000).unwrap();
+    env.store
+        .prewrite(&mutations, b"p", start_ts, 60_000)
+        .unwrap();
     let commit_ts = env.tso.get_ts().unwrap();
-    env.store.commit(&[b"p".to_vec()], start_ts, commit_ts).unwrap();
+    env.store
+        .commit(&[b"p".to_vec()], start_ts, commit_ts)
+        .unwrap();
     // The writer "crashed" before committing s; a reader resolves it.
     let reader = env.client.begin(RepeatableRead).unwrap();
     assert_eq!(reader.get(b"s").unwrap(), v("S"));
-    assert_eq!(env.store.get(b"s", reader.start_ts()).unwrap(), v("S"), "the lock is gone");
+    assert_eq!(
+        env.store.get(b"s", reader.start_ts()).unwrap(),
+        v("S"),
+        "the lock is gone"
+    );
     assert_eq!(env.store.get(b"s", commit_ts - 1).unwrap(), None);
 }
 
@@ -256,15 +344,24 @@ fn expired_lock_is_rolled_back_by_a_reader() {
     let env = env();
     put(&env, b"k", b"old");
     let start_ts = env.tso.get_ts().unwrap();
-    let m = vec![Mutation::new(MutationOp::Put(b"new".to_vec()), b"k".to_vec())];
+    let m = vec![Mutation::new(
+        MutationOp::Put(b"new".to_vec()),
+        b"k".to_vec(),
+    )];
     env.store.prewrite(&m, b"k", start_ts, 100).unwrap();
     let reader = env.client.begin(RepeatableRead).unwrap();
     let started = Instant::now();
     assert_eq!(reader.get(b"k").unwrap(), v("old"));
-    assert!(started.elapsed() >= Duration::from_millis(50), "the reader waited for the TTL");
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "the reader waited for the TTL"
+    );
     // The writer's commit now fails: it was rolled back.
     let commit_ts = env.tso.get_ts().unwrap();
-    let err = env.store.commit(&[b"k".to_vec()], start_ts, commit_ts).unwrap_err();
+    let err = env
+        .store
+        .commit(&[b"k".to_vec()], start_ts, commit_ts)
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::TxnAborted);
 }
 
@@ -284,7 +381,10 @@ fn lock_wait_times_out() {
     let m = vec![Mutation::new(MutationOp::Put(b"x".to_vec()), b"k".to_vec())];
     store.prewrite(&m, b"k", start_ts, 60_000).unwrap();
     let reader = client.begin(RepeatableRead).unwrap();
-    assert_eq!(reader.get(b"k").unwrap_err().code(), ErrorCode::LockWaitTimeout);
+    assert_eq!(
+        reader.get(b"k").unwrap_err().code(),
+        ErrorCode::LockWaitTimeout
+    );
     // A snapshot older than the lock is not blocked.
     assert_eq!(store.get(b"k", start_ts - 1).unwrap(), None);
 }
@@ -294,7 +394,10 @@ fn prewrite_waits_for_a_live_lock_then_conflicts() {
     let env = env();
     let t2 = env.client.begin(RepeatableRead).unwrap();
     let start_ts = env.tso.get_ts().unwrap();
-    let m = vec![Mutation::new(MutationOp::Put(b"first".to_vec()), b"k".to_vec())];
+    let m = vec![Mutation::new(
+        MutationOp::Put(b"first".to_vec()),
+        b"k".to_vec(),
+    )];
     env.store.prewrite(&m, b"k", start_ts, 60_000).unwrap();
     let (store, tso) = (env.store.clone(), env.tso.clone());
     let committer = std::thread::spawn(move || {
@@ -325,17 +428,27 @@ fn gc_keeps_what_snapshots_can_see() {
 
     // The live old reader holds the safe point back.
     let progress = env.client.run_gc(safe_point).unwrap();
-    assert_eq!(progress.versions_deleted, 1, "only v1 is below the old reader: {progress:?}");
+    assert_eq!(
+        progress.versions_deleted, 1,
+        "only v1 is below the old reader: {progress:?}"
+    );
     assert_eq!(old_reader.get(b"k").unwrap(), v("v2"));
     drop(old_reader);
 
     let progress = env.client.run_gc(safe_point).unwrap();
-    assert_eq!(progress.versions_deleted, 3, "v2 and both versions of 'gone': {progress:?}");
+    assert_eq!(
+        progress.versions_deleted, 3,
+        "v2 and both versions of 'gone': {progress:?}"
+    );
     let reader = env.client.begin(RepeatableRead).unwrap();
     assert_eq!(reader.get(b"k").unwrap(), v("v3"));
     assert_eq!(reader.get(b"gone").unwrap(), None);
     assert_eq!(env.store.get(b"k", ts3).unwrap(), v("v3"));
-    assert_eq!(env.store.get(b"k", ts2).unwrap(), None, "versions below the safe point are gone");
+    assert_eq!(
+        env.store.get(b"k", ts2).unwrap(),
+        None,
+        "versions below the safe point are gone"
+    );
     let mut cursor = env.engine.cursor(Cf::Write, None, None);
     cursor.seek_to_first();
     let mut count = 0;
@@ -358,8 +471,10 @@ fn counter_increments_are_never_lost() {
                 let mut committed = 0;
                 while committed < 20 {
                     let txn = client.begin(RepeatableRead).unwrap();
-                    let value: u64 =
-                        String::from_utf8(txn.get(b"counter").unwrap().unwrap()).unwrap().parse().unwrap();
+                    let value: u64 = String::from_utf8(txn.get(b"counter").unwrap().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     txn.put(b"counter".to_vec(), (value + 1).to_string().into_bytes());
                     match txn.commit() {
                         Ok(_) => committed += 1,
@@ -399,7 +514,10 @@ fn local_tso_is_monotonic_across_reopen() {
             std::thread::spawn(move || (0..2000).map(|_| tso.get_ts().unwrap()).collect::<Vec<_>>())
         })
         .collect();
-    let mut all: Vec<Timestamp> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<Timestamp> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let n = all.len();
     all.sort_unstable();
     all.dedup();
@@ -409,7 +527,10 @@ fn local_tso_is_monotonic_across_reopen() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    assert!(ts_physical_ms(last).abs_diff(now_ms) < 5_000, "close to the wall clock");
+    assert!(
+        ts_physical_ms(last).abs_diff(now_ms) < 5_000,
+        "close to the wall clock"
+    );
     drop(tso);
 
     // Reopened, it starts above everything handed out before.
@@ -433,7 +554,10 @@ fn local_tso_is_monotonic_across_reopen() {
     let mut batch = WriteBatch::new();
     batch.put(Cf::Meta, LocalTso::META_KEY, b"bad");
     engine.write(&batch, true).unwrap();
-    assert_eq!(LocalTso::open(engine).err().unwrap().code(), ErrorCode::Corruption);
+    assert_eq!(
+        LocalTso::open(engine).err().unwrap().code(),
+        ErrorCode::Corruption
+    );
 }
 
 // ----- Model-based test of snapshot isolation -----
@@ -558,4 +682,52 @@ proptest! {
             prop_assert_eq!(scanned, expected);
         }
     }
+}
+
+#[test]
+fn scan_batches_see_locks_inside_what_they_return() {
+    let env = env();
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    for i in 0..100u32 {
+        txn.put(format!("k{i:03}").into_bytes(), b"v".to_vec());
+    }
+    txn.commit().unwrap();
+    // A live lock on a committed key (k050) and one on a key with no committed value (k0705).
+    let start_ts = env.tso.get_ts().unwrap();
+    let m = vec![
+        Mutation::new(MutationOp::Put(b"x".to_vec()), b"k050".to_vec()),
+        Mutation::new(MutationOp::Put(b"x".to_vec()), b"k0705".to_vec()),
+    ];
+    env.store.prewrite(&m, b"k050", start_ts, 60_000).unwrap();
+    let read_ts = env.tso.get_ts().unwrap();
+    let locked = |r: reef_txn::Result<Vec<(Vec<u8>, Vec<u8>)>>| match r {
+        Err(e) => e.code() == ErrorCode::KeyIsLocked,
+        Ok(_) => false,
+    };
+    // Batches that end before the lock return their rows.
+    assert_eq!(env.store.scan(b"k", b"l", read_ts, 50).unwrap().len(), 50);
+    assert_eq!(
+        env.store.scan(b"k051", b"l", read_ts, 20).unwrap().len(),
+        20
+    );
+    // Batches that reach a lock, forward and backward, report it.
+    assert!(locked(env.store.scan(b"k", b"l", read_ts, 51)));
+    assert!(locked(env.store.scan(b"k051", b"l", read_ts, 21)));
+    assert!(locked(env.store.scan_reverse(b"k", b"l", read_ts, 30)));
+    assert_eq!(
+        env.store
+            .scan_reverse(b"k", b"l", read_ts, 29)
+            .unwrap()
+            .len(),
+        29
+    );
+    assert!(locked(env.store.scan(b"k0705", b"k0706", read_ts, 10)));
+    // A snapshot older than the locks reads around them.
+    assert_eq!(
+        env.store
+            .scan(b"k", b"l", start_ts - 1, 1000)
+            .unwrap()
+            .len(),
+        100
+    );
 }

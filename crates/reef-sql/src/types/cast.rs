@@ -14,7 +14,14 @@ use crate::error::{sqlstate, Result, SqlError};
 pub const CANNOT_COERCE: &str = "42846";
 
 fn cannot_cast(from: &DataType, to: &DataType) -> SqlError {
-    SqlError::new(CANNOT_COERCE, format!("cannot cast type {} to {}", type_display(from), to.pg_name()))
+    SqlError::new(
+        CANNOT_COERCE,
+        format!(
+            "cannot cast type {} to {}",
+            type_display(from),
+            to.pg_name()
+        ),
+    )
 }
 
 /// Explicit `CAST(v AS to)`: numeric rounding to the type modifier, integer
@@ -30,9 +37,15 @@ pub fn cast(v: Value, to: &DataType) -> Result<Value> {
 /// another string type.
 pub fn cast_from(v: Value, from: &DataType, to: &DataType) -> Result<Value> {
     match (from, v) {
-        (DataType::Char(_), Value::Text(s)) if matches!(to, DataType::Text | DataType::Varchar(_)) => {
+        (DataType::Char(_), Value::Text(s))
+            if matches!(to, DataType::Text | DataType::Varchar(_)) =>
+        {
             let trimmed = s.trim_end_matches(' ');
-            let s = if trimmed.len() == s.len() { s } else { trimmed.to_owned() };
+            let s = if trimmed.len() == s.len() {
+                s
+            } else {
+                trimmed.to_owned()
+            };
             convert(Value::Text(s), to, true)
         }
         (_, v) => convert(v, to, true),
@@ -114,7 +127,11 @@ fn float_to_decimal(f: f64, digits: usize) -> Result<Decimal> {
     // Trim trailing zeros of the mantissa so that the scale is the shortest,
     // as %g prints it.
     let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
     text::parse_numeric(&format!("{mantissa}e{exp}"))
 }
 
@@ -134,8 +151,12 @@ fn convert(v: Value, to: &DataType, explicit: bool) -> Result<Value> {
             Value::Text(s) => Value::Bool(text::parse_bool(&s)?),
             _ => return Err(cannot_cast(&from, to)),
         },
-        T::Int16 => Value::Int16(to_int(&v, to, "smallint", i16::MIN as i64, i16::MAX as i64)? as i16),
-        T::Int32 => Value::Int32(to_int(&v, to, "integer", i32::MIN as i64, i32::MAX as i64)? as i32),
+        T::Int16 => {
+            Value::Int16(to_int(&v, to, "smallint", i16::MIN as i64, i16::MAX as i64)? as i16)
+        }
+        T::Int32 => {
+            Value::Int32(to_int(&v, to, "integer", i32::MIN as i64, i32::MAX as i64)? as i32)
+        }
         T::Int64 => Value::Int64(to_int(&v, to, "bigint", i64::MIN, i64::MAX)?),
         T::Float64 => Value::Float64(match v {
             Value::Int16(i) => i as f64,
@@ -214,7 +235,9 @@ fn convert(v: Value, to: &DataType, explicit: bool) -> Result<Value> {
         },
         T::Date => match v {
             Value::Date(d) => Value::Date(d),
-            Value::Timestamp(t) | Value::TimestampTz(t) => Value::Date(datetime::timestamp_to_date(t)?),
+            Value::Timestamp(t) | Value::TimestampTz(t) => {
+                Value::Date(datetime::timestamp_to_date(t)?)
+            }
             Value::Text(s) => Value::Date(datetime::parse_date(&s)?),
             _ => return Err(cannot_cast(&from, to)),
         },
@@ -329,35 +352,76 @@ mod tests {
         assert_eq!(c(num("123.456"), DataType::Numeric(Some((5, 2)))), "123.46");
         assert_eq!(c(Value::Int32(5), DataType::Numeric(Some((5, 2)))), "5.00");
         let e = cast(num("1234.5"), &DataType::Numeric(Some((5, 2)))).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22003", "numeric field overflow"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22003", "numeric field overflow")
+        );
         assert_eq!(c(num("2.5"), DataType::Int32), "3");
         assert_eq!(c(num("-2.5"), DataType::Int32), "-3");
         assert_eq!(c(Value::Float64(2.5), DataType::Int32), "2");
         assert_eq!(c(Value::Float64(3.5), DataType::Int32), "4");
         assert_eq!(c(Value::Float64(-0.5), DataType::Int64), "0");
         assert_eq!(c(Value::Float64(0.1), DataType::Numeric(None)), "0.1");
-        assert_eq!(c(Value::Float64(1.0 / 3.0), DataType::Numeric(None)), "0.333333333333333");
-        assert_eq!(c(Value::Float64(1e20), DataType::Numeric(None)), "100000000000000000000");
+        assert_eq!(
+            c(Value::Float64(1.0 / 3.0), DataType::Numeric(None)),
+            "0.333333333333333"
+        );
+        assert_eq!(
+            c(Value::Float64(1e20), DataType::Numeric(None)),
+            "100000000000000000000"
+        );
         assert_eq!(c(Value::Float32(1.1), DataType::Numeric(None)), "1.1");
         let e = cast(Value::Int32(40000), &DataType::Int16).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22003", "smallint out of range"));
-        assert_eq!(cast(Value::Float64(3e9), &DataType::Int32).unwrap_err().message, "integer out of range");
-        assert_eq!(cast(Value::Float64(9.3e18), &DataType::Int64).unwrap_err().message, "bigint out of range");
-        assert_eq!(cast(Value::Float64(f64::NAN), &DataType::Int32).unwrap_err().code, "22003");
-        assert_eq!(cast(Value::Float64(f64::NAN), &DataType::Numeric(None)).unwrap_err().code, "0A000");
         assert_eq!(
-            cast(Value::Float64(1e300), &DataType::Float32).unwrap_err().message,
+            (e.code, e.message.as_str()),
+            ("22003", "smallint out of range")
+        );
+        assert_eq!(
+            cast(Value::Float64(3e9), &DataType::Int32)
+                .unwrap_err()
+                .message,
+            "integer out of range"
+        );
+        assert_eq!(
+            cast(Value::Float64(9.3e18), &DataType::Int64)
+                .unwrap_err()
+                .message,
+            "bigint out of range"
+        );
+        assert_eq!(
+            cast(Value::Float64(f64::NAN), &DataType::Int32)
+                .unwrap_err()
+                .code,
+            "22003"
+        );
+        assert_eq!(
+            cast(Value::Float64(f64::NAN), &DataType::Numeric(None))
+                .unwrap_err()
+                .code,
+            "0A000"
+        );
+        assert_eq!(
+            cast(Value::Float64(1e300), &DataType::Float32)
+                .unwrap_err()
+                .message,
             "value out of range: overflow"
         );
     }
 
     #[test]
     fn string_casts() {
-        assert_eq!(c(Value::Text("abcdef".into()), DataType::Varchar(Some(3))), "abc");
+        assert_eq!(
+            c(Value::Text("abcdef".into()), DataType::Varchar(Some(3))),
+            "abc"
+        );
         assert_eq!(c(Value::Text("ab".into()), DataType::Char(4)), "ab  ");
         assert_eq!(c(Value::Text("abcdef".into()), DataType::Char(2)), "ab");
-        let e = assignment_cast(Value::Text("abcd".into()), &DataType::Varchar(Some(3))).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22001", "value too long for type character varying(3)"));
+        let e =
+            assignment_cast(Value::Text("abcd".into()), &DataType::Varchar(Some(3))).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22001", "value too long for type character varying(3)")
+        );
         assert_eq!(
             assignment_cast(Value::Text("abc  ".into()), &DataType::Varchar(Some(3))).unwrap(),
             Value::Text("abc".into())
@@ -365,12 +429,25 @@ mod tests {
         assert_eq!(c(Value::Bool(true), DataType::Text), "true");
         assert_eq!(c(Value::Int32(42), DataType::Text), "42");
         assert_eq!(c(Value::Text(" 42 ".into()), DataType::Int32), "42");
-        assert_eq!(cast(Value::Text("abc".into()), &DataType::Int32).unwrap_err().code, "22P02");
         assert_eq!(
-            cast_from(Value::Text("ab  ".into()), &DataType::Char(4), &DataType::Text).unwrap(),
+            cast(Value::Text("abc".into()), &DataType::Int32)
+                .unwrap_err()
+                .code,
+            "22P02"
+        );
+        assert_eq!(
+            cast_from(
+                Value::Text("ab  ".into()),
+                &DataType::Char(4),
+                &DataType::Text
+            )
+            .unwrap(),
             Value::Text("ab".into())
         );
-        assert_eq!(c(Value::Text("2024-01-02".into()), DataType::Date), "2024-01-02");
+        assert_eq!(
+            c(Value::Text("2024-01-02".into()), DataType::Date),
+            "2024-01-02"
+        );
         assert_eq!(c(Value::Text("\\x01".into()), DataType::Bytea), "\\x01");
     }
 
@@ -381,9 +458,15 @@ mod tests {
         let ts = parse_text("2024-01-02 03:04:05", &DataType::Timestamp).unwrap();
         assert_eq!(c(ts.clone(), DataType::Date), "2024-01-02");
         assert_eq!(c(ts, DataType::TimestampTz), "2024-01-02 03:04:05+00");
-        assert_eq!(c(Value::Date(0), DataType::Timestamp), "1970-01-01 00:00:00");
+        assert_eq!(
+            c(Value::Date(0), DataType::Timestamp),
+            "1970-01-01 00:00:00"
+        );
         let e = cast(Value::Int32(1), &DataType::Date).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("42846", "cannot cast type integer to date"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("42846", "cannot cast type integer to date")
+        );
         assert_eq!(cast(Value::Null, &DataType::Int32).unwrap(), Value::Null);
     }
 
@@ -401,12 +484,18 @@ mod tests {
         assert!(!implicit_cast_allowed(&Timestamp, &Date));
         assert!(!implicit_cast_allowed(&Int32, &Text));
         assert_eq!(common_type(&Int32, &Int64), Some(Int64));
-        assert_eq!(common_type(&Int32, &Numeric(Some((5, 2)))), Some(Numeric(None)));
+        assert_eq!(
+            common_type(&Int32, &Numeric(Some((5, 2)))),
+            Some(Numeric(None))
+        );
         assert_eq!(common_type(&Numeric(None), &Float32), Some(Float32));
         assert_eq!(common_type(&Unknown, &Date), Some(Date));
         assert_eq!(common_type(&Unknown, &Unknown), Some(Text));
         assert_eq!(common_type(&Varchar(Some(3)), &Char(2)), Some(Text));
-        assert_eq!(common_type(&Varchar(Some(3)), &Varchar(Some(5))), Some(Varchar(None)));
+        assert_eq!(
+            common_type(&Varchar(Some(3)), &Varchar(Some(5))),
+            Some(Varchar(None))
+        );
         assert_eq!(common_type(&Date, &Timestamp), Some(Timestamp));
         assert_eq!(common_type(&Int32, &Text), None);
         assert_eq!(common_type(&Bool, &Int32), None);

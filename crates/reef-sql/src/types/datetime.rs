@@ -58,7 +58,8 @@ pub fn ymd_to_days(year: i32, month: u32, day: u32) -> Option<i32> {
 
 /// The calendar date (year, month, day) of a day number.
 pub fn days_to_ymd(days: i32) -> Result<(i32, u32, u32)> {
-    let d = naive(days).ok_or_else(|| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, "date out of range"))?;
+    let d = naive(days)
+        .ok_or_else(|| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, "date out of range"))?;
     Ok((d.year(), d.month(), d.day()))
 }
 
@@ -101,7 +102,10 @@ pub fn fields_to_timestamp(f: &DateTimeFields) -> Result<i64> {
         + f.minute as i64 * USECS_PER_MINUTE
         + f.second as i64 * USECS_PER_SEC
         + f.micros as i64;
-    (days as i64).checked_mul(USECS_PER_DAY).and_then(|d| d.checked_add(time)).ok_or_else(timestamp_out_of_range)
+    (days as i64)
+        .checked_mul(USECS_PER_DAY)
+        .and_then(|d| d.checked_add(time))
+        .ok_or_else(timestamp_out_of_range)
 }
 
 /// The error for a timestamp outside the supported range.
@@ -179,7 +183,11 @@ pub fn format_timestamp_into(ts: i64, out: &mut String) {
     match timestamp_to_fields(ts) {
         Ok(f) => {
             push_year(out, f.year);
-            let _ = write!(out, "-{:02}-{:02} {:02}:{:02}:", f.month, f.day, f.hour, f.minute);
+            let _ = write!(
+                out,
+                "-{:02}-{:02} {:02}:{:02}:",
+                f.month, f.day, f.hour, f.minute
+            );
             push_seconds(out, f.second as u64, f.micros as u64);
             if f.year <= 0 {
                 out.push_str(" BC");
@@ -253,15 +261,23 @@ pub fn format_interval_into(iv: &Interval, out: &mut String) {
 // Parsing.
 
 fn bad_syntax(ty: &str, input: &str) -> SqlError {
-    SqlError::new(sqlstate::INVALID_DATETIME_FORMAT, format!("invalid input syntax for type {ty}: \"{input}\""))
+    SqlError::new(
+        sqlstate::INVALID_DATETIME_FORMAT,
+        format!("invalid input syntax for type {ty}: \"{input}\""),
+    )
 }
 
 fn field_out_of_range(input: &str) -> SqlError {
-    SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("date/time field value out of range: \"{input}\""))
+    SqlError::new(
+        sqlstate::DATETIME_FIELD_OVERFLOW,
+        format!("date/time field value out of range: \"{input}\""),
+    )
 }
 
 fn month_from_name(word: &str) -> Option<u32> {
-    const NAMES: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const NAMES: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     const FULL: [&str; 12] = [
         "january",
         "february",
@@ -276,7 +292,10 @@ fn month_from_name(word: &str) -> Option<u32> {
         "november",
         "december",
     ];
-    let i = NAMES.iter().position(|n| *n == word).or_else(|| FULL.iter().position(|n| *n == word));
+    let i = NAMES
+        .iter()
+        .position(|n| *n == word)
+        .or_else(|| FULL.iter().position(|n| *n == word));
     match i {
         Some(i) => Some(i as u32 + 1),
         None if word == "sept" => Some(9),
@@ -286,8 +305,18 @@ fn month_from_name(word: &str) -> Option<u32> {
 
 fn is_weekday_name(word: &str) -> bool {
     const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    const FULL: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-    DAYS.contains(&word) || FULL.contains(&word) || matches!(word, "tues" | "wednes" | "thur" | "thurs")
+    const FULL: [&str; 7] = [
+        "sunday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+    ];
+    DAYS.contains(&word)
+        || FULL.contains(&word)
+        || matches!(word, "tues" | "wednes" | "thur" | "thurs")
 }
 
 /// The current time in microseconds since the Unix epoch, from the system clock.
@@ -305,7 +334,9 @@ fn special_date(word: &str, ty: &str, input: &str) -> Result<Option<i64>> {
         "tomorrow" => today() + USECS_PER_DAY,
         "yesterday" => today() - USECS_PER_DAY,
         "infinity" | "+infinity" | "-infinity" => {
-            return Err(SqlError::unsupported(format!("infinite {ty} values are not supported: \"{input}\"")))
+            return Err(SqlError::unsupported(format!(
+                "infinite {ty} values are not supported: \"{input}\""
+            )))
         }
         _ => return Ok(None),
     }))
@@ -326,7 +357,10 @@ struct DateTimeParts<'a> {
 /// Parses a time zone offset such as `+02`, `-0730`, `+05:30`, `Z`, `UTC`.
 fn parse_tz(tz: &str) -> Option<i64> {
     let lower = tz.to_ascii_lowercase();
-    if matches!(lower.as_str(), "z" | "utc" | "gmt" | "zulu" | "ut" | "+00" | "-00") {
+    if matches!(
+        lower.as_str(),
+        "z" | "utc" | "gmt" | "zulu" | "ut" | "+00" | "-00"
+    ) {
         return Some(0);
     }
     let (sign, rest) = match tz.as_bytes().first()? {
@@ -364,7 +398,9 @@ fn split_datetime<'a>(input: &'a str, lower: &'a str, ty: &str) -> Result<DateTi
         if let Some(pos) = tok.find('t') {
             let (d, t) = (&tok[..pos], &tok[pos + 1..]);
             if !d.is_empty()
-                && d.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+                && d.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
                 && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
             {
                 tokens.push(d);
@@ -382,13 +418,17 @@ fn split_datetime<'a>(input: &'a str, lower: &'a str, ty: &str) -> Result<DateTi
         if tok.is_empty() {
             continue;
         }
-        if tok.contains(':') && parts.time.is_none() && tok.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        if tok.contains(':')
+            && parts.time.is_none()
+            && tok.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        {
             // The time, perhaps with an attached zone ("03:04:05+02", "03:04:05z").
             let cut = tok.find(['+', '-', 'z']);
             match cut {
                 Some(c) => {
                     parts.time = Some(&tok[..c]);
-                    parts.tz_offset_secs = Some(parse_tz(&tok[c..]).ok_or_else(|| bad_syntax(ty, input))?);
+                    parts.tz_offset_secs =
+                        Some(parse_tz(&tok[c..]).ok_or_else(|| bad_syntax(ty, input))?);
                 }
                 None => parts.time = Some(tok),
             }
@@ -466,11 +506,17 @@ fn resolve_date(parts: &DateTimeParts<'_>, ty: &str, input: &str) -> Result<i32>
             }
         }
         (None, 1) if f[0].len() == 8 => (num(&f[0][..4])?, num(&f[0][4..6])?, num(&f[0][6..])?),
-        (None, 1) if f[0].len() == 6 => {
-            (two_digit_year(&f[0][..2], num(&f[0][..2])? as i32) as i64, num(&f[0][2..4])?, num(&f[0][4..])?)
-        }
+        (None, 1) if f[0].len() == 6 => (
+            two_digit_year(&f[0][..2], num(&f[0][..2])? as i32) as i64,
+            num(&f[0][2..4])?,
+            num(&f[0][4..])?,
+        ),
         (None, 3) if f[0].len() >= 3 => (num(f[0])?, num(f[1])?, num(f[2])?),
-        (None, 3) => (two_digit_year(f[2], num(f[2])? as i32) as i64, num(f[0])?, num(f[1])?),
+        (None, 3) => (
+            two_digit_year(f[2], num(f[2])? as i32) as i64,
+            num(f[0])?,
+            num(f[1])?,
+        ),
         _ => return Err(bad_syntax(ty, input)),
     };
     if parts.bc {
@@ -488,8 +534,12 @@ fn resolve_date(parts: &DateTimeParts<'_>, ty: &str, input: &str) -> Result<i32>
     if day as u32 > days_in_month(year, month as u32) {
         return Err(field_out_of_range(input));
     }
-    ymd_to_days(year, month as u32, day as u32)
-        .ok_or_else(|| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("date out of range: \"{input}\"")))
+    ymd_to_days(year, month as u32, day as u32).ok_or_else(|| {
+        SqlError::new(
+            sqlstate::DATETIME_FIELD_OVERFLOW,
+            format!("date out of range: \"{input}\""),
+        )
+    })
 }
 
 /// Parses `HH:MM[:SS[.ffffff]]` into microseconds since midnight (up to 24:00:00).
@@ -534,7 +584,11 @@ fn resolve_time(time: &str, pm: Option<bool>, ty: &str, input: &str) -> Result<i
             hour += 12;
         }
     }
-    if hour > 24 || minute > 59 || sec > 60 || (hour == 24 && (minute != 0 || sec != 0 || micros != 0)) {
+    if hour > 24
+        || minute > 59
+        || sec > 60
+        || (hour == 24 && (minute != 0 || sec != 0 || micros != 0))
+    {
         return Err(field_out_of_range(input));
     }
     Ok(hour * USECS_PER_HOUR + minute * USECS_PER_MINUTE + sec * USECS_PER_SEC + micros)
@@ -571,7 +625,11 @@ pub fn parse_date(input: &str) -> Result<i32> {
 /// A zone in a `timestamp` input is ignored, as PostgreSQL does; a
 /// `timestamptz` without one is taken in the session time zone (UTC).
 pub fn parse_timestamp(input: &str, with_tz: bool) -> Result<i64> {
-    let ty = if with_tz { "timestamp with time zone" } else { "timestamp without time zone" };
+    let ty = if with_tz {
+        "timestamp with time zone"
+    } else {
+        "timestamp without time zone"
+    };
     let lower = input.trim().to_ascii_lowercase();
     if let Some(ts) = special_date(&lower, ty, input)? {
         return Ok(ts);
@@ -589,11 +647,17 @@ pub fn parse_timestamp(input: &str, with_tz: bool) -> Result<i64> {
         .ok_or_else(timestamp_out_of_range)?;
     if with_tz {
         if let Some(off) = parts.tz_offset_secs {
-            ts = ts.checked_sub(off * USECS_PER_SEC).ok_or_else(timestamp_out_of_range)?;
+            ts = ts
+                .checked_sub(off * USECS_PER_SEC)
+                .ok_or_else(timestamp_out_of_range)?;
         }
     }
-    check_timestamp(ts)
-        .map_err(|_| SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("timestamp out of range: \"{input}\"")))
+    check_timestamp(ts).map_err(|_| {
+        SqlError::new(
+            sqlstate::DATETIME_FIELD_OVERFLOW,
+            format!("timestamp out of range: \"{input}\""),
+        )
+    })
 }
 
 /// Accumulates interval fields while parsing.
@@ -623,7 +687,9 @@ impl IntervalAcc {
 
     fn add_unit(&mut self, v: f64, unit: &str) -> bool {
         match unit {
-            "millennium" | "millennia" | "millenniums" | "mil" | "mils" => self.add_months_years(v * 1000.0),
+            "millennium" | "millennia" | "millenniums" | "mil" | "mils" => {
+                self.add_months_years(v * 1000.0)
+            }
             "century" | "centuries" | "c" | "cent" => self.add_months_years(v * 100.0),
             "decade" | "decades" | "dec" | "decs" => self.add_months_years(v * 10.0),
             "year" | "years" | "y" | "yr" | "yrs" => self.add_months_years(v),
@@ -631,9 +697,15 @@ impl IntervalAcc {
             "week" | "weeks" | "w" => self.add_days(v * 7.0),
             "day" | "days" | "d" => self.add_days(v),
             "hour" | "hours" | "h" | "hr" | "hrs" => self.add_micros(v * USECS_PER_HOUR as f64),
-            "minute" | "minutes" | "m" | "min" | "mins" => self.add_micros(v * USECS_PER_MINUTE as f64),
-            "second" | "seconds" | "s" | "sec" | "secs" => self.add_micros(v * USECS_PER_SEC as f64),
-            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "millisecon" => self.add_micros(v * 1000.0),
+            "minute" | "minutes" | "m" | "min" | "mins" => {
+                self.add_micros(v * USECS_PER_MINUTE as f64)
+            }
+            "second" | "seconds" | "s" | "sec" | "secs" => {
+                self.add_micros(v * USECS_PER_SEC as f64)
+            }
+            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "millisecon" => {
+                self.add_micros(v * 1000.0)
+            }
             "microsecond" | "microseconds" | "us" | "usec" | "usecs" => self.add_micros(v),
             _ => return false,
         }
@@ -649,7 +721,10 @@ impl IntervalAcc {
     fn finish(self, negate: bool, input: &str) -> Result<Interval> {
         let sign = if negate { -1 } else { 1 };
         let err = || {
-            SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("interval field value out of range: \"{input}\""))
+            SqlError::new(
+                sqlstate::DATETIME_FIELD_OVERFLOW,
+                format!("interval field value out of range: \"{input}\""),
+            )
         };
         Ok(Interval {
             months: i32::try_from(self.months * sign).map_err(|_| err())?,
@@ -685,7 +760,9 @@ fn interval_time(tok: &str, input: &str) -> Result<i128> {
     let total = match parts.as_slice() {
         [h, m] if m.contains('.') => int(h)? * USECS_PER_MINUTE as i128 + secs(m)?,
         [h, m] => int(h)? * USECS_PER_HOUR as i128 + int(m)? * USECS_PER_MINUTE as i128,
-        [h, m, s] => int(h)? * USECS_PER_HOUR as i128 + int(m)? * USECS_PER_MINUTE as i128 + secs(s)?,
+        [h, m, s] => {
+            int(h)? * USECS_PER_HOUR as i128 + int(m)? * USECS_PER_MINUTE as i128 + secs(s)?
+        }
         _ => return Err(bad()),
     };
     Ok(if neg { -total } else { total })
@@ -709,7 +786,9 @@ fn parse_iso_interval(body: &str, input: &str) -> Result<Interval> {
             rest = r;
             continue;
         }
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).ok_or_else(bad)?;
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .ok_or_else(bad)?;
         let v: f64 = rest[..end].parse().map_err(|_| bad())?;
         let unit = rest.as_bytes()[end];
         let unit = match (unit, in_time) {
@@ -857,9 +936,18 @@ pub fn interval_neg(iv: &Interval) -> Result<Interval> {
 /// Adds two intervals field by field.
 pub fn interval_add(a: &Interval, b: &Interval) -> Result<Interval> {
     Ok(Interval {
-        months: a.months.checked_add(b.months).ok_or_else(interval_out_of_range)?,
-        days: a.days.checked_add(b.days).ok_or_else(interval_out_of_range)?,
-        micros: a.micros.checked_add(b.micros).ok_or_else(interval_out_of_range)?,
+        months: a
+            .months
+            .checked_add(b.months)
+            .ok_or_else(interval_out_of_range)?,
+        days: a
+            .days
+            .checked_add(b.days)
+            .ok_or_else(interval_out_of_range)?,
+        micros: a
+            .micros
+            .checked_add(b.micros)
+            .ok_or_else(interval_out_of_range)?,
     })
 }
 
@@ -884,19 +972,28 @@ pub fn interval_mul(iv: &Interval, factor: f64) -> Result<Interval> {
     let months = month_d.trunc() as i32;
     let mut days = day_d.trunc() as i32;
     let month_remainder_days = tsround((month_d - months as f64) * 30.0);
-    let mut sec_remainder =
-        tsround((day_d - days as f64 + month_remainder_days - month_remainder_days.trunc()) * 86_400.0);
+    let mut sec_remainder = tsround(
+        (day_d - days as f64 + month_remainder_days - month_remainder_days.trunc()) * 86_400.0,
+    );
     if sec_remainder.abs() >= 86_400.0 {
         let extra = (sec_remainder / 86_400.0).trunc();
-        days = days.checked_add(extra as i32).ok_or_else(interval_out_of_range)?;
+        days = days
+            .checked_add(extra as i32)
+            .ok_or_else(interval_out_of_range)?;
         sec_remainder -= extra * 86_400.0;
     }
-    days = days.checked_add(month_remainder_days.trunc() as i32).ok_or_else(interval_out_of_range)?;
+    days = days
+        .checked_add(month_remainder_days.trunc() as i32)
+        .ok_or_else(interval_out_of_range)?;
     let micros = (iv.micros as f64 * factor + sec_remainder * 1e6).round();
     if !(i64::MIN as f64..i64::MAX as f64).contains(&micros) {
         return Err(interval_out_of_range());
     }
-    Ok(Interval { months, days, micros: micros as i64 })
+    Ok(Interval {
+        months,
+        days,
+        micros: micros as i64,
+    })
 }
 
 /// Subtracts timestamps, giving days and time as PostgreSQL's
@@ -905,7 +1002,11 @@ pub fn timestamp_diff(a: i64, b: i64) -> Result<Interval> {
     let diff = a.checked_sub(b).ok_or_else(interval_out_of_range)?;
     let days = diff / USECS_PER_DAY;
     let micros = diff % USECS_PER_DAY;
-    Ok(Interval { months: 0, days: i32::try_from(days).map_err(|_| interval_out_of_range())?, micros })
+    Ok(Interval {
+        months: 0,
+        days: i32::try_from(days).map_err(|_| interval_out_of_range())?,
+        micros,
+    })
 }
 
 /// PostgreSQL's `age(a, b)`: a symbolic difference in years, months and days.
@@ -946,7 +1047,11 @@ pub fn age(a: i64, b: i64) -> Result<Interval> {
         mday -= 1;
     }
     while mday < 0 {
-        let (y, m) = if flip { (f1.year, f1.month) } else { (f2.year, f2.month) };
+        let (y, m) = if flip {
+            (f1.year, f1.month)
+        } else {
+            (f2.year, f2.month)
+        };
         mday += days_in_month(y, m) as i64;
         mon -= 1;
     }
@@ -995,11 +1100,17 @@ impl ExtractSource {
 }
 
 fn unit_not_recognized(field: &str, ty: &str) -> SqlError {
-    SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unit \"{field}\" not recognized for type {ty}"))
+    SqlError::new(
+        sqlstate::INVALID_PARAMETER_VALUE,
+        format!("unit \"{field}\" not recognized for type {ty}"),
+    )
 }
 
 fn unit_not_supported(field: &str, ty: &str) -> SqlError {
-    SqlError::new(sqlstate::FEATURE_NOT_SUPPORTED, format!("unit \"{field}\" not supported for type {ty}"))
+    SqlError::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        format!("unit \"{field}\" not supported for type {ty}"),
+    )
 }
 
 /// Canonical field names, mapping PostgreSQL's abbreviations and plurals.
@@ -1061,11 +1172,14 @@ pub fn extract(field: &str, source: ExtractSource, value: i64) -> Result<Decimal
         }
         _ => value,
     };
-    if source == ExtractSource::Timestamp && matches!(name, "timezone" | "timezone_hour" | "timezone_minute") {
+    if source == ExtractSource::Timestamp
+        && matches!(name, "timezone" | "timezone_hour" | "timezone_minute")
+    {
         return Err(unit_not_supported(field, ty));
     }
     let f = timestamp_to_fields(ts)?;
-    let date = NaiveDate::from_ymd_opt(f.year, f.month, f.day).ok_or_else(timestamp_out_of_range)?;
+    let date =
+        NaiveDate::from_ymd_opt(f.year, f.month, f.day).ok_or_else(timestamp_out_of_range)?;
     let sec_micros = f.second as i64 * USECS_PER_SEC + f.micros as i64;
     let year_display = |y: i32| if y <= 0 { y as i64 - 1 } else { y as i64 };
     Ok(match name {
@@ -1081,10 +1195,16 @@ pub fn extract(field: &str, source: ExtractSource, value: i64) -> Result<Decimal
         "year" => Decimal::from(year_display(f.year)),
         "isoyear" => Decimal::from(year_display(date.iso_week().year())),
         "decade" => Decimal::from((f.year as i64).div_euclid(10)),
-        "century" => Decimal::from(if f.year > 0 { (f.year as i64 + 99) / 100 } else { -((99 - f.year as i64) / 100) }),
-        "millennium" => {
-            Decimal::from(if f.year > 0 { (f.year as i64 + 999) / 1000 } else { -((999 - f.year as i64) / 1000) })
-        }
+        "century" => Decimal::from(if f.year > 0 {
+            (f.year as i64 + 99) / 100
+        } else {
+            -((99 - f.year as i64) / 100)
+        }),
+        "millennium" => Decimal::from(if f.year > 0 {
+            (f.year as i64 + 999) / 1000
+        } else {
+            -((999 - f.year as i64) / 1000)
+        }),
         "dow" => Decimal::from(date.weekday().num_days_from_sunday()),
         "isodow" => Decimal::from(date.weekday().number_from_monday()),
         "doy" => Decimal::from(date.ordinal()),
@@ -1097,7 +1217,8 @@ pub fn extract(field: &str, source: ExtractSource, value: i64) -> Result<Decimal
             _ => {
                 let day = julian_day(timestamp_to_date(ts)?);
                 let time = ts.rem_euclid(USECS_PER_DAY);
-                let frac = super::ops::numeric_div(&Decimal::from(time), &Decimal::from(USECS_PER_DAY))?;
+                let frac =
+                    super::ops::numeric_div(&Decimal::from(time), &Decimal::from(USECS_PER_DAY))?;
                 Decimal::from(day) + frac
             }
         },
@@ -1138,7 +1259,11 @@ pub fn extract_interval(field: &str, iv: &Interval) -> Result<Decimal> {
 
 /// `date_trunc(field, timestamp)`: truncates to the start of the unit.
 pub fn date_trunc(field: &str, ts: i64, with_tz: bool) -> Result<i64> {
-    let ty = if with_tz { "timestamp with time zone" } else { "timestamp without time zone" };
+    let ty = if with_tz {
+        "timestamp with time zone"
+    } else {
+        "timestamp without time zone"
+    };
     let lower = field.to_ascii_lowercase();
     let name = canonical_field(&lower).ok_or_else(|| unit_not_recognized(field, ty))?;
     let mut f = timestamp_to_fields(ts)?;
@@ -1208,7 +1333,10 @@ mod tests {
         assert_eq!(parse_date("epoch").unwrap(), 0);
         assert_eq!(parse_date("2024-02-30").unwrap_err().code, "22008");
         assert_eq!(parse_date("2024-13-01").unwrap_err().code, "22008");
-        assert_eq!(parse_date("garbage").unwrap_err().message, "invalid input syntax for type date: \"garbage\"");
+        assert_eq!(
+            parse_date("garbage").unwrap_err().message,
+            "invalid input syntax for type date: \"garbage\""
+        );
         let mut out = String::new();
         format_date_into(parse_date("0044-03-15 BC").unwrap(), &mut out);
         assert_eq!(out, "0044-03-15 BC");
@@ -1223,15 +1351,24 @@ mod tests {
         format_timestamp_into(ts("2024-01-02 24:00:00"), &mut out);
         assert_eq!(out, "2024-01-03 00:00:00");
         out.clear();
-        format_timestamptz_into(parse_timestamp("2024-01-02 03:04:05.5+02", true).unwrap(), &mut out);
+        format_timestamptz_into(
+            parse_timestamp("2024-01-02 03:04:05.5+02", true).unwrap(),
+            &mut out,
+        );
         assert_eq!(out, "2024-01-02 01:04:05.5+00");
         out.clear();
-        format_timestamptz_into(parse_timestamp("2024-01-02T03:04:05Z", true).unwrap(), &mut out);
+        format_timestamptz_into(
+            parse_timestamp("2024-01-02T03:04:05Z", true).unwrap(),
+            &mut out,
+        );
         assert_eq!(out, "2024-01-02 03:04:05+00");
         assert_eq!(ts("2024-01-02 03:04"), ts("2024-01-02 03:04:00"));
         assert_eq!(ts("2024-01-02 03:04:05 pm"), ts("2024-01-02 15:04:05"));
         assert_eq!(ts("epoch"), 0);
-        assert_eq!(parse_timestamp("2024-01-02 25:00", false).unwrap_err().code, "22008");
+        assert_eq!(
+            parse_timestamp("2024-01-02 25:00", false).unwrap_err().code,
+            "22008"
+        );
     }
 
     #[test]
@@ -1269,7 +1406,10 @@ mod tests {
     fn interval_arithmetic_matches_postgresql() {
         let jan31 = date_to_timestamp(parse_date("2024-01-31").unwrap());
         let mon = parse_interval("1 month").unwrap();
-        assert_eq!(timestamp_add_interval(jan31, &mon).unwrap(), ts("2024-02-29"));
+        assert_eq!(
+            timestamp_add_interval(jan31, &mon).unwrap(),
+            ts("2024-02-29")
+        );
         let diff = timestamp_diff(ts("2024-03-01"), ts("2024-01-01 12:00")).unwrap();
         let mut out = String::new();
         format_interval_into(&diff, &mut out);
@@ -1279,11 +1419,26 @@ mod tests {
             format_interval_into(&iv, &mut out);
             assert_eq!(out, want);
         };
-        check(interval_mul(&parse_interval("1 day").unwrap(), 1.5).unwrap(), "1 day 12:00:00");
-        check(interval_mul(&parse_interval("1 mon").unwrap(), 0.5).unwrap(), "15 days");
-        check(interval_mul(&parse_interval("1 hour").unwrap(), 1.0 / 3.0).unwrap(), "00:20:00");
-        check(interval_mul(&parse_interval("1 year 2 mons").unwrap(), 2.0).unwrap(), "2 years 4 mons");
-        check(age(ts("2024-03-01"), ts("2023-01-15 12:00")).unwrap(), "1 year 1 mon 16 days 12:00:00");
+        check(
+            interval_mul(&parse_interval("1 day").unwrap(), 1.5).unwrap(),
+            "1 day 12:00:00",
+        );
+        check(
+            interval_mul(&parse_interval("1 mon").unwrap(), 0.5).unwrap(),
+            "15 days",
+        );
+        check(
+            interval_mul(&parse_interval("1 hour").unwrap(), 1.0 / 3.0).unwrap(),
+            "00:20:00",
+        );
+        check(
+            interval_mul(&parse_interval("1 year 2 mons").unwrap(), 2.0).unwrap(),
+            "2 years 4 mons",
+        );
+        check(
+            age(ts("2024-03-01"), ts("2023-01-15 12:00")).unwrap(),
+            "1 year 1 mon 16 days 12:00:00",
+        );
     }
 
     #[test]
@@ -1295,27 +1450,67 @@ mod tests {
         assert_eq!(e("epoch"), "1706933106.500000");
         assert_eq!(e("millisecond"), "6500.000");
         let d = parse_date("2024-02-03").unwrap() as i64;
-        assert_eq!(extract("dow", ExtractSource::Date, d).unwrap().to_string(), "6");
-        assert_eq!(extract("doy", ExtractSource::Date, d).unwrap().to_string(), "34");
         assert_eq!(
-            extract("julian", ExtractSource::Date, parse_date("2024-01-01").unwrap() as i64).unwrap().to_string(),
+            extract("dow", ExtractSource::Date, d).unwrap().to_string(),
+            "6"
+        );
+        assert_eq!(
+            extract("doy", ExtractSource::Date, d).unwrap().to_string(),
+            "34"
+        );
+        assert_eq!(
+            extract(
+                "julian",
+                ExtractSource::Date,
+                parse_date("2024-01-01").unwrap() as i64
+            )
+            .unwrap()
+            .to_string(),
             "2460311"
         );
-        assert_eq!(extract("century", ExtractSource::Date, d).unwrap().to_string(), "21");
+        assert_eq!(
+            extract("century", ExtractSource::Date, d)
+                .unwrap()
+                .to_string(),
+            "21"
+        );
         assert_eq!(
             extract("hour", ExtractSource::Date, d).unwrap_err().message,
             "unit \"hour\" not supported for type date"
         );
-        assert_eq!(extract("fortnight", ExtractSource::Date, d).unwrap_err().code, "22023");
+        assert_eq!(
+            extract("fortnight", ExtractSource::Date, d)
+                .unwrap_err()
+                .code,
+            "22023"
+        );
         let iv = parse_interval("1 year 14 mons").unwrap();
         assert_eq!(extract_interval("month", &iv).unwrap().to_string(), "2");
         let iv = parse_interval("1 day 1 sec").unwrap();
-        assert_eq!(extract_interval("epoch", &iv).unwrap().to_string(), "86401.000000");
+        assert_eq!(
+            extract_interval("epoch", &iv).unwrap().to_string(),
+            "86401.000000"
+        );
         let iv = parse_interval("1 year").unwrap();
-        assert_eq!(extract_interval("epoch", &iv).unwrap().to_string(), "31557600.000000");
-        assert_eq!(date_trunc("month", ts("2024-02-03 04:05:06"), false).unwrap(), ts("2024-02-01"));
-        assert_eq!(date_trunc("week", ts("2024-02-03 04:05:06"), false).unwrap(), ts("2024-01-29"));
-        assert_eq!(date_trunc("quarter", ts("2024-05-03"), false).unwrap(), ts("2024-04-01"));
-        assert_eq!(date_trunc("century", ts("2024-05-03"), false).unwrap(), ts("2001-01-01"));
+        assert_eq!(
+            extract_interval("epoch", &iv).unwrap().to_string(),
+            "31557600.000000"
+        );
+        assert_eq!(
+            date_trunc("month", ts("2024-02-03 04:05:06"), false).unwrap(),
+            ts("2024-02-01")
+        );
+        assert_eq!(
+            date_trunc("week", ts("2024-02-03 04:05:06"), false).unwrap(),
+            ts("2024-01-29")
+        );
+        assert_eq!(
+            date_trunc("quarter", ts("2024-05-03"), false).unwrap(),
+            ts("2024-04-01")
+        );
+        assert_eq!(
+            date_trunc("century", ts("2024-05-03"), false).unwrap(),
+            ts("2001-01-01")
+        );
     }
 }

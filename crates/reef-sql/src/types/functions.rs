@@ -18,7 +18,9 @@ use md5::{Digest, Md5};
 use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use super::datetime::{self, ExtractSource, USECS_PER_DAY};
-use super::ops::{self, decimal_to_f64, float_overflow, float_underflow, round_to_scale, type_display};
+use super::ops::{
+    self, decimal_to_f64, float_overflow, float_underflow, round_to_scale, type_display,
+};
 use super::text::{self, numeric_overflow};
 use super::{DataType, Value};
 use crate::error::{sqlstate, Result, SqlError};
@@ -48,7 +50,10 @@ pub fn set_statement_clock(clock: Option<StatementClock>) {
 pub fn statement_clock() -> StatementClock {
     CLOCK.with(|c| c.get()).unwrap_or_else(|| {
         let now = datetime::clock_now();
-        StatementClock { transaction: now, statement: now }
+        StatementClock {
+            transaction: now,
+            statement: now,
+        }
     })
 }
 
@@ -93,7 +98,10 @@ fn numeric_only(args: &[DataType]) -> Option<DataType> {
 }
 
 fn is_datetime(t: &DataType) -> bool {
-    matches!(t, DataType::Date | DataType::Timestamp | DataType::TimestampTz | DataType::Unknown)
+    matches!(
+        t,
+        DataType::Date | DataType::Timestamp | DataType::TimestampTz | DataType::Unknown
+    )
 }
 
 /// The result type of calling `name` with arguments of `arg_types`, or
@@ -107,7 +115,9 @@ pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
             Unknown => Float64,
             t => t.base(),
         },
-        ("ceil" | "ceiling" | "floor" | "sign" | "sqrt" | "exp" | "ln" | "round" | "trunc", 1) if is_num(&a[0]) => {
+        ("ceil" | "ceiling" | "floor" | "sign" | "sqrt" | "exp" | "ln" | "round" | "trunc", 1)
+            if is_num(&a[0]) =>
+        {
             numeric_or_float(a)
         }
         ("log" | "log10", 1) if is_num(&a[0]) => numeric_or_float(a),
@@ -115,22 +125,30 @@ pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
         ("round" | "trunc", 2) if is_num(&a[0]) && is_int(&a[1]) => {
             numeric_only(&a[..1]).ok_or_else(|| no_function(name, a))?
         }
-        ("log", 2) if is_num(&a[0]) && is_num(&a[1]) => numeric_only(a).ok_or_else(|| no_function(name, a))?,
+        ("log", 2) if is_num(&a[0]) && is_num(&a[1]) => {
+            numeric_only(a).ok_or_else(|| no_function(name, a))?
+        }
         ("power" | "pow", 2) if is_num(&a[0]) && is_num(&a[1]) => numeric_or_float(a),
         ("mod", 2) if is_num(&a[0]) && is_num(&a[1]) => {
             if a.iter().any(is_float) {
                 return Err(no_function(name, a));
             }
             match (&a[0], &a[1]) {
-                (x, y) if x.is_integer() && y.is_integer() => ops::binary_result_type(ops::BinaryOp::Mod, x, y)?,
+                (x, y) if x.is_integer() && y.is_integer() => {
+                    ops::binary_result_type(ops::BinaryOp::Mod, x, y)?
+                }
                 (x, Unknown) if x.is_integer() => *x,
                 (Unknown, y) if y.is_integer() => *y,
                 _ => Numeric(None),
             }
         }
-        ("div", 2) if is_num(&a[0]) && is_num(&a[1]) => numeric_only(a).ok_or_else(|| no_function(name, a))?,
+        ("div", 2) if is_num(&a[0]) && is_num(&a[1]) => {
+            numeric_only(a).ok_or_else(|| no_function(name, a))?
+        }
         ("pi" | "random", 0) => Float64,
-        ("length" | "char_length" | "character_length", 1) if is_text(&a[0]) || a[0] == Bytea => Int32,
+        ("length" | "char_length" | "character_length", 1) if is_text(&a[0]) || a[0] == Bytea => {
+            Int32
+        }
         ("octet_length", 1) if is_text(&a[0]) || a[0] == Bytea => Int32,
         ("lower" | "upper" | "initcap" | "reverse", 1) if is_text(&a[0]) => Text,
         ("substr" | "substring", 2) if is_int(&a[1]) && a[0] == Bytea => Bytea,
@@ -152,13 +170,20 @@ pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
         ("md5", 1) if is_text(&a[0]) || a[0] == Bytea => Text,
         ("to_hex", 1) if is_int(&a[0]) => Text,
         ("starts_with", 2) if is_text(&a[0]) && is_text(&a[1]) => Bool,
-        ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" | "clock_timestamp", 0) => {
-            TimestampTz
-        }
+        (
+            "now"
+            | "current_timestamp"
+            | "transaction_timestamp"
+            | "statement_timestamp"
+            | "clock_timestamp",
+            0,
+        ) => TimestampTz,
         ("localtimestamp", 0) => Timestamp,
         ("current_date", 0) => Date,
         ("date_part", 2) if is_text(&a[0]) && (is_datetime(&a[1]) || a[1] == Interval) => Float64,
-        ("extract", 2) if is_text(&a[0]) && (is_datetime(&a[1]) || a[1] == Interval) => Numeric(None),
+        ("extract", 2) if is_text(&a[0]) && (is_datetime(&a[1]) || a[1] == Interval) => {
+            Numeric(None)
+        }
         ("date_trunc", 2) if is_text(&a[0]) && is_datetime(&a[1]) => match a[1] {
             Timestamp => Timestamp,
             _ => TimestampTz,
@@ -167,7 +192,11 @@ pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
         ("age", 2) if is_datetime(&a[0]) && is_datetime(&a[1]) => Interval,
         ("make_date", 3) if a.iter().all(is_int) => Date,
         ("make_timestamp", 6) if a[..5].iter().all(is_int) && is_num(&a[5]) => Timestamp,
-        ("to_char", 2) if (is_datetime(&a[0]) || a[0] == Interval || a[0].is_numeric()) && is_text(&a[1]) => Text,
+        ("to_char", 2)
+            if (is_datetime(&a[0]) || a[0] == Interval || a[0].is_numeric()) && is_text(&a[1]) =>
+        {
+            Text
+        }
         _ => return Err(no_function(name, a)),
     };
     Ok(t)
@@ -189,28 +218,36 @@ fn int_arg(v: &Value) -> Result<i64> {
         Value::Int32(i) => *i as i64,
         Value::Int64(i) => *i,
         Value::Text(s) => text::parse_int(s, "integer", i32::MIN as i64, i32::MAX as i64)?,
-        other => return Err(SqlError::internal(format!("expected an integer argument, got {other:?}"))),
+        other => {
+            return Err(SqlError::internal(format!(
+                "expected an integer argument, got {other:?}"
+            )))
+        }
     })
 }
 
 fn f64_arg(v: &Value) -> Result<f64> {
     match v {
         Value::Text(s) => text::parse_f64(s),
-        other => ops::to_f64(other).ok_or_else(|| SqlError::internal(format!("expected a number, got {other:?}"))),
+        other => ops::to_f64(other)
+            .ok_or_else(|| SqlError::internal(format!("expected a number, got {other:?}"))),
     }
 }
 
 fn dec_arg(v: &Value) -> Result<Decimal> {
     match v {
         Value::Text(s) => text::parse_numeric(s),
-        other => ops::to_decimal(other).ok_or_else(|| SqlError::internal(format!("expected a numeric, got {other:?}"))),
+        other => ops::to_decimal(other)
+            .ok_or_else(|| SqlError::internal(format!("expected a numeric, got {other:?}"))),
     }
 }
 
 /// True when the numeric version of a float-or-numeric function applies.
 fn use_numeric(args: &[Value]) -> bool {
     args.iter().any(|v| matches!(v, Value::Numeric(_)))
-        && !args.iter().any(|v| matches!(v, Value::Float32(_) | Value::Float64(_)))
+        && !args
+            .iter()
+            .any(|v| matches!(v, Value::Float32(_) | Value::Float64(_)))
 }
 
 fn check_f64(r: f64, inf_ok: bool, zero_ok: bool) -> Result<Value> {
@@ -226,12 +263,19 @@ fn check_f64(r: f64, inf_ok: bool, zero_ok: bool) -> Result<Value> {
 fn log_error(zero: bool) -> SqlError {
     SqlError::new(
         ops::INVALID_ARGUMENT_FOR_LOG,
-        if zero { "cannot take logarithm of zero" } else { "cannot take logarithm of a negative number" },
+        if zero {
+            "cannot take logarithm of zero"
+        } else {
+            "cannot take logarithm of a negative number"
+        },
     )
 }
 
 fn sqrt_error() -> SqlError {
-    SqlError::new(ops::INVALID_ARGUMENT_FOR_POWER_FUNCTION, "cannot take square root of a negative number")
+    SqlError::new(
+        ops::INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+        "cannot take square root of a negative number",
+    )
 }
 
 fn clamp_scale(s: i64) -> u32 {
@@ -282,8 +326,14 @@ fn numeric_log(base: &Decimal, x: &Decimal) -> Result<Decimal> {
         return Err(SqlError::division_by_zero());
     }
     let dweight = estimate_ln_dweight(x) - estimate_ln_dweight(base);
-    let rscale = clamp_scale((16 - dweight).max(base.scale() as i64).max(x.scale() as i64));
-    let r = ops::numeric_ln_raw(x)?.checked_div(ops::numeric_ln_raw(base)?).ok_or_else(numeric_overflow)?;
+    let rscale = clamp_scale(
+        (16 - dweight)
+            .max(base.scale() as i64)
+            .max(x.scale() as i64),
+    );
+    let r = ops::numeric_ln_raw(x)?
+        .checked_div(ops::numeric_ln_raw(base)?)
+        .ok_or_else(numeric_overflow)?;
     Ok(round_to_scale(r, rscale))
 }
 
@@ -331,7 +381,9 @@ fn numeric_round(d: &Decimal, places: i64, strategy: RoundingStrategy) -> Result
         if k > 28 {
             return Ok(Decimal::ZERO);
         }
-        let factor = Decimal::TEN.checked_powu(k as u64).ok_or_else(numeric_overflow)?;
+        let factor = Decimal::TEN
+            .checked_powu(k as u64)
+            .ok_or_else(numeric_overflow)?;
         let q = (*d / factor).round_dp_with_strategy(0, strategy);
         let mut r = q.checked_mul(factor).ok_or_else(numeric_overflow)?;
         r.rescale(0);
@@ -353,7 +405,10 @@ fn float_round_trip(f: f64, op: fn(f64) -> f64) -> Value {
 fn substring_range(len: usize, start: i64, count: Option<i64>) -> Result<(usize, usize)> {
     let end = match count {
         Some(c) if c < 0 => {
-            return Err(SqlError::new("22011", "negative substring length not allowed"));
+            return Err(SqlError::new(
+                "22011",
+                "negative substring length not allowed",
+            ));
         }
         Some(c) => start.saturating_add(c),
         None => i64::MAX,
@@ -368,10 +423,17 @@ fn substring_range(len: usize, start: i64, count: Option<i64>) -> Result<(usize,
 }
 
 fn char_slice(s: &str, from: usize, to: usize) -> &str {
-    let mut idx = s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len()));
+    let mut idx = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(s.len()));
     let start = idx.nth(from).unwrap_or(s.len());
     let end = if to > from {
-        s.char_indices().map(|(i, _)| i).chain(std::iter::once(s.len())).nth(to).unwrap_or(s.len())
+        s.char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(s.len()))
+            .nth(to)
+            .unwrap_or(s.len())
     } else {
         start
     };
@@ -393,12 +455,19 @@ fn pad(s: &str, len: i64, fill: &str, left: bool) -> Result<String> {
     for _ in n..len {
         padding.push(fill_chars.next().unwrap_or(' '));
     }
-    Ok(if left { padding + s } else { s.to_owned() + &padding })
+    Ok(if left {
+        padding + s
+    } else {
+        s.to_owned() + &padding
+    })
 }
 
 fn check_result_size(bytes: usize) -> Result<()> {
     if bytes > (1 << 30) - 1 {
-        return Err(SqlError::new(sqlstate::PROGRAM_LIMIT_EXCEEDED, "requested length too large"));
+        return Err(SqlError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            "requested length too large",
+        ));
     }
     Ok(())
 }
@@ -434,14 +503,25 @@ fn initcap(s: &str) -> String {
 
 fn split_part(s: &str, delim: &str, n: i64) -> Result<String> {
     if n == 0 {
-        return Err(SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, "field position must not be zero"));
+        return Err(SqlError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            "field position must not be zero",
+        ));
     }
     if delim.is_empty() {
-        return Ok(if n == 1 || n == -1 { s.to_owned() } else { String::new() });
+        return Ok(if n == 1 || n == -1 {
+            s.to_owned()
+        } else {
+            String::new()
+        });
     }
     let parts: Vec<&str> = s.split(delim).collect();
     let idx = if n > 0 { n - 1 } else { parts.len() as i64 + n };
-    Ok(if idx >= 0 && (idx as usize) < parts.len() { parts[idx as usize].to_owned() } else { String::new() })
+    Ok(if idx >= 0 && (idx as usize) < parts.len() {
+        parts[idx as usize].to_owned()
+    } else {
+        String::new()
+    })
 }
 
 fn translate(s: &str, from: &str, to: &str) -> String {
@@ -457,10 +537,16 @@ fn translate(s: &str, from: &str, to: &str) -> String {
 
 fn chr(code: i64) -> Result<String> {
     if code == 0 {
-        return Err(SqlError::new(sqlstate::PROGRAM_LIMIT_EXCEEDED, "null character not permitted"));
+        return Err(SqlError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            "null character not permitted",
+        ));
     }
     if code < 0 {
-        return Err(SqlError::new(sqlstate::PROGRAM_LIMIT_EXCEEDED, "character number must be positive"));
+        return Err(SqlError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            "character number must be positive",
+        ));
     }
     match u32::try_from(code).ok().and_then(char::from_u32) {
         Some(c) => Ok(c.to_string()),
@@ -489,7 +575,10 @@ fn extract_source(v: &Value) -> Result<(ExtractSource, i64)> {
         Value::Date(d) => (ExtractSource::Date, *d as i64),
         Value::Timestamp(t) => (ExtractSource::Timestamp, *t),
         Value::TimestampTz(t) => (ExtractSource::TimestampTz, *t),
-        Value::Text(s) => (ExtractSource::TimestampTz, datetime::parse_timestamp(s, true)?),
+        Value::Text(s) => (
+            ExtractSource::TimestampTz,
+            datetime::parse_timestamp(s, true)?,
+        ),
         other => return Err(SqlError::internal(format!("bad extract source {other:?}"))),
     })
 }
@@ -509,13 +598,20 @@ fn ts_of(v: &Value) -> Result<i64> {
         Value::Date(d) => datetime::date_to_timestamp(*d),
         Value::Timestamp(t) | Value::TimestampTz(t) => *t,
         Value::Text(s) => datetime::parse_timestamp(s, false)?,
-        other => return Err(SqlError::internal(format!("expected a timestamp, got {other:?}"))),
+        other => {
+            return Err(SqlError::internal(format!(
+                "expected a timestamp, got {other:?}"
+            )))
+        }
     })
 }
 
 fn make_date(y: i64, m: i64, d: i64) -> Result<i32> {
     let err = || {
-        SqlError::new(sqlstate::DATETIME_FIELD_OVERFLOW, format!("date field value out of range: {y}-{m:02}-{d:02}"))
+        SqlError::new(
+            sqlstate::DATETIME_FIELD_OVERFLOW,
+            format!("date field value out of range: {y}-{m:02}-{d:02}"),
+        )
     };
     if y == 0 {
         return Err(err());
@@ -523,7 +619,10 @@ fn make_date(y: i64, m: i64, d: i64) -> Result<i32> {
     // Negative years mean BC: -1 is 1 BC, proleptic year 0.
     let year = if y < 0 { y + 1 } else { y };
     let year = i32::try_from(year).map_err(|_| err())?;
-    let (m, d) = (u32::try_from(m).map_err(|_| err())?, u32::try_from(d).map_err(|_| err())?);
+    let (m, d) = (
+        u32::try_from(m).map_err(|_| err())?,
+        u32::try_from(d).map_err(|_| err())?,
+    );
     datetime::ymd_to_days(year, m, d).ok_or_else(err)
 }
 
@@ -550,7 +649,15 @@ fn to_char(v: &Value, fmt: &str) -> Result<String> {
         "November",
         "December",
     ];
-    const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+    const DAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
     let dow = (ts.div_euclid(USECS_PER_DAY) + 4).rem_euclid(7) as usize;
     let mut out = String::new();
     let mut rest = fmt;
@@ -579,22 +686,46 @@ fn to_char(v: &Value, fmt: &str) -> Result<String> {
             2
         } else if take("MONTH") {
             let name = MONTHS[f.month as usize - 1];
-            let _ = write!(out, "{:<9}", if rest.starts_with("MONTH") { name.to_uppercase() } else { name.to_owned() });
+            let _ = write!(
+                out,
+                "{:<9}",
+                if rest.starts_with("MONTH") {
+                    name.to_uppercase()
+                } else {
+                    name.to_owned()
+                }
+            );
             5
         } else if take("MON") {
             let name = &MONTHS[f.month as usize - 1][..3];
-            out.push_str(&if rest.starts_with("MON") { name.to_uppercase() } else { name.to_owned() });
+            out.push_str(&if rest.starts_with("MON") {
+                name.to_uppercase()
+            } else {
+                name.to_owned()
+            });
             3
         } else if take("MM") {
             let _ = write!(out, "{:02}", f.month);
             2
         } else if take("DAY") {
             let name = DAYS[dow];
-            let _ = write!(out, "{:<9}", if rest.starts_with("DAY") { name.to_uppercase() } else { name.to_owned() });
+            let _ = write!(
+                out,
+                "{:<9}",
+                if rest.starts_with("DAY") {
+                    name.to_uppercase()
+                } else {
+                    name.to_owned()
+                }
+            );
             3
         } else if take("DY") {
             let name = &DAYS[dow][..3];
-            out.push_str(&if rest.starts_with("DY") { name.to_uppercase() } else { name.to_owned() });
+            out.push_str(&if rest.starts_with("DY") {
+                name.to_uppercase()
+            } else {
+                name.to_owned()
+            });
             2
         } else if take("DD") {
             let _ = write!(out, "{:02}", f.day);
@@ -651,7 +782,9 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             return Ok(Value::Text(out));
         }
         "concat_ws" => {
-            let Some(sep) = args.first() else { return Err(no_function(name, &[])) };
+            let Some(sep) = args.first() else {
+                return Err(no_function(name, &[]));
+            };
             if sep.is_null() {
                 return Ok(Value::Null);
             }
@@ -687,31 +820,56 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
     let v = match (name, a.len()) {
         // Mathematical functions.
         ("abs", 1) => match &a[0] {
-            Value::Int16(i) => Value::Int16(i.checked_abs().ok_or_else(|| SqlError::out_of_range("smallint"))?),
-            Value::Int32(i) => Value::Int32(i.checked_abs().ok_or_else(|| SqlError::out_of_range("integer"))?),
-            Value::Int64(i) => Value::Int64(i.checked_abs().ok_or_else(|| SqlError::out_of_range("bigint"))?),
+            Value::Int16(i) => Value::Int16(
+                i.checked_abs()
+                    .ok_or_else(|| SqlError::out_of_range("smallint"))?,
+            ),
+            Value::Int32(i) => Value::Int32(
+                i.checked_abs()
+                    .ok_or_else(|| SqlError::out_of_range("integer"))?,
+            ),
+            Value::Int64(i) => Value::Int64(
+                i.checked_abs()
+                    .ok_or_else(|| SqlError::out_of_range("bigint"))?,
+            ),
             Value::Float32(f) => Value::Float32(f.abs()),
             Value::Numeric(d) => Value::Numeric(d.abs()),
             v => Value::Float64(f64_arg(v)?.abs()),
         },
-        ("ceil" | "ceiling", 1) if use_numeric(a) => {
-            Value::Numeric(numeric_round(&dec_arg(&a[0])?.ceil(), 0, RoundingStrategy::ToZero)?)
-        }
+        ("ceil" | "ceiling", 1) if use_numeric(a) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?.ceil(),
+            0,
+            RoundingStrategy::ToZero,
+        )?),
         ("ceil" | "ceiling", 1) => float_round_trip(f64_arg(&a[0])?, f64::ceil),
-        ("floor", 1) if use_numeric(a) => {
-            Value::Numeric(numeric_round(&dec_arg(&a[0])?.floor(), 0, RoundingStrategy::ToZero)?)
-        }
+        ("floor", 1) if use_numeric(a) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?.floor(),
+            0,
+            RoundingStrategy::ToZero,
+        )?),
         ("floor", 1) => float_round_trip(f64_arg(&a[0])?, f64::floor),
-        ("round", 1) if use_numeric(a) => {
-            Value::Numeric(numeric_round(&dec_arg(&a[0])?, 0, RoundingStrategy::MidpointAwayFromZero)?)
-        }
+        ("round", 1) if use_numeric(a) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?,
+            0,
+            RoundingStrategy::MidpointAwayFromZero,
+        )?),
         ("round", 1) => float_round_trip(f64_arg(&a[0])?, f64::round_ties_even),
-        ("round", 2) => {
-            Value::Numeric(numeric_round(&dec_arg(&a[0])?, int_arg(&a[1])?, RoundingStrategy::MidpointAwayFromZero)?)
-        }
-        ("trunc", 1) if use_numeric(a) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, 0, RoundingStrategy::ToZero)?),
+        ("round", 2) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?,
+            int_arg(&a[1])?,
+            RoundingStrategy::MidpointAwayFromZero,
+        )?),
+        ("trunc", 1) if use_numeric(a) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?,
+            0,
+            RoundingStrategy::ToZero,
+        )?),
         ("trunc", 1) => float_round_trip(f64_arg(&a[0])?, f64::trunc),
-        ("trunc", 2) => Value::Numeric(numeric_round(&dec_arg(&a[0])?, int_arg(&a[1])?, RoundingStrategy::ToZero)?),
+        ("trunc", 2) => Value::Numeric(numeric_round(
+            &dec_arg(&a[0])?,
+            int_arg(&a[1])?,
+            RoundingStrategy::ToZero,
+        )?),
         ("sign", 1) if use_numeric(a) => {
             let d = dec_arg(&a[0])?;
             Value::Numeric(if d.is_zero() {
@@ -747,7 +905,9 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             check_f64(f.exp(), f.is_infinite(), f == f64::NEG_INFINITY)?
         }
         ("ln", 1) if use_numeric(a) => Value::Numeric(numeric_ln(&dec_arg(&a[0])?)?),
-        ("log" | "log10", 1) if use_numeric(a) => Value::Numeric(numeric_log(&Decimal::TEN, &dec_arg(&a[0])?)?),
+        ("log" | "log10", 1) if use_numeric(a) => {
+            Value::Numeric(numeric_log(&Decimal::TEN, &dec_arg(&a[0])?)?)
+        }
         ("ln" | "log" | "log10", 1) => {
             let f = f64_arg(&a[0])?;
             if f == 0.0 {
@@ -759,7 +919,9 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             Value::Float64(if name == "ln" { f.ln() } else { f.log10() })
         }
         ("log", 2) => Value::Numeric(numeric_log(&dec_arg(&a[0])?, &dec_arg(&a[1])?)?),
-        ("power" | "pow", 2) if use_numeric(a) => Value::Numeric(ops::numeric_pow(&dec_arg(&a[0])?, &dec_arg(&a[1])?)?),
+        ("power" | "pow", 2) if use_numeric(a) => {
+            Value::Numeric(ops::numeric_pow(&dec_arg(&a[0])?, &dec_arg(&a[1])?)?)
+        }
         ("power" | "pow", 2) => Value::Float64(ops::float_pow(f64_arg(&a[0])?, f64_arg(&a[1])?)?),
         ("mod", 2) => ops::eval_binary(ops::BinaryOp::Mod, &a[0], &a[1])?,
         ("div", 2) => {
@@ -788,7 +950,11 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
         ("reverse", 1) => Value::Text(text_arg(&a[0]).chars().rev().collect()),
         ("substr" | "substring", 2 | 3) => {
             let start = int_arg(&a[1])?;
-            let count = if a.len() == 3 { Some(int_arg(&a[2])?) } else { None };
+            let count = if a.len() == 3 {
+                Some(int_arg(&a[2])?)
+            } else {
+                None
+            };
             match &a[0] {
                 Value::Bytea(b) => {
                     let (from, to) = substring_range(b.len(), start, count)?;
@@ -815,21 +981,43 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             let keep = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
             let len = len as usize;
             Value::Text(
-                if name == "left" { char_slice(&s, 0, keep) } else { char_slice(&s, len - keep, len) }.to_owned(),
+                if name == "left" {
+                    char_slice(&s, 0, keep)
+                } else {
+                    char_slice(&s, len - keep, len)
+                }
+                .to_owned(),
             )
         }
         ("lpad" | "rpad", 2 | 3) => {
-            let fill = if a.len() == 3 { text_arg(&a[2]) } else { Cow::Borrowed(" ") };
-            Value::Text(pad(&text_arg(&a[0]), int_arg(&a[1])?, &fill, name == "lpad")?)
+            let fill = if a.len() == 3 {
+                text_arg(&a[2])
+            } else {
+                Cow::Borrowed(" ")
+            };
+            Value::Text(pad(
+                &text_arg(&a[0]),
+                int_arg(&a[1])?,
+                &fill,
+                name == "lpad",
+            )?)
         }
         ("ltrim" | "rtrim" | "btrim", 1 | 2) => {
-            let chars = if a.len() == 2 { text_arg(&a[1]) } else { Cow::Borrowed(" ") };
+            let chars = if a.len() == 2 {
+                text_arg(&a[1])
+            } else {
+                Cow::Borrowed(" ")
+            };
             let s = text_arg(&a[0]);
             Value::Text(trim(&s, &chars, name != "rtrim", name != "ltrim").to_owned())
         }
         ("replace", 3) => {
             let (s, from, to) = (text_arg(&a[0]), text_arg(&a[1]), text_arg(&a[2]));
-            Value::Text(if from.is_empty() { s.into_owned() } else { s.replace(from.as_ref(), &to) })
+            Value::Text(if from.is_empty() {
+                s.into_owned()
+            } else {
+                s.replace(from.as_ref(), &to)
+            })
         }
         ("repeat", 2) => {
             let s = text_arg(&a[0]);
@@ -837,8 +1025,16 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
             check_result_size(s.len().saturating_mul(n))?;
             Value::Text(s.repeat(n))
         }
-        ("split_part", 3) => Value::Text(split_part(&text_arg(&a[0]), &text_arg(&a[1]), int_arg(&a[2])?)?),
-        ("translate", 3) => Value::Text(translate(&text_arg(&a[0]), &text_arg(&a[1]), &text_arg(&a[2]))),
+        ("split_part", 3) => Value::Text(split_part(
+            &text_arg(&a[0]),
+            &text_arg(&a[1]),
+            int_arg(&a[2])?,
+        )?),
+        ("translate", 3) => Value::Text(translate(
+            &text_arg(&a[0]),
+            &text_arg(&a[1]),
+            &text_arg(&a[2]),
+        )),
         ("ascii", 1) => Value::Int32(text_arg(&a[0]).chars().next().map_or(0, |c| c as i32)),
         ("chr", 1) => Value::Text(chr(int_arg(&a[0])?)?),
         ("md5", 1) => Value::Text(match &a[0] {
@@ -852,11 +1048,15 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
         ("starts_with", 2) => Value::Bool(text_arg(&a[0]).starts_with(text_arg(&a[1]).as_ref())),
 
         // Date and time functions.
-        ("now" | "current_timestamp" | "transaction_timestamp", 0) => Value::TimestampTz(statement_clock().transaction),
+        ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
+            Value::TimestampTz(statement_clock().transaction)
+        }
         ("statement_timestamp", 0) => Value::TimestampTz(statement_clock().statement),
         ("clock_timestamp", 0) => Value::TimestampTz(datetime::clock_now()),
         ("localtimestamp", 0) => Value::Timestamp(statement_clock().transaction),
-        ("current_date", 0) => Value::Date(datetime::timestamp_to_date(statement_clock().transaction)?),
+        ("current_date", 0) => {
+            Value::Date(datetime::timestamp_to_date(statement_clock().transaction)?)
+        }
         ("date_part", 2) => {
             let d = extract_value(&text_arg(&a[0]), &a[1])?;
             Value::Float64(decimal_to_f64(&d))
@@ -871,10 +1071,17 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
         }
         ("age", 1) => {
             let today = datetime::timestamp_to_date(statement_clock().transaction)?;
-            Value::Interval(datetime::age(datetime::date_to_timestamp(today), ts_of(&a[0])?)?)
+            Value::Interval(datetime::age(
+                datetime::date_to_timestamp(today),
+                ts_of(&a[0])?,
+            )?)
         }
         ("age", 2) => Value::Interval(datetime::age(ts_of(&a[0])?, ts_of(&a[1])?)?),
-        ("make_date", 3) => Value::Date(make_date(int_arg(&a[0])?, int_arg(&a[1])?, int_arg(&a[2])?)?),
+        ("make_date", 3) => Value::Date(make_date(
+            int_arg(&a[0])?,
+            int_arg(&a[1])?,
+            int_arg(&a[2])?,
+        )?),
         ("make_timestamp", 6) => {
             let days = make_date(int_arg(&a[0])?, int_arg(&a[1])?, int_arg(&a[2])?)?;
             let (h, mi, s) = (int_arg(&a[3])?, int_arg(&a[4])?, f64_arg(&a[5])?);
@@ -884,8 +1091,12 @@ pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
                     format!("time field value out of range: {h}:{mi:02}:{s:02}"),
                 ));
             }
-            let micros = h * datetime::USECS_PER_HOUR + mi * datetime::USECS_PER_MINUTE + (s * 1e6).round() as i64;
-            Value::Timestamp(datetime::check_timestamp(datetime::date_to_timestamp(days) + micros)?)
+            let micros = h * datetime::USECS_PER_HOUR
+                + mi * datetime::USECS_PER_MINUTE
+                + (s * 1e6).round() as i64;
+            Value::Timestamp(datetime::check_timestamp(
+                datetime::date_to_timestamp(days) + micros,
+            )?)
         }
         ("to_char", 2) => Value::Text(to_char(&a[0], &text_arg(&a[1]))?),
         _ => {
@@ -958,11 +1169,20 @@ mod tests {
         assert_eq!(r("date_part", &[Unknown, Timestamp]), Float64);
         assert_eq!(r("extract", &[Text, Timestamp]), Numeric(None));
         let e = resolve_scalar("foo", &[Int32]).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("42883", "function foo(integer) does not exist"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("42883", "function foo(integer) does not exist")
+        );
         let e = resolve_scalar("length", &[Int32]).unwrap_err();
         assert_eq!(e.message, "function length(integer) does not exist");
-        assert_eq!(resolve_scalar("round", &[Float64, Int32]).unwrap_err().code, "42883");
-        assert_eq!(resolve_scalar("lower", &[]).unwrap_err().message, "function lower() does not exist");
+        assert_eq!(
+            resolve_scalar("round", &[Float64, Int32]).unwrap_err().code,
+            "42883"
+        );
+        assert_eq!(
+            resolve_scalar("lower", &[]).unwrap_err().message,
+            "function lower() does not exist"
+        );
     }
 
     #[test]
@@ -980,11 +1200,19 @@ mod tests {
         assert_eq!(call("floor", &[num("-1.2")]), "-2");
         assert_eq!(call("ceil", &[Value::Float64(-0.5)]), "-0");
         assert_eq!(call("abs", &[Value::Int32(-5)]), "5");
-        assert_eq!(eval_scalar("abs", &[Value::Int32(i32::MIN)]).unwrap_err().message, "integer out of range");
+        assert_eq!(
+            eval_scalar("abs", &[Value::Int32(i32::MIN)])
+                .unwrap_err()
+                .message,
+            "integer out of range"
+        );
         assert_eq!(call("sign", &[num("-3.2")]), "-1");
         assert_eq!(call("sign", &[num("-0.0")]), "0");
         assert_eq!(call("cbrt", &[Value::Float64(-8.0)]), "-2");
-        assert_eq!(call("power", &[Value::Float64(2.0), Value::Float64(10.0)]), "1024");
+        assert_eq!(
+            call("power", &[Value::Float64(2.0), Value::Float64(10.0)]),
+            "1024"
+        );
         assert_eq!(call("pi", &[]), "3.141592653589793");
         assert_eq!(call("mod", &[Value::Int32(7), Value::Int32(-3)]), "1");
         assert_eq!(call("mod", &[Value::Int32(-7), Value::Int32(3)]), "-1");
@@ -997,10 +1225,21 @@ mod tests {
         assert_eq!(call("log", &[Value::Float64(2.0)]), "0.3010299956639812");
         assert_eq!(call("sqrt", &[Value::Int32(2)]), "1.4142135623730951");
         let e = eval_scalar("sqrt", &[Value::Float64(-1.0)]).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("2201F", "cannot take square root of a negative number"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("2201F", "cannot take square root of a negative number")
+        );
         let e = eval_scalar("ln", &[num("0")]).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("2201E", "cannot take logarithm of zero"));
-        assert_eq!(eval_scalar("div", &[Value::Int32(1), Value::Int32(0)]).unwrap_err().code, "22012");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("2201E", "cannot take logarithm of zero")
+        );
+        assert_eq!(
+            eval_scalar("div", &[Value::Int32(1), Value::Int32(0)])
+                .unwrap_err()
+                .code,
+            "22012"
+        );
         let r = eval_scalar("random", &[]).unwrap();
         assert!(matches!(r, Value::Float64(f) if (0.0..1.0).contains(&f)));
     }
@@ -1020,28 +1259,69 @@ mod tests {
         assert_eq!(call("log", &[num("100")]), "2.0000000000000000");
         assert_eq!(call("log", &[num("2")]), "0.3010299956639812");
         assert_eq!(call("log", &[num("1000000")]), "6.000000000000000");
-        assert_eq!(call("log", &[num("2.0"), num("10.0")]), "3.3219280948873623");
+        assert_eq!(
+            call("log", &[num("2.0"), num("10.0")]),
+            "3.3219280948873623"
+        );
         assert_eq!(call("log", &[num("2"), num("8")]), "3.0000000000000000");
-        assert_eq!(call("power", &[num("2"), Value::Int32(3)]), "8.0000000000000000");
-        assert_eq!(call("power", &[num("2.5"), Value::Int32(2)]), "6.2500000000000000");
+        assert_eq!(
+            call("power", &[num("2"), Value::Int32(3)]),
+            "8.0000000000000000"
+        );
+        assert_eq!(
+            call("power", &[num("2.5"), Value::Int32(2)]),
+            "6.2500000000000000"
+        );
         assert_eq!(call("power", &[num("2"), num("0.5")]), "1.4142135623730950");
-        assert_eq!(call("power", &[num("1.5"), Value::Int32(10)]), "57.6650390625000000");
-        assert_eq!(call("power", &[num("2"), Value::Int32(-2)]), "0.2500000000000000");
-        assert_eq!(call("power", &[num("1.01"), Value::Int32(100)]), "2.7048138294215261");
-        assert_eq!(call("power", &[num("123.456"), Value::Int32(2)]), "15241.3839360000000000");
+        assert_eq!(
+            call("power", &[num("1.5"), Value::Int32(10)]),
+            "57.6650390625000000"
+        );
+        assert_eq!(
+            call("power", &[num("2"), Value::Int32(-2)]),
+            "0.2500000000000000"
+        );
+        assert_eq!(
+            call("power", &[num("1.01"), Value::Int32(100)]),
+            "2.7048138294215261"
+        );
+        assert_eq!(
+            call("power", &[num("123.456"), Value::Int32(2)]),
+            "15241.3839360000000000"
+        );
     }
 
     #[test]
     fn strings_match_postgresql() {
         assert_eq!(call("length", &[t("héllo")]), "5");
         assert_eq!(call("octet_length", &[t("héllo")]), "6");
-        assert_eq!(call("initcap", &[t("hello wORLD foo-bar o'neil 3rd")]), "Hello World Foo-Bar O'Neil 3rd");
+        assert_eq!(
+            call("initcap", &[t("hello wORLD foo-bar o'neil 3rd")]),
+            "Hello World Foo-Bar O'Neil 3rd"
+        );
         assert_eq!(call("substr", &[t("hello"), Value::Int32(2)]), "ello");
-        assert_eq!(call("substr", &[t("hello"), Value::Int32(0), Value::Int32(3)]), "he");
-        assert_eq!(call("substr", &[t("hello"), Value::Int32(-2), Value::Int32(5)]), "he");
-        assert_eq!(call("substr", &[t("hello"), Value::Int32(2), Value::Int32(100)]), "ello");
-        assert_eq!(call("substr", &[t("héllo"), Value::Int32(2), Value::Int32(2)]), "él");
-        assert_eq!(eval_scalar("substr", &[t("x"), Value::Int32(1), Value::Int32(-1)]).unwrap_err().code, "22011");
+        assert_eq!(
+            call("substr", &[t("hello"), Value::Int32(0), Value::Int32(3)]),
+            "he"
+        );
+        assert_eq!(
+            call("substr", &[t("hello"), Value::Int32(-2), Value::Int32(5)]),
+            "he"
+        );
+        assert_eq!(
+            call("substr", &[t("hello"), Value::Int32(2), Value::Int32(100)]),
+            "ello"
+        );
+        assert_eq!(
+            call("substr", &[t("héllo"), Value::Int32(2), Value::Int32(2)]),
+            "él"
+        );
+        assert_eq!(
+            eval_scalar("substr", &[t("x"), Value::Int32(1), Value::Int32(-1)])
+                .unwrap_err()
+                .code,
+            "22011"
+        );
         assert_eq!(call("left", &[t("hello"), Value::Int32(-2)]), "hel");
         assert_eq!(call("right", &[t("hello"), Value::Int32(-2)]), "llo");
         assert_eq!(call("left", &[t("hello"), Value::Int32(2)]), "he");
@@ -1058,17 +1338,47 @@ mod tests {
         assert_eq!(call("repeat", &[t("ab"), Value::Int32(3)]), "ababab");
         assert_eq!(call("repeat", &[t("ab"), Value::Int32(-1)]), "");
         assert_eq!(call("reverse", &[t("abc")]), "cba");
-        assert_eq!(call("concat", &[t("a"), Value::Null, Value::Int32(1), num("2.50"), Value::Bool(true)]), "a12.50t");
-        assert_eq!(call("concat_ws", &[t(","), t("a"), Value::Null, t("b")]), "a,b");
-        assert_eq!(eval_scalar("concat_ws", &[Value::Null, t("a")]).unwrap(), Value::Null);
-        assert_eq!(call("split_part", &[t("a,b,c"), t(","), Value::Int32(2)]), "b");
-        assert_eq!(call("split_part", &[t("a,b,c"), t(","), Value::Int32(-1)]), "c");
-        assert_eq!(call("split_part", &[t("a,b,c"), t(","), Value::Int32(5)]), "");
+        assert_eq!(
+            call(
+                "concat",
+                &[
+                    t("a"),
+                    Value::Null,
+                    Value::Int32(1),
+                    num("2.50"),
+                    Value::Bool(true)
+                ]
+            ),
+            "a12.50t"
+        );
+        assert_eq!(
+            call("concat_ws", &[t(","), t("a"), Value::Null, t("b")]),
+            "a,b"
+        );
+        assert_eq!(
+            eval_scalar("concat_ws", &[Value::Null, t("a")]).unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            call("split_part", &[t("a,b,c"), t(","), Value::Int32(2)]),
+            "b"
+        );
+        assert_eq!(
+            call("split_part", &[t("a,b,c"), t(","), Value::Int32(-1)]),
+            "c"
+        );
+        assert_eq!(
+            call("split_part", &[t("a,b,c"), t(","), Value::Int32(5)]),
+            ""
+        );
         assert_eq!(call("translate", &[t("12345"), t("143"), t("ax")]), "a2x5");
         assert_eq!(call("ascii", &[t("A")]), "65");
         assert_eq!(call("ascii", &[t("")]), "0");
         assert_eq!(call("chr", &[Value::Int32(233)]), "é");
-        assert_eq!(eval_scalar("chr", &[Value::Int32(0)]).unwrap_err().code, "54000");
+        assert_eq!(
+            eval_scalar("chr", &[Value::Int32(0)]).unwrap_err().code,
+            "54000"
+        );
         assert_eq!(call("md5", &[t("abc")]), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(call("to_hex", &[Value::Int32(255)]), "ff");
         assert_eq!(call("to_hex", &[Value::Int32(-1)]), "ffffffff");
@@ -1086,20 +1396,48 @@ mod tests {
         assert_eq!(call("extract", &[t("second"), ts.clone()]), "6.500000");
         assert_eq!(call("date_part", &[t("second"), ts.clone()]), "6.5");
         assert_eq!(call("date_part", &[t("epoch"), ts.clone()]), "1706933106.5");
-        assert_eq!(call("date_trunc", &[t("month"), ts.clone()]), "2024-02-01 00:00:00");
+        assert_eq!(
+            call("date_trunc", &[t("month"), ts.clone()]),
+            "2024-02-01 00:00:00"
+        );
         let d = parse_text("2024-05-06", &DataType::Date).unwrap();
-        assert_eq!(call("date_trunc", &[t("year"), d]), "2024-01-01 00:00:00+00");
-        assert_eq!(call("make_date", &[Value::Int32(2024), Value::Int32(2), Value::Int32(29)]), "2024-02-29");
-        let e = eval_scalar("make_date", &[Value::Int32(2023), Value::Int32(2), Value::Int32(29)]).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22008", "date field value out of range: 2023-02-29"));
+        assert_eq!(
+            call("date_trunc", &[t("year"), d]),
+            "2024-01-01 00:00:00+00"
+        );
+        assert_eq!(
+            call(
+                "make_date",
+                &[Value::Int32(2024), Value::Int32(2), Value::Int32(29)]
+            ),
+            "2024-02-29"
+        );
+        let e = eval_scalar(
+            "make_date",
+            &[Value::Int32(2023), Value::Int32(2), Value::Int32(29)],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22008", "date field value out of range: 2023-02-29")
+        );
         let a = parse_text("2024-03-01", &DataType::Timestamp).unwrap();
         let b = parse_text("2023-01-15 12:00", &DataType::Timestamp).unwrap();
         assert_eq!(call("age", &[a, b]), "1 year 1 mon 16 days 12:00:00");
-        set_statement_clock(Some(StatementClock { transaction: 86_400_000_000, statement: 86_400_000_001 }));
+        set_statement_clock(Some(StatementClock {
+            transaction: 86_400_000_000,
+            statement: 86_400_000_001,
+        }));
         assert_eq!(call("now", &[]), "1970-01-02 00:00:00+00");
-        assert_eq!(call("statement_timestamp", &[]), "1970-01-02 00:00:00.000001+00");
+        assert_eq!(
+            call("statement_timestamp", &[]),
+            "1970-01-02 00:00:00.000001+00"
+        );
         assert_eq!(call("current_date", &[]), "1970-01-02");
         set_statement_clock(None);
-        assert_eq!(call("to_char", &[ts, t("YYYY-MM-DD HH24:MI:SS Mon Dy")]), "2024-02-03 04:05:06 Feb Sat");
+        assert_eq!(
+            call("to_char", &[ts, t("YYYY-MM-DD HH24:MI:SS Mon Dy")]),
+            "2024-02-03 04:05:06 Feb Sat"
+        );
     }
 }

@@ -159,7 +159,10 @@ impl DataType {
 
     /// True for the character string types.
     pub fn is_string(&self) -> bool {
-        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Char(_))
+        matches!(
+            self,
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_)
+        )
     }
 
     /// The type without its modifier (`varchar(10)` -> `varchar`).

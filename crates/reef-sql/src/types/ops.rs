@@ -109,7 +109,15 @@ impl BinaryOp {
 
     /// True for the six comparison operators.
     pub fn is_comparison(&self) -> bool {
-        matches!(self, BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq)
+        matches!(
+            self,
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
+        )
     }
 }
 
@@ -222,13 +230,22 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
                 if !matches!(t, Bool | Unknown) {
                     return Err(SqlError::new(
                         sqlstate::DATATYPE_MISMATCH,
-                        format!("argument of {} must be type boolean, not type {}", op.symbol(), type_display(t)),
+                        format!(
+                            "argument of {} must be type boolean, not type {}",
+                            op.symbol(),
+                            type_display(t)
+                        ),
                     ));
                 }
             }
             Ok(Bool)
         }
-        BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
+        BinaryOp::Eq
+        | BinaryOp::NotEq
+        | BinaryOp::Lt
+        | BinaryOp::LtEq
+        | BinaryOp::Gt
+        | BinaryOp::GtEq => {
             if *l == Unknown || *r == Unknown || super::cast::common_type(&lt, &rt).is_some() {
                 Ok(Bool)
             } else {
@@ -253,10 +270,12 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
                 Err(bad())
             }
         }
-        BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor => match (int_rank(&lt), int_rank(&rt)) {
-            (Some(a), Some(b)) => Ok(if a >= b { lt } else { rt }),
-            _ => Err(bad()),
-        },
+        BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor => {
+            match (int_rank(&lt), int_rank(&rt)) {
+                (Some(a), Some(b)) => Ok(if a >= b { lt } else { rt }),
+                _ => Err(bad()),
+            }
+        }
         BinaryOp::ShiftLeft | BinaryOp::ShiftRight => match (int_rank(&lt), &rt) {
             (Some(_), Int16 | Int32) => Ok(lt),
             _ => Err(bad()),
@@ -287,11 +306,15 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
                 (BinaryOp::Add, Date, t) | (BinaryOp::Add, t, Date) if small_int(t) => Ok(Date),
                 (BinaryOp::Sub, Date, t) if small_int(t) => Ok(Date),
                 (BinaryOp::Sub, Date, Date) => Ok(Int32),
-                (BinaryOp::Add, t, Interval) | (BinaryOp::Add, Interval, t) if ts_like(t) => Ok(as_ts(t)),
+                (BinaryOp::Add, t, Interval) | (BinaryOp::Add, Interval, t) if ts_like(t) => {
+                    Ok(as_ts(t))
+                }
                 (BinaryOp::Sub, t, Interval) if ts_like(t) => Ok(as_ts(t)),
                 (BinaryOp::Sub, a, b) if ts_like(a) && ts_like(b) => Ok(Interval),
                 (BinaryOp::Add | BinaryOp::Sub, Interval, Interval) => Ok(Interval),
-                (BinaryOp::Mul, Interval, t) | (BinaryOp::Mul, t, Interval) if t.is_numeric() => Ok(Interval),
+                (BinaryOp::Mul, Interval, t) | (BinaryOp::Mul, t, Interval) if t.is_numeric() => {
+                    Ok(Interval)
+                }
                 (BinaryOp::Div, Interval, t) if t.is_numeric() => Ok(Interval),
                 _ => Err(bad()),
             }
@@ -303,9 +326,10 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
 fn unknown_as(other: &DataType, op: BinaryOp) -> DataType {
     match (op, other) {
         (BinaryOp::Concat, _) => DataType::Text,
-        (BinaryOp::Add | BinaryOp::Sub, DataType::Date | DataType::Timestamp | DataType::TimestampTz) => {
-            DataType::Interval
-        }
+        (
+            BinaryOp::Add | BinaryOp::Sub,
+            DataType::Date | DataType::Timestamp | DataType::TimestampTz,
+        ) => DataType::Interval,
         (_, t) if t.is_string() => DataType::Text,
         (_, t) => *t,
     }
@@ -317,9 +341,14 @@ pub fn unary_result_type(op: UnaryOp, t: &DataType) -> Result<DataType> {
         (UnaryOp::Not, DataType::Bool | DataType::Unknown) => Ok(DataType::Bool),
         (UnaryOp::Not, other) => Err(SqlError::new(
             sqlstate::DATATYPE_MISMATCH,
-            format!("argument of NOT must be type boolean, not type {}", type_display(other)),
+            format!(
+                "argument of NOT must be type boolean, not type {}",
+                type_display(other)
+            ),
         )),
-        (UnaryOp::Neg | UnaryOp::Plus, t) if t.is_numeric() || *t == DataType::Interval => Ok(t.base()),
+        (UnaryOp::Neg | UnaryOp::Plus, t) if t.is_numeric() || *t == DataType::Interval => {
+            Ok(t.base())
+        }
         (UnaryOp::BitNot, t) if t.is_integer() => Ok(*t),
         _ => Err(no_unary_operator(op, t)),
     }
@@ -403,12 +432,18 @@ pub fn decimal_to_f64(d: &Decimal) -> f64 {
 
 /// The error for a float result that overflowed.
 pub fn float_overflow() -> SqlError {
-    SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow")
+    SqlError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        "value out of range: overflow",
+    )
 }
 
 /// The error for a float result that underflowed to zero.
 pub fn float_underflow() -> SqlError {
-    SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: underflow")
+    SqlError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        "value out of range: underflow",
+    )
 }
 
 /// Checks a float result the way PostgreSQL's `check_float8_val` does.
@@ -467,7 +502,10 @@ fn float32_arith(op: BinaryOp, a: f32, b: f32) -> Result<f32> {
 /// `double precision ^ double precision` with PostgreSQL's error cases.
 pub fn float_pow(a: f64, b: f64) -> Result<f64> {
     if a == 0.0 && b < 0.0 {
-        return Err(SqlError::new(INVALID_ARGUMENT_FOR_POWER_FUNCTION, "zero raised to a negative power is undefined"));
+        return Err(SqlError::new(
+            INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+            "zero raised to a negative power is undefined",
+        ));
     }
     if a < 0.0 && b.is_finite() && b.floor() != b {
         return Err(SqlError::new(
@@ -504,7 +542,11 @@ fn nbase_weight_digit(d: &Decimal) -> (i64, u128) {
     let weight = e.div_euclid(4);
     let m = d.mantissa().unsigned_abs();
     let k = -(d.scale() as i64) - 4 * weight;
-    let digit = if k >= 0 { m * 10u128.pow(k as u32) } else { m / 10u128.pow((-k) as u32) };
+    let digit = if k >= 0 {
+        m * 10u128.pow(k as u32)
+    } else {
+        m / 10u128.pow((-k) as u32)
+    };
     (weight, digit)
 }
 
@@ -518,7 +560,10 @@ pub fn numeric_div_scale(a: &Decimal, b: &Decimal) -> u32 {
     if f1 <= f2 {
         qweight -= 1;
     }
-    let rscale = (16 - qweight * 4).max(a.scale() as i64).max(b.scale() as i64).max(0);
+    let rscale = (16 - qweight * 4)
+        .max(a.scale() as i64)
+        .max(b.scale() as i64)
+        .max(0);
     rscale.min(text::MAX_NUMERIC_SCALE as i64) as u32
 }
 
@@ -549,7 +594,10 @@ pub fn numeric_div(a: &Decimal, b: &Decimal) -> Result<Decimal> {
 /// digits (fewer when `Decimal`'s 28-digit limit forbids).
 pub fn numeric_pow(base: &Decimal, exp: &Decimal) -> Result<Decimal> {
     if base.is_zero() && exp.is_sign_negative() && !exp.is_zero() {
-        return Err(SqlError::new(INVALID_ARGUMENT_FOR_POWER_FUNCTION, "zero raised to a negative power is undefined"));
+        return Err(SqlError::new(
+            INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+            "zero raised to a negative power is undefined",
+        ));
     }
     let integral = exp.fract().is_zero();
     if base.is_sign_negative() && !base.is_zero() && !integral {
@@ -571,7 +619,8 @@ pub fn numeric_pow(base: &Decimal, exp: &Decimal) -> Result<Decimal> {
             let r = if n >= 0 {
                 base.checked_powu(n as u64)
             } else {
-                base.checked_powu(n.unsigned_abs()).and_then(|p| Decimal::ONE.checked_div(p))
+                base.checked_powu(n.unsigned_abs())
+                    .and_then(|p| Decimal::ONE.checked_div(p))
             };
             return match r {
                 Some(r) => Ok(round_to_scale(r, rscale)),
@@ -586,7 +635,11 @@ pub fn numeric_pow(base: &Decimal, exp: &Decimal) -> Result<Decimal> {
         let mag = base.abs();
         if mag == Decimal::ONE {
             let odd = (exp % Decimal::TWO) != Decimal::ZERO;
-            let one = if base.is_sign_negative() && odd { -Decimal::ONE } else { Decimal::ONE };
+            let one = if base.is_sign_negative() && odd {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            };
             return Ok(round_to_scale(one, rscale));
         }
         if base.is_zero() || (mag > Decimal::ONE) == exp.is_sign_negative() {
@@ -600,7 +653,10 @@ pub fn numeric_pow(base: &Decimal, exp: &Decimal) -> Result<Decimal> {
     let ln_base = numeric_ln_raw(base)?;
     let val = decimal_to_f64(&ln_base) * decimal_to_f64(exp) * std::f64::consts::LOG10_E;
     let val = val.clamp(-1000.0, 1000.0);
-    let rscale = (16 - val as i64).max(base.scale() as i64).max(exp.scale() as i64).max(0);
+    let rscale = (16 - val as i64)
+        .max(base.scale() as i64)
+        .max(exp.scale() as i64)
+        .max(0);
     let rscale = rscale.min(text::MAX_NUMERIC_SCALE as i64) as u32;
     let prod = ln_base.checked_mul(*exp).ok_or_else(numeric_overflow)?;
     let r = numeric_exp_raw(&prod)?;
@@ -643,7 +699,11 @@ pub(crate) fn numeric_ln_raw(x: &Decimal) -> Result<Decimal> {
     // x = m * 10^e with m in [1, 10): ln x = ln m + e ln 10.
     let e = decimal_exponent(x);
     let ten = Decimal::TEN;
-    let m = if e >= 0 { *x / ten.powu(e as u64) } else { *x * ten.powu((-e) as u64) };
+    let m = if e >= 0 {
+        *x / ten.powu(e as u64)
+    } else {
+        *x * ten.powu((-e) as u64)
+    };
     // ln m via atanh series: ln m = 2 atanh((m-1)/(m+1)), after square roots to
     // bring m close to 1.
     let mut m = m;
@@ -732,15 +792,29 @@ fn int_arith(op: BinaryOp, a: i64, b: i64, w: IntWidth) -> Result<Value> {
             return Ok(match w {
                 IntWidth::I16 => {
                     let v = a as i32;
-                    Value::Int16((if left { v.wrapping_shl(shift) } else { v.wrapping_shr(shift) }) as i16)
+                    Value::Int16(
+                        (if left {
+                            v.wrapping_shl(shift)
+                        } else {
+                            v.wrapping_shr(shift)
+                        }) as i16,
+                    )
                 }
                 IntWidth::I32 => {
                     let v = a as i32;
-                    Value::Int32(if left { v.wrapping_shl(shift) } else { v.wrapping_shr(shift) })
+                    Value::Int32(if left {
+                        v.wrapping_shl(shift)
+                    } else {
+                        v.wrapping_shr(shift)
+                    })
                 }
                 IntWidth::I64 => {
                     let v = a as i64;
-                    Value::Int64(if left { v.wrapping_shl(shift) } else { v.wrapping_shr(shift) })
+                    Value::Int64(if left {
+                        v.wrapping_shl(shift)
+                    } else {
+                        v.wrapping_shr(shift)
+                    })
                 }
             });
         }
@@ -787,8 +861,15 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
         }
     }
     match op {
-        BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
-            let Some(ord) = compare_values(l, r) else { return Ok(Value::Null) };
+        BinaryOp::Eq
+        | BinaryOp::NotEq
+        | BinaryOp::Lt
+        | BinaryOp::LtEq
+        | BinaryOp::Gt
+        | BinaryOp::GtEq => {
+            let Some(ord) = compare_values(l, r) else {
+                return Ok(Value::Null);
+            };
             let b = match op {
                 BinaryOp::Eq => ord == Ordering::Equal,
                 BinaryOp::NotEq => ord != Ordering::Equal,
@@ -837,7 +918,9 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
 fn coerce_target(other: &Value, op: BinaryOp) -> Option<DataType> {
     match other {
         Value::Text(_) | Value::Null => None,
-        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
+        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_)
+            if matches!(op, BinaryOp::Add | BinaryOp::Sub) =>
+        {
             Some(DataType::Interval)
         }
         v => Some(v.data_type()),
@@ -851,7 +934,10 @@ fn as_bool(v: &Value) -> Result<Option<bool>> {
         Value::Text(s) => text::parse_bool(s).map(Some),
         other => Err(SqlError::new(
             sqlstate::DATATYPE_MISMATCH,
-            format!("argument of AND must be type boolean, not type {}", type_display(&other.data_type())),
+            format!(
+                "argument of AND must be type boolean, not type {}",
+                type_display(&other.data_type())
+            ),
         )),
     }
 }
@@ -877,7 +963,10 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
             if l.data_type().is_numeric() && r.data_type().is_numeric() =>
         {
             if op == BinaryOp::Mod
-                || !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow)
+                || !matches!(
+                    op,
+                    BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow
+                )
             {
                 return Err(bad());
             }
@@ -887,8 +976,15 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
         _ => {}
     }
     if let (Some(a), Some(b)) = (to_decimal(l), to_decimal(r)) {
-        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow)
-        {
+        if !matches!(
+            op,
+            BinaryOp::Add
+                | BinaryOp::Sub
+                | BinaryOp::Mul
+                | BinaryOp::Div
+                | BinaryOp::Mod
+                | BinaryOp::Pow
+        ) {
             return Err(bad());
         }
         return numeric_arith(op, &a, &b);
@@ -911,25 +1007,39 @@ fn eval_arith(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
         (BinaryOp::Add, Date(d), n) | (BinaryOp::Add, n, Date(d)) if days_int(n).is_some() => {
             date_plus_days(*d, days_int(n).unwrap_or(0))
         }
-        (BinaryOp::Sub, Date(d), n) if days_int(n).is_some() => date_plus_days(*d, -days_int(n).unwrap_or(0)),
-        (BinaryOp::Sub, Date(a), Date(b)) => {
-            Ok(Int32(i32::try_from(*a as i64 - *b as i64).map_err(|_| SqlError::out_of_range("integer"))?))
+        (BinaryOp::Sub, Date(d), n) if days_int(n).is_some() => {
+            date_plus_days(*d, -days_int(n).unwrap_or(0))
         }
-        (BinaryOp::Add, t, Interval(iv)) | (BinaryOp::Add, Interval(iv), t) if ts_of(t).is_some() => {
-            Ok(rewrap(t, datetime::timestamp_add_interval(ts_of(t).unwrap_or(0), iv)?))
+        (BinaryOp::Sub, Date(a), Date(b)) => Ok(Int32(
+            i32::try_from(*a as i64 - *b as i64).map_err(|_| SqlError::out_of_range("integer"))?,
+        )),
+        (BinaryOp::Add, t, Interval(iv)) | (BinaryOp::Add, Interval(iv), t)
+            if ts_of(t).is_some() =>
+        {
+            Ok(rewrap(
+                t,
+                datetime::timestamp_add_interval(ts_of(t).unwrap_or(0), iv)?,
+            ))
         }
-        (BinaryOp::Sub, t, Interval(iv)) if ts_of(t).is_some() => {
-            Ok(rewrap(t, datetime::timestamp_add_interval(ts_of(t).unwrap_or(0), &datetime::interval_neg(iv)?)?))
-        }
-        (BinaryOp::Sub, a, b) if ts_of(a).is_some() && ts_of(b).is_some() => {
-            Ok(Interval(datetime::timestamp_diff(ts_of(a).unwrap_or(0), ts_of(b).unwrap_or(0))?))
-        }
+        (BinaryOp::Sub, t, Interval(iv)) if ts_of(t).is_some() => Ok(rewrap(
+            t,
+            datetime::timestamp_add_interval(ts_of(t).unwrap_or(0), &datetime::interval_neg(iv)?)?,
+        )),
+        (BinaryOp::Sub, a, b) if ts_of(a).is_some() && ts_of(b).is_some() => Ok(Interval(
+            datetime::timestamp_diff(ts_of(a).unwrap_or(0), ts_of(b).unwrap_or(0))?,
+        )),
         (BinaryOp::Add, Interval(a), Interval(b)) => Ok(Interval(datetime::interval_add(a, b)?)),
-        (BinaryOp::Sub, Interval(a), Interval(b)) => {
-            Ok(Interval(datetime::interval_add(a, &datetime::interval_neg(b)?)?))
-        }
-        (BinaryOp::Mul, Interval(iv), n) | (BinaryOp::Mul, n, Interval(iv)) if to_f64(n).is_some() => {
-            Ok(Interval(datetime::interval_mul(iv, to_f64(n).unwrap_or(0.0))?))
+        (BinaryOp::Sub, Interval(a), Interval(b)) => Ok(Interval(datetime::interval_add(
+            a,
+            &datetime::interval_neg(b)?,
+        )?)),
+        (BinaryOp::Mul, Interval(iv), n) | (BinaryOp::Mul, n, Interval(iv))
+            if to_f64(n).is_some() =>
+        {
+            Ok(Interval(datetime::interval_mul(
+                iv,
+                to_f64(n).unwrap_or(0.0),
+            )?))
         }
         (BinaryOp::Div, Interval(iv), n) if to_f64(n).is_some() => {
             let f = to_f64(n).unwrap_or(0.0);
@@ -958,9 +1068,18 @@ pub fn eval_unary(op: UnaryOp, v: &Value) -> Result<Value> {
         (UnaryOp::Not, Bool(b)) => Bool(!b),
         (UnaryOp::Not, Text(s)) => Bool(!text::parse_bool(s)?),
         (UnaryOp::Plus, v) if v.data_type().is_numeric() || matches!(v, Interval(_)) => v.clone(),
-        (UnaryOp::Neg, Int16(i)) => Int16(i.checked_neg().ok_or_else(|| SqlError::out_of_range("smallint"))?),
-        (UnaryOp::Neg, Int32(i)) => Int32(i.checked_neg().ok_or_else(|| SqlError::out_of_range("integer"))?),
-        (UnaryOp::Neg, Int64(i)) => Int64(i.checked_neg().ok_or_else(|| SqlError::out_of_range("bigint"))?),
+        (UnaryOp::Neg, Int16(i)) => Int16(
+            i.checked_neg()
+                .ok_or_else(|| SqlError::out_of_range("smallint"))?,
+        ),
+        (UnaryOp::Neg, Int32(i)) => Int32(
+            i.checked_neg()
+                .ok_or_else(|| SqlError::out_of_range("integer"))?,
+        ),
+        (UnaryOp::Neg, Int64(i)) => Int64(
+            i.checked_neg()
+                .ok_or_else(|| SqlError::out_of_range("bigint"))?,
+        ),
         (UnaryOp::Neg, Float32(f)) => Float32(-f),
         (UnaryOp::Neg, Float64(f)) => Float64(-f),
         (UnaryOp::Neg, Numeric(d)) => {
@@ -992,7 +1111,10 @@ enum CanonNum {
 
 fn canon_f64(f: f64) -> CanonNum {
     // The range check admits -2^63 and excludes 2^63 exactly.
-    if f.is_finite() && f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+    if f.is_finite()
+        && f.fract() == 0.0
+        && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+    {
         CanonNum::Int(f as i64)
     } else {
         CanonNum::Float(f)
@@ -1054,8 +1176,8 @@ fn int_float_cmp(i: i64, f: f64) -> Ordering {
 }
 
 fn numeric_family_cmp(a: &Value, b: &Value) -> Option<Ordering> {
-    let float_involved =
-        matches!(a, Value::Float32(_) | Value::Float64(_)) || matches!(b, Value::Float32(_) | Value::Float64(_));
+    let float_involved = matches!(a, Value::Float32(_) | Value::Float64(_))
+        || matches!(b, Value::Float32(_) | Value::Float64(_));
     if !float_involved {
         if let (Some((x, _)), Some((y, _))) = (int_of(a), int_of(b)) {
             return Some(x.cmp(&y));
@@ -1245,13 +1367,21 @@ impl LikePattern {
     /// character, and the escape character (default backslash; `None` for
     /// none) makes the next character literal. A pattern ending in the escape
     /// character fails with 22025.
-    pub fn compile(pattern: &str, escape: Option<char>, case_insensitive: bool) -> Result<LikePattern> {
+    pub fn compile(
+        pattern: &str,
+        escape: Option<char>,
+        case_insensitive: bool,
+    ) -> Result<LikePattern> {
         let mut tokens = Vec::with_capacity(pattern.len());
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
             if Some(c) == escape {
                 match chars.next() {
-                    Some(n) => tokens.push(LikeToken::Literal(if case_insensitive { fold(n) } else { n })),
+                    Some(n) => tokens.push(LikeToken::Literal(if case_insensitive {
+                        fold(n)
+                    } else {
+                        n
+                    })),
                     None => {
                         return Err(SqlError::new(
                             sqlstate::INVALID_ESCAPE_SEQUENCE,
@@ -1266,15 +1396,26 @@ impl LikePattern {
             } else if c == '_' {
                 tokens.push(LikeToken::AnyOne);
             } else {
-                tokens.push(LikeToken::Literal(if case_insensitive { fold(c) } else { c }));
+                tokens.push(LikeToken::Literal(if case_insensitive {
+                    fold(c)
+                } else {
+                    c
+                }));
             }
         }
-        Ok(LikePattern { tokens, case_insensitive })
+        Ok(LikePattern {
+            tokens,
+            case_insensitive,
+        })
     }
 
     /// True if the whole of `s` matches the pattern.
     pub fn matches(&self, s: &str) -> bool {
-        let chars: Vec<char> = if self.case_insensitive { s.chars().map(fold).collect() } else { s.chars().collect() };
+        let chars: Vec<char> = if self.case_insensitive {
+            s.chars().map(fold).collect()
+        } else {
+            s.chars().collect()
+        };
         let p = &self.tokens;
         let (mut si, mut pi) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
@@ -1307,7 +1448,12 @@ impl LikePattern {
 }
 
 /// Matches `s` against a LIKE pattern (see [`LikePattern::compile`]).
-pub fn like_match(s: &str, pattern: &str, escape: Option<char>, case_insensitive: bool) -> Result<bool> {
+pub fn like_match(
+    s: &str,
+    pattern: &str,
+    escape: Option<char>,
+    case_insensitive: bool,
+) -> Result<bool> {
     Ok(LikePattern::compile(pattern, escape, case_insensitive)?.matches(s))
 }
 
@@ -1360,7 +1506,10 @@ mod tests {
         assert_eq!(t(BinaryOp::Add, Int16, Int16), Int16);
         assert_eq!(t(BinaryOp::Mul, Int16, Int32), Int32);
         assert_eq!(t(BinaryOp::Add, Int32, Int64), Int64);
-        assert_eq!(t(BinaryOp::Div, Int32, Numeric(Some((5, 2)))), Numeric(None));
+        assert_eq!(
+            t(BinaryOp::Div, Int32, Numeric(Some((5, 2)))),
+            Numeric(None)
+        );
         assert_eq!(t(BinaryOp::Add, Int32, Float32), Float64);
         assert_eq!(t(BinaryOp::Mul, Float32, Float32), Float32);
         assert_eq!(t(BinaryOp::Add, Numeric(None), Float32), Float64);
@@ -1380,14 +1529,48 @@ mod tests {
         assert_eq!(t(BinaryOp::Add, Int32, Unknown), Int32);
         assert_eq!(t(BinaryOp::ShiftLeft, Int64, Int32), Int64);
         let e = binary_result_type(BinaryOp::Add, &Int32, &Text).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("42883", "operator does not exist: integer + text"));
-        assert_eq!(binary_result_type(BinaryOp::Mod, &Float64, &Int32).unwrap_err().code, "42883");
-        assert_eq!(binary_result_type(BinaryOp::Concat, &Int32, &Int32).unwrap_err().code, "42883");
-        assert_eq!(binary_result_type(BinaryOp::ShiftLeft, &Int64, &Int64).unwrap_err().code, "42883");
-        assert_eq!(binary_result_type(BinaryOp::Add, &Date, &Int64).unwrap_err().code, "42883");
-        assert_eq!(binary_result_type(BinaryOp::Eq, &Int32, &Text).unwrap_err().code, "42883");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("42883", "operator does not exist: integer + text")
+        );
+        assert_eq!(
+            binary_result_type(BinaryOp::Mod, &Float64, &Int32)
+                .unwrap_err()
+                .code,
+            "42883"
+        );
+        assert_eq!(
+            binary_result_type(BinaryOp::Concat, &Int32, &Int32)
+                .unwrap_err()
+                .code,
+            "42883"
+        );
+        assert_eq!(
+            binary_result_type(BinaryOp::ShiftLeft, &Int64, &Int64)
+                .unwrap_err()
+                .code,
+            "42883"
+        );
+        assert_eq!(
+            binary_result_type(BinaryOp::Add, &Date, &Int64)
+                .unwrap_err()
+                .code,
+            "42883"
+        );
+        assert_eq!(
+            binary_result_type(BinaryOp::Eq, &Int32, &Text)
+                .unwrap_err()
+                .code,
+            "42883"
+        );
         let e = binary_result_type(BinaryOp::And, &Bool, &Int32).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("42804", "argument of AND must be type boolean, not type integer"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "42804",
+                "argument of AND must be type boolean, not type integer"
+            )
+        );
     }
 
     #[test]
@@ -1395,53 +1578,145 @@ mod tests {
         assert_eq!(ev(BinaryOp::Div, Value::Int32(-7), Value::Int32(2)), "-3");
         assert_eq!(ev(BinaryOp::Mod, Value::Int32(-7), Value::Int32(2)), "-1");
         assert_eq!(ev(BinaryOp::Mod, Value::Int32(7), Value::Int32(-2)), "1");
-        assert_eq!(ev(BinaryOp::Mod, Value::Int32(i32::MIN), Value::Int32(-1)), "0");
-        assert_eq!(err(BinaryOp::Div, Value::Int32(i32::MIN), Value::Int32(-1)).message, "integer out of range");
-        assert_eq!(err(BinaryOp::Add, Value::Int16(32767), Value::Int16(1)).message, "smallint out of range");
-        assert_eq!(ev(BinaryOp::Add, Value::Int16(32767), Value::Int32(1)), "32768");
-        assert_eq!(err(BinaryOp::Mul, Value::Int64(i64::MAX), Value::Int32(2)).message, "bigint out of range");
+        assert_eq!(
+            ev(BinaryOp::Mod, Value::Int32(i32::MIN), Value::Int32(-1)),
+            "0"
+        );
+        assert_eq!(
+            err(BinaryOp::Div, Value::Int32(i32::MIN), Value::Int32(-1)).message,
+            "integer out of range"
+        );
+        assert_eq!(
+            err(BinaryOp::Add, Value::Int16(32767), Value::Int16(1)).message,
+            "smallint out of range"
+        );
+        assert_eq!(
+            ev(BinaryOp::Add, Value::Int16(32767), Value::Int32(1)),
+            "32768"
+        );
+        assert_eq!(
+            err(BinaryOp::Mul, Value::Int64(i64::MAX), Value::Int32(2)).message,
+            "bigint out of range"
+        );
         let e = err(BinaryOp::Div, Value::Int32(5), Value::Int32(0));
         assert_eq!((e.code, e.message.as_str()), ("22012", "division by zero"));
-        assert_eq!(err(BinaryOp::Mod, Value::Int32(5), Value::Int16(0)).code, "22012");
-        assert_eq!(ev(BinaryOp::ShiftLeft, Value::Int16(1), Value::Int32(15)), "-32768");
-        assert_eq!(ev(BinaryOp::ShiftLeft, Value::Int32(1), Value::Int32(33)), "2");
-        assert_eq!(ev(BinaryOp::ShiftRight, Value::Int32(-8), Value::Int32(1)), "-4");
+        assert_eq!(
+            err(BinaryOp::Mod, Value::Int32(5), Value::Int16(0)).code,
+            "22012"
+        );
+        assert_eq!(
+            ev(BinaryOp::ShiftLeft, Value::Int16(1), Value::Int32(15)),
+            "-32768"
+        );
+        assert_eq!(
+            ev(BinaryOp::ShiftLeft, Value::Int32(1), Value::Int32(33)),
+            "2"
+        );
+        assert_eq!(
+            ev(BinaryOp::ShiftRight, Value::Int32(-8), Value::Int32(1)),
+            "-4"
+        );
         assert_eq!(ev(BinaryOp::BitXor, Value::Int32(5), Value::Int32(3)), "6");
-        assert_eq!(format_text(&eval_unary(UnaryOp::BitNot, &Value::Int32(5)).unwrap()), "-6");
-        assert_eq!(eval_unary(UnaryOp::Neg, &Value::Int16(i16::MIN)).unwrap_err().message, "smallint out of range");
+        assert_eq!(
+            format_text(&eval_unary(UnaryOp::BitNot, &Value::Int32(5)).unwrap()),
+            "-6"
+        );
+        assert_eq!(
+            eval_unary(UnaryOp::Neg, &Value::Int16(i16::MIN))
+                .unwrap_err()
+                .message,
+            "smallint out of range"
+        );
         assert_eq!(ev(BinaryOp::Pow, Value::Int32(2), Value::Int32(3)), "8");
     }
 
     #[test]
     fn numeric_and_float_arithmetic() {
-        assert_eq!(ev(BinaryOp::Div, num("1"), num("3")), "0.33333333333333333333");
-        assert_eq!(ev(BinaryOp::Div, num("10"), Value::Int32(4)), "2.5000000000000000");
-        assert_eq!(ev(BinaryOp::Div, num("100000"), num("3")), "33333.333333333333");
-        assert_eq!(ev(BinaryOp::Div, num("2"), num("0.3")), "6.6666666666666667");
-        assert_eq!(ev(BinaryOp::Div, num("1.000000"), num("3")), "0.33333333333333333333");
-        assert_eq!(ev(BinaryOp::Div, num("123456789.123"), num("1000000000000")), "0.000123456789123000000000");
+        assert_eq!(
+            ev(BinaryOp::Div, num("1"), num("3")),
+            "0.33333333333333333333"
+        );
+        assert_eq!(
+            ev(BinaryOp::Div, num("10"), Value::Int32(4)),
+            "2.5000000000000000"
+        );
+        assert_eq!(
+            ev(BinaryOp::Div, num("100000"), num("3")),
+            "33333.333333333333"
+        );
+        assert_eq!(
+            ev(BinaryOp::Div, num("2"), num("0.3")),
+            "6.6666666666666667"
+        );
+        assert_eq!(
+            ev(BinaryOp::Div, num("1.000000"), num("3")),
+            "0.33333333333333333333"
+        );
+        assert_eq!(
+            ev(BinaryOp::Div, num("123456789.123"), num("1000000000000")),
+            "0.000123456789123000000000"
+        );
         assert_eq!(ev(BinaryOp::Mod, num("5.5"), Value::Int32(2)), "1.5");
         assert_eq!(ev(BinaryOp::Mod, num("-7.5"), Value::Int32(2)), "-1.5");
         assert_eq!(ev(BinaryOp::Mul, Value::Int32(0), num("7.000")), "0.000");
         assert_eq!(ev(BinaryOp::Add, num("1.5"), num("1.50")), "3.00");
         assert_eq!(ev(BinaryOp::Sub, num("1.5"), num("1.5")), "0.0");
         assert_eq!(err(BinaryOp::Div, num("1"), num("0")).code, "22012");
-        assert_eq!(ev(BinaryOp::Pow, num("2"), Value::Int32(3)), "8.0000000000000000");
-        assert_eq!(ev(BinaryOp::Pow, num("1.5"), Value::Int32(i32::MIN)), "0.0000000000000000");
-        assert_eq!(err(BinaryOp::Pow, num("-2.25"), Value::Int64(i64::MAX)).code, "22003");
+        assert_eq!(
+            ev(BinaryOp::Pow, num("2"), Value::Int32(3)),
+            "8.0000000000000000"
+        );
+        assert_eq!(
+            ev(BinaryOp::Pow, num("1.5"), Value::Int32(i32::MIN)),
+            "0.0000000000000000"
+        );
+        assert_eq!(
+            err(BinaryOp::Pow, num("-2.25"), Value::Int64(i64::MAX)).code,
+            "22003"
+        );
         assert_eq!(err(BinaryOp::Pow, num("0"), num("-1")).code, "2201F");
-        assert_eq!(ev(BinaryOp::Div, Value::Float64(1.0), Value::Float64(3.0)), "0.3333333333333333");
-        assert_eq!(ev(BinaryOp::Add, Value::Int32(1), Value::Float32(1.5)), "2.5");
-        assert_eq!(err(BinaryOp::Div, Value::Float64(1.0), Value::Int32(0)).code, "22012");
+        assert_eq!(
+            ev(BinaryOp::Div, Value::Float64(1.0), Value::Float64(3.0)),
+            "0.3333333333333333"
+        );
+        assert_eq!(
+            ev(BinaryOp::Add, Value::Int32(1), Value::Float32(1.5)),
+            "2.5"
+        );
+        assert_eq!(
+            err(BinaryOp::Div, Value::Float64(1.0), Value::Int32(0)).code,
+            "22012"
+        );
         let e = err(BinaryOp::Mul, Value::Float64(1e308), Value::Int32(10));
-        assert_eq!((e.code, e.message.as_str()), ("22003", "value out of range: overflow"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22003", "value out of range: overflow")
+        );
         assert_eq!(
             err(BinaryOp::Mul, Value::Float64(1e-320), Value::Float64(1e-10)).message,
             "value out of range: underflow"
         );
-        assert_eq!(ev(BinaryOp::Mul, Value::Float64(1e-308), Value::Float64(1e-10)), "1e-318");
-        assert_eq!(ev(BinaryOp::Add, Value::Float64(f64::INFINITY), Value::Int32(1)), "Infinity");
-        assert_eq!(err(BinaryOp::Pow, Value::Float64(-8.0), Value::Float64(1.0 / 3.0)).code, "2201F");
+        assert_eq!(
+            ev(BinaryOp::Mul, Value::Float64(1e-308), Value::Float64(1e-10)),
+            "1e-318"
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::Add,
+                Value::Float64(f64::INFINITY),
+                Value::Int32(1)
+            ),
+            "Infinity"
+        );
+        assert_eq!(
+            err(
+                BinaryOp::Pow,
+                Value::Float64(-8.0),
+                Value::Float64(1.0 / 3.0)
+            )
+            .code,
+            "2201F"
+        );
     }
 
     #[test]
@@ -1450,31 +1725,96 @@ mod tests {
         let iv = v("1 month", DataType::Interval);
         assert_eq!(ev(BinaryOp::Add, d.clone(), iv), "2024-02-29 00:00:00");
         assert_eq!(ev(BinaryOp::Add, d.clone(), Value::Int32(1)), "2024-02-01");
-        assert_eq!(ev(BinaryOp::Sub, d.clone(), v("2024-01-01", DataType::Date)), "30");
+        assert_eq!(
+            ev(BinaryOp::Sub, d.clone(), v("2024-01-01", DataType::Date)),
+            "30"
+        );
         let ts = v("2024-03-01", DataType::Timestamp);
-        assert_eq!(ev(BinaryOp::Sub, ts, v("2024-01-01 12:00", DataType::Timestamp)), "59 days 12:00:00");
-        assert_eq!(ev(BinaryOp::Mul, v("1 day", DataType::Interval), Value::Float64(1.5)), "1 day 12:00:00");
-        assert_eq!(ev(BinaryOp::Div, v("1 hour", DataType::Interval), Value::Int32(3)), "00:20:00");
-        assert_eq!(ev(BinaryOp::Eq, v("1 mon", DataType::Interval), v("30 days", DataType::Interval)), "t");
+        assert_eq!(
+            ev(
+                BinaryOp::Sub,
+                ts,
+                v("2024-01-01 12:00", DataType::Timestamp)
+            ),
+            "59 days 12:00:00"
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::Mul,
+                v("1 day", DataType::Interval),
+                Value::Float64(1.5)
+            ),
+            "1 day 12:00:00"
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::Div,
+                v("1 hour", DataType::Interval),
+                Value::Int32(3)
+            ),
+            "00:20:00"
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::Eq,
+                v("1 mon", DataType::Interval),
+                v("30 days", DataType::Interval)
+            ),
+            "t"
+        );
         // An untyped literal meets a typed operand.
-        assert_eq!(ev(BinaryOp::Add, d.clone(), Value::Text("1 day".into())), "2024-02-01 00:00:00");
+        assert_eq!(
+            ev(BinaryOp::Add, d.clone(), Value::Text("1 day".into())),
+            "2024-02-01 00:00:00"
+        );
         assert_eq!(ev(BinaryOp::Lt, d, Value::Text("2024-02-01".into())), "t");
-        assert_eq!(err(BinaryOp::Add, Value::Int32(1), Value::Text("x".into())).code, "22P02");
+        assert_eq!(
+            err(BinaryOp::Add, Value::Int32(1), Value::Text("x".into())).code,
+            "22P02"
+        );
     }
 
     #[test]
     fn three_valued_logic_and_nulls() {
         use Value::{Bool, Null};
-        assert_eq!(eval_binary(BinaryOp::And, &Bool(false), &Null).unwrap(), Bool(false));
-        assert_eq!(eval_binary(BinaryOp::And, &Null, &Bool(true)).unwrap(), Null);
-        assert_eq!(eval_binary(BinaryOp::Or, &Null, &Bool(true)).unwrap(), Bool(true));
-        assert_eq!(eval_binary(BinaryOp::Or, &Bool(false), &Null).unwrap(), Null);
-        assert_eq!(eval_binary(BinaryOp::Add, &Value::Int32(1), &Null).unwrap(), Null);
+        assert_eq!(
+            eval_binary(BinaryOp::And, &Bool(false), &Null).unwrap(),
+            Bool(false)
+        );
+        assert_eq!(
+            eval_binary(BinaryOp::And, &Null, &Bool(true)).unwrap(),
+            Null
+        );
+        assert_eq!(
+            eval_binary(BinaryOp::Or, &Null, &Bool(true)).unwrap(),
+            Bool(true)
+        );
+        assert_eq!(
+            eval_binary(BinaryOp::Or, &Bool(false), &Null).unwrap(),
+            Null
+        );
+        assert_eq!(
+            eval_binary(BinaryOp::Add, &Value::Int32(1), &Null).unwrap(),
+            Null
+        );
         assert_eq!(eval_binary(BinaryOp::Eq, &Null, &Null).unwrap(), Null);
-        assert_eq!(eval_binary(BinaryOp::Concat, &Value::Text("a".into()), &Null).unwrap(), Null);
+        assert_eq!(
+            eval_binary(BinaryOp::Concat, &Value::Text("a".into()), &Null).unwrap(),
+            Null
+        );
         assert_eq!(eval_unary(UnaryOp::Not, &Null).unwrap(), Null);
-        assert_eq!(ev(BinaryOp::Concat, Value::Text("abc".into()), Value::Bool(true)), "abctrue");
-        assert_eq!(ev(BinaryOp::Concat, Value::Int32(1), Value::Text("abc".into())), "1abc");
+        assert_eq!(
+            ev(
+                BinaryOp::Concat,
+                Value::Text("abc".into()),
+                Value::Bool(true)
+            ),
+            "abctrue"
+        );
+        assert_eq!(
+            ev(BinaryOp::Concat, Value::Int32(1), Value::Text("abc".into())),
+            "1abc"
+        );
     }
 
     #[test]
@@ -1485,10 +1825,19 @@ mod tests {
         assert_eq!(c(Value::Int32(1), num("1.00")), Equal);
         assert_eq!(c(num("0.5"), Value::Float64(0.5)), Equal);
         assert_eq!(c(Value::Int64(2), Value::Float64(1.5)), Greater);
-        assert_eq!(c(Value::Float64(f64::NAN), Value::Float64(f64::INFINITY)), Greater);
+        assert_eq!(
+            c(Value::Float64(f64::NAN), Value::Float64(f64::INFINITY)),
+            Greater
+        );
         assert_eq!(c(Value::Float64(f64::NAN), Value::Float64(f64::NAN)), Equal);
         assert_eq!(c(Value::Float64(-0.0), Value::Int32(0)), Equal);
-        assert_eq!(c(Value::Int64(i64::MAX), Value::Float64(9.223_372_036_854_776e18)), Less);
+        assert_eq!(
+            c(
+                Value::Int64(i64::MAX),
+                Value::Float64(9.223_372_036_854_776e18)
+            ),
+            Less
+        );
         assert_eq!(c(Value::Date(1), Value::Timestamp(86_400_000_000)), Equal);
         assert_eq!(c(Value::Text("a".into()), Value::Text("B".into())), Greater);
         assert_eq!(compare_values(&Value::Null, &Value::Int32(1)), None);
@@ -1517,7 +1866,10 @@ mod tests {
         assert_eq!(h(&Value::Float64(-0.0)), h(&Value::Int32(0)));
         assert_eq!(h(&Value::Float64(f64::NAN)), h(&Value::Float64(-f64::NAN)));
         assert_eq!(h(&Value::Date(1)), h(&Value::Timestamp(86_400_000_000)));
-        assert_eq!(h(&v("1 mon", DataType::Interval)), h(&v("30 days", DataType::Interval)));
+        assert_eq!(
+            h(&v("1 mon", DataType::Interval)),
+            h(&v("30 days", DataType::Interval))
+        );
         assert_ne!(h(&Value::Int32(1)), h(&Value::Int32(2)));
         assert_eq!(HashKey(Value::Null), HashKey(Value::Null));
         assert_eq!(HashKey(Value::Int16(3)), HashKey(num("3.0")));
@@ -1539,8 +1891,25 @@ mod tests {
         assert!(like_match("héllo", "h_llo", Some('\\'), false).unwrap());
         assert!(like_match("a\\b", "a\\b", None, false).unwrap());
         let e = like_match("ab", "a\\", Some('\\'), false).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22025", "LIKE pattern must not end with escape character"));
-        assert_eq!(ev(BinaryOp::NotLike, Value::Text("abc".into()), Value::Text("a%".into())), "f");
-        assert_eq!(ev(BinaryOp::ILike, Value::Text("A".into()), Value::Text("a".into())), "t");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22025", "LIKE pattern must not end with escape character")
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::NotLike,
+                Value::Text("abc".into()),
+                Value::Text("a%".into())
+            ),
+            "f"
+        );
+        assert_eq!(
+            ev(
+                BinaryOp::ILike,
+                Value::Text("A".into()),
+                Value::Text("a".into())
+            ),
+            "t"
+        );
     }
 }

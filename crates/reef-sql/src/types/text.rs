@@ -18,8 +18,12 @@ use crate::error::{sqlstate, Result, SqlError};
 pub fn parse_text(input: &str, ty: &DataType) -> Result<Value> {
     Ok(match ty {
         DataType::Bool => Value::Bool(parse_bool(input)?),
-        DataType::Int16 => Value::Int16(parse_int(input, "smallint", i16::MIN as i64, i16::MAX as i64)? as i16),
-        DataType::Int32 => Value::Int32(parse_int(input, "integer", i32::MIN as i64, i32::MAX as i64)? as i32),
+        DataType::Int16 => {
+            Value::Int16(parse_int(input, "smallint", i16::MIN as i64, i16::MAX as i64)? as i16)
+        }
+        DataType::Int32 => {
+            Value::Int32(parse_int(input, "integer", i32::MIN as i64, i32::MAX as i64)? as i32)
+        }
         DataType::Int64 => Value::Int64(parse_int(input, "bigint", i64::MIN, i64::MAX)?),
         DataType::Float32 => Value::Float32(parse_f32(input)?),
         DataType::Float64 => Value::Float64(parse_f64(input)?),
@@ -30,7 +34,9 @@ pub fn parse_text(input: &str, ty: &DataType) -> Result<Value> {
                 None => Value::Numeric(d),
             }
         }
-        DataType::Text | DataType::Varchar(None) | DataType::Unknown => Value::Text(input.to_owned()),
+        DataType::Text | DataType::Varchar(None) | DataType::Unknown => {
+            Value::Text(input.to_owned())
+        }
         DataType::Varchar(Some(n)) => Value::Text(check_length(input, *n, ty)?.to_owned()),
         DataType::Char(n) => Value::Text(pad_char(check_length(input, *n, ty)?, *n)),
         DataType::Bytea => Value::Bytea(parse_bytea(input)?),
@@ -117,9 +123,16 @@ pub fn parse_int(input: &str, type_name: &str, min: i64, max: i64) -> Result<i64
     for b in digits.bytes() {
         let d = (b - b'0') as i64;
         // Accumulate negatively so that i64::MIN parses.
-        v = v.checked_mul(10).and_then(|v| v.checked_sub(d)).ok_or_else(out_of_range)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_sub(d))
+            .ok_or_else(out_of_range)?;
     }
-    let v = if neg { v } else { v.checked_neg().ok_or_else(out_of_range)? };
+    let v = if neg {
+        v
+    } else {
+        v.checked_neg().ok_or_else(out_of_range)?
+    };
     if v < min || v > max {
         return Err(out_of_range());
     }
@@ -186,8 +199,11 @@ pub fn parse_f64(input: &str) -> Result<f64> {
     if let Some(v) = special_float(s) {
         return Ok(v);
     }
-    let nonzero = float_syntax(s).ok_or_else(|| SqlError::invalid_text("double precision", input))?;
-    let v: f64 = s.parse().map_err(|_| SqlError::invalid_text("double precision", input))?;
+    let nonzero =
+        float_syntax(s).ok_or_else(|| SqlError::invalid_text("double precision", input))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| SqlError::invalid_text("double precision", input))?;
     if v.is_infinite() || (v == 0.0 && nonzero) {
         return Err(SqlError::new(
             sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
@@ -204,7 +220,9 @@ pub fn parse_f32(input: &str) -> Result<f32> {
         return Ok(v as f32);
     }
     let nonzero = float_syntax(s).ok_or_else(|| SqlError::invalid_text("real", input))?;
-    let v: f32 = s.parse().map_err(|_| SqlError::invalid_text("real", input))?;
+    let v: f32 = s
+        .parse()
+        .map_err(|_| SqlError::invalid_text("real", input))?;
     if v.is_infinite() || (v == 0.0 && nonzero) {
         return Err(SqlError::new(
             sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
@@ -221,7 +239,10 @@ pub const MAX_NUMERIC_SCALE: u32 = 28;
 
 /// The error for a numeric value beyond `Decimal`'s range.
 pub fn numeric_overflow() -> SqlError {
-    SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "value overflows numeric format")
+    SqlError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        "value overflows numeric format",
+    )
 }
 
 /// Builds a decimal from significant digits and a scale, rounding away
@@ -256,7 +277,8 @@ fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Decimal> 
         if fits && scale <= MAX_NUMERIC_SCALE as i64 {
             let m = value.unwrap_or(0) + round_up as u128;
             let m = if neg { -(m as i128) } else { m as i128 };
-            return Decimal::try_from_i128_with_scale(m, scale as u32).map_err(|_| numeric_overflow());
+            return Decimal::try_from_i128_with_scale(m, scale as u32)
+                .map_err(|_| numeric_overflow());
         }
         if scale == 0 || digits.is_empty() {
             return Err(numeric_overflow());
@@ -273,7 +295,10 @@ fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Decimal> 
 pub fn parse_numeric(input: &str) -> Result<Decimal> {
     let s = input.trim_matches(|c: char| c.is_ascii_whitespace());
     if special_float(s).is_some() {
-        return Err(SqlError::unsupported(format!("numeric value \"{}\" is not supported", s)));
+        return Err(SqlError::unsupported(format!(
+            "numeric value \"{}\" is not supported",
+            s
+        )));
     }
     let bad = || SqlError::invalid_text("numeric", input);
     let b = s.as_bytes();
@@ -348,7 +373,8 @@ pub fn parse_numeric(input: &str) -> Result<Decimal> {
 /// more than `p - s` integer digits.
 pub fn apply_numeric_typmod(d: Decimal, precision: u32, scale: u32) -> Result<Decimal> {
     let scale = scale.min(MAX_NUMERIC_SCALE);
-    let mut r = d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let mut r =
+        d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     let max_digits = precision.saturating_sub(scale);
     let int_part = r.abs().trunc();
     let limit_exceeded = if max_digits >= 29 {
@@ -358,7 +384,11 @@ pub fn apply_numeric_typmod(d: Decimal, precision: u32, scale: u32) -> Result<De
         int_part >= limit
     };
     if limit_exceeded {
-        let bound = if max_digits == 0 { "1".to_string() } else { format!("10^{max_digits}") };
+        let bound = if max_digits == 0 {
+            "1".to_string()
+        } else {
+            format!("10^{max_digits}")
+        };
         return Err(SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow").with_detail(
             format!(
                 "A field with precision {precision}, scale {scale} must round to an absolute value less than {bound}."
@@ -424,7 +454,10 @@ pub fn parse_bytea(input: &str) -> Result<Vec<u8>> {
                 at -= 1;
             }
             let ch = input[at..].chars().next().unwrap_or('?');
-            SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid hexadecimal digit: \"{ch}\""))
+            SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("invalid hexadecimal digit: \"{ch}\""),
+            )
         };
         while i < b.len() {
             if b[i].is_ascii_whitespace() {
@@ -561,25 +594,51 @@ mod tests {
     #[test]
     fn booleans() {
         for s in ["t", "TRUE", "yes", "on", "1", " y ", "tr"] {
-            assert_eq!(parse_text(s, &DataType::Bool).unwrap(), Value::Bool(true), "{s}");
+            assert_eq!(
+                parse_text(s, &DataType::Bool).unwrap(),
+                Value::Bool(true),
+                "{s}"
+            );
         }
         for s in ["f", "false", "NO", "off", "0", "of"] {
-            assert_eq!(parse_text(s, &DataType::Bool).unwrap(), Value::Bool(false), "{s}");
+            assert_eq!(
+                parse_text(s, &DataType::Bool).unwrap(),
+                Value::Bool(false),
+                "{s}"
+            );
         }
         let e = err(DataType::Bool, "o");
-        assert_eq!((e.code, e.message.as_str()), ("22P02", "invalid input syntax for type boolean: \"o\""));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22P02", "invalid input syntax for type boolean: \"o\"")
+        );
         assert_eq!(format_text(&Value::Bool(true)), "t");
     }
 
     #[test]
     fn integers() {
-        assert_eq!(parse_text("  42  ", &DataType::Int32).unwrap(), Value::Int32(42));
-        assert_eq!(parse_text("-32768", &DataType::Int16).unwrap(), Value::Int16(-32768));
-        assert_eq!(parse_text("-9223372036854775808", &DataType::Int64).unwrap(), Value::Int64(i64::MIN));
+        assert_eq!(
+            parse_text("  42  ", &DataType::Int32).unwrap(),
+            Value::Int32(42)
+        );
+        assert_eq!(
+            parse_text("-32768", &DataType::Int16).unwrap(),
+            Value::Int16(-32768)
+        );
+        assert_eq!(
+            parse_text("-9223372036854775808", &DataType::Int64).unwrap(),
+            Value::Int64(i64::MIN)
+        );
         let e = err(DataType::Int32, "abc");
-        assert_eq!((e.code, e.message.as_str()), ("22P02", "invalid input syntax for type integer: \"abc\""));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22P02", "invalid input syntax for type integer: \"abc\"")
+        );
         let e = err(DataType::Int16, "32768");
-        assert_eq!((e.code, e.message.as_str()), ("22003", "value \"32768\" is out of range for type smallint"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22003", "value \"32768\" is out of range for type smallint")
+        );
         assert_eq!(err(DataType::Int64, "1.5").code, "22P02");
         assert_eq!(err(DataType::Int32, "").code, "22P02");
     }
@@ -611,7 +670,13 @@ mod tests {
         assert_eq!(fmt(DataType::Float32, "1.1"), "1.1");
         assert_eq!(fmt(DataType::Float32, "3.4e38"), "3.4e+38");
         let e = err(DataType::Float64, "1e400");
-        assert_eq!((e.code, e.message.as_str()), ("22003", "\"1e400\" is out of range for type double precision"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "22003",
+                "\"1e400\" is out of range for type double precision"
+            )
+        );
         assert_eq!(err(DataType::Float64, "1e-400").code, "22003");
         assert_eq!(err(DataType::Float32, "1e40").code, "22003");
         assert_eq!(err(DataType::Float64, "x1").code, "22P02");
@@ -630,10 +695,15 @@ mod tests {
         assert_eq!(fmt(DataType::Numeric(Some((5, 2))), "-1.005"), "-1.01");
         assert_eq!(fmt(DataType::Numeric(Some((5, 2))), "3"), "3.00");
         let e = err(DataType::Numeric(Some((5, 2))), "1000");
-        assert_eq!((e.code, e.message.as_str()), ("22003", "numeric field overflow"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22003", "numeric field overflow")
+        );
         assert_eq!(
             e.detail.as_deref(),
-            Some("A field with precision 5, scale 2 must round to an absolute value less than 10^3.")
+            Some(
+                "A field with precision 5, scale 2 must round to an absolute value less than 10^3."
+            )
         );
         let e = err(DataType::Numeric(Some((2, 2))), "1");
         assert_eq!(
@@ -651,33 +721,69 @@ mod tests {
         assert_eq!(fmt(DataType::Varchar(Some(3)), "ab "), "ab ");
         assert_eq!(fmt(DataType::Varchar(Some(3)), "abc   "), "abc");
         let e = err(DataType::Varchar(Some(3)), "abcd");
-        assert_eq!((e.code, e.message.as_str()), ("22001", "value too long for type character varying(3)"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22001", "value too long for type character varying(3)")
+        );
         assert_eq!(fmt(DataType::Char(4), "ab"), "ab  ");
-        assert_eq!(fmt(DataType::Char(2), "héllo".get(..2).unwrap_or("h")), "h ");
-        assert_eq!(err(DataType::Char(2), "abc").message, "value too long for type character(2)");
+        assert_eq!(
+            fmt(DataType::Char(2), "héllo".get(..2).unwrap_or("h")),
+            "h "
+        );
+        assert_eq!(
+            err(DataType::Char(2), "abc").message,
+            "value too long for type character(2)"
+        );
         assert_eq!(fmt(DataType::Varchar(Some(2)), "éé"), "éé");
     }
 
     #[test]
     fn bytea() {
-        assert_eq!(parse_text("\\x0102ff", &DataType::Bytea).unwrap(), Value::Bytea(vec![1, 2, 255]));
-        assert_eq!(parse_text("\\x01 02", &DataType::Bytea).unwrap(), Value::Bytea(vec![1, 2]));
-        assert_eq!(parse_text("ab\\000\\\\", &DataType::Bytea).unwrap(), Value::Bytea(vec![b'a', b'b', 0, b'\\']));
+        assert_eq!(
+            parse_text("\\x0102ff", &DataType::Bytea).unwrap(),
+            Value::Bytea(vec![1, 2, 255])
+        );
+        assert_eq!(
+            parse_text("\\x01 02", &DataType::Bytea).unwrap(),
+            Value::Bytea(vec![1, 2])
+        );
+        assert_eq!(
+            parse_text("ab\\000\\\\", &DataType::Bytea).unwrap(),
+            Value::Bytea(vec![b'a', b'b', 0, b'\\'])
+        );
         assert_eq!(format_text(&Value::Bytea(vec![1, 2])), "\\x0102");
         assert_eq!(format_text(&Value::Bytea(vec![])), "\\x");
         let e = err(DataType::Bytea, "\\x0");
-        assert_eq!((e.code, e.message.as_str()), ("22023", "invalid hexadecimal data: odd number of digits"));
-        assert_eq!(err(DataType::Bytea, "\\xzz").message, "invalid hexadecimal digit: \"z\"");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22023", "invalid hexadecimal data: odd number of digits")
+        );
+        assert_eq!(
+            err(DataType::Bytea, "\\xzz").message,
+            "invalid hexadecimal digit: \"z\""
+        );
         assert_eq!(err(DataType::Bytea, "a\\b").code, "22P02");
     }
 
     #[test]
     fn dates_and_times() {
         assert_eq!(fmt(DataType::Date, "2024-01-02"), "2024-01-02");
-        assert_eq!(fmt(DataType::Timestamp, "2024-01-02 03:04:05.120"), "2024-01-02 03:04:05.12");
-        assert_eq!(fmt(DataType::TimestampTz, "2024-01-02 03:04:05"), "2024-01-02 03:04:05+00");
-        assert_eq!(fmt(DataType::Interval, "1 year 2 mons 3 days 04:05:06"), "1 year 2 mons 3 days 04:05:06");
-        assert_eq!(fmt(DataType::Timestamp, "2024-01-02 03:04:05+05"), "2024-01-02 03:04:05");
+        assert_eq!(
+            fmt(DataType::Timestamp, "2024-01-02 03:04:05.120"),
+            "2024-01-02 03:04:05.12"
+        );
+        assert_eq!(
+            fmt(DataType::TimestampTz, "2024-01-02 03:04:05"),
+            "2024-01-02 03:04:05+00"
+        );
+        assert_eq!(
+            fmt(DataType::Interval, "1 year 2 mons 3 days 04:05:06"),
+            "1 year 2 mons 3 days 04:05:06"
+        );
+        assert_eq!(
+            fmt(DataType::Timestamp, "2024-01-02 03:04:05+05"),
+            "2024-01-02 03:04:05"
+        );
         assert_eq!(err(DataType::Date, "2024-02-30").code, "22008");
         assert_eq!(err(DataType::Timestamp, "infinity").code, "0A000");
     }
