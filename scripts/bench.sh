@@ -7,7 +7,7 @@
 # For each target: `pgbench -i -I dtGvp -s SCALE` (drop, create, server-side generate, vacuum,
 # primary keys), then select-only (`-S`) and TPC-B-like read/write runs of DURATION seconds with
 # CLIENTS clients on THREADS threads (the read/write run retries serialization failures with
-# --max-tries 10 where pgbench supports it). Both servers use temporary data directories and are
+# --max-tries 100 where pgbench supports it). Both servers use temporary data directories and are
 # stopped at the end. A failing step marks that cell FAIL and the script goes on; step logs are
 # kept in the output directory printed at the end.
 #
@@ -42,7 +42,7 @@ pgbench="$pgbin/pgbench"
 
 max_tries=()
 if "$pgbench" --help 2>&1 | grep -q -- '--max-tries'; then
-  max_tries=(--max-tries 10)
+  max_tries=(--max-tries 100)
 else
   warn "this pgbench has no --max-tries; the read/write run will not retry serialization failures"
 fi
@@ -66,7 +66,7 @@ trap 'exit 130' INT TERM
 
 declare -A result
 for target in postgres reef; do
-  for step in init select tpcb; do
+  for step in init select tpcb tries; do
     result[$target.$step]="-"
   done
 done
@@ -100,6 +100,13 @@ bench_target() {
       tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log" | head -n 1)"
       [[ -n "$tps" ]] && tps="$(printf '%.1f' "$tps")"
       result[$name.$step]="${tps:-FAIL}"
+      if [[ $step == tpcb ]]; then
+        # Serialization failures that ran out of tries, and transactions that needed retries.
+        local failed retried
+        failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log" | head -n 1)"
+        retried="$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$log" | head -n 1)"
+        result[$name.tries]="${failed:-0} / ${retried:-0}"
+      fi
     else
       result[$name.$step]="FAIL"
       warn "$name: $step run failed; last lines of $log:"
@@ -168,3 +175,4 @@ printf '%-22s %16s %16s %12s\n' "select-only (TPS)" "${result[postgres.select]}"
   "$(ratio "${result[reef.select]}" "${result[postgres.select]}")"
 printf '%-22s %16s %16s %12s\n' "TPC-B-like (TPS)" "${result[postgres.tpcb]}" "${result[reef.tpcb]}" \
   "$(ratio "${result[reef.tpcb]}" "${result[postgres.tpcb]}")"
+printf '%-22s %16s %16s %12s\n' "TPC-B failed/retried" "${result[postgres.tries]}" "${result[reef.tries]}" "-"

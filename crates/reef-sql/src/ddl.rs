@@ -933,7 +933,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         .collect();
                     for idx in &dropped {
                         let p = catalog::index_prefix(table.id, idx.id);
-                        delete_range(ctx, &p, &prefix_end(&p))?;
+                        ctx.txn.destroy_range(&p, &prefix_end(&p));
                     }
                     table.indexes.retain(|i| !i.columns.contains(&col.id));
                     table.columns.remove(pos);
@@ -1228,8 +1228,10 @@ pub(crate) fn drop(
             let mut t = t;
             if let Some(pos) = t.indexes.iter().position(|i| i.name == name) {
                 let idx = t.indexes.remove(pos);
+                // Index ids are never reused: the entries go in one range deletion once no
+                // snapshot can read them.
                 let p = catalog::index_prefix(t.id, idx.id);
-                delete_range(ctx, &p, &prefix_end(&p))?;
+                ctx.txn.destroy_range(&p, &prefix_end(&p));
                 t.version += 1;
                 ctx.put_object(Object::Table(t));
             }
@@ -1245,8 +1247,10 @@ pub(crate) fn drop(
                         ctx.drop_object(v.id);
                     }
                 }
+                // Table ids are never reused: the rows go in one range deletion once no snapshot
+                // can read them, so dropping costs the same for any table size.
                 let (start, end) = catalog::table_range(t.id);
-                delete_range(ctx, &start, &end)?;
+                ctx.txn.destroy_range(&start, &end);
                 // Owned sequences go with the table.
                 for o in ctx.view().objects() {
                     if let Object::Sequence(s) = &*o {

@@ -39,4 +39,4 @@ pub use record::{Lock, LockKind, WriteKind, WriteRef};
 pub use reef_common::Timestamp;
 pub use store::{LocalStore, Store};
 pub use tso::{LocalTso, TimestampOracle};
-pub use txn::{IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig};
+pub use txn::{IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig, DESTROY_REGISTRY};

@@ -125,6 +125,15 @@ pub enum Command {
         /// The most user keys to visit in this command.
         limit: usize,
     },
+    /// Removes every version and lock of the user keys in `start..end` outright, below MVCC.
+    /// Only for ranges no snapshot can read any more: a dropped table's, once the GC safe
+    /// point has passed the drop (see [`Transaction::destroy_range`](crate::Transaction::destroy_range)).
+    DestroyRange {
+        /// The first user key to remove.
+        start: Vec<u8>,
+        /// The user key to stop before (not empty).
+        end: Vec<u8>,
+    },
 }
 
 /// The fate of a transaction, as decided by [`Command::CheckTxnStatus`].
@@ -150,6 +159,8 @@ pub struct GcProgress {
     pub keys_scanned: usize,
     /// How many write records were deleted.
     pub versions_deleted: usize,
+    /// How many registered ranges were destroyed (by [`TxnClient::run_gc`](crate::TxnClient::run_gc)).
+    pub ranges_destroyed: usize,
 }
 
 /// The result of [`MvccStore::apply`].
@@ -264,6 +275,10 @@ impl MvccStore {
                 end,
                 *limit,
             )?)),
+            Command::DestroyRange { start, end } => {
+                self.destroy_range(start, end)?;
+                Ok(CommandResponse::Done)
+            }
         }
     }
 
@@ -432,6 +447,27 @@ impl MvccStore {
                 None => self.rollback_key(&mut batch, key, start_ts)?,
             }
         }
+        self.write_synced(&batch)
+    }
+
+    /// Applies [`Command::DestroyRange`] from borrowed parts: one range deletion per column
+    /// family, so the cost does not grow with the number of keys.
+    pub fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        if end.is_empty() || start >= end {
+            return Err(TxnError::InvalidArgument(format!(
+                "cannot destroy the range {}..{}: it must be bounded and not empty",
+                start.escape_ascii(),
+                end.escape_ascii()
+            )));
+        }
+        // Every version key of a user key `k` sorts between `encode_bytes(k)` and the encoding
+        // of the next user key, so the encoded bounds cover exactly the range's versions.
+        let (mut lower, mut upper) = (Vec::new(), Vec::new());
+        lock_key(&mut lower, start);
+        lock_key(&mut upper, end);
+        let mut batch = WriteBatch::new();
+        batch.delete_range(Cf::Lock, &lower, &upper);
+        batch.delete_range(Cf::Write, &lower, &upper);
         self.write_synced(&batch)
     }
 

@@ -68,6 +68,8 @@ pub trait Store: Send + Sync {
         end: &[u8],
         limit: usize,
     ) -> Result<GcProgress>;
+    /// Removes a range outright (see [`Command::DestroyRange`](crate::Command::DestroyRange)).
+    fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()>;
 }
 
 /// A [`Store`] over an [`MvccStore`] on the local engine.
@@ -160,5 +162,9 @@ impl Store for LocalStore {
         limit: usize,
     ) -> Result<GcProgress> {
         self.mvcc.gc(safe_point, start, end, limit)
+    }
+
+    fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        self.mvcc.destroy_range(start, end)
     }
 }

@@ -256,15 +256,20 @@ impl TxnClient {
         self.shared.active.lock().keys().next().copied()
     }
 
-    /// Collects garbage over the whole key space: removes versions that no snapshot at or above
-    /// `safe_point` can see. The safe point is lowered below the oldest live transaction of
-    /// this client if needed. Returns the totals.
+    /// Collects garbage over the whole key space: destroys the ranges registered by
+    /// [`Transaction::destroy_range`] whose transactions committed at or below `safe_point`,
+    /// then removes versions that no snapshot at or above `safe_point` can see. The safe point
+    /// is lowered below the oldest live transaction of this client if needed. Returns the
+    /// totals.
     pub fn run_gc(&self, safe_point: Timestamp) -> Result<GcProgress> {
         let safe_point = match self.min_active_start_ts() {
             Some(min) => safe_point.min(min.saturating_sub(1)),
             None => safe_point,
         };
-        let mut total = GcProgress::default();
+        let mut total = GcProgress {
+            ranges_destroyed: self.destroy_registered_ranges(safe_point)?,
+            ..GcProgress::default()
+        };
         let mut start = Vec::new();
         loop {
             let progress = self.shared.store.gc(safe_point, &start, &[], 1024)?;
@@ -276,7 +281,51 @@ impl TxnClient {
             }
         }
     }
+
+    /// Destroys the registered ranges whose registering transactions committed at or below
+    /// `safe_point`, and removes their records. Returns how many it destroyed.
+    fn destroy_registered_ranges(&self, safe_point: Timestamp) -> Result<usize> {
+        let registry_end = [DESTROY_REGISTRY[0], DESTROY_REGISTRY[1] + 1];
+        // A current snapshot first: reading resolves what crashed transactions left locked,
+        // which would otherwise stand in the way of the read at the safe point forever.
+        let probe = self.begin(IsolationLevel::RepeatableRead)?;
+        let pending = probe
+            .scan(DESTROY_REGISTRY, &registry_end)?
+            .next()
+            .transpose()?
+            .is_some();
+        probe.rollback()?;
+        if !pending {
+            return Ok(0);
+        }
+        let records =
+            match self
+                .shared
+                .store
+                .scan(DESTROY_REGISTRY, &registry_end, safe_point, 1024)
+            {
+                Ok(records) => records,
+                // A registering transaction is still undecided: a later round takes its range.
+                Err(TxnError::KeyIsLocked(_)) => return Ok(0),
+                Err(err) => return Err(err),
+            };
+        for (key, end) in &records {
+            self.shared
+                .store
+                .destroy_range(&key[DESTROY_REGISTRY.len()..], end)?;
+            // Destroying is idempotent: if removing the record fails, a later round repeats it.
+            let txn = self.begin(IsolationLevel::RepeatableRead)?;
+            txn.delete(key.clone());
+            let _ = txn.commit();
+        }
+        Ok(records.len())
+    }
 }
+
+/// The prefix of the transaction layer's own keys: each records a range to destroy once the
+/// GC safe point passes the commit that wrote it (key: prefix, then the range's start; value:
+/// its end). Layers above keep their keys out of `0x00`.
+pub const DESTROY_REGISTRY: &[u8] = &[0x00, b'd'];
 
 /// A buffered write.
 #[derive(Clone, Debug)]
@@ -490,6 +539,17 @@ impl Transaction {
             _ => BufferedOp::Put(value),
         };
         state.buffer(key, op);
+    }
+
+    /// Registers `start..end` (bounded) to be destroyed outright once this transaction has
+    /// committed and the GC safe point has passed its commit, when no snapshot can read the
+    /// range any more. For data nothing will address again, such as a dropped table's: it
+    /// costs one record however many keys the range holds. Rolling back drops the request.
+    pub fn destroy_range(&self, start: &[u8], end: &[u8]) {
+        let mut key = Vec::with_capacity(DESTROY_REGISTRY.len() + start.len());
+        key.extend_from_slice(DESTROY_REGISTRY);
+        key.extend_from_slice(start);
+        self.put(key, end.to_vec());
     }
 
     /// Buffers a deletion of `key`.

@@ -731,3 +731,70 @@ fn scan_batches_see_locks_inside_what_they_return() {
         100
     );
 }
+
+#[test]
+fn registered_ranges_are_destroyed_once_no_snapshot_can_read_them() {
+    let env = env();
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    for i in 0..100u32 {
+        txn.put(format!("t/{i:03}").into_bytes(), b"row".to_vec());
+    }
+    txn.put(b"u/1".to_vec(), b"kept".to_vec());
+    txn.commit().unwrap();
+    let old_reader = env.client.begin(RepeatableRead).unwrap();
+    let dropper = env.client.begin(RepeatableRead).unwrap();
+    dropper.destroy_range(b"t/", b"t0");
+    dropper.commit().unwrap();
+    // A rolled-back request destroys nothing.
+    let undone = env.client.begin(RepeatableRead).unwrap();
+    undone.destroy_range(b"u/", b"u0");
+    undone.rollback().unwrap();
+
+    let count_raw = |start: &[u8], end: &[u8]| {
+        let mut c = env.engine.cursor(Cf::Write, Some(start), Some(end));
+        c.seek_to_first();
+        let mut n = 0;
+        while c.valid() {
+            n += 1;
+            c.next();
+        }
+        n
+    };
+    // The old reader holds the safe point below the drop: nothing is destroyed.
+    let progress = env.client.run_gc(env.tso.get_ts().unwrap()).unwrap();
+    assert_eq!(progress.ranges_destroyed, 0, "{progress:?}");
+    assert_eq!(old_reader.scan(b"t/", b"t0").unwrap().count(), 100);
+    assert_eq!(count_raw(b"t", b"u"), 100);
+    drop(old_reader);
+
+    let progress = env.client.run_gc(env.tso.get_ts().unwrap()).unwrap();
+    assert_eq!(progress.ranges_destroyed, 1, "{progress:?}");
+    assert_eq!(
+        count_raw(b"t", b"u"),
+        0,
+        "no version of the range is left in the write CF"
+    );
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"u/1").unwrap(), v("kept"));
+    assert_eq!(
+        reader
+            .scan(reef_txn::DESTROY_REGISTRY, &[0x00, b'e'])
+            .unwrap()
+            .count(),
+        0
+    );
+    drop(reader);
+    // The record is gone, so a later round has nothing to do.
+    assert_eq!(
+        env.client
+            .run_gc(env.tso.get_ts().unwrap())
+            .unwrap()
+            .ranges_destroyed,
+        0
+    );
+    // Unbounded or empty ranges are refused.
+    assert_eq!(
+        env.store.destroy_range(b"a", b"").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+}
