@@ -176,6 +176,12 @@ fn spawn_gc(
                 let safe_ms = physical.saturating_sub(life.as_millis() as u64);
                 let safe_point = reef_common::compose_ts(safe_ms, 0);
                 match client.run_gc(safe_point) {
+                    Ok(p) if p.ranges_destroyed > 0 || p.versions_deleted > 0 => tracing::info!(
+                        "gc at safe point {safe_point}: destroyed {} dropped ranges, removed {} old versions of {} keys",
+                        p.ranges_destroyed,
+                        p.versions_deleted,
+                        p.keys_scanned
+                    ),
                     Ok(p) => tracing::debug!("gc at safe point {safe_point}: {p:?}"),
                     Err(e) => tracing::warn!("gc failed: {e}"),
                 }
