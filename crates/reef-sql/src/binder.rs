@@ -62,8 +62,8 @@ pub struct Binder<'a> {
     /// Parameter types, inferred as binding goes.
     pub params: Vec<DataType>,
     outer: Vec<Scope>,
-    min_ref_level: usize,
-    /// Every outer reference bound so far, as (level in `outer`, column).
+    /// Every outer reference bound so far, as (level in `outer`, column): a subquery is
+    /// correlated when its body (nested subqueries included) added one at or below its level.
     outer_uses: Vec<(usize, usize)>,
     ctes: Vec<HashMap<String, (ast::Query, Vec<String>)>>,
     next_subquery: usize,
@@ -247,7 +247,6 @@ impl<'a> Binder<'a> {
             params,
             outer: Vec::new(),
             outer_uses: Vec::new(),
-            min_ref_level: usize::MAX,
             ctes: Vec::new(),
             next_subquery: 0,
             aggs: None,
@@ -2081,7 +2080,6 @@ impl<'a> Binder<'a> {
             let s = &self.outer[level];
             if let Some(r) = Self::find_in(table, name, s)? {
                 let depth = self.outer.len() - level;
-                self.min_ref_level = self.min_ref_level.min(level);
                 self.outer_uses.push((level, r));
                 let ty = s.columns[r].ty;
                 return Ok((Expr::Outer { depth, index: r }, ty));
@@ -2157,18 +2155,23 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_subquery(&mut self, q: &ast::Query, scope: &Scope) -> Result<(SubPlan, Vec<DataType>)> {
-        let saved_min = self.min_ref_level;
         let saved_aggs = self.aggs.take();
-        self.min_ref_level = usize::MAX;
         let level = self.outer.len();
         let uses_start = self.outer_uses.len();
         self.outer.push(scope.clone());
         let result = self.bind_query(q);
         self.outer.pop();
         self.aggs = saved_aggs;
-        let b = result?;
-        let correlated = self.min_ref_level <= level;
-        self.min_ref_level = saved_min.min(self.min_ref_level);
+        let b = match result {
+            Ok(b) => b,
+            Err(e) => {
+                self.outer_uses.truncate(uses_start);
+                return Err(e);
+            }
+        };
+        let correlated = self.outer_uses[uses_start..]
+            .iter()
+            .any(|(l, _)| *l <= level);
         let id = self.next_subquery;
         self.next_subquery += 1;
         let mut outer_cols: Vec<usize> = self.outer_uses[uses_start..]
@@ -2877,19 +2880,7 @@ impl<'a> Binder<'a> {
             let mut v = Vec::new();
             for c in &ins.columns {
                 let cname = object_name(c)?;
-                let (pos, _) =
-                    table
-                        .column(&cname)
-                        .filter(|(_, c)| !c.hidden)
-                        .ok_or_else(|| {
-                            err(
-                                sqlstate::UNDEFINED_COLUMN,
-                                format!(
-                                    "column \"{cname}\" of relation \"{}\" does not exist",
-                                    table.name
-                                ),
-                            )
-                        })?;
+                let (pos, _) = target_column(&table, &cname)?;
                 if v.contains(&pos) {
                     return Err(err(
                         sqlstate::DUPLICATE_COLUMN,
@@ -3196,18 +3187,7 @@ impl<'a> Binder<'a> {
                 ));
             }
             let cname = &names[0];
-            let (pos, col) = table
-                .column(cname)
-                .filter(|(_, c)| !c.hidden)
-                .ok_or_else(|| {
-                    err(
-                        sqlstate::UNDEFINED_COLUMN,
-                        format!(
-                            "column \"{cname}\" of relation \"{}\" does not exist",
-                            table.name
-                        ),
-                    )
-                })?;
+            let (pos, col) = target_column(&table, cname)?;
             if assignments.iter().any(|(p, _)| *p == pos) {
                 return Err(err(
                     sqlstate::SYNTAX_ERROR,
@@ -3458,6 +3438,25 @@ pub fn output_name(e: &ast::Expr) -> String {
         ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => "bool".into(),
         _ => "?column?".into(),
     }
+}
+
+/// Finds a column that INSERT or UPDATE may name (hidden columns are not among them).
+fn target_column<'t>(
+    table: &'t TableDesc,
+    name: &str,
+) -> Result<(usize, &'t crate::catalog::ColumnDesc)> {
+    table
+        .column(name)
+        .filter(|(_, c)| !c.hidden)
+        .ok_or_else(|| {
+            err(
+                sqlstate::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    table.name
+                ),
+            )
+        })
 }
 
 /// True if the parser expression calls an aggregate outside a subquery.

@@ -64,16 +64,7 @@ fn delete_range(ctx: &StmtCtx, start: &[u8], end: &[u8]) -> Result<()> {
     for k in keys {
         ctx.txn.delete(k);
     }
-    if ctx.txn.buffer_bytes() > ctx.mem_limit {
-        return Err(SqlError::new(
-            sqlstate::OUT_OF_MEMORY,
-            format!(
-                "transaction's pending writes exceed the memory limit of {} bytes",
-                ctx.mem_limit
-            ),
-        ));
-    }
-    Ok(())
+    exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
 }
 
 fn is_serial(ty: &ast::DataType) -> Option<DataType> {
@@ -499,39 +490,45 @@ fn add_hidden_key(table: &mut TableDesc) {
 
 /// Writes index entries for every existing row (backfill).
 fn backfill_index(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<()> {
-    for row in all_rows(ctx, table)? {
-        let (k, v) = index_entry(table, idx, &row);
-        if idx.unique && !v.is_empty() {
-            ctx.txn.insert(k, v).map_err(|e| {
-                if matches!(e, reef_txn::TxnError::DuplicateKey { .. }) {
-                    let names: Vec<String> = idx
-                        .columns
-                        .iter()
-                        .map(|c| table.columns[table.column_pos(*c).unwrap()].name.clone())
-                        .collect();
-                    let vals: Vec<String> = idx
-                        .columns
-                        .iter()
-                        .map(|c| {
-                            crate::types::text::format_text(&row[table.column_pos(*c).unwrap()])
-                        })
-                        .collect();
-                    SqlError::new(
-                        sqlstate::UNIQUE_VIOLATION,
-                        format!("could not create unique index \"{}\"", idx.name),
-                    )
-                    .with_detail(format!(
-                        "Key ({})=({}) is duplicated.",
-                        names.join(", "),
-                        vals.join(", ")
-                    ))
-                } else {
-                    txn_err(e)
-                }
-            })?;
-        } else {
-            ctx.txn.put(k, v);
+    write_index(ctx, table, Some(idx), &all_rows(ctx, table)?)
+}
+
+/// Writes the entries of one index of `table` (the primary index when `idx` is `None`) for
+/// `rows` into a range no stored key can collide with: a new index's, or a table range deleted
+/// in this transaction. Uniqueness is therefore checked among the entries themselves, sorted,
+/// and the writes are plain puts rather than one storage lookup per row.
+fn write_index(
+    ctx: &StmtCtx,
+    table: &TableDesc,
+    idx: Option<&IndexDesc>,
+    rows: &[Row],
+) -> Result<()> {
+    let mut entries: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let (k, v) = match idx {
+                Some(idx) => index_entry(table, idx, row),
+                None => (row_key(table, row), row_value(table, row)),
+            };
+            (k, v, i)
+        })
+        .collect();
+    // Entries with a NULL key column, and every non-unique entry, end with the row's key and
+    // never collide; only a unique index's complete keys can.
+    if idx.is_none_or(|i| i.unique) {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+            let (name, key) = exec::unique_key_text(table, idx, &rows[w[1].2]);
+            return Err(SqlError::new(
+                sqlstate::UNIQUE_VIOLATION,
+                format!("could not create unique index \"{name}\""),
+            )
+            .with_detail(format!("Key {key} is duplicated.")));
         }
+    }
+    for (k, v, _) in entries {
+        ctx.txn.put(k, v);
     }
     Ok(())
 }
@@ -724,80 +721,11 @@ pub(crate) fn create_sequence(
 fn rewrite_table(ctx: &StmtCtx, old: &TableDesc, new: &TableDesc, rows: Vec<Row>) -> Result<()> {
     let (start, end) = catalog::table_range(old.id);
     delete_range(ctx, &start, &end)?;
-    // Every key of the table's range is deleted above, so nothing in storage can collide with
-    // the new keys: uniqueness is checked among the new entries themselves, sorted, and the
-    // writes are plain puts rather than one storage lookup per row.
-    let duplicate = |entries: &mut Vec<(Vec<u8>, Vec<u8>, usize)>| -> Option<usize> {
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        entries
-            .windows(2)
-            .find(|w| w[0].0 == w[1].0)
-            .map(|w| w[1].2)
-    };
-    let mut primary: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| (row_key(new, row), row_value(new, row), i))
-        .collect();
-    if let Some(i) = duplicate(&mut primary) {
-        let row = &rows[i];
-        let names: Vec<String> = new
-            .primary_key
-            .iter()
-            .map(|c| new.columns[new.column_pos(*c).unwrap()].name.clone())
-            .collect();
-        let vals: Vec<String> = new
-            .primary_key
-            .iter()
-            .map(|c| crate::types::text::format_text(&row[new.column_pos(*c).unwrap()]))
-            .collect();
-        return Err(SqlError::new(
-            sqlstate::UNIQUE_VIOLATION,
-            format!(
-                "could not create unique index \"{}\"",
-                new.pk_name.clone().unwrap_or_default()
-            ),
-        )
-        .with_detail(format!(
-            "Key ({})=({}) is duplicated.",
-            names.join(", "),
-            vals.join(", ")
-        )));
-    }
-    for (k, v, _) in primary {
-        ctx.txn.put(k, v);
-    }
+    write_index(ctx, new, None, &rows)?;
     for idx in &new.indexes {
-        let mut entries: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let (k, v) = index_entry(new, idx, row);
-                (k, v, i)
-            })
-            .collect();
-        // Entries with a NULL key column, and every non-unique entry, end with the row's key and
-        // never collide; only a unique index's complete keys can.
-        if idx.unique && duplicate(&mut entries).is_some() {
-            return Err(SqlError::new(
-                sqlstate::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{}\"", idx.name),
-            ));
-        }
-        for (k, v, _) in entries.drain(..) {
-            ctx.txn.put(k, v);
-        }
+        write_index(ctx, new, Some(idx), &rows)?;
     }
-    if ctx.txn.buffer_bytes() > ctx.mem_limit {
-        return Err(SqlError::new(
-            sqlstate::OUT_OF_MEMORY,
-            format!(
-                "transaction's pending writes exceed the memory limit of {} bytes",
-                ctx.mem_limit
-            ),
-        ));
-    }
-    Ok(())
+    exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
 }
 
 /// ALTER TABLE.

@@ -1461,14 +1461,29 @@ pub struct DmlResult {
 }
 
 fn duplicate_error(table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) -> SqlError {
-    let (name, cols): (String, Vec<u32>) = match index {
-        Some(i) => (i.name.clone(), i.columns.clone()),
+    let (name, key) = unique_key_text(table, index, row);
+    SqlError::new(
+        sqlstate::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{name}\""),
+    )
+    .with_detail(format!("Key {key} already exists."))
+}
+
+/// Names a unique key of `table` (`index`, or the primary key when `None`) and shows its value
+/// in `row` as PostgreSQL's messages do: `(name, "(a, b)=(1, x)")`.
+pub(crate) fn unique_key_text(
+    table: &TableDesc,
+    index: Option<&IndexDesc>,
+    row: &[Value],
+) -> (String, String) {
+    let (name, cols): (String, &[u32]) = match index {
+        Some(i) => (i.name.clone(), &i.columns),
         None => (
             table
                 .pk_name
                 .clone()
                 .unwrap_or_else(|| format!("{}_pkey", table.name)),
-            table.primary_key.clone(),
+            &table.primary_key,
         ),
     };
     let names: Vec<String> = cols
@@ -1486,15 +1501,21 @@ fn duplicate_error(table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) 
             }
         })
         .collect();
-    SqlError::new(
-        sqlstate::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{name}\""),
+    (
+        name,
+        format!("({})=({})", names.join(", "), vals.join(", ")),
     )
-    .with_detail(format!(
-        "Key ({})=({}) already exists.",
-        names.join(", "),
-        vals.join(", ")
-    ))
+}
+
+/// Fails with 53200 once a transaction's buffered writes exceed `limit` bytes.
+pub(crate) fn check_write_buffer(txn: &Transaction, limit: usize) -> Result<()> {
+    if txn.buffer_bytes() > limit {
+        return Err(SqlError::new(
+            sqlstate::OUT_OF_MEMORY,
+            format!("transaction's pending writes exceed the memory limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_not_null(table: &TableDesc, row: &[Value]) -> Result<()> {
@@ -1697,15 +1718,7 @@ pub fn execute_dml(plan: &Plan, ctx: &ExecContext) -> Result<DmlResult> {
         }
         _ => return Err(SqlError::internal("not a DML plan")),
     }
-    if txn.buffer_bytes() > ctx.mem.limit_bytes() {
-        return Err(SqlError::new(
-            sqlstate::OUT_OF_MEMORY,
-            format!(
-                "transaction's pending writes exceed the memory limit of {} bytes",
-                ctx.mem.limit_bytes()
-            ),
-        ));
-    }
+    check_write_buffer(&txn, ctx.mem.limit_bytes())?;
     Ok(DmlResult { count, rows: out })
 }
 

@@ -957,20 +957,7 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join(" ");
                 if name.eq_ignore_ascii_case("all") {
-                    Some(vec![
-                        Column {
-                            name: "name".into(),
-                            data_type: DataType::Text,
-                        },
-                        Column {
-                            name: "setting".into(),
-                            data_type: DataType::Text,
-                        },
-                        Column {
-                            name: "description".into(),
-                            data_type: DataType::Text,
-                        },
-                    ])
+                    Some(show_all_columns())
                 } else {
                     Some(vec![Column {
                         name: name.to_lowercase(),
@@ -1539,20 +1526,7 @@ impl Session {
                 .collect();
             return Ok(ExecResult {
                 tag: "SHOW".into(),
-                columns: Some(vec![
-                    Column {
-                        name: "name".into(),
-                        data_type: DataType::Text,
-                    },
-                    Column {
-                        name: "setting".into(),
-                        data_type: DataType::Text,
-                    },
-                    Column {
-                        name: "description".into(),
-                        data_type: DataType::Text,
-                    },
-                ]),
+                columns: Some(show_all_columns()),
                 rows,
             });
         }
@@ -1813,4 +1787,15 @@ fn run_statement(
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The columns of `SHOW ALL`, as described and as returned.
+fn show_all_columns() -> Vec<Column> {
+    ["name", "setting", "description"]
+        .into_iter()
+        .map(|name| Column {
+            name: name.into(),
+            data_type: DataType::Text,
+        })
+        .collect()
 }
