@@ -236,6 +236,25 @@ pub fn decode_var_u64(input: &mut &[u8]) -> Result<u64, CodecError> {
     })
 }
 
+/// Appends `data` prefixed by its length as a varint. Not order-preserving.
+pub fn encode_len_prefixed(buf: &mut Vec<u8>, data: &[u8]) {
+    encode_var_u64(buf, data.len() as u64);
+    buf.extend_from_slice(data);
+}
+
+/// Takes a byte string written by [`encode_len_prefixed`] from the front of `input`, borrowing
+/// it.
+pub fn decode_len_prefixed<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], CodecError> {
+    let len = decode_var_u64(input)?;
+    if len > input.len() as u64 {
+        return Err(CodecError::UnexpectedEof {
+            needed: usize::try_from(len).unwrap_or(usize::MAX),
+            remaining: input.len(),
+        });
+    }
+    take(input, len as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

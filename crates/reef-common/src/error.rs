@@ -35,6 +35,15 @@ pub enum ErrorCode {
     NotLeader,
     /// The request was routed with a stale partition epoch.
     EpochMismatch,
+    /// The node hosts no replica of the requested partition.
+    PartitionNotFound,
+    /// A key of the request lies outside the partition it was sent to.
+    KeyNotInPartition,
+    /// The command was dropped or superseded by a leader change before it was applied; it may
+    /// or may not take effect and is safe to retry only if idempotent.
+    StaleCommand,
+    /// The replica cannot serve right now (for example, it is shutting down).
+    Unavailable,
     /// The caller passed an invalid argument or used an object in an invalid state.
     InvalidArgument,
     /// An internal invariant failed.
@@ -58,6 +67,10 @@ impl ErrorCode {
             ErrorCode::ServerBusy => "SERVER_BUSY",
             ErrorCode::NotLeader => "NOT_LEADER",
             ErrorCode::EpochMismatch => "EPOCH_MISMATCH",
+            ErrorCode::PartitionNotFound => "PARTITION_NOT_FOUND",
+            ErrorCode::KeyNotInPartition => "KEY_NOT_IN_PARTITION",
+            ErrorCode::StaleCommand => "STALE_COMMAND",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -75,6 +88,10 @@ impl ErrorCode {
                 | ErrorCode::ServerBusy
                 | ErrorCode::NotLeader
                 | ErrorCode::EpochMismatch
+                | ErrorCode::PartitionNotFound
+                | ErrorCode::KeyNotInPartition
+                | ErrorCode::StaleCommand
+                | ErrorCode::Unavailable
         )
     }
 }

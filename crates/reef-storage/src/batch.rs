@@ -100,6 +100,11 @@ impl WriteBatch {
         self.push(OpKind::DeleteRange, cf, start, end);
     }
 
+    /// Reserves room for at least `bytes` more bytes of keys and values.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.data.reserve(bytes);
+    }
+
     /// Returns true if the batch holds no operations.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()

@@ -35,11 +35,13 @@ pub enum Cf {
     Write,
     /// Node-local metadata, such as the timestamp oracle's persisted bound.
     Meta,
+    /// Raft logs, hard states and partition descriptors of the replicas a node hosts.
+    Raft,
 }
 
 impl Cf {
     /// Every column family, in a fixed order. An engine creates all of them when it opens.
-    pub const ALL: [Cf; 4] = [Cf::Default, Cf::Lock, Cf::Write, Cf::Meta];
+    pub const ALL: [Cf; 5] = [Cf::Default, Cf::Lock, Cf::Write, Cf::Meta, Cf::Raft];
 
     /// Returns the RocksDB column family name.
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Cf {
             Cf::Lock => "lock",
             Cf::Write => "write",
             Cf::Meta => "meta",
+            Cf::Raft => "raft",
         }
     }
 

@@ -136,5 +136,23 @@ impl TxnError {
     }
 }
 
+impl TxnError {
+    /// Returns true if the error follows from the command and the replicated state alone, so
+    /// every replica applying the same command meets it. Anything else (an I/O failure, damaged
+    /// local data) must not be turned into a command result: replicas would diverge.
+    pub fn is_deterministic(&self) -> bool {
+        matches!(
+            self,
+            TxnError::WriteConflict { .. }
+                | TxnError::KeyIsLocked(_)
+                | TxnError::DuplicateKey { .. }
+                | TxnError::TxnAborted
+                | TxnError::TxnNotFound { .. }
+                | TxnError::AlreadyCommitted { .. }
+                | TxnError::InvalidArgument(_)
+        )
+    }
+}
+
 /// A transaction result.
 pub type Result<T> = std::result::Result<T, TxnError>;

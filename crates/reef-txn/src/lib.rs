@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod command_codec;
 mod error;
 mod latch;
 mod mvcc;
@@ -33,7 +34,8 @@ mod txn;
 pub use error::{LockInfo, Result, TxnError};
 pub use latch::{LatchGuard, Latches};
 pub use mvcc::{
-    Command, CommandResponse, GcProgress, KvPair, Mutation, MutationOp, MvccStore, TxnStatus,
+    data_bounds, Command, CommandResponse, GcProgress, KvPair, Mutation, MutationOp, MvccStore,
+    TxnStatus,
 };
 pub use record::{Lock, LockKind, WriteKind, WriteRef};
 pub use reef_common::Timestamp;

@@ -136,6 +136,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Returns the user keys whose latches the command needs when commands run concurrently.
+    pub fn latch_keys(&self) -> Vec<&[u8]> {
+        match self {
+            Command::Prewrite { mutations, .. } => {
+                mutations.iter().map(|m| m.key.as_slice()).collect()
+            }
+            Command::Commit { keys, .. }
+            | Command::Rollback { keys, .. }
+            | Command::ResolveLock { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
+            Command::CheckTxnStatus { primary, .. } => vec![primary.as_slice()],
+            Command::Gc { .. } | Command::DestroyRange { .. } => Vec::new(),
+        }
+    }
+}
+
 /// The fate of a transaction, as decided by [`Command::CheckTxnStatus`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxnStatus {
@@ -190,6 +206,48 @@ fn blocks_read(lock: &Lock, read_ts: Timestamp) -> bool {
     lock.kind != LockKind::Lock && lock.start_ts <= read_ts
 }
 
+/// Refuses a commit timestamp that is not after the start timestamp.
+fn check_commit_ts(start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {
+    if commit_ts <= start_ts {
+        return Err(TxnError::InvalidArgument(format!(
+            "commit ts {commit_ts} is not greater than start ts {start_ts}"
+        )));
+    }
+    Ok(())
+}
+
+/// Adds [`Command::DestroyRange`]'s range deletions to `batch`.
+fn destroy_range_into(batch: &mut WriteBatch, start: &[u8], end: &[u8]) -> Result<()> {
+    if end.is_empty() || start >= end {
+        return Err(TxnError::InvalidArgument(format!(
+            "cannot destroy the range {}..{}: it must be bounded and not empty",
+            start.escape_ascii(),
+            end.escape_ascii()
+        )));
+    }
+    // Every version key of a user key `k` sorts between `encode_bytes(k)` and the encoding of
+    // the next user key, so the encoded bounds cover exactly the range's versions.
+    let (lower, upper) = data_bounds(start, end);
+    let upper = upper.expect("bounded range");
+    batch.delete_range(Cf::Lock, &lower, &upper);
+    batch.delete_range(Cf::Write, &lower, &upper);
+    Ok(())
+}
+
+/// Returns the lock and write CF key bounds that hold exactly the records of the user keys in
+/// `start..end` (an empty `end` is unbounded, giving `None`). Both column families key a user
+/// key's records by its memcomparable encoding, which preserves order.
+pub fn data_bounds(start: &[u8], end: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut lower = Vec::new();
+    lock_key(&mut lower, start);
+    let upper = (!end.is_empty()).then(|| {
+        let mut upper = Vec::new();
+        lock_key(&mut upper, end);
+        upper
+    });
+    (lower, upper)
+}
+
 /// The MVCC store: applies Percolator [`Command`]s and serves snapshot reads on an [`Engine`].
 ///
 /// Commands touching the same keys are serialised by latches; everything else runs
@@ -222,8 +280,24 @@ impl MvccStore {
         &self.engine
     }
 
-    /// Applies a write command.
+    /// Applies a write command: takes the latches of its keys, executes it and writes its batch
+    /// (synced, except for prewrites and GC, which a later synced write makes durable).
     pub fn apply(&self, cmd: &Command) -> Result<CommandResponse> {
+        let _latch = self.latches.acquire(cmd.latch_keys());
+        let mut batch = WriteBatch::new();
+        let response = self.execute(cmd, &mut batch)?;
+        if !batch.is_empty() {
+            let sync = !matches!(cmd, Command::Prewrite { .. } | Command::Gc { .. });
+            self.engine.write(&batch, sync)?;
+        }
+        Ok(response)
+    }
+
+    /// Executes a write command into `batch` without taking latches or writing: the caller
+    /// serialises commands (a Raft replica applies its log in order) and writes the batch before
+    /// executing the next command, which must see this one's writes. On error, `batch` may hold
+    /// part of the command's writes and must be discarded.
+    pub fn execute(&self, cmd: &Command, batch: &mut WriteBatch) -> Result<CommandResponse> {
         match cmd {
             Command::Prewrite {
                 mutations,
@@ -232,7 +306,14 @@ impl MvccStore {
                 lock_ttl_ms,
                 min_commit_ts,
             } => {
-                self.prewrite(mutations, primary, *start_ts, *lock_ttl_ms, *min_commit_ts)?;
+                self.prewrite_into(
+                    batch,
+                    mutations,
+                    primary,
+                    *start_ts,
+                    *lock_ttl_ms,
+                    *min_commit_ts,
+                )?;
                 Ok(CommandResponse::Done)
             }
             Command::Commit {
@@ -240,18 +321,21 @@ impl MvccStore {
                 start_ts,
                 commit_ts,
             } => {
-                self.commit(keys, *start_ts, *commit_ts)?;
+                self.commit_into(batch, keys, *start_ts, *commit_ts)?;
                 Ok(CommandResponse::Done)
             }
             Command::Rollback { keys, start_ts } => {
-                self.rollback(keys, *start_ts)?;
+                for key in keys {
+                    self.rollback_key(batch, key, *start_ts)?;
+                }
                 Ok(CommandResponse::Done)
             }
             Command::CheckTxnStatus {
                 primary,
                 lock_ts,
                 current_ts,
-            } => Ok(CommandResponse::TxnStatus(self.check_txn_status(
+            } => Ok(CommandResponse::TxnStatus(self.check_txn_status_into(
+                batch,
                 primary,
                 *lock_ts,
                 *current_ts,
@@ -261,7 +345,7 @@ impl MvccStore {
                 commit_ts,
                 keys,
             } => {
-                self.resolve_lock(*start_ts, *commit_ts, keys)?;
+                self.resolve_lock_into(batch, *start_ts, *commit_ts, keys)?;
                 Ok(CommandResponse::Done)
             }
             Command::Gc {
@@ -269,17 +353,34 @@ impl MvccStore {
                 start,
                 end,
                 limit,
-            } => Ok(CommandResponse::Gc(self.gc(
+            } => Ok(CommandResponse::Gc(self.gc_into(
+                batch,
                 *safe_point,
                 start,
                 end,
                 *limit,
             )?)),
             Command::DestroyRange { start, end } => {
-                self.destroy_range(start, end)?;
+                destroy_range_into(batch, start, end)?;
                 Ok(CommandResponse::Done)
             }
         }
+    }
+
+    /// Takes the latches of `keys`, runs `f` on a fresh batch and writes the batch.
+    fn run<'k, T>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        sync: bool,
+        f: impl FnOnce(&mut WriteBatch) -> Result<T>,
+    ) -> Result<T> {
+        let _latch = self.latches.acquire(keys);
+        let mut batch = WriteBatch::new();
+        let out = f(&mut batch)?;
+        if !batch.is_empty() {
+            self.engine.write(&batch, sync)?;
+        }
+        Ok(out)
     }
 
     // ----- Write commands -----
@@ -294,11 +395,30 @@ impl MvccStore {
         lock_ttl_ms: u64,
         min_commit_ts: Timestamp,
     ) -> Result<()> {
-        let _latch = self
-            .latches
-            .acquire(mutations.iter().map(|m| m.key.as_slice()));
+        // Unsynced: the synced commit that follows makes the log durable up to it.
+        self.run(mutations.iter().map(|m| m.key.as_slice()), false, |batch| {
+            self.prewrite_into(
+                batch,
+                mutations,
+                primary,
+                start_ts,
+                lock_ttl_ms,
+                min_commit_ts,
+            )
+        })
+    }
+
+    fn prewrite_into(
+        &self,
+        batch: &mut WriteBatch,
+        mutations: &[Mutation],
+        primary: &[u8],
+        start_ts: Timestamp,
+        lock_ttl_ms: u64,
+        min_commit_ts: Timestamp,
+    ) -> Result<()> {
         let size: usize = mutations.iter().map(Mutation::size).sum();
-        let mut batch = WriteBatch::with_capacity(size + mutations.len() * 32);
+        batch.reserve(size + mutations.len() * 32);
         let mut key_buf = Vec::new();
         let mut value_buf = Vec::new();
         for mutation in mutations {
@@ -350,10 +470,6 @@ impl MvccStore {
             );
             batch.put(Cf::Lock, &key_buf, &value_buf);
         }
-        if !batch.is_empty() {
-            // Unsynced: the synced commit that follows makes the log durable up to it.
-            self.engine.write(&batch, false)?;
-        }
         Ok(())
     }
 
@@ -364,27 +480,33 @@ impl MvccStore {
         start_ts: Timestamp,
         commit_ts: Timestamp,
     ) -> Result<()> {
-        if commit_ts <= start_ts {
-            return Err(TxnError::InvalidArgument(format!(
-                "commit ts {commit_ts} is not greater than start ts {start_ts}"
-            )));
-        }
-        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
-        let mut batch = WriteBatch::new();
+        self.run(keys.iter().map(Vec::as_slice), true, |batch| {
+            self.commit_into(batch, keys, start_ts, commit_ts)
+        })
+    }
+
+    fn commit_into(
+        &self,
+        batch: &mut WriteBatch,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
+        check_commit_ts(start_ts, commit_ts)?;
         for key in keys {
-            self.commit_key(&mut batch, key, start_ts, commit_ts, false)?;
+            self.commit_key(batch, key, start_ts, commit_ts, false)?;
         }
-        self.write_synced(&batch)
+        Ok(())
     }
 
     /// Applies [`Command::Rollback`] from borrowed parts.
     pub fn rollback(&self, keys: &[Vec<u8>], start_ts: Timestamp) -> Result<()> {
-        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
-        let mut batch = WriteBatch::new();
-        for key in keys {
-            self.rollback_key(&mut batch, key, start_ts)?;
-        }
-        self.write_synced(&batch)
+        self.run(keys.iter().map(Vec::as_slice), true, |batch| {
+            for key in keys {
+                self.rollback_key(batch, key, start_ts)?;
+            }
+            Ok(())
+        })
     }
 
     /// Applies [`Command::CheckTxnStatus`] from borrowed parts.
@@ -394,13 +516,23 @@ impl MvccStore {
         lock_ts: Timestamp,
         current_ts: Timestamp,
     ) -> Result<TxnStatus> {
-        let _latch = self.latches.acquire([primary]);
-        let mut batch = WriteBatch::new();
+        self.run([primary], true, |batch| {
+            self.check_txn_status_into(batch, primary, lock_ts, current_ts)
+        })
+    }
+
+    fn check_txn_status_into(
+        &self,
+        batch: &mut WriteBatch,
+        primary: &[u8],
+        lock_ts: Timestamp,
+        current_ts: Timestamp,
+    ) -> Result<TxnStatus> {
         let status = match self.load_lock(primary)? {
             Some(lock) if lock.start_ts == lock_ts => {
                 let expires_ms = ts_physical_ms(lock.start_ts).saturating_add(lock.ttl_ms);
                 if ts_physical_ms(current_ts) > expires_ms {
-                    self.rollback_key(&mut batch, primary, lock_ts)?;
+                    self.rollback_key(batch, primary, lock_ts)?;
                     TxnStatus::RolledBack
                 } else {
                     TxnStatus::Locked {
@@ -415,12 +547,11 @@ impl MvccStore {
                 Some(_) => TxnStatus::RolledBack,
                 None => {
                     // Leave a rollback record so that a late prewrite cannot succeed.
-                    self.rollback_key(&mut batch, primary, lock_ts)?;
+                    self.rollback_key(batch, primary, lock_ts)?;
                     TxnStatus::RolledBack
                 }
             },
         };
-        self.write_synced(&batch)?;
         Ok(status)
     }
 
@@ -432,43 +563,34 @@ impl MvccStore {
         commit_ts: Option<Timestamp>,
         keys: &[Vec<u8>],
     ) -> Result<()> {
-        let _latch = self.latches.acquire(keys.iter().map(Vec::as_slice));
-        let mut batch = WriteBatch::new();
+        self.run(keys.iter().map(Vec::as_slice), true, |batch| {
+            self.resolve_lock_into(batch, start_ts, commit_ts, keys)
+        })
+    }
+
+    fn resolve_lock_into(
+        &self,
+        batch: &mut WriteBatch,
+        start_ts: Timestamp,
+        commit_ts: Option<Timestamp>,
+        keys: &[Vec<u8>],
+    ) -> Result<()> {
+        if let Some(commit_ts) = commit_ts {
+            check_commit_ts(start_ts, commit_ts)?;
+        }
         for key in keys {
             match commit_ts {
-                Some(commit_ts) => {
-                    if commit_ts <= start_ts {
-                        return Err(TxnError::InvalidArgument(format!(
-                            "commit ts {commit_ts} is not greater than start ts {start_ts}"
-                        )));
-                    }
-                    self.commit_key(&mut batch, key, start_ts, commit_ts, true)?
-                }
-                None => self.rollback_key(&mut batch, key, start_ts)?,
+                Some(commit_ts) => self.commit_key(batch, key, start_ts, commit_ts, true)?,
+                None => self.rollback_key(batch, key, start_ts)?,
             }
         }
-        self.write_synced(&batch)
+        Ok(())
     }
 
     /// Applies [`Command::DestroyRange`] from borrowed parts: one range deletion per column
     /// family, so the cost does not grow with the number of keys.
     pub fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
-        if end.is_empty() || start >= end {
-            return Err(TxnError::InvalidArgument(format!(
-                "cannot destroy the range {}..{}: it must be bounded and not empty",
-                start.escape_ascii(),
-                end.escape_ascii()
-            )));
-        }
-        // Every version key of a user key `k` sorts between `encode_bytes(k)` and the encoding
-        // of the next user key, so the encoded bounds cover exactly the range's versions.
-        let (mut lower, mut upper) = (Vec::new(), Vec::new());
-        lock_key(&mut lower, start);
-        lock_key(&mut upper, end);
-        let mut batch = WriteBatch::new();
-        batch.delete_range(Cf::Lock, &lower, &upper);
-        batch.delete_range(Cf::Write, &lower, &upper);
-        self.write_synced(&batch)
+        self.run([], true, |batch| destroy_range_into(batch, start, end))
     }
 
     /// Applies [`Command::Gc`] from borrowed parts.
@@ -483,19 +605,25 @@ impl MvccStore {
         end: &[u8],
         limit: usize,
     ) -> Result<GcProgress> {
-        let mut lower = Vec::new();
-        lock_key(&mut lower, start);
-        let upper = (!end.is_empty()).then(|| {
-            let mut upper = Vec::new();
-            lock_key(&mut upper, end);
-            upper
-        });
+        self.run([], false, |batch| {
+            self.gc_into(batch, safe_point, start, end, limit)
+        })
+    }
+
+    fn gc_into(
+        &self,
+        batch: &mut WriteBatch,
+        safe_point: Timestamp,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<GcProgress> {
+        let (lower, upper) = data_bounds(start, end);
         let mut cursor = self
             .engine
             .cursor(Cf::Write, Some(&lower), upper.as_deref());
         cursor.seek_to_first();
         let mut progress = GcProgress::default();
-        let mut batch = WriteBatch::new();
         let mut current: Vec<u8> = Vec::new();
         let mut has_current = false;
         // Whether the current key's newest version at or below the safe point was seen.
@@ -539,17 +667,7 @@ impl MvccStore {
             cursor.next();
         }
         cursor.status()?;
-        if !batch.is_empty() {
-            self.engine.write(&batch, false)?;
-        }
         Ok(progress)
-    }
-
-    fn write_synced(&self, batch: &WriteBatch) -> Result<()> {
-        if !batch.is_empty() {
-            self.engine.write(batch, true)?;
-        }
-        Ok(())
     }
 
     /// Adds the commit of `key` to `batch`. With `lenient`, a key that has no lock and no commit

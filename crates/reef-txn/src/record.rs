@@ -98,25 +98,16 @@ const WRITE_DELETE: u8 = b'D';
 const WRITE_ROLLBACK: u8 = b'R';
 const WRITE_LOCK: u8 = b'L';
 
-fn put_bytes(buf: &mut Vec<u8>, data: &[u8]) {
-    encode_var_u64(buf, data.len() as u64);
-    buf.extend_from_slice(data);
+pub(crate) fn put_bytes(buf: &mut Vec<u8>, data: &[u8]) {
+    codec::encode_len_prefixed(buf, data);
 }
 
-fn take_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8]> {
-    let len = decode_var_u64(input)?;
-    if len > input.len() as u64 {
-        return Err(TxnError::Corruption(format!(
-            "record field of {len} bytes exceeds the {} bytes left",
-            input.len()
-        )));
-    }
-    let (head, tail) = input.split_at(len as usize);
-    *input = tail;
-    Ok(head)
+pub(crate) fn take_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8]> {
+    codec::decode_len_prefixed(input)
+        .map_err(|err| TxnError::Corruption(format!("record field: {err}")))
 }
 
-fn take_tag(input: &mut &[u8], what: &str) -> Result<u8> {
+pub(crate) fn take_tag(input: &mut &[u8], what: &str) -> Result<u8> {
     match input.split_first() {
         Some((&tag, rest)) => {
             *input = rest;
@@ -126,7 +117,7 @@ fn take_tag(input: &mut &[u8], what: &str) -> Result<u8> {
     }
 }
 
-fn expect_end(input: &[u8], what: &str) -> Result<()> {
+pub(crate) fn expect_end(input: &[u8], what: &str) -> Result<()> {
     if input.is_empty() {
         Ok(())
     } else {

@@ -1,0 +1,275 @@
+//! [`Peer`]: one replica of one partition, a raft-rs `RawNode` plus the bookkeeping around it:
+//! pending proposals waiting for their entries to apply, reads waiting for a read index, and
+//! the leader lease.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use raft::prelude::Message;
+use raft::{RawNode, StateRole};
+use reef_txn::{CommandResponse, MvccStore};
+
+use crate::error::{RaftError, Result};
+use crate::log_store::RaftLogStore;
+use crate::state::{Partition, Replica};
+use crate::transport::{Envelope, Transport};
+
+/// Called with a proposal's outcome once its entry is applied (or it is known lost).
+pub type ProposeCallback = Box<dyn FnOnce(Result<CommandResponse>) + Send>;
+
+/// Called once a read may run: with the MVCC store when the replica is the leader and has
+/// applied everything committed before the read arrived, or with the reason it cannot serve.
+pub type ReadCallback = Box<dyn FnOnce(Result<&MvccStore>) + Send>;
+
+/// A proposal waiting for its entry.
+pub(crate) struct Proposal {
+    pub index: u64,
+    pub term: u64,
+    /// When it was proposed: a committed proposal proves leadership from then on.
+    pub issued: Instant,
+    pub cb: ProposeCallback,
+}
+
+/// A read waiting for leadership confirmation and for the apply to reach its read index.
+pub(crate) struct PendingRead {
+    /// The read-index request context shared by a batch of reads (0: not sent yet).
+    pub ctx: u64,
+    /// The read index, once the quorum confirmed leadership.
+    pub index: Option<u64>,
+    pub cb: ReadCallback,
+}
+
+/// One replica of a partition.
+pub struct Peer {
+    pub(crate) raw: RawNode<RaftLogStore>,
+    /// This replica.
+    pub(crate) replica: Replica,
+    pub(crate) proposals: VecDeque<Proposal>,
+    pub(crate) reads: VecDeque<PendingRead>,
+    /// When each read-index context was sent.
+    pub(crate) read_issued: HashMap<u64, Instant>,
+    pub(crate) next_read_ctx: u64,
+    /// The lease: until this instant no other replica can have become leader.
+    pub(crate) lease_until: Option<Instant>,
+    /// Replicas learnt from incoming messages (an uninitialised replica has no descriptor).
+    pub(crate) known: HashMap<u64, Replica>,
+    /// Whether the Raft state's commit index changed and still needs writing.
+    pub(crate) commit_dirty: bool,
+    /// Whether the replica was removed from its group and must be destroyed.
+    pub(crate) removed: bool,
+    /// Bytes written by applied commands since the last split check.
+    pub(crate) written_bytes: u64,
+    pub(crate) role: StateRole,
+}
+
+impl Peer {
+    pub(crate) fn new(raw: RawNode<RaftLogStore>, replica: Replica) -> Peer {
+        Peer {
+            raw,
+            replica,
+            proposals: VecDeque::new(),
+            reads: VecDeque::new(),
+            read_issued: HashMap::new(),
+            next_read_ctx: 1,
+            lease_until: None,
+            known: HashMap::new(),
+            commit_dirty: false,
+            removed: false,
+            written_bytes: 0,
+            role: StateRole::Follower,
+        }
+    }
+
+    /// Returns the partition id.
+    pub fn partition_id(&self) -> u64 {
+        self.raw.store().partition_id()
+    }
+
+    /// Returns the descriptor, if the replica is initialised.
+    pub fn partition(&self) -> Option<&Partition> {
+        self.raw.store().partition.as_ref()
+    }
+
+    /// Returns true if the replica is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// Returns the leader as this replica knows it.
+    pub fn leader(&self) -> Option<Replica> {
+        let id = self.raw.raft.leader_id;
+        (id != 0).then(|| self.lookup(id)).flatten()
+    }
+
+    pub(crate) fn lookup(&self, id: u64) -> Option<Replica> {
+        if id == self.replica.id {
+            return Some(self.replica);
+        }
+        self.partition()
+            .and_then(|p| p.replica(id).copied())
+            .or_else(|| self.known.get(&id).copied())
+    }
+
+    /// Fails unless the replica is an initialised leader.
+    pub(crate) fn check_leader(&self) -> Result<&Partition> {
+        match self.partition() {
+            Some(partition) if self.is_leader() => Ok(partition),
+            _ => Err(RaftError::NotLeader {
+                partition_id: self.partition_id(),
+                leader: self.leader(),
+            }),
+        }
+    }
+
+    /// Returns true if the lease is valid and the leader has applied an entry of its own term,
+    /// so its applied state includes every write acknowledged by any leader.
+    pub(crate) fn can_read_locally(&self, now: Instant) -> bool {
+        self.is_leader()
+            && self.lease_until.is_some_and(|until| now < until)
+            && self.raw.store().apply_state.applied_term == self.raw.raft.term
+    }
+
+    /// Extends the lease to `issued + lease`, for an action started at `issued` that a quorum
+    /// has since acknowledged.
+    pub(crate) fn renew_lease(&mut self, issued: Instant, lease: Duration) {
+        if self.is_leader() {
+            let until = issued + lease;
+            if self.lease_until.is_none_or(|old| old < until) {
+                self.lease_until = Some(until);
+            }
+        }
+    }
+
+    /// Reacts to a role change reported in a ready.
+    pub(crate) fn on_role_change(&mut self, role: StateRole) {
+        if self.role == StateRole::Leader && role != StateRole::Leader {
+            self.lease_until = None;
+            let (partition_id, leader) = (self.partition_id(), self.leader());
+            for read in self.reads.drain(..) {
+                (read.cb)(Err(RaftError::NotLeader {
+                    partition_id,
+                    leader,
+                }));
+            }
+            self.read_issued.clear();
+        }
+        if role == StateRole::Leader {
+            self.lease_until = None;
+        }
+        self.role = role;
+    }
+
+    /// Sends a batch of reads that wait for the leader's first entry of its term through
+    /// ReadIndex (raft-rs drops read-index requests before that entry commits).
+    pub(crate) fn flush_reads(&mut self, now: Instant) {
+        if !self.is_leader()
+            || self.raw.store().apply_state.applied_term != self.raw.raft.term
+            || !self.reads.iter().any(|r| r.ctx == 0)
+        {
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        for read in self.reads.iter_mut().filter(|r| r.ctx == 0) {
+            read.ctx = ctx;
+        }
+        self.read_issued.insert(ctx, now);
+        self.raw.read_index(ctx.to_be_bytes().to_vec());
+    }
+
+    /// Resends read-index requests that got no answer (the heartbeat carrying them was lost).
+    pub(crate) fn retry_reads(&mut self) {
+        for read in self.reads.iter_mut().filter(|r| r.index.is_none()) {
+            read.ctx = 0;
+        }
+        self.read_issued.clear();
+    }
+
+    /// Records the read index the quorum confirmed for a context.
+    pub(crate) fn on_read_state(&mut self, ctx: &[u8], index: u64, lease: Duration) {
+        let Ok(raw) = <[u8; 8]>::try_from(ctx) else {
+            return;
+        };
+        let ctx = u64::from_be_bytes(raw);
+        if let Some(issued) = self.read_issued.remove(&ctx) {
+            self.renew_lease(issued, lease);
+        }
+        for read in self.reads.iter_mut().filter(|r| r.ctx == ctx) {
+            read.index = Some(index);
+        }
+    }
+
+    /// Runs the reads whose read index has been applied, in arrival order.
+    pub(crate) fn serve_reads(&mut self, mvcc: &MvccStore) {
+        let applied = self.raw.store().apply_state.applied_index;
+        while let Some(read) = self.reads.front() {
+            match read.index {
+                Some(index) if index <= applied => {
+                    let read = self.reads.pop_front().expect("front exists");
+                    (read.cb)(Ok(mvcc));
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Answers the proposals an applied entry settles: the one at its index with its term gets
+    /// `result`; any other at or below the index was superseded.
+    pub(crate) fn settle_proposals(
+        &mut self,
+        index: u64,
+        term: u64,
+        mut result: Option<Result<CommandResponse>>,
+        lease: Duration,
+    ) {
+        while self.proposals.front().is_some_and(|p| p.index <= index) {
+            let proposal = self.proposals.pop_front().expect("front exists");
+            if proposal.index == index && proposal.term == term {
+                if term == self.raw.raft.term {
+                    self.renew_lease(proposal.issued, lease);
+                }
+                match result.take() {
+                    Some(result) => (proposal.cb)(result),
+                    // An empty entry stands where raft-rs dropped a conflicting conf change.
+                    None => (proposal.cb)(Err(RaftError::StaleCommand(self.partition_id()))),
+                }
+            } else {
+                (proposal.cb)(Err(RaftError::StaleCommand(self.partition_id())));
+            }
+        }
+    }
+
+    /// Fails every waiting proposal and read (the replica is going away).
+    pub(crate) fn fail_all(&mut self, why: &str) {
+        for p in self.proposals.drain(..) {
+            (p.cb)(Err(RaftError::Unavailable(why.to_string())));
+        }
+        for r in self.reads.drain(..) {
+            (r.cb)(Err(RaftError::Unavailable(why.to_string())));
+        }
+    }
+
+    /// Wraps raft-rs messages in envelopes and queues them on the transport.
+    pub(crate) fn send(&self, messages: Vec<Message>, transport: &mut dyn Transport) {
+        let partition = self.partition();
+        for message in messages {
+            let Some(to) = self.lookup(message.to) else {
+                tracing::debug!(
+                    partition = self.partition_id(),
+                    to = message.to,
+                    "dropping a message to an unknown replica"
+                );
+                continue;
+            };
+            transport.send(Envelope {
+                partition_id: self.partition_id(),
+                from: self.replica,
+                to,
+                epoch: partition.map(|p| p.epoch).unwrap_or_default(),
+                start: partition.map(|p| p.start.clone()).unwrap_or_default(),
+                end: partition.map(|p| p.end.clone()).unwrap_or_default(),
+                message,
+            });
+        }
+    }
+}
