@@ -12,6 +12,8 @@
 
 #![warn(missing_docs)]
 
+pub mod store;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

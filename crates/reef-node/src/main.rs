@@ -34,6 +34,58 @@ enum Command {
         #[arg(long)]
         log: Option<String>,
     },
+    /// Starts a storage node that replicates partitions with its peers over gRPC.
+    Store {
+        /// Data directory (default ./reef-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// This node's id, at least 1.
+        #[arg(long)]
+        node_id: u64,
+        /// The cluster id shared by every node (default 1).
+        #[arg(long, default_value_t = 1)]
+        cluster_id: u64,
+        /// The gRPC listen address (default 127.0.0.1:20160).
+        #[arg(long, default_value = "127.0.0.1:20160")]
+        listen: SocketAddr,
+        /// A founding node as ID=HOST:PORT; repeat for each, this node included.
+        #[arg(long = "peer", required = true)]
+        peers: Vec<String>,
+        /// Milliseconds between Raft ticks (elections take 10 to 20 ticks).
+        #[arg(long, default_value_t = 100)]
+        tick_ms: u64,
+        /// Split a partition past this many bytes of data.
+        #[arg(long, default_value_t = 96 << 20)]
+        split_size: u64,
+        /// Compact a partition's Raft log past this many entries.
+        #[arg(long, default_value_t = 10_000)]
+        log_gc_threshold: u64,
+        /// Log filter (also REEF_LOG).
+        #[arg(long)]
+        log: Option<String>,
+    },
+}
+
+fn init_logging(log: Option<String>) {
+    let filter = log
+        .or_else(|| std::env::var("REEF_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
 }
 
 fn main() {
@@ -52,16 +104,7 @@ fn run(cli: Cli) -> Result<()> {
             config,
             log,
         } => {
-            let filter = log
-                .or_else(|| std::env::var("REEF_LOG").ok())
-                .unwrap_or_else(|| "info".into());
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_new(&filter)
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            init_logging(log);
             let mut cfg = match &config {
                 Some(p) => reef_node::Config::from_file(p)?,
                 None => reef_node::Config::default(),
@@ -73,6 +116,52 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.pg_addr = a;
             }
             start(cfg)
+        }
+        Command::Store {
+            data_dir,
+            node_id,
+            cluster_id,
+            listen,
+            peers,
+            tick_ms,
+            split_size,
+            log_gc_threshold,
+            log,
+        } => {
+            init_logging(log);
+            let peers = peers
+                .iter()
+                .map(|p| reef_node::store::parse_peer(p))
+                .collect::<Result<Vec<_>>>()?;
+            let raft = reef_raft::RaftConfig {
+                tick_interval: std::time::Duration::from_millis(tick_ms.max(1)),
+                split_size,
+                log_gc_threshold,
+                ..reef_raft::RaftConfig::default()
+            };
+            let cfg = reef_node::store::StoreConfig {
+                data_dir: data_dir.unwrap_or_else(|| PathBuf::from("reef-data")),
+                cluster_id,
+                node_id,
+                listen,
+                peers,
+                raft,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("reef-io")
+                .build()?;
+            runtime.block_on(reef_node::store::run_store(
+                cfg,
+                shutdown_signal(),
+                |addr| {
+                    println!("reef store ready: node {node_id} serving gRPC on {addr}");
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                },
+            ))?;
+            tracing::info!("stopped cleanly");
+            Ok(())
         }
     }
 }
@@ -90,17 +179,7 @@ fn start(cfg: reef_node::Config) -> Result<()> {
     let data_dir = cfg.data_dir.clone();
     let node = reef_node::Node::open(cfg)?;
     runtime.block_on(async {
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("installing the SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            }
-            tracing::info!("shutting down");
-        };
-        node.serve(shutdown, |addr| {
+        node.serve(shutdown_signal(), |addr| {
             println!(
                 "reefdb ready: postgresql://reef@{addr}/reef (data in {})",
                 data_dir.display()

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod cmd;
+mod driver;
 mod error;
 mod host;
 pub mod keys;
@@ -33,11 +34,13 @@ pub mod state;
 mod transport;
 
 pub use cmd::{ChangeContext, CmdBody, RaftCmd};
+pub use driver::{Driver, HostMsg, Router};
 pub use error::{RaftError, Result};
 pub use host::{Host, RaftConfig, ReplicaChange, ReplicaStatus};
 pub use log_store::RaftLogStore;
 pub use peer::{ProposeCallback, ReadCallback};
 pub use raft::prelude::Message as RaftMessage;
+pub use raft::prelude::MessageType;
 pub use raft::StateRole;
 pub use snapshot::SnapshotData;
 pub use state::{Epoch, Partition, Replica, StoreIdent};

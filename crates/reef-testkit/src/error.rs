@@ -53,6 +53,9 @@ pub enum Error {
     /// Connecting to the server failed.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// A storage cluster did not do what was asked in time.
+    #[error("storage cluster: {0}")]
+    Cluster(String),
     /// A file could not be parsed.
     #[error("{path}:{line}: {message}")]
     Parse {

@@ -24,6 +24,7 @@ pub mod corpus;
 mod error;
 mod server;
 pub mod slt;
+pub mod store_cluster;
 
 pub use error::Error;
 pub use server::{find_reef_bin, Builder, TestServer, READY_MARKER};

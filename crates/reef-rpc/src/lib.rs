@@ -1,0 +1,30 @@
+//! The gRPC node protocol of reefdb: the generated code of `proto/node.proto`, the transport
+//! that carries Raft messages between storage nodes, and the services a storage node offers.
+//!
+//! `reef-rpc` sits on `reef-raft` and below `reef-node`. It is the only crate that knows both
+//! the replication core and tonic/tokio: the core sees only its [`Transport`](reef_raft::Transport)
+//! trait, implemented here by [`GrpcTransport`], and receives requests through its
+//! [`Router`](reef_raft::Router). Raft messages travel as raft-rs's protobuf bytes inside our
+//! own messages; snapshots stream in chunks over their own call.
+//!
+//! Every request carries the cluster id and the addressed node id, and every Raft batch the
+//! sending node id: a node refuses and logs requests from another cluster, for another node, or
+//! from a node it does not know, and never hands them to a replica.
+//!
+//! See `docs/architecture/reef-rpc.md` for the message flow.
+
+#![warn(missing_docs)]
+
+mod convert;
+mod service;
+mod transport;
+
+/// The generated protocol types, clients and servers.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("reef.node");
+}
+
+pub use convert::{partition_error, partition_from_pb, partition_to_pb};
+pub use service::{serve, NodeServices};
+pub use transport::{GrpcTransport, PeerAddrs};

@@ -1,0 +1,516 @@
+//! The gRPC services of a storage node: `Raft` (from other nodes), `Kv` (transactional
+//! commands and reads) and `Admin` (status, split, membership, leadership).
+
+use std::net::SocketAddr;
+
+use futures::StreamExt;
+use reef_raft::{Epoch, HostMsg, RaftError, ReplicaChange, ReplicaStatus, Router, StateRole};
+use reef_txn::{Command, CommandResponse as TxnResponse};
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::convert::{
+    envelope_from_pb, epoch_from_pb, key_error, mutation_from_pb, partition_error, partition_to_pb,
+    replica_to_pb, txn_status_to_pb,
+};
+use crate::pb;
+use crate::transport::PeerAddrs;
+
+/// The largest snapshot a node accepts.
+const MAX_SNAPSHOT: u64 = 4 << 30;
+/// The most pairs one scan returns.
+const MAX_SCAN: usize = 10_000;
+
+/// The services of one node, sharing its identity and its replication router.
+#[derive(Clone)]
+pub struct NodeServices {
+    cluster_id: u64,
+    node_id: u64,
+    router: Router,
+    peers: PeerAddrs,
+}
+
+impl NodeServices {
+    /// Creates the services of node `node_id` of cluster `cluster_id`; `peers` lists the nodes
+    /// it accepts Raft messages from.
+    pub fn new(cluster_id: u64, node_id: u64, router: Router, peers: PeerAddrs) -> NodeServices {
+        NodeServices {
+            cluster_id,
+            node_id,
+            router,
+            peers,
+        }
+    }
+
+    /// Refuses a request for another cluster or node.
+    fn check_identity(&self, cluster_id: u64, node_id: u64, what: &str) -> Result<(), Status> {
+        if cluster_id != self.cluster_id || node_id != self.node_id {
+            tracing::warn!(
+                cluster_id,
+                node_id,
+                "refusing a {what} meant for node {node_id} of cluster {cluster_id} (this is node {} of cluster {})",
+                self.node_id,
+                self.cluster_id
+            );
+            return Err(Status::permission_denied(format!(
+                "this is node {} of cluster {}, not node {node_id} of cluster {cluster_id}",
+                self.node_id, self.cluster_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_sender(&self, from_node: u64) -> Result<(), Status> {
+        if !self.peers.read().contains_key(&from_node) {
+            tracing::warn!(from_node, "refusing Raft messages from an unknown node");
+            return Err(Status::permission_denied(format!(
+                "node {from_node} is not known here"
+            )));
+        }
+        Ok(())
+    }
+
+    fn context(&self, ctx: Option<&pb::Context>) -> Result<(u64, Epoch), Status> {
+        let ctx = ctx.ok_or_else(|| Status::invalid_argument("the request has no context"))?;
+        self.check_identity(ctx.cluster_id, ctx.node_id, "request")?;
+        Ok((ctx.partition_id, epoch_from_pb(ctx.epoch.as_ref())))
+    }
+
+    /// Proposes a command and waits for its outcome.
+    async fn propose(
+        &self,
+        ctx: Option<&pb::Context>,
+        cmd: Command,
+    ) -> Result<pb::CommandResponse, Status> {
+        let (partition_id, epoch) = self.context(ctx)?;
+        let (tx, rx) = oneshot::channel();
+        self.router.send_or_fail(HostMsg::Propose {
+            partition_id,
+            epoch,
+            cmd,
+            cb: Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        });
+        let result = rx
+            .await
+            .map_err(|_| Status::unavailable("the replication thread stopped"))?;
+        Ok(command_response(result))
+    }
+
+    /// Runs `read` on the replication thread once the partition may serve it.
+    async fn read<T: Send + 'static>(
+        &self,
+        ctx: Option<&pb::Context>,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        read: impl FnOnce(&reef_txn::MvccStore) -> reef_txn::Result<T> + Send + 'static,
+    ) -> Result<Result<T, RaftError>, Status> {
+        let (partition_id, epoch) = self.context(ctx)?;
+        let (tx, rx) = oneshot::channel();
+        self.router.send_or_fail(HostMsg::Read {
+            partition_id,
+            epoch,
+            start,
+            end,
+            cb: Box::new(move |mvcc| {
+                let result = mvcc.and_then(|mvcc| read(mvcc).map_err(RaftError::from));
+                let _ = tx.send(result);
+            }),
+        });
+        rx.await
+            .map_err(|_| Status::unavailable("the replication thread stopped"))
+    }
+
+    async fn admin(
+        &self,
+        build: impl FnOnce(reef_raft::ProposeCallback) -> HostMsg,
+    ) -> Result<pb::AdminResponse, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.router.send_or_fail(build(Box::new(move |result| {
+            let _ = tx.send(result);
+        })));
+        let result = rx
+            .await
+            .map_err(|_| Status::unavailable("the replication thread stopped"))?;
+        Ok(admin_response(result.map(|_| ())))
+    }
+}
+
+fn command_response(result: Result<TxnResponse, RaftError>) -> pb::CommandResponse {
+    match result {
+        Ok(TxnResponse::TxnStatus(status)) => pb::CommandResponse {
+            txn_status: Some(txn_status_to_pb(status)),
+            ..Default::default()
+        },
+        Ok(_) => pb::CommandResponse::default(),
+        Err(err) => pb::CommandResponse {
+            partition_error: partition_error(&err),
+            key_error: key_error(&err).or_else(|| {
+                partition_error(&err).is_none().then(|| pb::KeyError {
+                    message: err.to_string(),
+                    error: None,
+                })
+            }),
+            txn_status: None,
+        },
+    }
+}
+
+fn admin_response(result: Result<(), RaftError>) -> pb::AdminResponse {
+    match result {
+        Ok(()) => pb::AdminResponse::default(),
+        Err(err) => pb::AdminResponse {
+            partition_error: partition_error(&err),
+            error: err.to_string(),
+        },
+    }
+}
+
+fn status_to_pb(s: &ReplicaStatus) -> pb::ReplicaStatus {
+    pb::ReplicaStatus {
+        partition: s.partition.as_ref().map(partition_to_pb),
+        replica: Some(replica_to_pb(&s.replica)),
+        role: match s.role {
+            StateRole::Leader => "leader",
+            StateRole::Follower => "follower",
+            StateRole::Candidate => "candidate",
+            StateRole::PreCandidate => "precandidate",
+        }
+        .to_string(),
+        term: s.term,
+        leader_id: s.leader_id,
+        commit: s.commit,
+        applied: s.applied,
+        first_index: s.first_index,
+        last_index: s.last_index,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for NodeServices {
+    async fn send(
+        &self,
+        request: Request<Streaming<pb::RaftBatch>>,
+    ) -> Result<Response<pb::Done>, Status> {
+        let mut stream = request.into_inner();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            self.check_identity(batch.cluster_id, batch.to_node, "Raft batch")?;
+            self.check_sender(batch.from_node)?;
+            for env in &batch.envelopes {
+                let env = match envelope_from_pb(env) {
+                    Ok(env) => env,
+                    Err(err) => {
+                        tracing::warn!(from_node = batch.from_node, "{err}");
+                        continue;
+                    }
+                };
+                if env.from.node_id != batch.from_node || env.to.node_id != self.node_id {
+                    tracing::warn!(
+                        from_node = batch.from_node,
+                        "refusing a misaddressed Raft message"
+                    );
+                    continue;
+                }
+                if let Err(err) = self.router.send(HostMsg::Raft(env)) {
+                    // Raft retransmits; a busy node drops rather than blocks the stream.
+                    tracing::debug!(%err, "dropping an incoming Raft message");
+                }
+            }
+        }
+        Ok(Response::new(pb::Done {}))
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::Done>, Status> {
+        let mut stream = request.into_inner();
+        let Some(first) = stream.next().await else {
+            return Err(Status::invalid_argument("empty snapshot stream"));
+        };
+        let Some(pb::snapshot_chunk::Chunk::Header(header)) = first?.chunk else {
+            return Err(Status::invalid_argument(
+                "a snapshot stream must start with its header",
+            ));
+        };
+        self.check_identity(header.cluster_id, header.to_node, "snapshot")?;
+        self.check_sender(header.from_node)?;
+        if header.data_len > MAX_SNAPSHOT {
+            return Err(Status::resource_exhausted("snapshot too large"));
+        }
+        let mut data = Vec::with_capacity(header.data_len as usize);
+        while let Some(chunk) = stream.next().await {
+            match chunk?.chunk {
+                Some(pb::snapshot_chunk::Chunk::Data(bytes)) => {
+                    if data.len() as u64 + bytes.len() as u64 > header.data_len {
+                        return Err(Status::invalid_argument("snapshot longer than announced"));
+                    }
+                    data.extend_from_slice(&bytes);
+                }
+                _ => return Err(Status::invalid_argument("unexpected snapshot chunk")),
+            }
+        }
+        if data.len() as u64 != header.data_len {
+            return Err(Status::invalid_argument("snapshot shorter than announced"));
+        }
+        let envelope = header
+            .envelope
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("snapshot header has no envelope"))?;
+        let mut env = envelope_from_pb(envelope).map_err(Status::invalid_argument)?;
+        if env.from.node_id != header.from_node || env.to.node_id != self.node_id {
+            return Err(Status::permission_denied("misaddressed snapshot"));
+        }
+        env.message.mut_snapshot().data = data.into();
+        self.router
+            .send(HostMsg::Raft(env))
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        Ok(Response::new(pb::Done {}))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::kv_server::Kv for NodeServices {
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
+        let req = request.into_inner();
+        let key = req.key.to_vec();
+        let mut end = key.clone();
+        end.push(0);
+        let read_key = key.clone();
+        let result = self
+            .read(req.context.as_ref(), key, end, move |mvcc| {
+                mvcc.get(&read_key, req.read_ts)
+            })
+            .await?;
+        Ok(Response::new(match result {
+            Ok(value) => pb::GetResponse {
+                found: value.is_some(),
+                value: value.unwrap_or_default().into(),
+                ..Default::default()
+            },
+            Err(err) => pb::GetResponse {
+                partition_error: partition_error(&err),
+                key_error: key_error(&err),
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn scan(
+        &self,
+        request: Request<pb::ScanRequest>,
+    ) -> Result<Response<pb::ScanResponse>, Status> {
+        let req = request.into_inner();
+        let (start, end) = (req.start.to_vec(), req.end.to_vec());
+        let limit = (req.limit as usize).clamp(1, MAX_SCAN);
+        let (read_start, read_end) = (start.clone(), end.clone());
+        let result = self
+            .read(req.context.as_ref(), start, end, move |mvcc| {
+                if req.reverse {
+                    mvcc.scan_reverse(&read_start, &read_end, req.read_ts, limit)
+                } else {
+                    mvcc.scan(&read_start, &read_end, req.read_ts, limit)
+                }
+            })
+            .await?;
+        Ok(Response::new(match result {
+            Ok(pairs) => pb::ScanResponse {
+                pairs: pairs
+                    .into_iter()
+                    .map(|(k, v)| pb::KvPair {
+                        key: k.into(),
+                        value: v.into(),
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            Err(err) => pb::ScanResponse {
+                partition_error: partition_error(&err),
+                key_error: key_error(&err),
+                pairs: Vec::new(),
+            },
+        }))
+    }
+
+    async fn prewrite(
+        &self,
+        request: Request<pb::PrewriteRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::Prewrite {
+            mutations: req.mutations.iter().map(mutation_from_pb).collect(),
+            primary: req.primary.to_vec(),
+            start_ts: req.start_ts,
+            lock_ttl_ms: req.lock_ttl_ms,
+            min_commit_ts: req.min_commit_ts,
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn commit(
+        &self,
+        request: Request<pb::CommitRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::Commit {
+            keys: req.keys.iter().map(|k| k.to_vec()).collect(),
+            start_ts: req.start_ts,
+            commit_ts: req.commit_ts,
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::Rollback {
+            keys: req.keys.iter().map(|k| k.to_vec()).collect(),
+            start_ts: req.start_ts,
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn check_txn_status(
+        &self,
+        request: Request<pb::CheckTxnStatusRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::CheckTxnStatus {
+            primary: req.primary.to_vec(),
+            lock_ts: req.lock_ts,
+            current_ts: req.current_ts,
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn resolve_lock(
+        &self,
+        request: Request<pb::ResolveLockRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::ResolveLock {
+            start_ts: req.start_ts,
+            commit_ts: (req.commit_ts != 0).then_some(req.commit_ts),
+            keys: req.keys.iter().map(|k| k.to_vec()).collect(),
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for NodeServices {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let req = request.into_inner();
+        self.check_identity(req.cluster_id, self.node_id, "status request")?;
+        let router = self.router.clone();
+        let statuses = tokio::task::spawn_blocking(move || router.status())
+            .await
+            .map_err(|err| Status::internal(err.to_string()))?
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        Ok(Response::new(pb::StatusResponse {
+            node_id: self.node_id,
+            replicas: statuses.iter().map(status_to_pb).collect(),
+        }))
+    }
+
+    async fn split(
+        &self,
+        request: Request<pb::SplitRequest>,
+    ) -> Result<Response<pb::AdminResponse>, Status> {
+        let req = request.into_inner();
+        let (partition_id, epoch) = self.context(req.context.as_ref())?;
+        let split_key = req.split_key.to_vec();
+        self.admin(move |cb| HostMsg::Split {
+            partition_id,
+            epoch,
+            split_key,
+            cb,
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn change_replica(
+        &self,
+        request: Request<pb::ChangeReplicaRequest>,
+    ) -> Result<Response<pb::AdminResponse>, Status> {
+        use pb::change_replica_request::Change;
+        let req = request.into_inner();
+        let (partition_id, epoch) = self.context(req.context.as_ref())?;
+        let change = match req.change {
+            Some(Change::AddLearnerOnNode(node_id)) => ReplicaChange::AddLearner { node_id },
+            Some(Change::PromoteReplica(replica_id)) => ReplicaChange::Promote { replica_id },
+            Some(Change::RemoveReplica(replica_id)) => ReplicaChange::Remove { replica_id },
+            None => return Err(Status::invalid_argument("no change given")),
+        };
+        self.admin(move |cb| HostMsg::ChangeReplica {
+            partition_id,
+            epoch,
+            change,
+            cb,
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::AdminResponse>, Status> {
+        let req = request.into_inner();
+        let (partition_id, _) = self.context(req.context.as_ref())?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.router
+            .send(HostMsg::TransferLeader {
+                partition_id,
+                to_replica_id: req.to_replica,
+                reply: tx,
+            })
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        let result = tokio::task::spawn_blocking(move || rx.recv())
+            .await
+            .map_err(|err| Status::internal(err.to_string()))?
+            .map_err(|_| Status::unavailable("the replication thread stopped"))?;
+        Ok(Response::new(admin_response(result)))
+    }
+}
+
+/// Serves the node's services on `addr` until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    services: NodeServices,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let limit = 64 << 20;
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            pb::raft_server::RaftServer::new(services.clone()).max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::kv_server::KvServer::new(services.clone()).max_decoding_message_size(limit),
+        )
+        .add_service(pb::admin_server::AdminServer::new(services))
+        .serve_with_shutdown(addr, shutdown)
+        .await
+}

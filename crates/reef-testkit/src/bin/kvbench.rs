@@ -1,0 +1,192 @@
+//! Replication benchmark: starts `reef store` processes on loopback, drives concurrent write
+//! transactions (prewrite + commit of one fresh key each, i.e. two Raft proposals) through the
+//! partition leader over gRPC, and reports throughput and latency. With `--failover`, it then
+//! kills the leader with SIGKILL several times and reports the time from each kill to the next
+//! acknowledged write.
+//!
+//! ```text
+//! reef-kvbench --reef target/release/reef --replicas 3 --clients 16 --duration 20 --failover
+//! ```
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use reef_rpc::pb;
+use reef_rpc::pb::kv_client::KvClient;
+use reef_testkit::store_cluster::{StoreCluster, CLUSTER_ID};
+
+#[derive(Parser)]
+struct Args {
+    /// The reef binary.
+    #[arg(long)]
+    reef: PathBuf,
+    /// Replicas of the partition (1 or 3).
+    #[arg(long, default_value_t = 3)]
+    replicas: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: u64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Milliseconds between Raft ticks.
+    #[arg(long, default_value_t = 100)]
+    tick_ms: u64,
+    /// Measure leader failover afterwards (needs 3 replicas).
+    #[arg(long)]
+    failover: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(err) = runtime.block_on(run(args)) {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), reef_testkit::Error> {
+    let mut cluster = StoreCluster::start(&args.reef, args.replicas, args.tick_ms)?;
+    let (leader, epoch) = cluster.leader(Duration::from_secs(30)).await?;
+    let url = format!("http://{}", cluster.nodes[leader].addr);
+    let ctx = pb::Context {
+        cluster_id: CLUSTER_ID,
+        node_id: cluster.nodes[leader].id,
+        partition_id: 1,
+        epoch: Some(epoch),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let value = vec![b'v'; args.value_size];
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for client in 0..args.clients {
+        let (stop, errors, ctx, value, url) = (
+            stop.clone(),
+            errors.clone(),
+            ctx.clone(),
+            value.clone(),
+            url.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut kv = KvClient::connect(url).await.expect("connect to the leader");
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key: bytes::Bytes = format!("bench/{client:04}/{n:010}").into_bytes().into();
+                let start_ts = 1_000_000 + (n * args.clients + client) * 4;
+                n += 1;
+                let t = Instant::now();
+                let prewrite = kv
+                    .prewrite(pb::PrewriteRequest {
+                        context: Some(ctx.clone()),
+                        mutations: vec![pb::Mutation {
+                            op: pb::mutation::Op::Put as i32,
+                            key: key.clone(),
+                            value: value.clone().into(),
+                            conflict_ts: 0,
+                        }],
+                        primary: key.clone(),
+                        start_ts,
+                        lock_ttl_ms: 10_000,
+                        min_commit_ts: 0,
+                    })
+                    .await;
+                let ok = matches!(&prewrite, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let commit = kv
+                    .commit(pb::CommitRequest {
+                        context: Some(ctx.clone()),
+                        keys: vec![key],
+                        start_ts,
+                        commit_ts: start_ts + 1,
+                    })
+                    .await;
+                let ok = matches!(&commit, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
+                if ok {
+                    latencies.push(t.elapsed());
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "replicas={} clients={} duration={:.1}s txns={} txn/s={:.0} proposals/s={:.0} p50={:.2}ms p99={:.2}ms errors={}",
+        args.replicas,
+        args.clients,
+        elapsed,
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        2.0 * latencies.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        errors.load(Ordering::Relaxed)
+    );
+    if args.failover && args.replicas >= 3 {
+        let mut times = Vec::new();
+        for round in 0..3u64 {
+            let (leader, _) = cluster.leader(Duration::from_secs(30)).await?;
+            cluster.kill(leader)?;
+            let killed_at = Instant::now();
+            let key = format!("failover/{round}").into_bytes();
+            cluster.write(&key, b"x", 900_000_000 + round * 10).await?;
+            let took = killed_at.elapsed();
+            println!("failover round {round}: first acknowledged write {:.0} ms after SIGKILL of the leader", took.as_secs_f64() * 1000.0);
+            times.push(took);
+            cluster.spawn(leader)?;
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (now_leader, _) = cluster.leader(Duration::from_secs(10)).await?;
+                let target = cluster.applied(now_leader).await?;
+                if cluster.applied(leader).await.unwrap_or(0) >= target {
+                    break;
+                }
+                if Instant::now() > until {
+                    return Err(reef_testkit::Error::Cluster(
+                        "restarted node did not catch up".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        times.sort();
+        println!(
+            "failover: median {:.0} ms, max {:.0} ms over {} kills (tick {} ms, election timeout 10-20 ticks)",
+            times[times.len() / 2].as_secs_f64() * 1000.0,
+            times[times.len() - 1].as_secs_f64() * 1000.0,
+            times.len(),
+            args.tick_ms
+        );
+    }
+    cluster.stop_all()?;
+    Ok(())
+}

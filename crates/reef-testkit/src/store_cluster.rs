@@ -1,0 +1,325 @@
+//! [`StoreCluster`]: real `reef store` processes on loopback, for multi-process tests and the
+//! replication benchmark, with a small gRPC client that finds the leader and commits
+//! transactions through leader changes.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reef_rpc::pb;
+use reef_rpc::pb::admin_client::AdminClient;
+use reef_rpc::pb::kv_client::KvClient;
+use tonic::transport::Channel;
+
+use crate::error::Error;
+
+/// The cluster id the harness's nodes share.
+pub const CLUSTER_ID: u64 = 7;
+
+/// One `reef store` process.
+pub struct StoreNode {
+    /// The node id.
+    pub id: u64,
+    /// The gRPC address.
+    pub addr: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl StoreNode {
+    /// Returns true if the process runs.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A cluster of `reef store` processes sharing partition 1.
+pub struct StoreCluster {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    tick_ms: u64,
+    /// The nodes, node `i + 1` at index `i`.
+    pub nodes: Vec<StoreNode>,
+    peers: Vec<String>,
+    channels: std::collections::HashMap<usize, Channel>,
+}
+
+fn free_port() -> Result<u16, Error> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
+    Ok(listener
+        .local_addr()
+        .map_err(|e| Error::io("finding a free port", e))?
+        .port())
+}
+
+impl StoreCluster {
+    /// Starts `n` nodes of `bin` (`reef`) with `tick_ms` between Raft ticks, each with a fresh
+    /// data directory, and waits until each says it is ready.
+    pub fn start(bin: &Path, n: u64, tick_ms: u64) -> Result<StoreCluster, Error> {
+        let dir =
+            tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            nodes.push(StoreNode {
+                id,
+                addr: format!("127.0.0.1:{}", free_port()?),
+                data_dir: dir.path().join(format!("node{id}")),
+                child: None,
+            });
+        }
+        let peers = nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.addr))
+            .collect();
+        let mut cluster = StoreCluster {
+            _dir: dir,
+            bin: bin.to_path_buf(),
+            tick_ms,
+            nodes,
+            peers,
+            channels: Default::default(),
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Starts (or restarts, on its data directory) node index `i`.
+    pub fn spawn(&mut self, i: usize) -> Result<(), Error> {
+        let node = &self.nodes[i];
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("store")
+            .args(["--node-id", &node.id.to_string()])
+            .args(["--cluster-id", &CLUSTER_ID.to_string()])
+            .args(["--listen", &node.addr])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(["--tick-ms", &self.tick_ms.to_string()])
+            .args(["--log", "warn"]);
+        for p in &self.peers {
+            cmd.arg("--peer").arg(p);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::io(format!("starting {}", self.bin.display()), e))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading the node's first line", e))?;
+        if !line.contains("reef store ready") {
+            let _ = child.kill();
+            return Err(Error::Cluster(format!(
+                "node {} did not start: {line:?}",
+                node.id
+            )));
+        }
+        self.nodes[i].child = Some(child);
+        self.channels.remove(&i);
+        Ok(())
+    }
+
+    /// Kills node index `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) -> Result<(), Error> {
+        let mut child = self.nodes[i].child.take().ok_or(Error::NotRunning)?;
+        child.kill().map_err(|e| Error::io("killing a node", e))?;
+        child
+            .wait()
+            .map_err(|e| Error::io("waiting for a node", e))?;
+        self.channels.remove(&i);
+        Ok(())
+    }
+
+    /// Stops every node with SIGTERM and waits for them to exit.
+    pub fn stop_all(&mut self) -> Result<(), Error> {
+        for node in &mut self.nodes {
+            let Some(mut child) = node.child.take() else {
+                continue;
+            };
+            // SAFETY: kill(2) with a pid this process spawned and still owns.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child
+                    .try_wait()
+                    .map_err(|e| Error::io("waiting for a node", e))?
+                    .is_some()
+                {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::StopTimeout { secs: 20 });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.channels.clear();
+        Ok(())
+    }
+
+    async fn channel(&mut self, i: usize) -> Result<Channel, Error> {
+        if let Some(ch) = self.channels.get(&i) {
+            return Ok(ch.clone());
+        }
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{}", self.nodes[i].addr))
+            .map_err(|e| Error::Connect(e.to_string()))?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        self.channels.insert(i, ch.clone());
+        Ok(ch)
+    }
+
+    /// Returns every running node's replica statuses.
+    pub async fn status(&mut self, i: usize) -> Result<pb::StatusResponse, Error> {
+        let ch = self.channel(i).await?;
+        let resp = AdminClient::new(ch)
+            .status(pb::StatusRequest {
+                cluster_id: CLUSTER_ID,
+            })
+            .await;
+        match resp {
+            Ok(resp) => Ok(resp.into_inner()),
+            Err(status) => {
+                self.channels.remove(&i);
+                Err(Error::Connect(status.to_string()))
+            }
+        }
+    }
+
+    /// Returns the index of the node leading partition 1 and the partition's epoch, waiting up
+    /// to `deadline` for one.
+    pub async fn leader(&mut self, deadline: Duration) -> Result<(usize, pb::Epoch), Error> {
+        let until = Instant::now() + deadline;
+        loop {
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].running() {
+                    continue;
+                }
+                let Ok(status) = self.status(i).await else {
+                    continue;
+                };
+                for r in status.replicas {
+                    if r.role == "leader" {
+                        if let Some(p) = r.partition.filter(|p| p.id == 1) {
+                            return Ok((i, p.epoch.unwrap_or_default()));
+                        }
+                    }
+                }
+            }
+            if Instant::now() > until {
+                return Err(Error::Cluster(format!("no leader within {deadline:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Returns node index `i`'s highest applied index.
+    pub async fn applied(&mut self, i: usize) -> Result<u64, Error> {
+        let status = self.status(i).await?;
+        Ok(status.replicas.iter().map(|r| r.applied).max().unwrap_or(0))
+    }
+
+    /// Commits `key = value` at `start_ts` (commit at `start_ts + 1`), retrying through leader
+    /// changes for up to 30 s until acknowledged. Both phases are idempotent for a fixed start
+    /// timestamp, so a retry after a lost response is safe.
+    pub async fn write(&mut self, key: &[u8], value: &[u8], start_ts: u64) -> Result<(), Error> {
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut prewritten = false;
+        loop {
+            if Instant::now() > until {
+                return Err(Error::Cluster(format!(
+                    "write of {:?} not acknowledged within 30 s",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            let (leader, epoch) = self.leader(Duration::from_secs(30)).await?;
+            let ctx = pb::Context {
+                cluster_id: CLUSTER_ID,
+                node_id: self.nodes[leader].id,
+                partition_id: 1,
+                epoch: Some(epoch),
+            };
+            let Ok(ch) = self.channel(leader).await else {
+                continue;
+            };
+            let mut kv = KvClient::new(ch);
+            if !prewritten {
+                let req = pb::PrewriteRequest {
+                    context: Some(ctx.clone()),
+                    mutations: vec![pb::Mutation {
+                        op: pb::mutation::Op::Put as i32,
+                        key: key.to_vec().into(),
+                        value: value.to_vec().into(),
+                        conflict_ts: 0,
+                    }],
+                    primary: key.to_vec().into(),
+                    start_ts,
+                    lock_ttl_ms: 60_000,
+                    min_commit_ts: 0,
+                };
+                match kv.prewrite(req).await.map(|r| r.into_inner()) {
+                    Ok(resp) if resp.partition_error.is_some() => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                    Ok(resp) => {
+                        if let Some(err) = resp.key_error {
+                            return Err(Error::Cluster(format!(
+                                "prewrite failed: {}",
+                                err.message
+                            )));
+                        }
+                        prewritten = true;
+                    }
+                    Err(_) => {
+                        self.channels.remove(&leader);
+                        continue;
+                    }
+                }
+            }
+            let req = pb::CommitRequest {
+                context: Some(ctx),
+                keys: vec![key.to_vec().into()],
+                start_ts,
+                commit_ts: start_ts + 1,
+            };
+            match kv.commit(req).await.map(|r| r.into_inner()) {
+                Ok(resp) if resp.partition_error.is_some() => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(resp) => {
+                    return match resp.key_error {
+                        Some(err) => Err(Error::Cluster(format!("commit failed: {}", err.message))),
+                        None => Ok(()),
+                    };
+                }
+                Err(_) => {
+                    self.channels.remove(&leader);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StoreCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
