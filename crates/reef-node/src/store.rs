@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use parking_lot::RwLock;
-use reef_raft::{Driver, Epoch, Host, Partition, RaftConfig, Replica, StoreIdent};
+use reef_raft::{Driver, Host, Partition, RaftConfig, StoreIdent};
 use reef_rpc::{GrpcTransport, NodeServices};
 use reef_storage::{Engine, EngineOptions, RocksEngine};
 
@@ -96,16 +96,7 @@ pub async fn run_store(
         Box::new(transport),
         Arc::new(reef_raft::SystemClock),
     )?;
-    let first = Partition {
-        id: 1,
-        start: Vec::new(),
-        end: Vec::new(),
-        epoch: Epoch {
-            conf_ver: 1,
-            version: 1,
-        },
-        replicas: ids.iter().map(|&id| Replica::voter(id, id)).collect(),
-    };
+    let first = Partition::first(&ids);
     if host.bootstrap(first)? {
         tracing::info!(nodes = ?ids, "bootstrapped partition 1");
     }

@@ -4,6 +4,7 @@
 //! catches up, and every acknowledged write is then found in all three nodes' RocksDB.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,41 +27,55 @@ fn leader_kill_during_writes_loses_nothing() {
         .build()
         .unwrap();
     let mut cluster = StoreCluster::start(Path::new(env!("CARGO_BIN_EXE_reef")), 3, 50).unwrap();
-    let (total, kill_after) = (120u64, 40u64);
+    let (total, kill_after) = (150u64, 40u64);
     let ts = |i: u64| 1000 + i * 10;
-    let killed = runtime.block_on(async {
-        let (leader, _) = cluster.leader(Duration::from_secs(20)).await.unwrap();
-        for i in 0..kill_after {
-            cluster.write(&key(i), &value(i), ts(i)).await.unwrap();
-        }
-        leader
-    });
-    // SIGKILL the leader, then keep writing: the first write waits for the new leader.
-    cluster.kill(killed).unwrap();
-    let killed_at = Instant::now();
+    let leader = runtime
+        .block_on(cluster.leader(Duration::from_secs(20)))
+        .unwrap()
+        .0;
+    // A second thread SIGKILLs the leader once 40 writes are acknowledged, while the writer
+    // keeps going: the writes in flight then ride out the election.
+    let acked = Arc::new(AtomicU64::new(0));
+    let pid = cluster.pid(leader).unwrap();
+    let killer = {
+        let acked = acked.clone();
+        std::thread::spawn(move || {
+            while acked.load(Ordering::SeqCst) < kill_after {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: kill(2) on the pid of a child process the cluster still owns.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            Instant::now()
+        })
+    };
+    let mut acked_at = Vec::new();
     runtime.block_on(async {
-        cluster
-            .write(&key(kill_after), &value(kill_after), ts(kill_after))
-            .await
-            .unwrap();
+        for i in 0..total {
+            cluster.write(&key(i), &value(i), ts(i)).await.unwrap();
+            acked.fetch_add(1, Ordering::SeqCst);
+            acked_at.push(Instant::now());
+        }
+    });
+    let killed_at = killer.join().unwrap();
+    cluster.reap(leader).unwrap();
+    if let Some(first) = acked_at.iter().find(|&&t| t > killed_at) {
         eprintln!(
             "first write acknowledged {:?} after the leader was killed",
-            killed_at.elapsed()
+            *first - killed_at
         );
-        let (leader, _) = cluster.leader(Duration::from_secs(5)).await.unwrap();
-        assert_ne!(leader, killed, "a killed node cannot lead");
-        for i in kill_after + 1..total {
-            cluster.write(&key(i), &value(i), ts(i)).await.unwrap();
-        }
+    }
+    runtime.block_on(async {
+        let (now_leader, _) = cluster.leader(Duration::from_secs(5)).await.unwrap();
+        assert_ne!(now_leader, leader, "a killed node cannot lead");
     });
     // The killed node restarts from its data directory and catches up.
-    cluster.spawn(killed).unwrap();
+    cluster.spawn(leader).unwrap();
     runtime.block_on(async {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
-            let (leader, _) = cluster.leader(Duration::from_secs(10)).await.unwrap();
-            let target = cluster.applied(leader).await.unwrap();
-            if cluster.applied(killed).await.unwrap_or(0) >= target {
+            let (now_leader, _) = cluster.leader(Duration::from_secs(10)).await.unwrap();
+            let target = cluster.applied(now_leader).await.unwrap();
+            if cluster.applied(leader).await.unwrap_or(0) >= target {
                 break;
             }
             assert!(

@@ -44,7 +44,7 @@ pub enum RaftError {
     },
     /// The command was dropped or superseded by a leader change; it may or may not have taken
     /// effect.
-    #[error("partition {0}: the command was dropped by a leader change; retry it")]
+    #[error("partition {0}: the command was superseded by a leader change or did not apply in time; it may or may not have taken effect")]
     StaleCommand(u64),
     /// The replica is overloaded; retry after a short backoff.
     #[error("server is busy: {0}")]

@@ -73,6 +73,21 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Returns the first partition of a new cluster: id 1, every key, one voter per founding
+    /// node, whose replica id is the node id.
+    pub fn first(node_ids: &[u64]) -> Partition {
+        Partition {
+            id: 1,
+            start: Vec::new(),
+            end: Vec::new(),
+            epoch: Epoch {
+                conf_ver: 1,
+                version: 1,
+            },
+            replicas: node_ids.iter().map(|&id| Replica::voter(id, id)).collect(),
+        }
+    }
+
     /// Returns true if `key` lies in the partition.
     pub fn contains(&self, key: &[u8]) -> bool {
         key >= self.start.as_slice() && (self.end.is_empty() || key < self.end.as_slice())

@@ -22,7 +22,8 @@
 //! get NODE KEY                          a linearizable read on NODE
 //! cut A B... | C D...                   drop every message between the two groups
 //! drop RATIO                            drop this share of all messages (seeded)
-//! heal                                  undo cut and drop
+//! delay RATIO                           hold this share back to the next tick, reversed (reorders)
+//! heal                                  undo cut, drop and delay
 //! crash NODE / restart NODE             close a node's host and engine / reopen them from disk
 //! split NODE PARTITION KEY              split through NODE (the leader)
 //! add_learner NODE PARTITION TARGET     membership changes through NODE
@@ -40,8 +41,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reef_raft::{
-    Clock, Envelope, Epoch, Host, Partition, RaftConfig, RaftError, RaftMessage, Replica,
-    ReplicaChange, StateRole, StoreIdent, Transport,
+    Clock, Envelope, Epoch, Host, Partition, RaftConfig, RaftError, RaftMessage, ReplicaChange,
+    StateRole, StoreIdent, Transport,
 };
 use reef_storage::{Cf, Engine, EngineOptions, RocksEngine};
 use reef_txn::{data_bounds, Command, Mutation, MutationOp};
@@ -61,6 +62,9 @@ struct Net {
     queue: VecDeque<Envelope>,
     cut: BTreeSet<(u64, u64)>,
     drop_ratio: f64,
+    delay_ratio: f64,
+    /// Messages held back until the next tick (delayed, and so reordered).
+    delayed: Vec<Envelope>,
 }
 
 struct SimTransport(Arc<Mutex<Net>>);
@@ -140,16 +144,7 @@ impl Sim {
     }
 
     fn cluster(&mut self, n: u64) {
-        let partition = Partition {
-            id: 1,
-            start: Vec::new(),
-            end: Vec::new(),
-            epoch: Epoch {
-                conf_ver: 1,
-                version: 1,
-            },
-            replicas: (1..=n).map(|i| Replica::voter(i, i)).collect(),
-        };
+        let partition = Partition::first(&(1..=n).collect::<Vec<_>>());
         for node in 1..=n {
             let mut host = self.open_host(node);
             host.bootstrap(partition.clone()).unwrap();
@@ -173,10 +168,18 @@ impl Sim {
                 let (from, to) = (env.from.node_id, env.to.node_id);
                 let is_snapshot =
                     env.message.get_msg_type() == raft::prelude::MessageType::MsgSnapshot;
-                let (cut, ratio) = {
+                let (cut, ratio, delay) = {
                     let net = self.net.lock().unwrap();
-                    (net.cut.contains(&(from, to)), net.drop_ratio)
+                    (
+                        net.cut.contains(&(from, to)),
+                        net.drop_ratio,
+                        net.delay_ratio,
+                    )
                 };
+                if delay > 0.0 && self.rng.random_bool(delay) {
+                    self.net.lock().unwrap().delayed.push(env);
+                    continue;
+                }
                 let lost = cut
                     || !self.hosts.contains_key(&to)
                     || (ratio > 0.0 && self.rng.random_bool(ratio));
@@ -200,6 +203,13 @@ impl Sim {
     fn tick(&mut self, n: usize) {
         for _ in 0..n {
             *self.clock.0.lock().unwrap() += TICK;
+            {
+                // Held-back messages rejoin the queue in reverse order.
+                let mut net = self.net.lock().unwrap();
+                let mut delayed = std::mem::take(&mut net.delayed);
+                delayed.reverse();
+                net.queue.extend(delayed);
+            }
             for host in self.hosts.values_mut() {
                 host.tick();
             }
@@ -454,13 +464,7 @@ impl Sim {
                 let primary = keys[0].clone();
                 self.propose(
                     node,
-                    Command::Prewrite {
-                        mutations,
-                        primary: primary.clone(),
-                        start_ts,
-                        lock_ttl_ms: 3000,
-                        min_commit_ts: 0,
-                    },
+                    prewrite(mutations, start_ts),
                     &primary,
                     "prewrite".into(),
                 );
@@ -495,13 +499,7 @@ impl Sim {
                 let primary = mutations[0].key.clone();
                 self.propose(
                     node,
-                    Command::Prewrite {
-                        mutations,
-                        primary: primary.clone(),
-                        start_ts,
-                        lock_ttl_ms: 3000,
-                        min_commit_ts: 0,
-                    },
+                    prewrite(mutations, start_ts),
                     &primary,
                     format!("prewrite {start_ts}"),
                 );
@@ -568,10 +566,12 @@ impl Sim {
                 }
             }
             "drop" => self.net.lock().unwrap().drop_ratio = tokens[1].parse().unwrap(),
+            "delay" => self.net.lock().unwrap().delay_ratio = tokens[1].parse().unwrap(),
             "heal" => {
                 let mut net = self.net.lock().unwrap();
                 net.cut.clear();
                 net.drop_ratio = 0.0;
+                net.delay_ratio = 0.0;
             }
             "crash" => {
                 let node = num(1);
@@ -656,6 +656,17 @@ fn parse_id(text: &str) -> u64 {
 
 fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
+}
+
+/// A prewrite whose primary is its first key.
+fn prewrite(mutations: Vec<Mutation>, start_ts: u64) -> Command {
+    Command::Prewrite {
+        primary: mutations[0].key.clone(),
+        mutations,
+        start_ts,
+        lock_ttl_ms: 3000,
+        min_commit_ts: 0,
+    }
 }
 
 fn parse_mutation(token: &str) -> Mutation {

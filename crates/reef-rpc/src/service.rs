@@ -20,6 +20,22 @@ use crate::transport::PeerAddrs;
 const MAX_SNAPSHOT: u64 = 4 << 30;
 /// The most pairs one scan returns.
 const MAX_SCAN: usize = 10_000;
+/// How long a request waits for its proposal to apply or its read to become safe. A replica
+/// cut off from its group would otherwise keep the caller forever.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for a callback's answer, giving up after [`REQUEST_TIMEOUT`].
+async fn wait<T>(
+    rx: oneshot::Receiver<Result<T, RaftError>>,
+    partition_id: u64,
+) -> Result<Result<T, RaftError>, Status> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(_)) => Err(Status::unavailable("the replication thread stopped")),
+        // The command may still apply later: the same answer as a superseded proposal.
+        Err(_) => Ok(Err(RaftError::StaleCommand(partition_id))),
+    }
+}
 
 /// The services of one node, sharing its identity and its replication router.
 #[derive(Clone)]
@@ -92,10 +108,7 @@ impl NodeServices {
                 let _ = tx.send(result);
             }),
         });
-        let result = rx
-            .await
-            .map_err(|_| Status::unavailable("the replication thread stopped"))?;
-        Ok(command_response(result))
+        Ok(command_response(wait(rx, partition_id).await?))
     }
 
     /// Runs `read` on the replication thread once the partition may serve it.
@@ -118,8 +131,7 @@ impl NodeServices {
                 let _ = tx.send(result);
             }),
         });
-        rx.await
-            .map_err(|_| Status::unavailable("the replication thread stopped"))
+        wait(rx, partition_id).await
     }
 
     async fn admin(
@@ -130,10 +142,7 @@ impl NodeServices {
         self.router.send_or_fail(build(Box::new(move |result| {
             let _ = tx.send(result);
         })));
-        let result = rx
-            .await
-            .map_err(|_| Status::unavailable("the replication thread stopped"))?;
-        Ok(admin_response(result.map(|_| ())))
+        Ok(admin_response(wait(rx, 0).await?.map(|_| ())))
     }
 }
 

@@ -137,6 +137,21 @@ impl StoreCluster {
         Ok(())
     }
 
+    /// Returns node index `i`'s process id, so another thread can signal it mid-operation.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(Child::id)
+    }
+
+    /// Waits for node index `i`, which another thread killed, and marks it stopped.
+    pub fn reap(&mut self, i: usize) -> Result<(), Error> {
+        let mut child = self.nodes[i].child.take().ok_or(Error::NotRunning)?;
+        child
+            .wait()
+            .map_err(|e| Error::io("waiting for a node", e))?;
+        self.channels.remove(&i);
+        Ok(())
+    }
+
     /// Stops every node with SIGTERM and waits for them to exit.
     pub fn stop_all(&mut self) -> Result<(), Error> {
         for node in &mut self.nodes {
