@@ -107,13 +107,11 @@ pub async fn run_store(
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr()?;
-    drop(listener);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(reef_rpc::serve(local, services, async move {
+    // The listener is bound, so clients can connect as soon as readiness is announced.
+    let mut server = tokio::spawn(reef_rpc::serve(listener, services, async move {
         let _ = stop_rx.changed().await;
     }));
-    // Give the listener a moment to bind before announcing readiness.
-    tokio::time::sleep(Duration::from_millis(50)).await;
     ready(local);
     tokio::select! {
         result = &mut server => {

@@ -555,85 +555,12 @@ impl Host {
         change: ReplicaChange,
         cb: ProposeCallback,
     ) {
-        let node_id = self.ctx.node_id;
-        let engine = self.ctx.engine.clone();
         let now = self.ctx.clock.now();
         let Some(peer) = self.peers.get_mut(&partition_id) else {
             return cb(Err(RaftError::PartitionNotFound(partition_id)));
         };
-        let prepared = (|| {
-            let partition = peer.check_leader()?;
-            if partition.epoch.conf_ver != epoch.conf_ver {
-                return Err(epoch_mismatch(partition, epoch));
-            }
-            if peer.raw.raft.has_pending_conf() {
-                return Err(RaftError::ServerBusy(format!(
-                    "partition {partition_id} has a membership change in progress"
-                )));
-            }
-            let (change_type, replica) = match change {
-                ReplicaChange::AddLearner { node_id: target } => {
-                    if partition.replica_on(target).is_some() {
-                        return Err(RaftError::InvalidArgument(format!(
-                            "{partition} already has a replica on node {target}"
-                        )));
-                    }
-                    let id = alloc_ids(&*engine, node_id, 1)?;
-                    (
-                        ConfChangeType::AddLearnerNode,
-                        Replica {
-                            id,
-                            node_id: target,
-                            learner: true,
-                        },
-                    )
-                }
-                ReplicaChange::Promote { replica_id } => match partition.replica(replica_id) {
-                    Some(r) if r.learner => (
-                        ConfChangeType::AddNode,
-                        Replica {
-                            learner: false,
-                            ..*r
-                        },
-                    ),
-                    _ => {
-                        return Err(RaftError::InvalidArgument(format!(
-                            "replica {replica_id} is not a learner of {partition}"
-                        )))
-                    }
-                },
-                ReplicaChange::Remove { replica_id } => {
-                    if replica_id == peer.replica.id {
-                        return Err(RaftError::InvalidArgument(format!(
-                            "replica {replica_id} is the leader of {partition}: transfer leadership first"
-                        )));
-                    }
-                    match partition.replica(replica_id) {
-                        Some(r) => (ConfChangeType::RemoveNode, *r),
-                        None => {
-                            return Err(RaftError::InvalidArgument(format!(
-                                "replica {replica_id} is not in {partition}"
-                            )))
-                        }
-                    }
-                }
-            };
-            let mut single = ConfChangeSingle::default();
-            single.set_change_type(change_type);
-            single.node_id = replica.id;
-            let mut cc = ConfChangeV2::default();
-            cc.set_transition(ConfChangeTransition::Auto);
-            cc.mut_changes().push(single);
-            cc.context = ChangeContext {
-                partition_id,
-                epoch: partition.epoch,
-                replica,
-            }
-            .encode()
-            .into();
-            Ok(cc)
-        })();
-        match prepared {
+        let ctx = &self.ctx;
+        match conf_change(peer, &*ctx.engine, ctx.node_id, partition_id, epoch, change) {
             Ok(cc) => match peer.raw.propose_conf_change(Vec::new(), cc) {
                 Ok(()) => push_proposal(peer, now, cb),
                 Err(err) => cb(Err(dropped(peer, err))),
@@ -898,6 +825,89 @@ impl Host {
     }
 }
 
+/// Builds the raft-rs membership change for `change`, after checking that the replica leads,
+/// that the epoch is current, that no other change is in progress and that the change makes
+/// sense for the partition. A new learner gets a fresh replica id.
+fn conf_change(
+    peer: &Peer,
+    engine: &dyn Engine,
+    node_id: u64,
+    partition_id: u64,
+    epoch: Epoch,
+    change: ReplicaChange,
+) -> Result<ConfChangeV2> {
+    let partition = peer.check_leader()?;
+    if partition.epoch.conf_ver != epoch.conf_ver {
+        return Err(epoch_mismatch(partition, epoch));
+    }
+    if peer.raw.raft.has_pending_conf() {
+        return Err(RaftError::ServerBusy(format!(
+            "partition {partition_id} has a membership change in progress"
+        )));
+    }
+    let (change_type, replica) = match change {
+        ReplicaChange::AddLearner { node_id: target } => {
+            if partition.replica_on(target).is_some() {
+                return Err(RaftError::InvalidArgument(format!(
+                    "{partition} already has a replica on node {target}"
+                )));
+            }
+            let id = alloc_ids(&*engine, node_id, 1)?;
+            (
+                ConfChangeType::AddLearnerNode,
+                Replica {
+                    id,
+                    node_id: target,
+                    learner: true,
+                },
+            )
+        }
+        ReplicaChange::Promote { replica_id } => match partition.replica(replica_id) {
+            Some(r) if r.learner => (
+                ConfChangeType::AddNode,
+                Replica {
+                    learner: false,
+                    ..*r
+                },
+            ),
+            _ => {
+                return Err(RaftError::InvalidArgument(format!(
+                    "replica {replica_id} is not a learner of {partition}"
+                )))
+            }
+        },
+        ReplicaChange::Remove { replica_id } => {
+            if replica_id == peer.replica.id {
+                return Err(RaftError::InvalidArgument(format!(
+                    "replica {replica_id} is the leader of {partition}: transfer leadership first"
+                )));
+            }
+            match partition.replica(replica_id) {
+                Some(r) => (ConfChangeType::RemoveNode, *r),
+                None => {
+                    return Err(RaftError::InvalidArgument(format!(
+                        "replica {replica_id} is not in {partition}"
+                    )))
+                }
+            }
+        }
+    };
+    let mut single = ConfChangeSingle::default();
+    single.set_change_type(change_type);
+    single.node_id = replica.id;
+    let mut cc = ConfChangeV2::default();
+    cc.set_transition(ConfChangeTransition::Auto);
+    cc.mut_changes().push(single);
+    cc.context = ChangeContext {
+        partition_id,
+        epoch: partition.epoch,
+        replica,
+    }
+    .encode()
+    .into();
+    Ok(cc)
+}
+
 fn push_proposal(peer: &mut Peer, now: std::time::Instant, cb: ProposeCallback) {
     let index = peer.raw.raft.raft_log.last_index();
     let term = peer.raw.raft.term;
@@ -989,14 +999,15 @@ fn write_initial_states(batch: &mut WriteBatch, partition: &Partition, raft_stat
 /// Refuses a snapshot that does not belong to the envelope's partition or whose range overlaps
 /// another partition this node hosts.
 fn snapshot_acceptable(peers: &BTreeMap<u64, Peer>, env: &Envelope) -> bool {
-    let data = match SnapshotData::decode(&env.message.get_snapshot().data) {
-        Ok(data) => data,
+    // Checked without copying the records; they are decoded once, when installed.
+    let partition = match SnapshotData::validate(&env.message.get_snapshot().data) {
+        Ok(partition) => partition,
         Err(err) => {
             tracing::warn!(partition = env.partition_id, %err, "dropping a malformed snapshot");
             return false;
         }
     };
-    if data.partition.id != env.partition_id {
+    if partition.id != env.partition_id {
         tracing::warn!(
             partition = env.partition_id,
             "dropping a snapshot of another partition"
@@ -1006,7 +1017,7 @@ fn snapshot_acceptable(peers: &BTreeMap<u64, Peer>, env: &Envelope) -> bool {
     let clash = peers.iter().find(|(&id, p)| {
         id != env.partition_id
             && p.partition()
-                .is_some_and(|q| q.overlaps(&data.partition.start, &data.partition.end))
+                .is_some_and(|q| q.overlaps(&partition.start, &partition.end))
     });
     if let Some((&other, _)) = clash {
         tracing::info!(

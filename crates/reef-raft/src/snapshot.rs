@@ -106,15 +106,29 @@ impl SnapshotData {
         buf
     }
 
+    /// Checks a snapshot written by [`SnapshotData::encode`] without copying its records, and
+    /// returns its descriptor.
+    pub fn validate(input: &[u8]) -> Result<Partition> {
+        Self::walk(input, |_, _, _| {})
+    }
+
     /// Decodes a snapshot written by [`SnapshotData::encode`].
-    pub fn decode(mut input: &[u8]) -> Result<SnapshotData> {
+    pub fn decode(input: &[u8]) -> Result<SnapshotData> {
+        let mut records = Vec::new();
+        let partition = Self::walk(input, |cf, key, value| {
+            records.push((cf, key.to_vec(), value.to_vec()))
+        })?;
+        Ok(SnapshotData { partition, records })
+    }
+
+    /// Parses a snapshot, handing each record to `record` in order, and returns the descriptor.
+    fn walk(mut input: &[u8], mut record: impl FnMut(Cf, &[u8], &[u8])) -> Result<Partition> {
         let input = &mut input;
         match input.split_first() {
             Some((&VERSION, rest)) => *input = rest,
             _ => return Err(RaftError::Corruption("bad snapshot header".into())),
         }
         let partition = Partition::decode_from(input)?;
-        let mut records = Vec::new();
         while let Some((&tag, rest)) = input.split_first() {
             *input = rest;
             let cf = match tag {
@@ -126,11 +140,11 @@ impl SnapshotData {
                     )))
                 }
             };
-            let key = take_bytes(input)?.to_vec();
-            let value = take_bytes(input)?.to_vec();
-            records.push((cf, key, value));
+            let key = take_bytes(input)?;
+            let value = take_bytes(input)?;
+            record(cf, key, value);
         }
-        Ok(SnapshotData { partition, records })
+        Ok(partition)
     }
 }
 
@@ -159,6 +173,8 @@ mod tests {
         };
         let raw = data.encode();
         assert_eq!(SnapshotData::decode(&raw).unwrap(), data);
+        assert_eq!(SnapshotData::validate(&raw).unwrap(), data.partition);
         assert!(SnapshotData::decode(&raw[..raw.len() - 1]).is_err());
+        assert!(SnapshotData::validate(&raw[..raw.len() - 1]).is_err());
     }
 }

@@ -234,19 +234,9 @@ impl Sim {
 
     fn propose(&mut self, node: u64, cmd: Command, key: &[u8], label: String) {
         let partition = self.partition_for(node, key);
-        let outputs = self.outputs.clone();
-        self.host(node).propose(
-            partition.id,
-            partition.epoch,
-            cmd,
-            Box::new(move |result| {
-                let line = match result {
-                    Ok(_) => format!("{label}: ok"),
-                    Err(err) => format!("{label}: {}", show_err(&err)),
-                };
-                outputs.lock().unwrap().push(line);
-            }),
-        );
+        let cb = self.callback(label);
+        self.host(node)
+            .propose(partition.id, partition.epoch, cmd, cb);
     }
 
     /// Stabilizes, then ticks until a callback reports (at most 100 ticks).
@@ -266,7 +256,8 @@ impl Sim {
         std::mem::take(&mut *self.outputs.lock().unwrap())
     }
 
-    fn admin_callback(&self, label: String) -> reef_raft::ProposeCallback {
+    /// Returns a callback that records `label: ok` or `label: <error>`.
+    fn callback(&self, label: String) -> reef_raft::ProposeCallback {
         let outputs = self.outputs.clone();
         Box::new(move |result| {
             let line = match result {
@@ -587,7 +578,7 @@ impl Sim {
             "split" => {
                 let (node, id) = (num(1), num(2));
                 let epoch = self.epoch_of(node, id);
-                let cb = self.admin_callback(format!("split p{}", short_id(id)));
+                let cb = self.callback(format!("split p{}", short_id(id)));
                 self.host(node)
                     .split(id, epoch, tokens[3].as_bytes().to_vec(), cb);
             }
@@ -603,7 +594,7 @@ impl Sim {
                     },
                 };
                 let epoch = self.epoch_of(node, id);
-                let cb = self.admin_callback(format!("{} p{}", tokens[0], short_id(id)));
+                let cb = self.callback(format!("{} p{}", tokens[0], short_id(id)));
                 self.host(node).change_replica(id, epoch, change, cb);
             }
             "transfer" => {

@@ -1,8 +1,6 @@
 //! The gRPC services of a storage node: `Raft` (from other nodes), `Kv` (transactional
 //! commands and reads) and `Admin` (status, split, membership, leadership).
 
-use std::net::SocketAddr;
-
 use futures::StreamExt;
 use reef_raft::{Epoch, HostMsg, RaftError, ReplicaChange, ReplicaStatus, Router, StateRole};
 use reef_txn::{Command, CommandResponse as TxnResponse};
@@ -99,16 +97,28 @@ impl NodeServices {
         cmd: Command,
     ) -> Result<pb::CommandResponse, Status> {
         let (partition_id, epoch) = self.context(ctx)?;
+        let result = self
+            .submit(partition_id, |cb| HostMsg::Propose {
+                partition_id,
+                epoch,
+                cmd,
+                cb,
+            })
+            .await?;
+        Ok(command_response(result))
+    }
+
+    /// Sends a request whose callback reports a proposal's outcome, and waits for it.
+    async fn submit(
+        &self,
+        partition_id: u64,
+        build: impl FnOnce(reef_raft::ProposeCallback) -> HostMsg,
+    ) -> Result<Result<TxnResponse, RaftError>, Status> {
         let (tx, rx) = oneshot::channel();
-        self.router.send_or_fail(HostMsg::Propose {
-            partition_id,
-            epoch,
-            cmd,
-            cb: Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        });
-        Ok(command_response(wait(rx, partition_id).await?))
+        self.router.send_or_fail(build(Box::new(move |result| {
+            let _ = tx.send(result);
+        })));
+        wait(rx, partition_id).await
     }
 
     /// Runs `read` on the replication thread once the partition may serve it.
@@ -136,13 +146,11 @@ impl NodeServices {
 
     async fn admin(
         &self,
+        partition_id: u64,
         build: impl FnOnce(reef_raft::ProposeCallback) -> HostMsg,
     ) -> Result<pb::AdminResponse, Status> {
-        let (tx, rx) = oneshot::channel();
-        self.router.send_or_fail(build(Box::new(move |result| {
-            let _ = tx.send(result);
-        })));
-        Ok(admin_response(wait(rx, 0).await?.map(|_| ())))
+        let result = self.submit(partition_id, build).await?;
+        Ok(admin_response(result.map(|_| ())))
     }
 }
 
@@ -153,16 +161,22 @@ fn command_response(result: Result<TxnResponse, RaftError>) -> pb::CommandRespon
             ..Default::default()
         },
         Ok(_) => pb::CommandResponse::default(),
-        Err(err) => pb::CommandResponse {
-            partition_error: partition_error(&err),
-            key_error: key_error(&err).or_else(|| {
-                partition_error(&err).is_none().then(|| pb::KeyError {
+        Err(err) => {
+            // An error that is neither a routing nor a typed transaction error still reaches
+            // the client, described, as an untyped key error.
+            let partition_error = partition_error(&err);
+            let key_error = key_error(&err).or_else(|| {
+                partition_error.is_none().then(|| pb::KeyError {
                     message: err.to_string(),
                     error: None,
                 })
-            }),
-            txn_status: None,
-        },
+            });
+            pb::CommandResponse {
+                partition_error,
+                key_error,
+                txn_status: None,
+            }
+        }
     }
 }
 
@@ -449,7 +463,7 @@ impl pb::admin_server::Admin for NodeServices {
         let req = request.into_inner();
         let (partition_id, epoch) = self.context(req.context.as_ref())?;
         let split_key = req.split_key.to_vec();
-        self.admin(move |cb| HostMsg::Split {
+        self.admin(partition_id, move |cb| HostMsg::Split {
             partition_id,
             epoch,
             split_key,
@@ -472,7 +486,7 @@ impl pb::admin_server::Admin for NodeServices {
             Some(Change::RemoveReplica(replica_id)) => ReplicaChange::Remove { replica_id },
             None => return Err(Status::invalid_argument("no change given")),
         };
-        self.admin(move |cb| HostMsg::ChangeReplica {
+        self.admin(partition_id, move |cb| HostMsg::ChangeReplica {
             partition_id,
             epoch,
             change,
@@ -504,9 +518,9 @@ impl pb::admin_server::Admin for NodeServices {
     }
 }
 
-/// Serves the node's services on `addr` until `shutdown` resolves.
+/// Serves the node's services on `listener` until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     services: NodeServices,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -520,6 +534,9 @@ pub async fn serve(
             pb::kv_server::KvServer::new(services.clone()).max_decoding_message_size(limit),
         )
         .add_service(pb::admin_server::AdminServer::new(services))
-        .serve_with_shutdown(addr, shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await
 }

@@ -18,6 +18,39 @@ use crate::error::Error;
 /// The cluster id the harness's nodes share.
 pub const CLUSTER_ID: u64 = 7;
 
+/// The prewrite of a one-key transaction writing `key = value` (its own primary).
+pub fn put_prewrite(
+    ctx: pb::Context,
+    key: bytes::Bytes,
+    value: bytes::Bytes,
+    start_ts: u64,
+    lock_ttl_ms: u64,
+) -> pb::PrewriteRequest {
+    pb::PrewriteRequest {
+        context: Some(ctx),
+        mutations: vec![pb::Mutation {
+            op: pb::mutation::Op::Put as i32,
+            key: key.clone(),
+            value,
+            conflict_ts: 0,
+        }],
+        primary: key,
+        start_ts,
+        lock_ttl_ms,
+        min_commit_ts: 0,
+    }
+}
+
+/// The commit, at `start_ts + 1`, of the one-key transaction [`put_prewrite`] started.
+pub fn put_commit(ctx: pb::Context, key: bytes::Bytes, start_ts: u64) -> pb::CommitRequest {
+    pb::CommitRequest {
+        context: Some(ctx),
+        keys: vec![key],
+        start_ts,
+        commit_ts: start_ts + 1,
+    }
+}
+
 /// One `reef store` process.
 pub struct StoreNode {
     /// The node id.
@@ -271,19 +304,13 @@ impl StoreCluster {
             };
             let mut kv = KvClient::new(ch);
             if !prewritten {
-                let req = pb::PrewriteRequest {
-                    context: Some(ctx.clone()),
-                    mutations: vec![pb::Mutation {
-                        op: pb::mutation::Op::Put as i32,
-                        key: key.to_vec().into(),
-                        value: value.to_vec().into(),
-                        conflict_ts: 0,
-                    }],
-                    primary: key.to_vec().into(),
+                let req = put_prewrite(
+                    ctx.clone(),
+                    key.to_vec().into(),
+                    value.to_vec().into(),
                     start_ts,
-                    lock_ttl_ms: 60_000,
-                    min_commit_ts: 0,
-                };
+                    60_000,
+                );
                 match kv.prewrite(req).await.map(|r| r.into_inner()) {
                     Ok(resp) if resp.partition_error.is_some() => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -304,12 +331,7 @@ impl StoreCluster {
                     }
                 }
             }
-            let req = pb::CommitRequest {
-                context: Some(ctx),
-                keys: vec![key.to_vec().into()],
-                start_ts,
-                commit_ts: start_ts + 1,
-            };
+            let req = put_commit(ctx, key.to_vec().into(), start_ts);
             match kv.commit(req).await.map(|r| r.into_inner()) {
                 Ok(resp) if resp.partition_error.is_some() => {
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use reef_rpc::pb;
 use reef_rpc::pb::kv_client::KvClient;
-use reef_testkit::store_cluster::{StoreCluster, CLUSTER_ID};
+use reef_testkit::store_cluster::{put_commit, put_prewrite, StoreCluster, CLUSTER_ID};
 
 #[derive(Parser)]
 struct Args {
@@ -68,7 +68,7 @@ async fn run(args: Args) -> Result<(), reef_testkit::Error> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
-    let value = vec![b'v'; args.value_size];
+    let value = bytes::Bytes::from(vec![b'v'; args.value_size]);
     let mut tasks = Vec::new();
     let started = Instant::now();
     for client in 0..args.clients {
@@ -89,33 +89,14 @@ async fn run(args: Args) -> Result<(), reef_testkit::Error> {
                 n += 1;
                 let t = Instant::now();
                 let prewrite = kv
-                    .prewrite(pb::PrewriteRequest {
-                        context: Some(ctx.clone()),
-                        mutations: vec![pb::Mutation {
-                            op: pb::mutation::Op::Put as i32,
-                            key: key.clone(),
-                            value: value.clone().into(),
-                            conflict_ts: 0,
-                        }],
-                        primary: key.clone(),
-                        start_ts,
-                        lock_ttl_ms: 10_000,
-                        min_commit_ts: 0,
-                    })
+                    .prewrite(put_prewrite(ctx.clone(), key.clone(), value.clone(), start_ts, 10_000))
                     .await;
                 let ok = matches!(&prewrite, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
                 if !ok {
                     errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let commit = kv
-                    .commit(pb::CommitRequest {
-                        context: Some(ctx.clone()),
-                        keys: vec![key],
-                        start_ts,
-                        commit_ts: start_ts + 1,
-                    })
-                    .await;
+                let commit = kv.commit(put_commit(ctx.clone(), key, start_ts)).await;
                 let ok = matches!(&commit, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
                 if ok {
                     latencies.push(t.elapsed());
