@@ -1,7 +1,10 @@
 //! Generates the gRPC code of `proto/node.proto`.
 
 fn main() {
-    let proto_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // The runtime variable, not `env!`: a build cache shared between clones may hold this
+    // script compiled in another clone.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let proto_dir = std::path::Path::new(&manifest_dir).join("../../proto");
     let proto = proto_dir.join("node.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
     tonic_prost_build::configure()

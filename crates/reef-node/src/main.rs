@@ -48,9 +48,13 @@ enum Command {
         /// The gRPC listen address (default 127.0.0.1:20160).
         #[arg(long, default_value = "127.0.0.1:20160")]
         listen: SocketAddr,
-        /// A founding node as ID=HOST:PORT; repeat for each, this node included.
+        /// A node as ID=HOST:PORT; repeat for each, this node included.
         #[arg(long = "peer", required = true)]
         peers: Vec<String>,
+        /// The ids of the nodes founding the cluster with a replica of partition 1 each,
+        /// comma-separated (default: every peer); other nodes start empty.
+        #[arg(long, value_delimiter = ',')]
+        founders: Vec<u64>,
         /// Milliseconds between Raft ticks (elections take 10 to 20 ticks).
         #[arg(long, default_value_t = 100)]
         tick_ms: u64,
@@ -60,6 +64,9 @@ enum Command {
         /// Compact a partition's Raft log past this many entries.
         #[arg(long, default_value_t = 10_000)]
         log_gc_threshold: u64,
+        /// Replication threads driving the node's partitions (each partition belongs to one).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+        raft_threads: u64,
         /// Log filter (also REEF_LOG).
         #[arg(long)]
         log: Option<String>,
@@ -123,9 +130,11 @@ fn run(cli: Cli) -> Result<()> {
             cluster_id,
             listen,
             peers,
+            founders,
             tick_ms,
             split_size,
             log_gc_threshold,
+            raft_threads,
             log,
         } => {
             init_logging(log);
@@ -145,7 +154,9 @@ fn run(cli: Cli) -> Result<()> {
                 node_id,
                 listen,
                 peers,
+                founders,
                 raft,
+                raft_threads: raft_threads as usize,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -1,9 +1,9 @@
 //! A replicating storage node: the partitions this node hosts, their Raft groups, and the gRPC
 //! services that carry Raft traffic and transactional commands.
 //!
-//! On its first start a node bootstraps partition 1 (every key) with one voter on each node of
-//! the initial peer list, as every founding node does with the same list; afterwards it
-//! recovers its replicas from disk. SQL does not run over replicated storage yet: that needs the
+//! On its first start a founding node bootstraps partition 1 (every key) with one voter on each
+//! founding node, as every founder does with the same list; other nodes start empty and get
+//! replicas through membership changes. Afterwards a node recovers its replicas from disk. SQL does not run over replicated storage yet: that needs the
 //! routed client and the timestamp oracle of the root service.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use parking_lot::RwLock;
-use reef_raft::{Driver, Host, Partition, RaftConfig, StoreIdent};
+use reef_raft::{Driver, Host, Partition, RaftConfig, Registry, Shard, StoreIdent};
 use reef_rpc::{GrpcTransport, NodeServices};
 use reef_storage::{Engine, EngineOptions, RocksEngine};
 
@@ -29,10 +29,15 @@ pub struct StoreConfig {
     pub node_id: u64,
     /// The gRPC listen address.
     pub listen: SocketAddr,
-    /// Every founding node's id and gRPC address, this one included.
+    /// The id and gRPC address of every node this one talks to, this one included.
     pub peers: Vec<(u64, String)>,
+    /// The nodes that found the cluster with a replica of partition 1 each (empty: every
+    /// peer). A node outside this list starts empty and waits to be given replicas.
+    pub founders: Vec<u64>,
     /// Replication settings.
     pub raft: RaftConfig,
+    /// How many replication threads drive the node's replicas (at least 1).
+    pub raft_threads: usize,
 }
 
 /// Parses `ID=HOST:PORT`.
@@ -69,6 +74,17 @@ pub async fn run_store(
     if ids.len() != cfg.peers.len() {
         bail!("the peer list names a node twice");
     }
+    let founders = if cfg.founders.is_empty() {
+        ids.clone()
+    } else {
+        let mut founders = cfg.founders.clone();
+        founders.sort_unstable();
+        founders.dedup();
+        if let Some(stranger) = founders.iter().find(|id| !ids.contains(id)) {
+            bail!("founder {stranger} is not in the peer list");
+        }
+        founders
+    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let engine: Arc<dyn Engine> = Arc::new(
@@ -86,21 +102,31 @@ pub async fn run_store(
         router_cell.clone(),
     );
     let tick = cfg.raft.tick_interval;
-    let mut host = Host::open(
-        engine,
-        StoreIdent {
-            cluster_id: cfg.cluster_id,
-            node_id: cfg.node_id,
-        },
-        cfg.raft.clone(),
-        Box::new(transport),
-        Arc::new(reef_raft::SystemClock),
-    )?;
-    let first = Partition::first(&ids);
-    if host.bootstrap(first)? {
-        tracing::info!(nodes = ?ids, "bootstrapped partition 1");
+    let ident = StoreIdent {
+        cluster_id: cfg.cluster_id,
+        node_id: cfg.node_id,
+    };
+    let count = cfg.raft_threads.max(1);
+    let registry = Arc::new(Registry::new());
+    let mut hosts = Vec::with_capacity(count);
+    for index in 0..count {
+        hosts.push(Host::open_shard(
+            engine.clone(),
+            ident,
+            cfg.raft.clone(),
+            Box::new(transport.clone()),
+            Arc::new(reef_raft::SystemClock),
+            Shard { index, count },
+            registry.clone(),
+        )?);
     }
-    let driver = Driver::start(host, tick);
+    if founders.contains(&cfg.node_id) {
+        let first = Partition::first(&founders);
+        if hosts[Shard::of(first.id, count)].bootstrap(first)? {
+            tracing::info!(nodes = ?founders, "bootstrapped partition 1");
+        }
+    }
+    let driver = Driver::start(hosts, tick);
     let _ = router_cell.set(driver.router());
     let services = NodeServices::new(cfg.cluster_id, cfg.node_id, driver.router(), addrs);
     let listener = tokio::net::TcpListener::bind(cfg.listen)

@@ -1,24 +1,29 @@
-//! [`Driver`]: runs a [`Host`] on its own thread, fed through a bounded crossbeam channel.
+//! [`Driver`]: runs a node's [`Host`]s, one per thread, each fed through a crossbeam channel.
 //!
-//! The thread waits for messages until the next tick is due, handles every message already
-//! queued (so a burst of proposals from many clients lands in one persist round and one fsync),
-//! ticks when due, and runs a persist round whenever a replica has work. Callers talk to it
-//! through a cloneable [`Router`]; a full channel is reported as `ServerBusy` rather than
-//! blocking the caller.
+//! Each thread waits for messages until its next tick is due, handles every message already
+//! queued (so a burst of proposals from many clients lands in one persist round and one fsync
+//! for all the groups the host owns), ticks when due, and runs a persist round whenever a
+//! replica has work. Threads run their rounds independently; RocksDB merges concurrent synced
+//! writes into one WAL fsync. Callers talk to the pool through a cloneable [`Router`], which
+//! sends each request to the thread owning its partition ([`Shard::of`]); a full queue is
+//! reported as `ServerBusy` rather than blocking the caller. Partitions a split creates for
+//! another thread are handed over through the same channels, which never refuse that.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use reef_txn::Command;
 
 use crate::error::{RaftError, Result};
-use crate::host::{Host, ReplicaChange, ReplicaStatus};
+use crate::host::{Handoff, Host, ReplicaChange, ReplicaStatus};
 use crate::peer::{ProposeCallback, ReadCallback};
+use crate::registry::Shard;
 use crate::state::{Epoch, Partition};
 use crate::transport::Envelope;
 
-/// How many messages may wait for the replication thread before callers get `ServerBusy`.
+/// How many requests may wait for a replication thread before callers get `ServerBusy`.
 const CHANNEL_CAPACITY: usize = 64 * 1024;
 /// The most messages handled before a persist round, so a flood cannot starve the fsync.
 const MAX_BATCH: usize = 4096;
@@ -46,7 +51,7 @@ pub enum HostMsg {
         epoch: Epoch,
         /// The first key read.
         start: Vec<u8>,
-        /// The key the read stops before (empty: unbounded).
+        /// The key the read stops before (empty: the partition's end).
         end: Vec<u8>,
         /// Runs the read.
         cb: ReadCallback,
@@ -82,10 +87,12 @@ pub enum HostMsg {
         /// Gets whether the transfer started.
         reply: Sender<Result<()>>,
     },
-    /// A status request.
+    /// A status request, answered by every thread.
     Status(Sender<Vec<ReplicaStatus>>),
-    /// A node could not be reached.
+    /// A node could not be reached (told to every thread).
     Unreachable(u64),
+    /// A partition a split on another thread created, for its owner to start.
+    Adopt(Handoff),
     /// A snapshot was delivered or failed.
     SnapshotStatus {
         /// The partition.
@@ -99,48 +106,100 @@ pub enum HostMsg {
     Stop,
 }
 
-/// A cloneable handle that sends requests to a [`Driver`]'s thread.
+impl HostMsg {
+    /// Returns the partition a request is for, or `None` for one every thread handles.
+    fn partition_id(&self) -> Option<u64> {
+        match self {
+            HostMsg::Raft(env) => Some(env.partition_id),
+            HostMsg::Propose { partition_id, .. }
+            | HostMsg::Read { partition_id, .. }
+            | HostMsg::Split { partition_id, .. }
+            | HostMsg::ChangeReplica { partition_id, .. }
+            | HostMsg::TransferLeader { partition_id, .. }
+            | HostMsg::SnapshotStatus { partition_id, .. } => Some(*partition_id),
+            HostMsg::Adopt(handoff) => Some(handoff.partition.id),
+            HostMsg::Status(_) | HostMsg::Unreachable(_) | HostMsg::Stop => None,
+        }
+    }
+
+    /// Returns true for requests that a full queue refuses; the thread's own bookkeeping
+    /// (handoffs, reports, stop) is always queued.
+    fn bounded(&self) -> bool {
+        matches!(
+            self,
+            HostMsg::Raft(_)
+                | HostMsg::Propose { .. }
+                | HostMsg::Read { .. }
+                | HostMsg::Split { .. }
+                | HostMsg::ChangeReplica { .. }
+                | HostMsg::TransferLeader { .. }
+        )
+    }
+}
+
+/// A cloneable handle that sends requests to the thread owning their partition.
 #[derive(Clone)]
 pub struct Router {
-    tx: Sender<HostMsg>,
+    txs: Arc<[Sender<HostMsg>]>,
 }
 
 impl Router {
     /// Queues a request, failing with `ServerBusy` when the queue is full and `Unavailable`
-    /// when the thread has stopped.
+    /// when the thread has stopped. A request for no particular partition goes to every
+    /// thread.
     pub fn send(&self, msg: HostMsg) -> Result<()> {
-        match self.tx.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(RaftError::ServerBusy(
+        let index = match msg.partition_id() {
+            Some(id) => Shard::of(id, self.txs.len()),
+            None => {
+                for tx in self.txs.iter() {
+                    let copy = match &msg {
+                        HostMsg::Status(reply) => HostMsg::Status(reply.clone()),
+                        HostMsg::Unreachable(node) => HostMsg::Unreachable(*node),
+                        _ => HostMsg::Stop,
+                    };
+                    tx.send(copy).map_err(|_| stopped())?;
+                }
+                return Ok(());
+            }
+        };
+        let tx = &self.txs[index];
+        if msg.bounded() && tx.len() >= CHANNEL_CAPACITY {
+            return Err(RaftError::ServerBusy(
                 "the replication queue is full".into(),
-            )),
-            Err(TrySendError::Disconnected(_)) => Err(RaftError::Unavailable(
-                "the replication thread has stopped".into(),
-            )),
+            ));
         }
+        tx.send(msg).map_err(|_| stopped())
     }
 
     /// Queues a request; if it cannot be queued, hands its callback the error instead.
     pub fn send_or_fail(&self, msg: HostMsg) {
-        match self.tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(msg)) => fail(
+        let Some(id) = msg.partition_id() else {
+            let _ = self.send(msg);
+            return;
+        };
+        let tx = &self.txs[Shard::of(id, self.txs.len())];
+        if msg.bounded() && tx.len() >= CHANNEL_CAPACITY {
+            return fail(
                 msg,
                 RaftError::ServerBusy("the replication queue is full".into()),
-            ),
-            Err(TrySendError::Disconnected(msg)) => fail(
-                msg,
-                RaftError::Unavailable("the replication thread has stopped".into()),
-            ),
+            );
+        }
+        if let Err(err) = tx.send(msg) {
+            fail(err.into_inner(), stopped());
         }
     }
 
-    /// Returns the status of every replica (blocking).
+    /// Returns the status of every replica of every thread, ordered by partition id
+    /// (uninitialised replicas last), blocking until all threads answer.
     pub fn status(&self) -> Result<Vec<ReplicaStatus>> {
-        let (tx, rx) = bounded(1);
+        let (tx, rx) = bounded(self.txs.len());
         self.send(HostMsg::Status(tx))?;
-        rx.recv()
-            .map_err(|_| RaftError::Unavailable("the replication thread has stopped".into()))
+        let mut out = Vec::new();
+        for _ in 0..self.txs.len() {
+            out.extend(rx.recv().map_err(|_| stopped())?);
+        }
+        out.sort_by_key(|s| s.partition.as_ref().map_or(u64::MAX, |p| p.id));
+        Ok(out)
     }
 
     /// Returns the partitions this node hosts initialised replicas of (blocking).
@@ -151,6 +210,10 @@ impl Router {
             .filter_map(|s| s.partition)
             .collect())
     }
+}
+
+fn stopped() -> RaftError {
+    RaftError::Unavailable("the replication thread has stopped".into())
 }
 
 fn fail(msg: HostMsg, err: RaftError) {
@@ -166,24 +229,34 @@ fn fail(msg: HostMsg, err: RaftError) {
     }
 }
 
-/// Runs a host on a dedicated thread.
+/// Runs a node's hosts, each on its own thread.
 pub struct Driver {
     router: Router,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl Driver {
-    /// Starts the thread; `tick_interval` is the time between ticks.
-    pub fn start(host: Host, tick_interval: Duration) -> Driver {
-        let (tx, rx) = bounded(CHANNEL_CAPACITY);
-        let handle = std::thread::Builder::new()
-            .name("reef-raft".into())
-            .spawn(move || run(host, rx, tick_interval))
-            .expect("spawn the replication thread");
-        Driver {
-            router: Router { tx },
-            handle: Some(handle),
-        }
+    /// Starts one thread per host; `hosts` are the node's shards in index order, and
+    /// `tick_interval` is the time between ticks.
+    pub fn start(hosts: Vec<Host>, tick_interval: Duration) -> Driver {
+        let count = hosts.len();
+        assert!(count > 0, "a node runs at least one host");
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..count).map(|_| unbounded()).unzip();
+        let router = Router { txs: txs.into() };
+        let handles = hosts
+            .into_iter()
+            .zip(rxs)
+            .enumerate()
+            .map(|(index, (host, rx))| {
+                assert_eq!(host.shard(), Shard { index, count }, "hosts out of order");
+                let router = router.clone();
+                std::thread::Builder::new()
+                    .name(format!("reef-raft-{index}"))
+                    .spawn(move || run(host, rx, router, tick_interval))
+                    .expect("spawn a replication thread")
+            })
+            .collect();
+        Driver { router, handles }
     }
 
     /// Returns a handle for sending requests.
@@ -191,14 +264,17 @@ impl Driver {
         self.router.clone()
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the threads and waits for them.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            let _ = self.router.tx.send(HostMsg::Stop);
+        if self.handles.is_empty() {
+            return;
+        }
+        let _ = self.router.send(HostMsg::Stop);
+        for handle in self.handles.drain(..) {
             let _ = handle.join();
         }
     }
@@ -210,7 +286,7 @@ impl Drop for Driver {
     }
 }
 
-fn run(mut host: Host, rx: Receiver<HostMsg>, tick_interval: Duration) {
+fn run(mut host: Host, rx: Receiver<HostMsg>, router: Router, tick_interval: Duration) {
     let mut next_tick = Instant::now() + tick_interval;
     loop {
         let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -240,6 +316,11 @@ fn run(mut host: Host, rx: Receiver<HostMsg>, tick_interval: Duration) {
         }
         if host.has_ready() {
             host.handle_ready();
+            for handoff in host.take_handoffs() {
+                // Handoffs are never refused by a full queue; only a stopping pool drops them,
+                // and the new partition is then started from disk at the next start.
+                let _ = router.send(HostMsg::Adopt(handoff));
+            }
         }
     }
 }
@@ -284,6 +365,7 @@ fn handle(host: &mut Host, msg: HostMsg) -> bool {
             let _ = reply.send(host.status());
         }
         HostMsg::Unreachable(node_id) => host.report_unreachable(node_id),
+        HostMsg::Adopt(handoff) => host.adopt(handoff),
         HostMsg::SnapshotStatus {
             partition_id,
             replica_id,

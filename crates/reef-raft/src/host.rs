@@ -7,7 +7,11 @@
 //! with pending work: it gathers all their new log entries, hard states and snapshots into one
 //! engine batch, writes it with at most one fsync, then sends the messages that had to wait for
 //! that fsync and applies the newly committed entries. Tests drive a host directly with a
-//! simulated network; [`Driver`](crate::Driver) drives it from a thread.
+//! simulated network; [`Driver`](crate::Driver) drives a node's hosts, one per thread.
+//!
+//! A node may split its partitions over several hosts (see [`Shard`]); a host then recovers and
+//! serves only the partitions it owns, and hands a partition that a split created for another
+//! host over through [`take_handoffs`](Host::take_handoffs) and [`adopt`](Host::adopt).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,11 +31,11 @@ use crate::error::{RaftError, Result};
 use crate::keys;
 use crate::log_store::RaftLogStore;
 use crate::logger::replica_logger;
-use crate::peer::{Peer, PendingRead, Proposal, ProposeCallback, ReadCallback};
+use crate::peer::{Peer, PendingRead, Proposal, ProposeCallback, ReadCallback, ReadView};
+use crate::registry::{Registry, Shard};
 use crate::snapshot::{cf_bounds, SnapshotData};
 use crate::state::{
-    ApplyState, Epoch, Partition, PartitionState, PartitionStatus, RaftLocalState, Replica,
-    StoreIdent, INIT_TERM,
+    ApplyState, Epoch, Partition, PartitionState, PartitionStatus, Replica, StoreIdent,
 };
 use crate::transport::{Clock, Envelope, Transport};
 
@@ -158,31 +162,65 @@ struct Ctx {
     config: RaftConfig,
     clock: Arc<dyn Clock>,
     transport: Box<dyn Transport>,
+    shard: Shard,
+    registry: Arc<Registry>,
 }
 
 /// What applying a batch of entries asks the host to do afterwards.
 #[derive(Default)]
 struct ApplyEffects {
     /// Partitions created by splits, to start replicas for.
-    created: Vec<(Partition, bool)>,
+    created: Vec<Handoff>,
 }
 
-/// The replicas of one node.
+/// A partition a split created, for its host to start.
+#[derive(Clone, Debug)]
+pub struct Handoff {
+    /// The new partition, already recorded on disk.
+    pub partition: Partition,
+    /// Whether its replica here should campaign at once (the parent's replica here led).
+    pub campaign: bool,
+}
+
+/// The replicas of one node (or, when the node runs several hosts, the share one host owns).
 pub struct Host {
     ctx: Ctx,
     peers: BTreeMap<u64, Peer>,
     ticks: u64,
+    handoffs: Vec<Handoff>,
 }
 
 impl Host {
-    /// Opens the host over `engine`: checks (or, on a fresh engine, records) the node's
-    /// identity, and recovers every replica recorded on disk.
+    /// Opens the only host of a node over `engine`: checks (or, on a fresh engine, records)
+    /// the node's identity, and recovers every replica recorded on disk.
     pub fn open(
         engine: Arc<dyn Engine>,
         ident: StoreIdent,
         config: RaftConfig,
         transport: Box<dyn Transport>,
         clock: Arc<dyn Clock>,
+    ) -> Result<Host> {
+        Host::open_shard(
+            engine,
+            ident,
+            config,
+            transport,
+            clock,
+            Shard::SINGLE,
+            Arc::new(Registry::new()),
+        )
+    }
+
+    /// Opens one of a node's hosts: like [`open`](Host::open), but recovers only the replicas
+    /// `shard` owns, and shares `registry` with the node's other hosts.
+    pub fn open_shard(
+        engine: Arc<dyn Engine>,
+        ident: StoreIdent,
+        config: RaftConfig,
+        transport: Box<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        shard: Shard,
+        registry: Arc<Registry>,
     ) -> Result<Host> {
         match engine.get(Cf::Raft, keys::STORE_IDENT)? {
             Some(raw) => {
@@ -208,9 +246,12 @@ impl Host {
                 config,
                 clock,
                 transport,
+                shard,
+                registry,
             },
             peers: BTreeMap::new(),
             ticks: 0,
+            handoffs: Vec::new(),
         };
         let (start, end) = keys::partition_keys_range();
         let mut states = Vec::new();
@@ -224,6 +265,9 @@ impl Host {
             cursor.status()?;
         }
         for state in states {
+            if !shard.owns(state.partition.id) {
+                continue;
+            }
             match state.status {
                 PartitionStatus::Normal => {
                     host.start_peer(state.partition)?;
@@ -250,10 +294,21 @@ impl Host {
         &self.ctx.mvcc
     }
 
+    /// Returns which of the node's hosts this is.
+    pub fn shard(&self) -> Shard {
+        self.ctx.shard
+    }
+
     /// Creates the first partition of a new cluster on this node, if the node hosts nothing
-    /// yet. Every founding node calls it with the same descriptor. Returns false if the node
-    /// already hosts partitions.
+    /// yet. Every founding node calls it with the same descriptor, on the host that owns it.
+    /// Returns false if the node already hosts partitions.
     pub fn bootstrap(&mut self, partition: Partition) -> Result<bool> {
+        if !self.ctx.shard.owns(partition.id) {
+            return Err(RaftError::InvalidArgument(format!(
+                "{partition} belongs to another host of node {}",
+                self.ctx.node_id
+            )));
+        }
         let (start, end) = keys::partition_keys_range();
         let mut cursor = self.ctx.engine.cursor(Cf::Raft, Some(&start), Some(&end));
         cursor.seek_to_first();
@@ -269,7 +324,7 @@ impl Host {
             )));
         }
         let mut batch = WriteBatch::new();
-        write_initial_states(&mut batch, &partition, RaftLocalState::initial());
+        write_initial_states(&mut batch, &partition);
         self.ctx.engine.write(&batch, true)?;
         let single = partition.replicas.len() == 1;
         self.start_peer(partition)?;
@@ -289,6 +344,7 @@ impl Host {
             ))
         })?;
         let id = partition.id;
+        self.ctx.registry.set(&partition);
         let store = RaftLogStore::load(self.ctx.engine.clone(), id, Some(partition))?;
         let peer = self.new_peer(store, replica)?;
         self.peers.insert(id, peer);
@@ -321,7 +377,7 @@ impl Host {
             return;
         }
         if env.message.get_msg_type() == MessageType::MsgSnapshot
-            && !snapshot_acceptable(&self.peers, &env)
+            && !snapshot_acceptable(&self.ctx.registry, &env)
         {
             return;
         }
@@ -385,15 +441,22 @@ impl Host {
                 return false;
             }
         }
+        if self.ctx.registry.contains(env.partition_id) {
+            // A split here created it for this host, which has yet to adopt it.
+            tracing::debug!(
+                partition = env.partition_id,
+                "message for a partition waiting to be started"
+            );
+            return false;
+        }
         if let Some(other) = self
-            .peers
-            .values()
-            .filter_map(Peer::partition)
-            .find(|p| p.overlaps(&env.start, &env.end))
+            .ctx
+            .registry
+            .overlapping(env.partition_id, &env.start, &env.end)
         {
             tracing::debug!(
                 partition = env.partition_id,
-                overlapping = other.id,
+                overlapping = other,
                 "not creating a replica that overlaps a hosted partition"
             );
             return false;
@@ -486,6 +549,7 @@ impl Host {
     ) {
         let node_id = self.ctx.node_id;
         let engine = self.ctx.engine.clone();
+        let registry = self.ctx.registry.clone();
         let result = self.prepare(partition_id, epoch, |partition| {
             if partition.epoch != epoch {
                 return Err(epoch_mismatch(partition, epoch));
@@ -496,7 +560,8 @@ impl Host {
                     split_key.escape_ascii()
                 )));
             }
-            let first = alloc_ids(&*engine, node_id, partition.replicas.len() as u64 + 1)?;
+            let first =
+                registry.alloc_ids(&*engine, node_id, partition.replicas.len() as u64 + 1)?;
             Ok(CmdBody::Split {
                 split_key,
                 new_partition_id: first,
@@ -560,7 +625,7 @@ impl Host {
             return cb(Err(RaftError::PartitionNotFound(partition_id)));
         };
         let ctx = &self.ctx;
-        match conf_change(peer, &*ctx.engine, ctx.node_id, partition_id, epoch, change) {
+        match conf_change(peer, ctx, partition_id, epoch, change) {
             Ok(cc) => match peer.raw.propose_conf_change(Vec::new(), cc) {
                 Ok(()) => push_proposal(peer, now, cb),
                 Err(err) => cb(Err(dropped(peer, err))),
@@ -592,7 +657,7 @@ impl Host {
 
     /// Reads from a partition: `cb` runs once the read may see every write acknowledged
     /// before it arrived, right away under a valid lease and otherwise after a ReadIndex round.
-    /// `[start, end)` (empty `end`: unbounded) must lie in the partition.
+    /// `[start, end)` must lie in the partition; an empty `end` means the partition's end.
     pub fn read(
         &mut self,
         partition_id: u64,
@@ -609,7 +674,12 @@ impl Host {
             if partition.epoch.version != epoch.version {
                 return Err(epoch_mismatch(partition, epoch));
             }
-            if !partition.contains_range(start, end) {
+            let inside = if end.is_empty() {
+                partition.contains(start)
+            } else {
+                partition.contains_range(start, end)
+            };
+            if !inside {
                 return Err(RaftError::KeyNotInPartition {
                     key: start.to_vec(),
                     partition: partition.clone(),
@@ -621,7 +691,11 @@ impl Host {
             return cb(Err(err));
         }
         if peer.can_read_locally(now) {
-            return cb(Ok(&self.ctx.mvcc));
+            let partition = peer.partition().expect("checked leader");
+            return cb(Ok(ReadView {
+                mvcc: &self.ctx.mvcc,
+                partition,
+            }));
         }
         peer.reads.push_back(PendingRead {
             ctx: 0,
@@ -693,6 +767,34 @@ impl Host {
         out
     }
 
+    /// Returns the partitions splits created for other hosts of the node since the last call;
+    /// the caller passes each to its host's [`adopt`](Host::adopt).
+    pub fn take_handoffs(&mut self) -> Vec<Handoff> {
+        std::mem::take(&mut self.handoffs)
+    }
+
+    /// Starts the replica of a partition a split created (on this host or another), replacing
+    /// an uninitialised replica an early message created.
+    pub fn adopt(&mut self, handoff: Handoff) {
+        let id = handoff.partition.id;
+        if !self.ctx.shard.owns(id) {
+            panic!("partition {id} was handed to a host that does not own it");
+        }
+        if self.peers.get(&id).is_some_and(|p| p.partition().is_some()) {
+            return;
+        }
+        self.peers.remove(&id);
+        if let Err(err) = self.start_peer(handoff.partition) {
+            panic!("cannot start the replica of split partition {id}: {err}");
+        }
+        if handoff.campaign {
+            let peer = self.peers.get_mut(&id).expect("just started");
+            if let Err(err) = peer.raw.campaign() {
+                tracing::warn!(partition = id, %err, "campaign after split failed");
+            }
+        }
+    }
+
     /// Returns true if any replica has work for [`handle_ready`](Host::handle_ready).
     pub fn has_ready(&self) -> bool {
         self.peers.values().any(|p| p.raw.has_ready())
@@ -752,6 +854,7 @@ impl Host {
         for (id, mut rd, installed) in readies {
             let peer = self.peers.get_mut(&id).expect("peer of a ready");
             if let Some((_, partition)) = &installed {
+                ctx.registry.set(partition);
                 tracing::info!(partition = id, "installed a snapshot: {partition}");
             }
             peer.send(rd.take_persisted_messages(), &mut *ctx.transport);
@@ -785,23 +888,11 @@ impl Host {
     }
 
     fn finish_effects(&mut self, effects: ApplyEffects) {
-        for (partition, campaign) in effects.created {
-            let id = partition.id;
-            if self.peers.get(&id).is_some_and(|p| p.partition().is_some()) {
-                continue;
-            }
-            // An uninitialised replica created by an early message is replaced.
-            self.peers.remove(&id);
-            match self.start_peer(partition) {
-                Ok(()) => {
-                    if campaign {
-                        let peer = self.peers.get_mut(&id).expect("just started");
-                        if let Err(err) = peer.raw.campaign() {
-                            tracing::warn!(partition = id, %err, "campaign after split failed");
-                        }
-                    }
-                }
-                Err(err) => panic!("cannot start the replica of split partition {id}: {err}"),
+        for handoff in effects.created {
+            if self.ctx.shard.owns(handoff.partition.id) {
+                self.adopt(handoff);
+            } else {
+                self.handoffs.push(handoff);
             }
         }
         let removed: Vec<u64> = self
@@ -830,8 +921,7 @@ impl Host {
 /// sense for the partition. A new learner gets a fresh replica id.
 fn conf_change(
     peer: &Peer,
-    engine: &dyn Engine,
-    node_id: u64,
+    ctx: &Ctx,
     partition_id: u64,
     epoch: Epoch,
     change: ReplicaChange,
@@ -852,7 +942,7 @@ fn conf_change(
                     "{partition} already has a replica on node {target}"
                 )));
             }
-            let id = alloc_ids(&*engine, node_id, 1)?;
+            let id = ctx.registry.alloc_ids(&*ctx.engine, ctx.node_id, 1)?;
             (
                 ConfChangeType::AddLearnerNode,
                 Replica {
@@ -960,35 +1050,16 @@ fn check_keys(partition: &Partition, cmd: &Command) -> Result<()> {
     Ok(())
 }
 
-/// Allocates `n` consecutive ids unique in the cluster (while node ids are): the node id in
-/// the high bits and a persisted counter in the low 40. Returns the first.
-fn alloc_ids(engine: &dyn Engine, node_id: u64, n: u64) -> Result<u64> {
-    let last = match engine.get(Cf::Raft, keys::ID_ALLOC)? {
-        Some(raw) => u64::from_be_bytes(
-            raw.as_slice()
-                .try_into()
-                .map_err(|_| RaftError::Corruption("bad id allocator record".into()))?,
-        ),
-        None => 0,
-    };
-    let next = last + n;
-    if next >= 1 << 40 {
-        return Err(RaftError::Unavailable("node ran out of ids".into()));
-    }
-    let mut batch = WriteBatch::new();
-    batch.put(Cf::Raft, keys::ID_ALLOC, &next.to_be_bytes());
-    engine.write(&batch, true)?;
-    Ok((node_id << 40) | (last + 1))
-}
-
-fn write_initial_states(batch: &mut WriteBatch, partition: &Partition, raft_state: RaftLocalState) {
+/// Records a new initialised replica: its descriptor and initial apply state. The Raft state
+/// is left to whoever owns the replica's key: absent, or written by an uninitialised replica
+/// that an early message created, it is completed at load (see [`RaftLogStore::load`]).
+fn write_initial_states(batch: &mut WriteBatch, partition: &Partition) {
     let id = partition.id;
     let state = PartitionState {
         status: PartitionStatus::Normal,
         partition: partition.clone(),
     };
     batch.put(Cf::Raft, &keys::partition_key(id), &state.encode());
-    batch.put(Cf::Raft, &keys::raft_state_key(id), &raft_state.encode());
     batch.put(
         Cf::Raft,
         &keys::apply_state_key(id),
@@ -998,7 +1069,7 @@ fn write_initial_states(batch: &mut WriteBatch, partition: &Partition, raft_stat
 
 /// Refuses a snapshot that does not belong to the envelope's partition or whose range overlaps
 /// another partition this node hosts.
-fn snapshot_acceptable(peers: &BTreeMap<u64, Peer>, env: &Envelope) -> bool {
+fn snapshot_acceptable(registry: &Registry, env: &Envelope) -> bool {
     // Checked without copying the records; they are decoded once, when installed.
     let partition = match SnapshotData::validate(&env.message.get_snapshot().data) {
         Ok(partition) => partition,
@@ -1014,12 +1085,15 @@ fn snapshot_acceptable(peers: &BTreeMap<u64, Peer>, env: &Envelope) -> bool {
         );
         return false;
     }
-    let clash = peers.iter().find(|(&id, p)| {
-        id != env.partition_id
-            && p.partition()
-                .is_some_and(|q| q.overlaps(&partition.start, &partition.end))
-    });
-    if let Some((&other, _)) = clash {
+    if registry.is_pending(env.partition_id) {
+        // The split that created it here has not been adopted yet; the leader retries.
+        tracing::debug!(
+            partition = env.partition_id,
+            "dropping a snapshot for a partition waiting to be started"
+        );
+        return false;
+    }
+    if let Some(other) = registry.overlapping(env.partition_id, &partition.start, &partition.end) {
         tracing::info!(
             partition = env.partition_id,
             overlapping = other,
@@ -1155,36 +1229,30 @@ fn exec_normal(
                 partition: left.clone(),
             };
             batch.put(Cf::Raft, &keys::partition_key(left.id), &state.encode());
-            // A vote an early message made the new partition's replica cast is kept.
-            let mut raft_state = RaftLocalState::initial();
-            match ctx.engine.get(Cf::Raft, &keys::raft_state_key(right.id)) {
-                Ok(Some(raw)) => {
-                    let old = RaftLocalState::decode(&raw).unwrap_or_else(|err| {
-                        panic!("partition {}: bad Raft state: {err}", right.id)
-                    });
-                    if old.term > INIT_TERM {
-                        raft_state.term = old.term;
-                        raft_state.vote = old.vote;
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => panic!(
-                    "cannot read the Raft state of partition {}: {err}",
-                    right.id
-                ),
+            if ctx.registry.split(&left, &right) {
+                write_initial_states(batch, &right);
+                effects.created.push(Handoff {
+                    partition: right.clone(),
+                    campaign: peer.is_leader(),
+                });
+            } else {
+                // Overlap checks keep a snapshot of the new partition out while its parent
+                // covers the range, so this is not expected; the existing replica is kept.
+                tracing::error!(
+                    partition = right.id,
+                    "split created a partition already hosted here"
+                );
             }
-            write_initial_states(batch, &right, raft_state);
             tracing::info!(partition = partition.id, "split into {left} and {right}");
             peer.raw.mut_store().partition = Some(left);
             peer.written_bytes = 0;
-            effects.created.push((right, peer.is_leader()));
             Ok(CommandResponse::Done)
         }
     }
 }
 
 fn exec_conf_change(
-    _ctx: &Ctx,
+    ctx: &Ctx,
     peer: &mut Peer,
     entry: &Entry,
     batch: &mut WriteBatch,
@@ -1259,6 +1327,7 @@ fn exec_conf_change(
         // Conservative: a lease granted by a removed voter no longer proves anything.
         peer.lease_until = None;
     }
+    ctx.registry.set(&next);
     peer.raw.mut_store().partition = Some(next);
     Ok(CommandResponse::Done)
 }
@@ -1287,6 +1356,7 @@ fn destroy_replica(ctx: &Ctx, peer: &Peer) -> Result<()> {
     batch.delete(Cf::Raft, &keys::raft_state_key(id));
     batch.delete(Cf::Raft, &keys::apply_state_key(id));
     ctx.engine.write(&batch, true)?;
+    ctx.registry.remove(id);
     Ok(())
 }
 

@@ -8,8 +8,10 @@
 //!
 //! The key space is split into [`Partition`]s, contiguous user-key ranges with an id and an
 //! [`Epoch`]. Each partition is a Raft group (raft-rs `RawNode`) whose replicas live on
-//! different nodes; a node's [`Host`] drives all its replicas together, persisting the log
-//! entries and hard states of many groups in one RocksDB write with one fsync per round. The
+//! different nodes; a [`Host`] drives many replicas together, persisting the log entries and
+//! hard states of many groups in one RocksDB write with one fsync per round. A node runs a
+//! small pool of hosts, one per replication thread ([`Driver`]), each owning the partitions
+//! [`Shard`] assigns it, over one RocksDB instance. The
 //! Percolator commands of `reef-txn` are proposals: every replica applies them in log order
 //! through [`MvccStore::execute`](reef_txn::MvccStore::execute), and an apply error that is not
 //! deterministic panics rather than letting replicas diverge. Reads are served by the leader:
@@ -29,6 +31,7 @@ pub mod keys;
 mod log_store;
 mod logger;
 mod peer;
+mod registry;
 mod snapshot;
 pub mod state;
 mod transport;
@@ -36,12 +39,13 @@ mod transport;
 pub use cmd::{ChangeContext, CmdBody, RaftCmd};
 pub use driver::{Driver, HostMsg, Router};
 pub use error::{RaftError, Result};
-pub use host::{Host, RaftConfig, ReplicaChange, ReplicaStatus};
+pub use host::{Handoff, Host, RaftConfig, ReplicaChange, ReplicaStatus};
 pub use log_store::RaftLogStore;
-pub use peer::{ProposeCallback, ReadCallback};
+pub use peer::{ProposeCallback, ReadCallback, ReadView};
 pub use raft::prelude::Message as RaftMessage;
 pub use raft::prelude::MessageType;
 pub use raft::StateRole;
+pub use registry::{Registry, Shard};
 pub use snapshot::SnapshotData;
 pub use state::{Epoch, Partition, Replica, StoreIdent};
 pub use transport::{Clock, Envelope, SystemClock, Transport};

@@ -16,7 +16,9 @@ use reef_storage::{Cf, Engine, WriteBatch};
 use crate::error::{RaftError, Result};
 use crate::keys;
 use crate::snapshot::SnapshotData;
-use crate::state::{ApplyState, Partition, PartitionState, PartitionStatus, RaftLocalState};
+use crate::state::{
+    ApplyState, Partition, PartitionState, PartitionStatus, RaftLocalState, INIT_INDEX, INIT_TERM,
+};
 
 /// A replica's Raft storage.
 pub struct RaftLogStore {
@@ -33,21 +35,20 @@ pub struct RaftLogStore {
 
 impl RaftLogStore {
     /// Loads a replica's state from the engine. An initialised replica (with a descriptor) must
-    /// have its state records; an uninitialised one starts empty unless it voted before.
+    /// have its apply state; an uninitialised one starts empty unless it voted before.
+    ///
+    /// A replica that a bootstrap or a split just created has no Raft state of its own yet, or
+    /// only the one an uninitialised replica left behind (an early message made it vote): it
+    /// starts at the initial log position, keeping any vote cast in a later term.
     pub fn load(
         engine: Arc<dyn Engine>,
         partition_id: u64,
         partition: Option<Partition>,
     ) -> Result<RaftLogStore> {
-        let raft_state = match engine.get(Cf::Raft, &keys::raft_state_key(partition_id))? {
-            Some(raw) => RaftLocalState::decode(&raw)?,
-            None if partition.is_none() => RaftLocalState::default(),
-            None => {
-                return Err(RaftError::Corruption(format!(
-                    "partition {partition_id} has a descriptor but no Raft state"
-                )))
-            }
-        };
+        let stored = engine
+            .get(Cf::Raft, &keys::raft_state_key(partition_id))?
+            .map(|raw| RaftLocalState::decode(&raw))
+            .transpose()?;
         let apply_state = match engine.get(Cf::Raft, &keys::apply_state_key(partition_id))? {
             Some(raw) if partition.is_some() => ApplyState::decode(&raw)?,
             None if partition.is_some() => {
@@ -56,6 +57,24 @@ impl RaftLogStore {
                 )))
             }
             _ => ApplyState::default(),
+        };
+        let raft_state = match stored {
+            Some(state) if partition.is_none() || state.last_index >= INIT_INDEX => state,
+            None if partition.is_none() => RaftLocalState::default(),
+            _ if apply_state.applied_index != INIT_INDEX => {
+                return Err(RaftError::Corruption(format!(
+                    "partition {partition_id} has applied entries but no Raft state"
+                )))
+            }
+            None => RaftLocalState::initial(),
+            Some(early) => {
+                let mut state = RaftLocalState::initial();
+                if early.term > INIT_TERM {
+                    state.term = early.term;
+                    state.vote = early.vote;
+                }
+                state
+            }
         };
         if partition.is_some()
             && (apply_state.applied_index > raft_state.commit

@@ -17,9 +17,30 @@ use crate::transport::{Envelope, Transport};
 /// Called with a proposal's outcome once its entry is applied (or it is known lost).
 pub type ProposeCallback = Box<dyn FnOnce(Result<CommandResponse>) + Send>;
 
-/// Called once a read may run: with the MVCC store when the replica is the leader and has
+/// What a read may use once it is safe: the MVCC store and the partition as it stands, whose
+/// range a scan must not leave (other partitions' data shares the engine).
+pub struct ReadView<'a> {
+    /// The MVCC store over the node's engine.
+    pub mvcc: &'a MvccStore,
+    /// The partition the read was routed to.
+    pub partition: &'a Partition,
+}
+
+impl ReadView<'_> {
+    /// Returns `end` clipped to the partition: an empty `end` (unbounded) becomes the
+    /// partition's end.
+    pub fn clip_end<'e>(&'e self, end: &'e [u8]) -> &'e [u8] {
+        if end.is_empty() {
+            &self.partition.end
+        } else {
+            end
+        }
+    }
+}
+
+/// Called once a read may run: with a [`ReadView`] when the replica is the leader and has
 /// applied everything committed before the read arrived, or with the reason it cannot serve.
-pub type ReadCallback = Box<dyn FnOnce(Result<&MvccStore>) + Send>;
+pub type ReadCallback = Box<dyn for<'a> FnOnce(Result<ReadView<'a>>) + Send>;
 
 /// A proposal waiting for its entry.
 pub(crate) struct Proposal {
@@ -202,14 +223,22 @@ impl Peer {
     /// Runs the reads whose read index has been applied, in arrival order.
     pub(crate) fn serve_reads(&mut self, mvcc: &MvccStore) {
         let applied = self.raw.store().apply_state.applied_index;
-        while let Some(read) = self.reads.front() {
-            match read.index {
-                Some(index) if index <= applied => {
-                    let read = self.reads.pop_front().expect("front exists");
-                    (read.cb)(Ok(mvcc));
-                }
-                _ => break,
-            }
+        let ready = self
+            .reads
+            .iter()
+            .take_while(|r| r.index.is_some_and(|index| index <= applied))
+            .count();
+        if ready == 0 {
+            return;
+        }
+        let Some(partition) = self.partition().cloned() else {
+            return;
+        };
+        for read in self.reads.drain(..ready) {
+            (read.cb)(Ok(ReadView {
+                mvcc,
+                partition: &partition,
+            }));
         }
     }
 

@@ -20,6 +20,7 @@
 //! prewrite NODE start=TS k=v ...        only the prewrite, results printed when they arrive
 //! commit NODE start=TS commit=TS k ...  only the commit
 //! get NODE KEY                          a linearizable read on NODE
+//! scan NODE START                       a linearizable scan from START to the partition's end
 //! cut A B... | C D...                   drop every message between the two groups
 //! drop RATIO                            drop this share of all messages (seeded)
 //! delay RATIO                           hold this share back to the next tick, reversed (reorders)
@@ -529,11 +530,46 @@ impl Sim {
                     &end,
                     Box::new(move |result| {
                         let line = match result {
-                            Ok(mvcc) => match mvcc.get(&read_key, u64::MAX >> 1) {
+                            Ok(view) => match view.mvcc.get(&read_key, u64::MAX >> 1) {
                                 Ok(Some(v)) => format!("{label}: {}", show(&v)),
                                 Ok(None) => format!("{label}: (none)"),
                                 Err(err) => format!("{label}: error {err}"),
                             },
+                            Err(err) => format!("{label}: {}", show_err(&err)),
+                        };
+                        outputs.lock().unwrap().push(line);
+                    }),
+                );
+                self.stabilize();
+            }
+            "scan" => {
+                let node = num(1);
+                let start = tokens[2].as_bytes().to_vec();
+                let partition = self.partition_for(node, &start);
+                let outputs = self.outputs.clone();
+                let label = format!("scan p{} from {}", short_id(partition.id), tokens[2]);
+                let from = start.clone();
+                self.host(node).read(
+                    partition.id,
+                    partition.epoch,
+                    &start,
+                    &[],
+                    Box::new(move |result| {
+                        let line = match result {
+                            Ok(view) => {
+                                let end = view.clip_end(&[]).to_vec();
+                                match view.mvcc.scan(&from, &end, u64::MAX >> 1, 1000) {
+                                    Ok(pairs) => format!(
+                                        "{label}: {}",
+                                        pairs
+                                            .iter()
+                                            .map(|(k, v)| format!("{}={}", show(k), show(v)))
+                                            .collect::<Vec<_>>()
+                                            .join(" ")
+                                    ),
+                                    Err(err) => format!("{label}: error {err}"),
+                                }
+                            }
                             Err(err) => format!("{label}: {}", show_err(&err)),
                         };
                         outputs.lock().unwrap().push(line);

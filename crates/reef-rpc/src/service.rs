@@ -2,7 +2,9 @@
 //! commands and reads) and `Admin` (status, split, membership, leadership).
 
 use futures::StreamExt;
-use reef_raft::{Epoch, HostMsg, RaftError, ReplicaChange, ReplicaStatus, Router, StateRole};
+use reef_raft::{
+    Epoch, HostMsg, RaftError, ReadView, ReplicaChange, ReplicaStatus, Router, StateRole,
+};
 use reef_txn::{Command, CommandResponse as TxnResponse};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
@@ -127,7 +129,7 @@ impl NodeServices {
         ctx: Option<&pb::Context>,
         start: Vec<u8>,
         end: Vec<u8>,
-        read: impl FnOnce(&reef_txn::MvccStore) -> reef_txn::Result<T> + Send + 'static,
+        read: impl for<'a> FnOnce(ReadView<'a>) -> reef_txn::Result<T> + Send + 'static,
     ) -> Result<Result<T, RaftError>, Status> {
         let (partition_id, epoch) = self.context(ctx)?;
         let (tx, rx) = oneshot::channel();
@@ -136,8 +138,8 @@ impl NodeServices {
             epoch,
             start,
             end,
-            cb: Box::new(move |mvcc| {
-                let result = mvcc.and_then(|mvcc| read(mvcc).map_err(RaftError::from));
+            cb: Box::new(move |view| {
+                let result = view.and_then(|view| read(view).map_err(RaftError::from));
                 let _ = tx.send(result);
             }),
         });
@@ -306,8 +308,8 @@ impl pb::kv_server::Kv for NodeServices {
         end.push(0);
         let read_key = key.clone();
         let result = self
-            .read(req.context.as_ref(), key, end, move |mvcc| {
-                mvcc.get(&read_key, req.read_ts)
+            .read(req.context.as_ref(), key, end, move |view| {
+                view.mvcc.get(&read_key, req.read_ts)
             })
             .await?;
         Ok(Response::new(match result {
@@ -333,11 +335,13 @@ impl pb::kv_server::Kv for NodeServices {
         let limit = (req.limit as usize).clamp(1, MAX_SCAN);
         let (read_start, read_end) = (start.clone(), end.clone());
         let result = self
-            .read(req.context.as_ref(), start, end, move |mvcc| {
+            .read(req.context.as_ref(), start, end, move |view| {
+                // An empty end is the partition's end: other partitions share the engine.
+                let end = view.clip_end(&read_end);
                 if req.reverse {
-                    mvcc.scan_reverse(&read_start, &read_end, req.read_ts, limit)
+                    view.mvcc.scan_reverse(&read_start, end, req.read_ts, limit)
                 } else {
-                    mvcc.scan(&read_start, &read_end, req.read_ts, limit)
+                    view.mvcc.scan(&read_start, end, req.read_ts, limit)
                 }
             })
             .await?;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use reef_raft::{Envelope, HostMsg, Router, Transport};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -32,14 +32,32 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 /// The snapshot chunk size.
 const CHUNK: usize = 1 << 20;
 
-/// Sends Raft messages to other nodes over gRPC.
+/// Sends Raft messages to other nodes over gRPC. Clones (one per replication thread) share
+/// the links: one task and one stream per destination node.
 pub struct GrpcTransport {
     cluster_id: u64,
     node_id: u64,
     addrs: PeerAddrs,
     runtime: tokio::runtime::Handle,
     router: Arc<OnceLock<Router>>,
+    /// The link queues of every destination, shared by all clones.
+    links: Arc<Mutex<HashMap<u64, mpsc::Sender<Envelope>>>>,
+    /// This clone's copy of the queues it has used, so sending takes no lock.
     queues: HashMap<u64, mpsc::Sender<Envelope>>,
+}
+
+impl Clone for GrpcTransport {
+    fn clone(&self) -> GrpcTransport {
+        GrpcTransport {
+            cluster_id: self.cluster_id,
+            node_id: self.node_id,
+            addrs: self.addrs.clone(),
+            runtime: self.runtime.clone(),
+            router: self.router.clone(),
+            links: self.links.clone(),
+            queues: HashMap::new(),
+        }
+    }
 }
 
 impl GrpcTransport {
@@ -58,6 +76,7 @@ impl GrpcTransport {
             addrs,
             runtime,
             router,
+            links: Arc::new(Mutex::new(HashMap::new())),
             queues: HashMap::new(),
         }
     }
@@ -67,16 +86,22 @@ impl Transport for GrpcTransport {
     fn send(&mut self, envelope: Envelope) {
         let node = envelope.to.node_id;
         let queue = self.queues.entry(node).or_insert_with(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            let link = Link {
-                cluster_id: self.cluster_id,
-                from_node: self.node_id,
-                to_node: node,
-                addrs: self.addrs.clone(),
-                router: self.router.clone(),
-            };
-            self.runtime.spawn(link.run(rx));
-            tx
+            let mut links = self.links.lock();
+            links
+                .entry(node)
+                .or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    let link = Link {
+                        cluster_id: self.cluster_id,
+                        from_node: self.node_id,
+                        to_node: node,
+                        addrs: self.addrs.clone(),
+                        router: self.router.clone(),
+                    };
+                    self.runtime.spawn(link.run(rx));
+                    tx
+                })
+                .clone()
         });
         if let Err(err) = queue.try_send(envelope) {
             tracing::debug!(to_node = node, "dropping a Raft message: {err}");

@@ -69,11 +69,13 @@ impl StoreNode {
     }
 }
 
-/// A cluster of `reef store` processes sharing partition 1.
+/// A cluster of `reef store` processes; the founders share partition 1.
 pub struct StoreCluster {
     _dir: tempfile::TempDir,
     bin: PathBuf,
     tick_ms: u64,
+    founders: u64,
+    extra_args: Vec<String>,
     /// The nodes, node `i + 1` at index `i`.
     pub nodes: Vec<StoreNode>,
     peers: Vec<String>,
@@ -93,6 +95,18 @@ impl StoreCluster {
     /// Starts `n` nodes of `bin` (`reef`) with `tick_ms` between Raft ticks, each with a fresh
     /// data directory, and waits until each says it is ready.
     pub fn start(bin: &Path, n: u64, tick_ms: u64) -> Result<StoreCluster, Error> {
+        StoreCluster::start_with(bin, n, n, tick_ms, &[])
+    }
+
+    /// Starts `n` nodes of which the first `founders` found the cluster (the others start
+    /// empty), passing `extra_args` to every `reef store`.
+    pub fn start_with(
+        bin: &Path,
+        n: u64,
+        founders: u64,
+        tick_ms: u64,
+        extra_args: &[&str],
+    ) -> Result<StoreCluster, Error> {
         let dir =
             tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
         let mut nodes = Vec::new();
@@ -112,6 +126,8 @@ impl StoreCluster {
             _dir: dir,
             bin: bin.to_path_buf(),
             tick_ms,
+            founders,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             nodes,
             peers,
             channels: Default::default(),
@@ -133,7 +149,15 @@ impl StoreCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(["--tick-ms", &self.tick_ms.to_string()])
-            .args(["--log", "warn"]);
+            .args(["--log", "warn"])
+            .arg("--founders")
+            .arg(
+                (1..=self.founders)
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .args(&self.extra_args);
         for p in &self.peers {
             cmd.arg("--peer").arg(p);
         }
@@ -249,6 +273,28 @@ impl StoreCluster {
     /// Returns the index of the node leading partition 1 and the partition's epoch, waiting up
     /// to `deadline` for one.
     pub async fn leader(&mut self, deadline: Duration) -> Result<(usize, pb::Epoch), Error> {
+        let (i, partition) = self.leader_where(deadline, |p| p.id == 1).await?;
+        Ok((i, partition.epoch.unwrap_or_default()))
+    }
+
+    /// Returns the index of the node leading the partition that holds `key`, and that
+    /// partition, waiting up to `deadline` for one.
+    pub async fn leader_for(
+        &mut self,
+        key: &[u8],
+        deadline: Duration,
+    ) -> Result<(usize, pb::Partition), Error> {
+        self.leader_where(deadline, |p| {
+            p.start.as_ref() <= key && (p.end.is_empty() || key < p.end.as_ref())
+        })
+        .await
+    }
+
+    async fn leader_where(
+        &mut self,
+        deadline: Duration,
+        wanted: impl Fn(&pb::Partition) -> bool,
+    ) -> Result<(usize, pb::Partition), Error> {
         let until = Instant::now() + deadline;
         loop {
             for i in 0..self.nodes.len() {
@@ -260,8 +306,8 @@ impl StoreCluster {
                 };
                 for r in status.replicas {
                     if r.role == "leader" {
-                        if let Some(p) = r.partition.filter(|p| p.id == 1) {
-                            return Ok((i, p.epoch.unwrap_or_default()));
+                        if let Some(p) = r.partition.filter(|p| wanted(p)) {
+                            return Ok((i, p));
                         }
                     }
                 }
@@ -273,14 +319,148 @@ impl StoreCluster {
         }
     }
 
+    /// Returns the partitions node index `i` hosts initialised replicas of.
+    pub async fn partitions(&mut self, i: usize) -> Result<Vec<pb::Partition>, Error> {
+        Ok(self
+            .status(i)
+            .await?
+            .replicas
+            .into_iter()
+            .filter_map(|r| r.partition)
+            .collect())
+    }
+
+    /// Returns the leader of the partition holding `key` and the request context addressing
+    /// the partition there.
+    async fn route(&mut self, key: &[u8]) -> Result<(usize, pb::Context), Error> {
+        let (leader, partition) = self.leader_for(key, Duration::from_secs(30)).await?;
+        let ctx = pb::Context {
+            cluster_id: CLUSTER_ID,
+            node_id: self.nodes[leader].id,
+            partition_id: partition.id,
+            epoch: partition.epoch,
+        };
+        Ok((leader, ctx))
+    }
+
+    /// Runs an admin request on the leader of the partition holding `key`, retrying for up to
+    /// 30 s while the partition's leader moves or is busy. `request` makes the call with the
+    /// context addressing the leader.
+    async fn admin<F, Fut>(&mut self, key: &[u8], request: F) -> Result<(), Error>
+    where
+        F: Fn(AdminClient<Channel>, pb::Context) -> Fut,
+        Fut:
+            std::future::Future<Output = Result<tonic::Response<pb::AdminResponse>, tonic::Status>>,
+    {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (leader, ctx) = self.route(key).await?;
+            let Ok(ch) = self.channel(leader).await else {
+                continue;
+            };
+            match request(AdminClient::new(ch), ctx).await {
+                Ok(resp) => {
+                    let resp = resp.into_inner();
+                    if resp.partition_error.is_none() && resp.error.is_empty() {
+                        return Ok(());
+                    }
+                    if Instant::now() > until {
+                        return Err(Error::Cluster(format!(
+                            "admin request failed: {:?} {}",
+                            resp.partition_error, resp.error
+                        )));
+                    }
+                    if !resp.error.is_empty() && resp.partition_error.is_none() {
+                        return Err(Error::Cluster(resp.error));
+                    }
+                }
+                Err(_) => {
+                    self.channels.remove(&leader);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Splits the partition holding `key` at `key`.
+    pub async fn split(&mut self, key: &[u8]) -> Result<(), Error> {
+        let split_key = bytes::Bytes::copy_from_slice(key);
+        self.admin(key, |mut admin, ctx| {
+            let split_key = split_key.clone();
+            async move {
+                admin
+                    .split(pb::SplitRequest {
+                        context: Some(ctx),
+                        split_key,
+                    })
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Changes the membership of the partition holding `key`.
+    pub async fn change_replica(
+        &mut self,
+        key: &[u8],
+        change: pb::change_replica_request::Change,
+    ) -> Result<(), Error> {
+        self.admin(key, |mut admin, ctx| {
+            let change = change.clone();
+            async move {
+                admin
+                    .change_replica(pb::ChangeReplicaRequest {
+                        context: Some(ctx),
+                        change: Some(change),
+                    })
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Moves the leadership of the partition holding `key` to node index `i` and waits until
+    /// that node leads it (up to 30 s).
+    pub async fn move_leader(&mut self, key: &[u8], i: usize) -> Result<(), Error> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (leader, partition) = self.leader_for(key, Duration::from_secs(30)).await?;
+            if leader == i {
+                return Ok(());
+            }
+            let node_id = self.nodes[i].id;
+            let to_replica = partition
+                .replicas
+                .iter()
+                .find(|r| r.node_id == node_id)
+                .ok_or_else(|| Error::Cluster(format!("node {node_id} has no replica there")))?
+                .id;
+            self.admin(key, |mut admin, ctx| async move {
+                admin
+                    .transfer_leader(pb::TransferLeaderRequest {
+                        context: Some(ctx),
+                        to_replica,
+                    })
+                    .await
+            })
+            .await?;
+            if Instant::now() > until {
+                return Err(Error::Cluster(format!(
+                    "node {node_id} did not take the leadership within 30 s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Returns node index `i`'s highest applied index.
     pub async fn applied(&mut self, i: usize) -> Result<u64, Error> {
         let status = self.status(i).await?;
         Ok(status.replicas.iter().map(|r| r.applied).max().unwrap_or(0))
     }
 
-    /// Commits `key = value` at `start_ts` (commit at `start_ts + 1`), retrying through leader
-    /// changes for up to 30 s until acknowledged. Both phases are idempotent for a fixed start
+    /// Commits `key = value` at `start_ts` (commit at `start_ts + 1`) on the partition holding
+    /// `key`, retrying through leader changes and splits for up to 30 s until acknowledged. Both phases are idempotent for a fixed start
     /// timestamp, so a retry after a lost response is safe.
     pub async fn write(&mut self, key: &[u8], value: &[u8], start_ts: u64) -> Result<(), Error> {
         let until = Instant::now() + Duration::from_secs(30);
@@ -292,13 +472,7 @@ impl StoreCluster {
                     String::from_utf8_lossy(key)
                 )));
             }
-            let (leader, epoch) = self.leader(Duration::from_secs(30)).await?;
-            let ctx = pb::Context {
-                cluster_id: CLUSTER_ID,
-                node_id: self.nodes[leader].id,
-                partition_id: 1,
-                epoch: Some(epoch),
-            };
+            let (leader, ctx) = self.route(key).await?;
             let Ok(ch) = self.channel(leader).await else {
                 continue;
             };
