@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks replicated writes: throughput and latency of write transactions (prewrite + commit,
-# two Raft proposals each) with 1 and 3 replicas on this machine, then the time from a SIGKILL
-# of the leader to the next acknowledged write (3 kills).
+# two Raft proposals each) with 1 and 3 replicas on this machine, then with 3 replicas over 8
+# partitions on 1 and on 2 replication threads per node, then the time from a SIGKILL of the
+# leader to the next acknowledged write (3 kills).
 #
 #   scripts/bench-replication.sh [--clients N] [--duration SECONDS] [--tick-ms MS] [--no-build]
 #
@@ -17,7 +18,7 @@ while (($# > 0)); do
     --duration) duration="$2"; shift 2 ;;
     --tick-ms) tick_ms="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -27,9 +28,11 @@ target="$CARGO_TARGET_DIR"
 if ((build)); then
   cargo build --release --workspace --bins
 fi
-for replicas in 1 3; do
-  extra=()
-  ((replicas == 3)) && extra=(--failover)
-  "$target/release/reef-kvbench" --reef "$target/release/reef" --replicas "$replicas" \
-    --clients "$clients" --duration "$duration" --tick-ms "$tick_ms" "${extra[@]}"
-done
+bench() {
+  "$target/release/reef-kvbench" --reef "$target/release/reef" \
+    --clients "$clients" --duration "$duration" --tick-ms "$tick_ms" "$@"
+}
+bench --replicas 1
+bench --replicas 3
+bench --replicas 3 --partitions 8 --raft-threads 1
+bench --replicas 3 --partitions 8 --raft-threads 2 --failover

@@ -151,15 +151,17 @@ impl Router {
         let index = match msg.partition_id() {
             Some(id) => Shard::of(id, self.txs.len()),
             None => {
+                // Every thread gets it, even past one that has stopped.
+                let mut delivered = true;
                 for tx in self.txs.iter() {
                     let copy = match &msg {
                         HostMsg::Status(reply) => HostMsg::Status(reply.clone()),
                         HostMsg::Unreachable(node) => HostMsg::Unreachable(*node),
                         _ => HostMsg::Stop,
                     };
-                    tx.send(copy).map_err(|_| stopped())?;
+                    delivered &= tx.send(copy).is_ok();
                 }
-                return Ok(());
+                return if delivered { Ok(()) } else { Err(stopped()) };
             }
         };
         let tx = &self.txs[index];
@@ -252,7 +254,16 @@ impl Driver {
                 let router = router.clone();
                 std::thread::Builder::new()
                     .name(format!("reef-raft-{index}"))
-                    .spawn(move || run(host, rx, router, tick_interval))
+                    .spawn(move || {
+                        let run = || run(host, rx, router, tick_interval);
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                            // A host panics only when continuing could diverge from the other
+                            // replicas or lose acknowledged state; the node stops whole rather
+                            // than serving on with this thread's partitions gone.
+                            tracing::error!("replication thread {index} panicked; aborting");
+                            std::process::abort();
+                        }
+                    })
                     .expect("spawn a replication thread")
             })
             .collect();

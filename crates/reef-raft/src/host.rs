@@ -32,7 +32,7 @@ use crate::keys;
 use crate::log_store::RaftLogStore;
 use crate::logger::replica_logger;
 use crate::peer::{Peer, PendingRead, Proposal, ProposeCallback, ReadCallback, ReadView};
-use crate::registry::{Registry, Shard};
+use crate::registry::{Refusal, Registry, Shard};
 use crate::snapshot::{cf_bounds, SnapshotData};
 use crate::state::{
     ApplyState, Epoch, Partition, PartitionState, PartitionStatus, Replica, StoreIdent,
@@ -188,6 +188,8 @@ pub struct Host {
     peers: BTreeMap<u64, Peer>,
     ticks: u64,
     handoffs: Vec<Handoff>,
+    /// Partitions with a snapshot reserved in the registry since the last persist round.
+    reserved: Vec<u64>,
 }
 
 impl Host {
@@ -252,6 +254,7 @@ impl Host {
             peers: BTreeMap::new(),
             ticks: 0,
             handoffs: Vec::new(),
+            reserved: Vec::new(),
         };
         let (start, end) = keys::partition_keys_range();
         let mut states = Vec::new();
@@ -376,10 +379,12 @@ impl Host {
         if !self.peers.contains_key(&env.partition_id) && !self.maybe_create_peer(&env) {
             return;
         }
-        if env.message.get_msg_type() == MessageType::MsgSnapshot
-            && !snapshot_acceptable(&self.ctx.registry, &env)
-        {
-            return;
+        if env.message.get_msg_type() == MessageType::MsgSnapshot {
+            if !snapshot_acceptable(&self.ctx.registry, &env) {
+                return;
+            }
+            // Held until the next persist round installs it or finds raft-rs refused it.
+            self.reserved.push(env.partition_id);
         }
         let peer = self.peers.get_mut(&env.partition_id).expect("exists");
         if peer.replica.id != env.to.id {
@@ -797,7 +802,7 @@ impl Host {
 
     /// Returns true if any replica has work for [`handle_ready`](Host::handle_ready).
     pub fn has_ready(&self) -> bool {
-        self.peers.values().any(|p| p.raw.has_ready())
+        !self.reserved.is_empty() || self.peers.values().any(|p| p.raw.has_ready())
     }
 
     // ----- The persist round -----
@@ -882,6 +887,10 @@ impl Host {
             }
             peer.serve_reads(&ctx.mvcc);
             peer.flush_reads(now);
+        }
+        // Installed snapshots replaced their reservations; the rest were refused by raft-rs.
+        for id in self.reserved.drain(..) {
+            self.ctx.registry.release(id);
         }
         self.finish_effects(effects);
         self.ctx.transport.flush();
@@ -1067,8 +1076,9 @@ fn write_initial_states(batch: &mut WriteBatch, partition: &Partition) {
     );
 }
 
-/// Refuses a snapshot that does not belong to the envelope's partition or whose range overlaps
-/// another partition this node hosts.
+/// Refuses a snapshot that does not belong to the envelope's partition, whose partition waits
+/// for adoption, or whose range overlaps another partition on this node; otherwise reserves
+/// its range in the registry.
 fn snapshot_acceptable(registry: &Registry, env: &Envelope) -> bool {
     // Checked without copying the records; they are decoded once, when installed.
     let partition = match SnapshotData::validate(&env.message.get_snapshot().data) {
@@ -1085,23 +1095,25 @@ fn snapshot_acceptable(registry: &Registry, env: &Envelope) -> bool {
         );
         return false;
     }
-    if registry.is_pending(env.partition_id) {
-        // The split that created it here has not been adopted yet; the leader retries.
-        tracing::debug!(
-            partition = env.partition_id,
-            "dropping a snapshot for a partition waiting to be started"
-        );
-        return false;
+    match registry.reserve(&partition) {
+        Ok(()) => true,
+        Err(Refusal::Pending) => {
+            // The split that created it here has not been adopted yet; the leader retries.
+            tracing::debug!(
+                partition = env.partition_id,
+                "dropping a snapshot for a partition waiting to be started"
+            );
+            false
+        }
+        Err(Refusal::Overlaps(other)) => {
+            tracing::info!(
+                partition = env.partition_id,
+                overlapping = other,
+                "dropping a snapshot that overlaps a hosted partition"
+            );
+            false
+        }
     }
-    if let Some(other) = registry.overlapping(env.partition_id, &partition.start, &partition.end) {
-        tracing::info!(
-            partition = env.partition_id,
-            overlapping = other,
-            "dropping a snapshot that overlaps a hosted partition"
-        );
-        return false;
-    }
-    true
 }
 
 /// Applies committed entries in order, one engine write per entry (the next entry's command

@@ -52,12 +52,36 @@ impl Shard {
 struct Inner {
     /// Initialised partitions by id, with whether their host has yet to adopt them.
     partitions: HashMap<u64, (Partition, bool)>,
+    /// Snapshots accepted but not yet installed, by partition id.
+    reserved: HashMap<u64, Partition>,
+}
+
+impl Inner {
+    fn overlapping(&self, except: u64, start: &[u8], end: &[u8]) -> Option<u64> {
+        self.partitions
+            .values()
+            .map(|(p, _)| p)
+            .chain(self.reserved.values())
+            .find(|p| p.id != except && p.overlaps(start, end))
+            .map(|p| p.id)
+    }
+}
+
+/// Why a snapshot was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A split here created the partition and its host has not started it yet.
+    Pending,
+    /// The snapshot's range overlaps this partition (hosted or being installed).
+    Overlaps(u64),
 }
 
 /// The node-wide view of hosted partitions that a node's hosts share.
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// Serialises the id allocator's read-modify-write (with its fsync) apart from `inner`.
+    ids: Mutex<()>,
 }
 
 impl Registry {
@@ -66,12 +90,38 @@ impl Registry {
         Registry::default()
     }
 
-    /// Records the current descriptor of a hosted partition.
+    /// Records the current descriptor of a hosted partition (ending any reservation).
     pub(crate) fn set(&self, partition: &Partition) {
-        self.inner
-            .lock()
+        let mut inner = self.inner.lock();
+        inner.reserved.remove(&partition.id);
+        inner
             .partitions
             .insert(partition.id, (partition.clone(), false));
+    }
+
+    /// Reserves the range of a snapshot about to be installed for its partition, unless the
+    /// partition waits for adoption or the range overlaps another partition, hosted or
+    /// reserved. Checking and reserving under one lock keeps two hosts from installing
+    /// overlapping snapshots.
+    pub(crate) fn reserve(&self, snapshot: &Partition) -> std::result::Result<(), Refusal> {
+        let mut inner = self.inner.lock();
+        if inner
+            .partitions
+            .get(&snapshot.id)
+            .is_some_and(|(_, pending)| *pending)
+        {
+            return Err(Refusal::Pending);
+        }
+        if let Some(other) = inner.overlapping(snapshot.id, &snapshot.start, &snapshot.end) {
+            return Err(Refusal::Overlaps(other));
+        }
+        inner.reserved.insert(snapshot.id, snapshot.clone());
+        Ok(())
+    }
+
+    /// Ends a reservation whose snapshot was not installed (raft-rs refused it).
+    pub(crate) fn release(&self, partition_id: u64) {
+        self.inner.lock().reserved.remove(&partition_id);
     }
 
     /// Forgets a partition (its replica was destroyed).
@@ -81,11 +131,12 @@ impl Registry {
 
     /// Records the halves of a split at once: `left` is the parent's new descriptor, `right` is
     /// the new partition, pending until its host adopts it. Returns false (and records only
-    /// `left`) if `right` is already known, which a split must then not overwrite.
+    /// `left`) if `right` is already known or a snapshot of it is being installed, which a
+    /// split must then not overwrite.
     pub(crate) fn split(&self, left: &Partition, right: &Partition) -> bool {
         let mut inner = self.inner.lock();
         inner.partitions.insert(left.id, (left.clone(), false));
-        if inner.partitions.contains_key(&right.id) {
+        if inner.partitions.contains_key(&right.id) || inner.reserved.contains_key(&right.id) {
             return false;
         }
         inner.partitions.insert(right.id, (right.clone(), true));
@@ -98,23 +149,10 @@ impl Registry {
         self.inner.lock().partitions.contains_key(&partition_id)
     }
 
-    /// Returns true if a split created `partition_id` and its host has not started it yet.
-    pub(crate) fn is_pending(&self, partition_id: u64) -> bool {
-        self.inner
-            .lock()
-            .partitions
-            .get(&partition_id)
-            .is_some_and(|(_, pending)| *pending)
-    }
-
-    /// Returns the id of a partition other than `except` whose range overlaps `[start, end)`.
+    /// Returns the id of a partition other than `except` whose range, hosted or reserved for
+    /// a snapshot, overlaps `[start, end)`.
     pub(crate) fn overlapping(&self, except: u64, start: &[u8], end: &[u8]) -> Option<u64> {
-        self.inner
-            .lock()
-            .partitions
-            .values()
-            .find(|(p, _)| p.id != except && p.overlaps(start, end))
-            .map(|(p, _)| p.id)
+        self.inner.lock().overlapping(except, start, end)
     }
 
     /// Returns every recorded partition, ordered by id.
@@ -133,8 +171,7 @@ impl Registry {
     /// Allocates `n` consecutive ids unique in the cluster (while node ids are): the node id
     /// in the high bits and a persisted counter in the low 40. Returns the first.
     pub(crate) fn alloc_ids(&self, engine: &dyn Engine, node_id: u64, n: u64) -> Result<u64> {
-        // The registry's mutex serialises the read-modify-write across hosts.
-        let _guard = self.inner.lock();
+        let _guard = self.ids.lock();
         let last = match engine.get(Cf::Raft, keys::ID_ALLOC)? {
             Some(raw) => u64::from_be_bytes(
                 raw.as_slice()
@@ -157,6 +194,57 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn range(id: u64, start: &str, end: &str) -> Partition {
+        Partition {
+            id,
+            start: start.as_bytes().to_vec(),
+            end: end.as_bytes().to_vec(),
+            ..Partition::first(&[1])
+        }
+    }
+
+    #[test]
+    fn snapshots_reserve_their_range_until_installed_or_released() {
+        let registry = Registry::new();
+        registry.set(&range(1, "", "m"));
+        // Overlapping a hosted partition.
+        assert_eq!(
+            registry.reserve(&range(2, "k", "")),
+            Err(Refusal::Overlaps(1))
+        );
+        // Two hosts racing with overlapping snapshots: the second is refused.
+        assert_eq!(registry.reserve(&range(2, "m", "")), Ok(()));
+        assert_eq!(
+            registry.reserve(&range(3, "p", "")),
+            Err(Refusal::Overlaps(2))
+        );
+        assert_eq!(registry.overlapping(9, b"x", b""), Some(2));
+        // A split cannot create a partition whose snapshot is being installed.
+        assert!(!registry.split(&range(1, "", "c"), &range(2, "c", "m")));
+        // Released (raft-rs refused it): the range is free again.
+        registry.release(2);
+        assert_eq!(registry.reserve(&range(3, "p", "")), Ok(()));
+        // Installed: the reservation becomes the hosted partition.
+        registry.set(&range(3, "p", ""));
+        registry.release(3);
+        assert_eq!(registry.overlapping(9, b"q", b"r"), Some(3));
+    }
+
+    #[test]
+    fn split_partitions_are_pending_until_adopted() {
+        let registry = Registry::new();
+        registry.set(&range(1, "", ""));
+        assert!(registry.split(&range(1, "", "m"), &range(2, "m", "")));
+        assert!(registry.contains(2));
+        assert_eq!(registry.reserve(&range(2, "m", "")), Err(Refusal::Pending));
+        // A second split record of the same partition does not overwrite it.
+        assert!(!registry.split(&range(1, "", "m"), &range(2, "m", "")));
+        registry.set(&range(2, "m", ""));
+        assert_eq!(registry.reserve(&range(2, "m", "")), Ok(()));
+        registry.remove(2);
+        assert!(!registry.contains(2));
+    }
 
     #[test]
     fn shards_cover_every_host_and_agree() {

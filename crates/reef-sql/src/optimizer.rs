@@ -481,12 +481,11 @@ fn choose_access(plan: Plan) -> Plan {
 /// looser than the predicate (never the case for exact equality).
 fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) {
     let cmps: Vec<Option<(usize, BinaryOp, Expr)>> = preds.iter().map(as_column_cmp).collect();
-    let usable = |pos: usize, op: BinaryOp, v: &Expr| -> bool {
+    let usable = |pos: usize, _op: BinaryOp, v: &Expr| -> bool {
         let ct = table.columns[pos].ty;
-        match expr_type(v) {
-            Some(vt) => key_compatible(ct, vt),
-            None => matches!(v, Expr::Outer { .. }) && op == BinaryOp::Eq && false,
-        }
+        // A value of unknown type (an outer reference) never bounds a key: its encoding
+        // could not be checked against the column's.
+        expr_type(v).is_some_and(|vt| key_compatible(ct, vt))
     };
     // Candidate key column lists: primary key first, then secondary indexes.
     let mut candidates: Vec<(Option<usize>, Vec<usize>)> = vec![(None, table.pk_positions())];

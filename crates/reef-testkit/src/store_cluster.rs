@@ -383,20 +383,44 @@ impl StoreCluster {
     }
 
     /// Splits the partition holding `key` at `key`.
+    /// A retry of a split that applied late is refused; the split counts as done when a
+    /// partition starts at `key`.
     pub async fn split(&mut self, key: &[u8]) -> Result<(), Error> {
         let split_key = bytes::Bytes::copy_from_slice(key);
-        self.admin(key, |mut admin, ctx| {
-            let split_key = split_key.clone();
-            async move {
-                admin
-                    .split(pb::SplitRequest {
-                        context: Some(ctx),
-                        split_key,
-                    })
-                    .await
-            }
-        })
-        .await
+        let result = self
+            .admin(key, |mut admin, ctx| {
+                let split_key = split_key.clone();
+                async move {
+                    admin
+                        .split(pb::SplitRequest {
+                            context: Some(ctx),
+                            split_key,
+                        })
+                        .await
+                }
+            })
+            .await;
+        self.unless_done(key, result, |p| p.start.as_ref() == key)
+            .await
+    }
+
+    /// Returns `result`, or success if it failed but the partition holding `key` shows the
+    /// change was made (by an earlier attempt whose answer was lost).
+    async fn unless_done(
+        &mut self,
+        key: &[u8],
+        result: Result<(), Error>,
+        done: impl Fn(&pb::Partition) -> bool,
+    ) -> Result<(), Error> {
+        if result.is_ok() {
+            return result;
+        }
+        let (_, partition) = self.leader_for(key, Duration::from_secs(30)).await?;
+        if done(&partition) {
+            Ok(())
+        } else {
+            result
+        }
     }
 
     /// Changes the membership of the partition holding `key`.
@@ -405,16 +429,21 @@ impl StoreCluster {
         key: &[u8],
         change: pb::change_replica_request::Change,
     ) -> Result<(), Error> {
-        self.admin(key, |mut admin, ctx| {
-            let change = change.clone();
-            async move {
+        use pb::change_replica_request::Change;
+        let result = self
+            .admin(key, |mut admin, ctx| async move {
                 admin
                     .change_replica(pb::ChangeReplicaRequest {
                         context: Some(ctx),
                         change: Some(change),
                     })
                     .await
-            }
+            })
+            .await;
+        self.unless_done(key, result, |p| match change {
+            Change::AddLearnerOnNode(node) => p.replicas.iter().any(|r| r.node_id == node),
+            Change::PromoteReplica(id) => p.replicas.iter().any(|r| r.id == id && !r.learner),
+            Change::RemoveReplica(id) => p.replicas.iter().all(|r| r.id != id),
         })
         .await
     }
@@ -479,7 +508,7 @@ impl StoreCluster {
             let mut kv = KvClient::new(ch);
             if !prewritten {
                 let req = put_prewrite(
-                    ctx.clone(),
+                    ctx,
                     key.to_vec().into(),
                     value.to_vec().into(),
                     start_ts,

@@ -1,6 +1,8 @@
 //! Replication benchmark: starts `reef store` processes on loopback, drives concurrent write
 //! transactions (prewrite + commit of one fresh key each, i.e. two Raft proposals) through the
-//! partition leader over gRPC, and reports throughput and latency. With `--failover`, it then
+//! partition leader over gRPC, and reports throughput and latency. With `--partitions N`, the
+//! key space is first split into N partitions and the clients spread over them, which lets the
+//! nodes' replication threads (`--raft-threads`) share the load. With `--failover`, it then
 //! kills the leader with SIGKILL several times and reports the time from each kill to the next
 //! acknowledged write.
 //!
@@ -38,9 +40,20 @@ struct Args {
     /// Milliseconds between Raft ticks.
     #[arg(long, default_value_t = 100)]
     tick_ms: u64,
+    /// Partitions the clients' keys are split into (each client writes to one).
+    #[arg(long, default_value_t = 1)]
+    partitions: u64,
+    /// Replication threads per node.
+    #[arg(long, default_value_t = 2)]
+    raft_threads: u64,
     /// Measure leader failover afterwards (needs 3 replicas).
     #[arg(long)]
     failover: bool,
+}
+
+/// The key prefix of one client.
+fn client_prefix(client: u64) -> String {
+    format!("bench/{client:04}/")
 }
 
 fn main() {
@@ -57,46 +70,62 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), reef_testkit::Error> {
-    let mut cluster = StoreCluster::start(&args.reef, args.replicas, args.tick_ms)?;
-    let (leader, epoch) = cluster.leader(Duration::from_secs(30)).await?;
-    let url = format!("http://{}", cluster.nodes[leader].addr);
-    let ctx = pb::Context {
-        cluster_id: CLUSTER_ID,
-        node_id: cluster.nodes[leader].id,
-        partition_id: 1,
-        epoch: Some(epoch),
-    };
+    let threads = args.raft_threads.to_string();
+    let mut cluster = StoreCluster::start_with(
+        &args.reef,
+        args.replicas,
+        args.replicas,
+        args.tick_ms,
+        &["--raft-threads", &threads],
+    )?;
+    cluster.leader(Duration::from_secs(30)).await?;
+    let partitions = args.partitions.clamp(1, args.clients);
+    for k in 1..partitions {
+        let first_client = k * args.clients / partitions;
+        cluster
+            .split(client_prefix(first_client).as_bytes())
+            .await?;
+    }
+    // Each client writes through the leader of the partition holding its keys.
+    let mut routes = Vec::new();
+    for client in 0..args.clients {
+        let (leader, partition) = cluster
+            .leader_for(client_prefix(client).as_bytes(), Duration::from_secs(30))
+            .await?;
+        let ctx = pb::Context {
+            cluster_id: CLUSTER_ID,
+            node_id: cluster.nodes[leader].id,
+            partition_id: partition.id,
+            epoch: partition.epoch,
+        };
+        routes.push((format!("http://{}", cluster.nodes[leader].addr), ctx));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let value = bytes::Bytes::from(vec![b'v'; args.value_size]);
     let mut tasks = Vec::new();
     let started = Instant::now();
     for client in 0..args.clients {
-        let (stop, errors, ctx, value, url) = (
-            stop.clone(),
-            errors.clone(),
-            ctx.clone(),
-            value.clone(),
-            url.clone(),
-        );
+        let (url, ctx) = routes[client as usize].clone();
+        let (stop, errors, value) = (stop.clone(), errors.clone(), value.clone());
         tasks.push(tokio::spawn(async move {
             let mut kv = KvClient::connect(url).await.expect("connect to the leader");
             let mut latencies = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let key: bytes::Bytes = format!("bench/{client:04}/{n:010}").into_bytes().into();
+                let key: bytes::Bytes = format!("{}{n:010}", client_prefix(client)).into_bytes().into();
                 let start_ts = 1_000_000 + (n * args.clients + client) * 4;
                 n += 1;
                 let t = Instant::now();
                 let prewrite = kv
-                    .prewrite(put_prewrite(ctx.clone(), key.clone(), value.clone(), start_ts, 10_000))
+                    .prewrite(put_prewrite(ctx, key.clone(), value.clone(), start_ts, 10_000))
                     .await;
                 let ok = matches!(&prewrite, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
                 if !ok {
                     errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let commit = kv.commit(put_commit(ctx.clone(), key, start_ts)).await;
+                let commit = kv.commit(put_commit(ctx, key, start_ts)).await;
                 let ok = matches!(&commit, Ok(r) if r.get_ref().partition_error.is_none() && r.get_ref().key_error.is_none());
                 if ok {
                     latencies.push(t.elapsed());
@@ -121,8 +150,10 @@ async fn run(args: Args) -> Result<(), reef_testkit::Error> {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "replicas={} clients={} duration={:.1}s txns={} txn/s={:.0} proposals/s={:.0} p50={:.2}ms p99={:.2}ms errors={}",
+        "replicas={} partitions={} raft-threads={} clients={} duration={:.1}s txns={} txn/s={:.0} proposals/s={:.0} p50={:.2}ms p99={:.2}ms errors={}",
         args.replicas,
+        partitions,
+        args.raft_threads,
         args.clients,
         elapsed,
         latencies.len(),
@@ -135,10 +166,10 @@ async fn run(args: Args) -> Result<(), reef_testkit::Error> {
     if args.failover && args.replicas >= 3 {
         let mut times = Vec::new();
         for round in 0..3u64 {
-            let (leader, _) = cluster.leader(Duration::from_secs(30)).await?;
+            let key = format!("failover/{round}").into_bytes();
+            let (leader, _) = cluster.leader_for(&key, Duration::from_secs(30)).await?;
             cluster.kill(leader)?;
             let killed_at = Instant::now();
-            let key = format!("failover/{round}").into_bytes();
             cluster.write(&key, b"x", 900_000_000 + round * 10).await?;
             let took = killed_at.elapsed();
             println!("failover round {round}: first acknowledged write {:.0} ms after SIGKILL of the leader", took.as_secs_f64() * 1000.0);
