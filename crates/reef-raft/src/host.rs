@@ -396,6 +396,35 @@ impl Host {
             );
             return;
         }
+        if let Some(partition) = peer.partition() {
+            if env.removed {
+                // A member saw a membership this replica has not applied yet, without it.
+                if env.epoch.conf_ver > partition.epoch.conf_ver && !peer.removed {
+                    tracing::info!(
+                        partition = env.partition_id,
+                        replica = peer.replica.id,
+                        "told by a member that this replica was removed"
+                    );
+                    peer.removed = true;
+                }
+                return;
+            }
+            if partition.replica(env.from.id).is_none()
+                && env.epoch.conf_ver < partition.epoch.conf_ver
+            {
+                // The sender missed its own removal (it was down or cut off when it applied
+                // here): it would campaign forever. Tell it instead of stepping the message.
+                tracing::debug!(
+                    partition = env.partition_id,
+                    from = env.from.id,
+                    "message from a removed replica"
+                );
+                peer.send_removed(env.from, &mut *self.ctx.transport);
+                return;
+            }
+        } else if env.removed {
+            return;
+        }
         peer.known.insert(env.from.id, env.from);
         match peer.raw.step(env.message) {
             Ok(()) | Err(raft::Error::StepPeerNotFound) => {}
@@ -802,7 +831,7 @@ impl Host {
 
     /// Returns true if any replica has work for [`handle_ready`](Host::handle_ready).
     pub fn has_ready(&self) -> bool {
-        !self.reserved.is_empty() || self.peers.values().any(|p| p.raw.has_ready())
+        !self.reserved.is_empty() || self.peers.values().any(|p| p.removed || p.raw.has_ready())
     }
 
     // ----- The persist round -----

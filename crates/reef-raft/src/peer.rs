@@ -298,7 +298,26 @@ impl Peer {
                 start: partition.map(|p| p.start.clone()).unwrap_or_default(),
                 end: partition.map(|p| p.end.clone()).unwrap_or_default(),
                 message,
+                removed: false,
             });
         }
+    }
+
+    /// Tells `to`, a replica that is not in this (initialised) replica's partition, that it was
+    /// removed.
+    pub(crate) fn send_removed(&self, to: Replica, transport: &mut dyn Transport) {
+        let Some(partition) = self.partition() else {
+            return;
+        };
+        transport.send(Envelope {
+            partition_id: partition.id,
+            from: self.replica,
+            to,
+            epoch: partition.epoch,
+            start: partition.start.clone(),
+            end: partition.end.clone(),
+            message: Message::default(),
+            removed: true,
+        });
     }
 }

@@ -26,6 +26,9 @@ pub struct Envelope {
     pub end: Vec<u8>,
     /// The raft-rs message.
     pub message: Message,
+    /// Set on a notice (with an empty message) from a member of the partition telling `to`
+    /// that it is no longer a replica as of `epoch`: it missed its own removal.
+    pub removed: bool,
 }
 
 /// Carries envelopes to other nodes. Sending never blocks the replication thread: an

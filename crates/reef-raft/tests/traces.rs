@@ -32,7 +32,8 @@
 //! remove NODE PARTITION REPLICA
 //! transfer NODE PARTITION REPLICA       leadership transfer
 //! check                                 every replica of every partition holds the same data
-//! data NODE                             the MVCC data NODE's replicas hold, at the latest ts
+//! data NODE                             the MVCC data NODE's replicas hold, at the latest ts,
+//!                                       and any data outside them
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -401,6 +402,22 @@ impl Sim {
                 }
                 Err(err) => out.push(format!("p{}: error {err}", short_id(p.id))),
             }
+        }
+        // Data no hosted partition covers (a destroyed replica must leave none).
+        let partitions = host.partitions();
+        let stray: Vec<String> = host
+            .mvcc()
+            .scan(&[], &[], u64::MAX >> 1, usize::MAX)
+            .expect("scan the engine")
+            .iter()
+            .filter(|(k, _)| !partitions.iter().any(|p| p.contains(k)))
+            .map(|(k, v)| format!("{}={}", show(k), show(v)))
+            .collect();
+        if !stray.is_empty() {
+            out.push(format!("outside hosted partitions: {}", stray.join(" ")));
+        }
+        if out.is_empty() {
+            out.push("(no data)".into());
         }
         out
     }

@@ -79,6 +79,7 @@ pub(crate) fn envelope_to_pb(env: &Envelope, message: Vec<u8>) -> pb::RaftEnvelo
         start: env.start.clone().into(),
         end: env.end.clone().into(),
         message: message.into(),
+        removed: env.removed,
     }
 }
 
@@ -100,6 +101,7 @@ pub(crate) fn envelope_from_pb(env: &pb::RaftEnvelope) -> Result<Envelope, Strin
         start: env.start.to_vec(),
         end: env.end.to_vec(),
         message,
+        removed: env.removed,
     })
 }
 
