@@ -29,6 +29,9 @@ const CHANNEL_CAPACITY: usize = 64 * 1024;
 const MAX_BATCH: usize = 4096;
 
 /// A request for the replication thread.
+// Raft envelopes are by far the most common request; boxing them would add an allocation per
+// message to save channel slot space.
+#[allow(clippy::large_enum_variant)]
 pub enum HostMsg {
     /// An incoming Raft message.
     Raft(Envelope),
@@ -92,7 +95,7 @@ pub enum HostMsg {
     /// A node could not be reached (told to every thread).
     Unreachable(u64),
     /// A partition a split on another thread created, for its owner to start.
-    Adopt(Handoff),
+    Adopt(Box<Handoff>),
     /// A snapshot was delivered or failed.
     SnapshotStatus {
         /// The partition.
@@ -330,7 +333,7 @@ fn run(mut host: Host, rx: Receiver<HostMsg>, router: Router, tick_interval: Dur
             for handoff in host.take_handoffs() {
                 // Handoffs are never refused by a full queue; only a stopping pool drops them,
                 // and the new partition is then started from disk at the next start.
-                let _ = router.send(HostMsg::Adopt(handoff));
+                let _ = router.send(HostMsg::Adopt(Box::new(handoff)));
             }
         }
     }
@@ -376,7 +379,7 @@ fn handle(host: &mut Host, msg: HostMsg) -> bool {
             let _ = reply.send(host.status());
         }
         HostMsg::Unreachable(node_id) => host.report_unreachable(node_id),
-        HostMsg::Adopt(handoff) => host.adopt(handoff),
+        HostMsg::Adopt(handoff) => host.adopt(*handoff),
         HostMsg::SnapshotStatus {
             partition_id,
             replica_id,

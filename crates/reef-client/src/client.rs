@@ -1,0 +1,425 @@
+//! [`Client`]: routes each key to its partition's leader and retries through leader changes,
+//! splits and busy nodes within a deadline.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use reef_rpc::pb;
+use reef_rpc::pb::admin_client::AdminClient;
+use reef_rpc::pb::kv_client::KvClient;
+use tonic::transport::Channel;
+
+use crate::cache::{contains, PartitionCache, Route};
+use crate::error::{ClientError, Result};
+
+/// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What the client does after a partition error.
+enum Next {
+    /// Retry at once: the cache was corrected.
+    Retry,
+    /// Retry after a backoff.
+    Backoff,
+}
+
+/// A routing client of a reefdb storage cluster.
+pub struct Client {
+    cluster_id: u64,
+    /// Node id → `http://host:port`.
+    nodes: RwLock<HashMap<u64, String>>,
+    channels: Mutex<HashMap<u64, Channel>>,
+    cache: RwLock<PartitionCache>,
+    deadline: Duration,
+}
+
+impl Client {
+    /// Creates a client of cluster `cluster_id` whose nodes are `nodes` (id, `host:port`).
+    /// Each request gives up after `deadline`.
+    pub fn new(cluster_id: u64, nodes: &[(u64, String)], deadline: Duration) -> Client {
+        Client {
+            cluster_id,
+            nodes: RwLock::new(
+                nodes
+                    .iter()
+                    .map(|(id, addr)| (*id, format!("http://{addr}")))
+                    .collect(),
+            ),
+            channels: Mutex::new(HashMap::new()),
+            cache: RwLock::new(PartitionCache::default()),
+            deadline,
+        }
+    }
+
+    /// Returns the cached route of `key`, if any (for tests and diagnostics).
+    pub fn cached_route(&self, key: &[u8]) -> Option<Route> {
+        self.cache.read().locate(key).cloned()
+    }
+
+    fn channel(&self, node_id: u64) -> Result<Channel> {
+        if let Some(ch) = self.channels.lock().get(&node_id) {
+            return Ok(ch.clone());
+        }
+        let addr = self
+            .nodes
+            .read()
+            .get(&node_id)
+            .cloned()
+            .ok_or(ClientError::UnknownNode(node_id))?;
+        let ch = tonic::transport::Endpoint::from_shared(addr.clone())
+            .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        self.channels.lock().insert(node_id, ch.clone());
+        Ok(ch)
+    }
+
+    fn drop_channel(&self, node_id: u64) {
+        self.channels.lock().remove(&node_id);
+    }
+
+    /// Asks every node which partitions it hosts and leads, and caches what they say.
+    pub async fn refresh(&self) -> Result<()> {
+        let ids: Vec<u64> = self.nodes.read().keys().copied().collect();
+        let mut answered = false;
+        for node_id in ids {
+            let Ok(ch) = self.channel(node_id) else {
+                continue;
+            };
+            let status = AdminClient::new(ch)
+                .status(pb::StatusRequest {
+                    cluster_id: self.cluster_id,
+                })
+                .await;
+            let Ok(status) = status else {
+                self.drop_channel(node_id);
+                continue;
+            };
+            answered = true;
+            let mut cache = self.cache.write();
+            for replica in status.into_inner().replicas {
+                if let Some(partition) = replica.partition {
+                    let leader = (replica.role == "leader").then_some(node_id);
+                    if leader.is_some() {
+                        cache.insert(partition, leader);
+                    } else if cache.locate(&partition.start).is_none() {
+                        cache.insert(partition, None);
+                    }
+                }
+            }
+        }
+        if answered {
+            Ok(())
+        } else {
+            Err(ClientError::Transport("no node answered".into()))
+        }
+    }
+
+    /// Returns the route of `key`, looking it up when the cache has none (or no leader).
+    async fn route(&self, key: &[u8]) -> Result<Route> {
+        if let Some(route) = self.cached_route(key).filter(|r| r.leader.is_some()) {
+            return Ok(route);
+        }
+        self.refresh().await?;
+        self.cached_route(key)
+            .filter(|r| r.leader.is_some())
+            .ok_or(ClientError::NoLeader)
+    }
+
+    /// Corrects the cache after a partition error from `route`'s leader.
+    fn on_partition_error(&self, route: &Route, err: &pb::PartitionError) -> Next {
+        use pb::partition_error::Error;
+        let id = route.partition.id;
+        let mut cache = self.cache.write();
+        match &err.error {
+            Some(Error::NotLeader(not_leader)) => match &not_leader.leader {
+                Some(leader) if Some(leader.node_id) != route.leader => {
+                    cache.set_leader(id, Some(leader.node_id));
+                    Next::Retry
+                }
+                // No leader known yet (an election): wait for one.
+                _ => {
+                    cache.set_leader(id, None);
+                    Next::Backoff
+                }
+            },
+            Some(Error::EpochMismatch(mismatch)) => {
+                cache.invalidate(id);
+                for partition in &mismatch.current {
+                    // The answering node's own view; leaders are looked up when needed.
+                    let leader = (partition.id == id).then_some(route.leader).flatten();
+                    cache.insert(partition.clone(), leader);
+                }
+                Next::Retry
+            }
+            Some(Error::PartitionNotFound(_)) | Some(Error::KeyNotInPartition(_)) => {
+                cache.invalidate(id);
+                Next::Backoff
+            }
+            Some(Error::ServerBusy(_))
+            | Some(Error::StaleCommand(_))
+            | Some(Error::Unavailable(_))
+            | None => Next::Backoff,
+        }
+    }
+
+    /// Runs `call` against the leader of the partition holding `key` until it answers
+    /// without a partition error. `call` gets the client of the leader, the request context,
+    /// and the partition; `partition_error` extracts the error from its answer.
+    async fn with_leader<T, F, Fut>(
+        &self,
+        key: &[u8],
+        call: F,
+        partition_error: impl Fn(&T) -> Option<&pb::PartitionError>,
+    ) -> Result<(T, pb::Partition)>
+    where
+        F: Fn(KvClient<Channel>, pb::Context, pb::Partition) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let until = Instant::now() + self.deadline;
+        let mut backoff = FIRST_BACKOFF;
+        let mut last = String::new();
+        loop {
+            if Instant::now() > until {
+                return Err(ClientError::Timeout {
+                    key: key.to_vec(),
+                    last,
+                });
+            }
+            let route = match self.route(key).await {
+                Ok(route) => route,
+                Err(err) => {
+                    last = err.to_string();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            let leader = route.leader.expect("routes have leaders");
+            let ctx = pb::Context {
+                cluster_id: self.cluster_id,
+                node_id: leader,
+                partition_id: route.partition.id,
+                epoch: route.partition.epoch,
+            };
+            let answer = match self.channel(leader) {
+                Ok(ch) => call(KvClient::new(ch), ctx, route.partition.clone()).await,
+                Err(err) => Err(tonic::Status::unavailable(err.to_string())),
+            };
+            let next = match answer {
+                Ok(resp) => {
+                    let resp = resp.into_inner();
+                    match partition_error(&resp) {
+                        None => return Ok((resp, route.partition)),
+                        Some(err) => {
+                            last = err.message.clone();
+                            self.on_partition_error(&route, err)
+                        }
+                    }
+                }
+                Err(status) => {
+                    // The node is down or unreachable: look the leader up again.
+                    last = status.to_string();
+                    self.drop_channel(leader);
+                    self.cache.write().set_leader(route.partition.id, None);
+                    Next::Backoff
+                }
+            };
+            if let Next::Backoff = next {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    /// Reads `key` at `read_ts`.
+    pub async fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Vec<u8>>> {
+        let key_bytes = bytes::Bytes::copy_from_slice(key);
+        let (resp, _) = self
+            .with_leader(
+                key,
+                |mut kv, ctx, _| {
+                    let key = key_bytes.clone();
+                    async move {
+                        kv.get(pb::GetRequest {
+                            context: Some(ctx),
+                            key,
+                            read_ts,
+                        })
+                        .await
+                    }
+                },
+                |r: &pb::GetResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if let Some(err) = resp.key_error {
+            return Err(ClientError::Key(Box::new(err)));
+        }
+        Ok(resp.found.then(|| resp.value.to_vec()))
+    }
+
+    /// Reads up to `limit` pairs of `[start, end)` (empty `end`: no end) at `read_ts`, in key
+    /// order, partition by partition.
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: u64,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut from = start.to_vec();
+        while out.len() < limit {
+            let want = (limit - out.len()).min(u32::MAX as usize) as u32;
+            let end_bytes = bytes::Bytes::copy_from_slice(end);
+            let from_bytes = bytes::Bytes::copy_from_slice(&from);
+            let (resp, partition) = self
+                .with_leader(
+                    &from,
+                    |mut kv, ctx, partition| {
+                        // Never past the partition's end: the node refuses ranges it lacks.
+                        let stop = if end_bytes.is_empty()
+                            || (!partition.end.is_empty() && partition.end < end_bytes)
+                        {
+                            partition.end.clone()
+                        } else {
+                            end_bytes.clone()
+                        };
+                        let start = from_bytes.clone();
+                        async move {
+                            kv.scan(pb::ScanRequest {
+                                context: Some(ctx),
+                                start,
+                                end: stop,
+                                read_ts,
+                                limit: want,
+                                reverse: false,
+                            })
+                            .await
+                        }
+                    },
+                    |r: &pb::ScanResponse| r.partition_error.as_ref(),
+                )
+                .await?;
+            if let Some(err) = resp.key_error {
+                return Err(ClientError::Key(Box::new(err)));
+            }
+            let got = resp.pairs.len();
+            out.extend(
+                resp.pairs
+                    .into_iter()
+                    .map(|p| (p.key.to_vec(), p.value.to_vec())),
+            );
+            if got >= want as usize {
+                // The partition may hold more: continue after the last key.
+                let mut next = out.last().expect("got pairs").0.clone();
+                next.push(0);
+                from = next;
+                continue;
+            }
+            // This partition is exhausted: move to the next, unless the range ends here.
+            if partition.end.is_empty() || (!end.is_empty() && end <= partition.end.as_ref()) {
+                break;
+            }
+            from = partition.end.to_vec();
+        }
+        Ok(out)
+    }
+
+    /// Runs a command over `keys`, one request per partition holding some of them, retrying
+    /// each group after a partition error with the keys regrouped. `request` builds the
+    /// request for a context and the group's keys; `errors` extracts the errors of an answer.
+    async fn per_partition<T, F, Fut>(
+        &self,
+        keys: Vec<Vec<u8>>,
+        request: F,
+        errors: impl Fn(&T) -> (Option<&pb::PartitionError>, Option<&pb::KeyError>) + Copy,
+    ) -> Result<()>
+    where
+        F: Fn(KvClient<Channel>, pb::Context, Vec<Vec<u8>>) -> Fut + Copy,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut pending = keys;
+        while !pending.is_empty() {
+            // Whatever of `pending` lies in the partition holding the first key, as routed
+            // when each attempt is sent.
+            let first = pending[0].clone();
+            let pending_ref = &pending;
+            let (resp, partition) = self
+                .with_leader(
+                    &first,
+                    move |kv, ctx, partition| {
+                        let group: Vec<Vec<u8>> = pending_ref
+                            .iter()
+                            .filter(|k| contains(&partition, k))
+                            .cloned()
+                            .collect();
+                        request(kv, ctx, group)
+                    },
+                    |r: &T| errors(r).0,
+                )
+                .await?;
+            if let Some(err) = errors(&resp).1 {
+                return Err(ClientError::Key(Box::new(err.clone())));
+            }
+            pending.retain(|k| !contains(&partition, k));
+        }
+        Ok(())
+    }
+
+    /// Prewrites `mutations` of the transaction `start_ts` whose primary is `primary`,
+    /// partition by partition.
+    pub async fn prewrite(
+        &self,
+        mutations: Vec<pb::Mutation>,
+        primary: &[u8],
+        start_ts: u64,
+        lock_ttl_ms: u64,
+    ) -> Result<()> {
+        let keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.to_vec()).collect();
+        let by_key: HashMap<Vec<u8>, pb::Mutation> =
+            mutations.into_iter().map(|m| (m.key.to_vec(), m)).collect();
+        let by_key = &by_key;
+        let primary = bytes::Bytes::copy_from_slice(primary);
+        let primary = &primary;
+        self.per_partition(
+            keys,
+            move |mut kv, ctx, group| {
+                let req = pb::PrewriteRequest {
+                    context: Some(ctx),
+                    mutations: group.iter().map(|k| by_key[k].clone()).collect(),
+                    primary: primary.clone(),
+                    start_ts,
+                    lock_ttl_ms,
+                    min_commit_ts: 0,
+                };
+                async move { kv.prewrite(req).await }
+            },
+            |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
+        )
+        .await
+    }
+
+    /// Commits `keys` of the transaction `start_ts` at `commit_ts`, partition by partition.
+    pub async fn commit(&self, keys: Vec<Vec<u8>>, start_ts: u64, commit_ts: u64) -> Result<()> {
+        self.per_partition(
+            keys,
+            move |mut kv, ctx, group| {
+                let req = pb::CommitRequest {
+                    context: Some(ctx),
+                    keys: group.into_iter().map(Into::into).collect(),
+                    start_ts,
+                    commit_ts,
+                };
+                async move { kv.commit(req).await }
+            },
+            |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
+        )
+        .await
+    }
+}

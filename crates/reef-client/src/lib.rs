@@ -1,0 +1,27 @@
+//! The routing client of a reefdb storage cluster: sends each key's command to the leader of
+//! the partition holding it, over the `Kv` gRPC service.
+//!
+//! `reef-client` sits on `reef-rpc` (the protocol types) and below the SQL layer, which will
+//! reach storage only through it. It must not depend on the replication core's internals
+//! (`reef-raft`) or on SQL: what it knows of the cluster is what nodes answer. It keeps a
+//! [`PartitionCache`] (key ranges, epochs, last known leaders) that may be stale, and lets the
+//! nodes' typed errors correct it: `NotLeader` moves to the hinted leader, `EpochMismatch`
+//! replaces the cached partition by the ones the node reports, `ServerBusy` and elections back
+//! off; every request retries within a deadline. Commands over many keys are split by
+//! partition and regrouped when a partition splits under them; scans walk partition by
+//! partition in key order.
+//!
+//! Until the root service holds the partition map (issue 4), the client learns partitions by
+//! asking the nodes it was given for their status.
+//!
+//! See `docs/architecture/reef-client.md`.
+
+#![warn(missing_docs)]
+
+mod cache;
+mod client;
+mod error;
+
+pub use cache::{PartitionCache, Route};
+pub use client::Client;
+pub use error::{ClientError, Result};
