@@ -17,13 +17,8 @@ pub struct Route {
 impl Route {
     /// Returns true if `key` lies in the partition.
     pub fn contains(&self, key: &[u8]) -> bool {
-        contains(&self.partition, key)
+        self.partition.contains(key)
     }
-}
-
-/// Returns true if `key` lies in `partition`.
-pub fn contains(partition: &pb::Partition, key: &[u8]) -> bool {
-    partition.start.as_ref() <= key && (partition.end.is_empty() || key < partition.end.as_ref())
 }
 
 fn version(partition: &pb::Partition) -> u64 {
@@ -56,7 +51,7 @@ impl PartitionCache {
         let overlapping: Vec<Vec<u8>> = self
             .by_start
             .iter()
-            .filter(|(_, r)| overlaps(&r.partition, &partition))
+            .filter(|(_, r)| r.partition.overlaps(&partition))
             .map(|(start, _)| start.clone())
             .collect();
         for start in &overlapping {
@@ -99,10 +94,6 @@ impl PartitionCache {
     pub fn is_empty(&self) -> bool {
         self.by_start.is_empty()
     }
-}
-
-fn overlaps(a: &pb::Partition, b: &pb::Partition) -> bool {
-    (b.end.is_empty() || a.start < b.end) && (a.end.is_empty() || b.start < a.end)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use reef_rpc::pb::admin_client::AdminClient;
 use reef_rpc::pb::kv_client::KvClient;
 use tonic::transport::Channel;
 
-use crate::cache::{contains, PartitionCache, Route};
+use crate::cache::{PartitionCache, Route};
 use crate::error::{ClientError, Result};
 
 /// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
@@ -356,7 +356,7 @@ impl Client {
                     move |kv, ctx, partition| {
                         let group: Vec<Vec<u8>> = pending_ref
                             .iter()
-                            .filter(|k| contains(&partition, k))
+                            .filter(|k| partition.contains(k))
                             .cloned()
                             .collect();
                         request(kv, ctx, group)
@@ -367,7 +367,7 @@ impl Client {
             if let Some(err) = errors(&resp).1 {
                 return Err(ClientError::Key(Box::new(err.clone())));
             }
-            pending.retain(|k| !contains(&partition, k));
+            pending.retain(|k| !partition.contains(k));
         }
         Ok(())
     }

@@ -221,16 +221,13 @@ fn split_membership_and_snapshot_across_processes() {
         }
     });
     cluster.stop_all().unwrap();
-    let contains = |p: &reef_rpc::pb::Partition, key: &[u8]| {
-        p.start.as_ref() <= key && (p.end.is_empty() || key < p.end.as_ref())
-    };
     for (node, parts) in cluster.nodes.iter().zip(&hosted) {
         let engine: Arc<dyn Engine> =
             Arc::new(RocksEngine::open(&node.data_dir, &EngineOptions::default()).unwrap());
         let mvcc = MvccStore::new(engine);
         for (key, value) in &writes.done {
             let got = mvcc.get(key, u64::MAX >> 1).unwrap();
-            if parts.iter().any(|p| contains(p, key)) {
+            if parts.iter().any(|p| p.contains(key)) {
                 assert_eq!(
                     got.as_deref(),
                     Some(value.as_slice()),

@@ -151,46 +151,59 @@ impl Router {
     /// when the thread has stopped. A request for no particular partition goes to every
     /// thread.
     pub fn send(&self, msg: HostMsg) -> Result<()> {
-        let index = match msg.partition_id() {
-            Some(id) => Shard::of(id, self.txs.len()),
-            None => {
-                // Every thread gets it, even past one that has stopped.
-                let mut delivered = true;
-                for tx in self.txs.iter() {
-                    let copy = match &msg {
-                        HostMsg::Status(reply) => HostMsg::Status(reply.clone()),
-                        HostMsg::Unreachable(node) => HostMsg::Unreachable(*node),
-                        _ => HostMsg::Stop,
-                    };
-                    delivered &= tx.send(copy).is_ok();
-                }
-                return if delivered { Ok(()) } else { Err(stopped()) };
-            }
-        };
-        let tx = &self.txs[index];
-        if msg.bounded() && tx.len() >= CHANNEL_CAPACITY {
-            return Err(RaftError::ServerBusy(
-                "the replication queue is full".into(),
-            ));
+        match msg.partition_id() {
+            Some(id) => self.to_owner(id, msg).map_err(|rejected| rejected.1),
+            None => self.broadcast(&msg),
         }
-        tx.send(msg).map_err(|_| stopped())
     }
 
     /// Queues a request; if it cannot be queued, hands its callback the error instead.
     pub fn send_or_fail(&self, msg: HostMsg) {
-        let Some(id) = msg.partition_id() else {
-            let _ = self.send(msg);
-            return;
-        };
+        match msg.partition_id() {
+            Some(id) => {
+                if let Err(rejected) = self.to_owner(id, msg) {
+                    let (msg, err) = *rejected;
+                    fail(msg, err);
+                }
+            }
+            None => {
+                let _ = self.broadcast(&msg);
+            }
+        }
+    }
+
+    /// Queues a request on the thread owning partition `id`, handing it back with the reason
+    /// when the queue is full or the thread has stopped.
+    fn to_owner(
+        &self,
+        id: u64,
+        msg: HostMsg,
+    ) -> std::result::Result<(), Box<(HostMsg, RaftError)>> {
         let tx = &self.txs[Shard::of(id, self.txs.len())];
         if msg.bounded() && tx.len() >= CHANNEL_CAPACITY {
-            return fail(
-                msg,
-                RaftError::ServerBusy("the replication queue is full".into()),
-            );
+            let busy = RaftError::ServerBusy("the replication queue is full".into());
+            return Err(Box::new((msg, busy)));
         }
-        if let Err(err) = tx.send(msg) {
-            fail(err.into_inner(), stopped());
+        tx.send(msg)
+            .map_err(|err| Box::new((err.into_inner(), stopped())))
+    }
+
+    /// Gives every thread a copy of a request for no particular partition, even past a thread
+    /// that has stopped.
+    fn broadcast(&self, msg: &HostMsg) -> Result<()> {
+        let mut delivered = true;
+        for tx in self.txs.iter() {
+            let copy = match msg {
+                HostMsg::Status(reply) => HostMsg::Status(reply.clone()),
+                HostMsg::Unreachable(node) => HostMsg::Unreachable(*node),
+                _ => HostMsg::Stop,
+            };
+            delivered &= tx.send(copy).is_ok();
+        }
+        if delivered {
+            Ok(())
+        } else {
+            Err(stopped())
         }
     }
 

@@ -280,7 +280,6 @@ impl Peer {
 
     /// Wraps raft-rs messages in envelopes and queues them on the transport.
     pub(crate) fn send(&self, messages: Vec<Message>, transport: &mut dyn Transport) {
-        let partition = self.partition();
         for message in messages {
             let Some(to) = self.lookup(message.to) else {
                 tracing::debug!(
@@ -290,34 +289,27 @@ impl Peer {
                 );
                 continue;
             };
-            transport.send(Envelope {
-                partition_id: self.partition_id(),
-                from: self.replica,
-                to,
-                epoch: partition.map(|p| p.epoch).unwrap_or_default(),
-                start: partition.map(|p| p.start.clone()).unwrap_or_default(),
-                end: partition.map(|p| p.end.clone()).unwrap_or_default(),
-                message,
-                removed: false,
-            });
+            transport.send(self.envelope(to, message, false));
         }
     }
 
-    /// Tells `to`, a replica that is not in this (initialised) replica's partition, that it was
-    /// removed.
+    /// Tells `to`, a replica that is not in this replica's partition, that it was removed.
     pub(crate) fn send_removed(&self, to: Replica, transport: &mut dyn Transport) {
-        let Some(partition) = self.partition() else {
-            return;
-        };
-        transport.send(Envelope {
-            partition_id: partition.id,
+        transport.send(self.envelope(to, Message::default(), true));
+    }
+
+    /// Wraps a message to `to` with this replica's view of the partition.
+    fn envelope(&self, to: Replica, message: Message, removed: bool) -> Envelope {
+        let partition = self.partition();
+        Envelope {
+            partition_id: self.partition_id(),
             from: self.replica,
             to,
-            epoch: partition.epoch,
-            start: partition.start.clone(),
-            end: partition.end.clone(),
-            message: Message::default(),
-            removed: true,
-        });
+            epoch: partition.map(|p| p.epoch).unwrap_or_default(),
+            start: partition.map(|p| p.start.clone()).unwrap_or_default(),
+            end: partition.map(|p| p.end.clone()).unwrap_or_default(),
+            message,
+            removed,
+        }
     }
 }

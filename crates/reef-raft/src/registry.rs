@@ -155,19 +155,6 @@ impl Registry {
         self.inner.lock().overlapping(except, start, end)
     }
 
-    /// Returns every recorded partition, ordered by id.
-    pub fn partitions(&self) -> Vec<Partition> {
-        let mut out: Vec<Partition> = self
-            .inner
-            .lock()
-            .partitions
-            .values()
-            .map(|(p, _)| p.clone())
-            .collect();
-        out.sort_by_key(|p| p.id);
-        out
-    }
-
     /// Allocates `n` consecutive ids unique in the cluster (while node ids are): the node id
     /// in the high bits and a persisted counter in the low 40. Returns the first.
     pub(crate) fn alloc_ids(&self, engine: &dyn Engine, node_id: u64, n: u64) -> Result<u64> {

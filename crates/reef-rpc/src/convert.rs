@@ -70,6 +70,19 @@ pub fn partition_from_pb(p: &pb::Partition) -> Partition {
 }
 
 /// Encodes an envelope; `message` is the raft-rs message's protobuf bytes.
+impl pb::Partition {
+    /// Returns true if `key` lies in the partition (an empty end is no end).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.start.as_ref() <= key && (self.end.is_empty() || key < self.end.as_ref())
+    }
+
+    /// Returns true if the partition and `other` share a key.
+    pub fn overlaps(&self, other: &pb::Partition) -> bool {
+        (other.end.is_empty() || self.start < other.end)
+            && (self.end.is_empty() || other.start < self.end)
+    }
+}
+
 pub(crate) fn envelope_to_pb(env: &Envelope, message: Vec<u8>) -> pb::RaftEnvelope {
     pb::RaftEnvelope {
         partition_id: env.partition_id,

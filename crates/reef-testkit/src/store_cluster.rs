@@ -284,10 +284,7 @@ impl StoreCluster {
         key: &[u8],
         deadline: Duration,
     ) -> Result<(usize, pb::Partition), Error> {
-        self.leader_where(deadline, |p| {
-            p.start.as_ref() <= key && (p.end.is_empty() || key < p.end.as_ref())
-        })
-        .await
+        self.leader_where(deadline, |p| p.contains(key)).await
     }
 
     async fn leader_where(
@@ -489,8 +486,9 @@ impl StoreCluster {
     }
 
     /// Commits `key = value` at `start_ts` (commit at `start_ts + 1`) on the partition holding
-    /// `key`, retrying through leader changes and splits for up to 30 s until acknowledged. Both phases are idempotent for a fixed start
-    /// timestamp, so a retry after a lost response is safe.
+    /// `key`, retrying through leader changes and splits for up to 30 s until acknowledged.
+    /// Both phases are idempotent for a fixed start timestamp, so a retry after a lost
+    /// response is safe.
     pub async fn write(&mut self, key: &[u8], value: &[u8], start_ts: u64) -> Result<(), Error> {
         let until = Instant::now() + Duration::from_secs(30);
         let mut prewritten = false;
