@@ -24,6 +24,12 @@ pub enum ClientError {
     /// A connection could not be made or broke.
     #[error("transport: {0}")]
     Transport(String),
+    /// The root service could not be reached, or had no leader, before the deadline.
+    #[error("root service: {0}")]
+    Root(String),
+    /// The root service refused the request; retrying does not help.
+    #[error("root service refused the request: {0}")]
+    Refused(String),
     /// The transaction protocol refused the command (a lock, a conflict, ...).
     #[error("{}", .0.message)]
     Key(Box<pb::KeyError>),
@@ -35,8 +41,8 @@ impl ClientError {
         use pb::key_error::Error;
         match self {
             ClientError::Timeout { .. } | ClientError::NoLeader => ErrorCode::Unavailable,
-            ClientError::UnknownNode(_) => ErrorCode::InvalidArgument,
-            ClientError::Transport(_) => ErrorCode::Unavailable,
+            ClientError::UnknownNode(_) | ClientError::Refused(_) => ErrorCode::InvalidArgument,
+            ClientError::Transport(_) | ClientError::Root(_) => ErrorCode::Unavailable,
             ClientError::Key(err) => match &err.error {
                 Some(Error::Locked(_)) => ErrorCode::KeyIsLocked,
                 Some(Error::Conflict(_)) => ErrorCode::WriteConflict,

@@ -11,8 +11,10 @@
 //! partition and regrouped when a partition splits under them; scans walk partition by
 //! partition in key order.
 //!
-//! Until the root service holds the partition map (issue 4), the client learns partitions by
-//! asking the nodes it was given for their status.
+//! The client still learns partitions by asking the nodes it was given for their status; the
+//! root service's map ([`RootClient::locate`]) replaces that with SQL over the cluster.
+//! [`RootClient`] talks to the root service's leader wherever it is: joins, heartbeats,
+//! timestamps, routing lookups and the cluster status.
 //!
 //! See `docs/architecture/reef-client.md`.
 
@@ -21,7 +23,9 @@
 mod cache;
 mod client;
 mod error;
+mod root;
 
 pub use cache::{PartitionCache, Route};
 pub use client::Client;
 pub use error::{ClientError, Result};
+pub use root::RootClient;

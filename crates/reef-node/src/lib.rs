@@ -5,13 +5,16 @@
 //! `reef` binary's command line. It owns process concerns (configuration,
 //! data directory, background jobs such as MVCC garbage collection, clean
 //! shutdown) and wires the crates below together; none of them depend on
-//! it. Today a node holds every role on one machine; the Raft partitions and
-//! the root service of later milestones plug in here.
+//! it. `reef start` ([`Node`]) runs SQL over the local MVCC store;
+//! [`store`] runs a storage node with fixed membership, and [`cluster`] a
+//! storage node of a cluster run by the root service (bootstrap, join,
+//! heartbeats, root operations). SQL over the cluster plugs in here next.
 //!
 //! See `docs/architecture/reef-node.md`.
 
 #![warn(missing_docs)]
 
+pub mod cluster;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -34,25 +34,50 @@ enum Command {
         #[arg(long)]
         log: Option<String>,
     },
-    /// Starts a storage node that replicates partitions with its peers over gRPC.
+    /// Starts a storage node that replicates partitions with its peers over gRPC. Without
+    /// --peer, the node belongs to a cluster run by the root service: the first node (no
+    /// --join) founds it, the others join it. With --peer, membership is fixed by the list.
     Store {
         /// Data directory (default ./reef-data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// This node's id, at least 1.
-        #[arg(long)]
-        node_id: u64,
-        /// The cluster id shared by every node (default 1).
-        #[arg(long, default_value_t = 1)]
-        cluster_id: u64,
         /// The gRPC listen address (default 127.0.0.1:20160).
         #[arg(long, default_value = "127.0.0.1:20160")]
         listen: SocketAddr,
-        /// A node as ID=HOST:PORT; repeat for each, this node included.
-        #[arg(long = "peer", required = true)]
+        /// The gRPC address other nodes use to reach this one (default: the listen address).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Root service addresses (HOST:PORT, comma-separated) to join an existing cluster
+        /// through; without it, a node with an empty data directory founds a new cluster.
+        #[arg(long, value_delimiter = ',')]
+        join: Vec<String>,
+        /// Never hold a replica of the root group.
+        #[arg(long)]
+        no_root: bool,
+        /// Milliseconds between heartbeats to the root leader.
+        #[arg(long, default_value_t = 1000)]
+        heartbeat_ms: u64,
+        /// For a new cluster: replicas per data partition.
+        #[arg(long, default_value_t = 3)]
+        replicas: u64,
+        /// For a new cluster: milliseconds of silence after which a node is suspect.
+        #[arg(long, default_value_t = 5000)]
+        suspect_after_ms: u64,
+        /// For a new cluster: milliseconds of silence after which a node is dead and its
+        /// replicas are re-created elsewhere.
+        #[arg(long, default_value_t = 60000)]
+        dead_after_ms: u64,
+        /// Fixed membership: this node's id, at least 1.
+        #[arg(long, requires = "peers")]
+        node_id: Option<u64>,
+        /// Fixed membership: the cluster id shared by every node (default 1).
+        #[arg(long, default_value_t = 1)]
+        cluster_id: u64,
+        /// Fixed membership: a node as ID=HOST:PORT; repeat for each, this node included.
+        #[arg(long = "peer", requires = "node_id", conflicts_with = "join")]
         peers: Vec<String>,
-        /// The ids of the nodes founding the cluster with a replica of partition 1 each,
-        /// comma-separated (default: every peer); other nodes start empty.
+        /// Fixed membership: the ids of the nodes founding the cluster with a replica of
+        /// partition 1 each, comma-separated (default: every peer); other nodes start empty.
         #[arg(long, value_delimiter = ',')]
         founders: Vec<u64>,
         /// Milliseconds between Raft ticks (elections take 10 to 20 ticks).
@@ -70,6 +95,25 @@ enum Command {
         /// Log filter (also REEF_LOG).
         #[arg(long)]
         log: Option<String>,
+    },
+    /// Operator commands against a running cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Shows the member nodes, their health, and the partition map, as the root leader sees
+    /// them.
+    Status {
+        /// Addresses (HOST:PORT, comma-separated) of nodes holding the root role.
+        #[arg(long, value_delimiter = ',', required = true)]
+        root: Vec<String>,
+        /// The cluster id (0: whichever cluster answers).
+        #[arg(long, default_value_t = 0)]
+        cluster_id: u64,
     },
 }
 
@@ -126,9 +170,16 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Store {
             data_dir,
+            listen,
+            advertise,
+            join,
+            no_root,
+            heartbeat_ms,
+            replicas,
+            suspect_after_ms,
+            dead_after_ms,
             node_id,
             cluster_id,
-            listen,
             peers,
             founders,
             tick_ms,
@@ -138,40 +189,88 @@ fn run(cli: Cli) -> Result<()> {
             log,
         } => {
             init_logging(log);
-            let peers = peers
-                .iter()
-                .map(|p| reef_node::store::parse_peer(p))
-                .collect::<Result<Vec<_>>>()?;
             let raft = reef_raft::RaftConfig {
                 tick_interval: std::time::Duration::from_millis(tick_ms.max(1)),
                 split_size,
                 log_gc_threshold,
                 ..reef_raft::RaftConfig::default()
             };
-            let cfg = reef_node::store::StoreConfig {
-                data_dir: data_dir.unwrap_or_else(|| PathBuf::from("reef-data")),
-                cluster_id,
-                node_id,
-                listen,
-                peers,
-                founders,
-                raft,
-                raft_threads: raft_threads as usize,
-            };
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("reef-data"));
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("reef-io")
                 .build()?;
-            runtime.block_on(reef_node::store::run_store(
-                cfg,
-                shutdown_signal(),
-                |addr| {
-                    println!("reef store ready: node {node_id} serving gRPC on {addr}");
-                    use std::io::Write;
-                    let _ = std::io::stdout().flush();
-                },
-            ))?;
+            if let Some(node_id) = node_id {
+                let peers = peers
+                    .iter()
+                    .map(|p| reef_node::store::parse_peer(p))
+                    .collect::<Result<Vec<_>>>()?;
+                let cfg = reef_node::store::StoreConfig {
+                    data_dir,
+                    cluster_id,
+                    node_id,
+                    listen,
+                    peers,
+                    founders,
+                    raft,
+                    raft_threads: raft_threads as usize,
+                };
+                runtime.block_on(reef_node::store::run_store(
+                    cfg,
+                    shutdown_signal(),
+                    |addr| {
+                        println!("reef store ready: node {node_id} serving gRPC on {addr}");
+                        use std::io::Write;
+                        let _ = std::io::stdout().flush();
+                    },
+                ))?;
+            } else {
+                if replicas == 0 {
+                    anyhow::bail!("--replicas must be at least 1");
+                }
+                if suspect_after_ms >= dead_after_ms {
+                    anyhow::bail!("--suspect-after-ms must be less than --dead-after-ms");
+                }
+                let mut cfg = reef_node::cluster::ClusterConfig::new(data_dir, listen);
+                cfg.advertise = advertise;
+                cfg.join = join;
+                cfg.root = !no_root;
+                cfg.raft = raft;
+                cfg.raft_threads = raft_threads as usize;
+                cfg.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
+                cfg.settings = reef_root::Settings {
+                    replicas,
+                    suspect_after_ms,
+                    dead_after_ms,
+                };
+                runtime.block_on(reef_node::cluster::run_cluster_node(
+                    cfg,
+                    shutdown_signal(),
+                    |addr, ident| {
+                        println!(
+                            "reef store ready: node {} of cluster {} serving gRPC on {addr}",
+                            ident.node_id, ident.cluster_id
+                        );
+                        use std::io::Write;
+                        let _ = std::io::stdout().flush();
+                    },
+                ))?;
+            }
             tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        Command::Cluster { command } => cluster_command(command),
+    }
+}
+
+fn cluster_command(command: ClusterCommand) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        ClusterCommand::Status { root, cluster_id } => {
+            let text = runtime.block_on(reef_node::cluster::status_text(root, cluster_id))?;
+            print!("{text}");
             Ok(())
         }
     }

@@ -1,21 +1,22 @@
-//! A replicating storage node: the partitions this node hosts, their Raft groups, and the gRPC
-//! services that carry Raft traffic and transactional commands.
+//! A replicating storage node with fixed membership (`reef store --peer ...`), and the pieces
+//! every storage node shares: opening the engine, starting the replication threads, serving
+//! the gRPC services. The cluster mode run by the root service is in [`crate::cluster`].
 //!
-//! On its first start a founding node bootstraps partition 1 (every key) with one voter on each
-//! founding node, as every founder does with the same list; other nodes start empty and get
-//! replicas through membership changes. Afterwards a node recovers its replicas from disk. SQL does not run over replicated storage yet: that needs the
-//! routed client and the timestamp oracle of the root service.
+//! With fixed membership, a founding node bootstraps partition 1 (every key) with one voter on
+//! each founding node on its first start, as every founder does with the same list; other nodes
+//! start empty and get replicas through membership changes. Afterwards a node recovers its
+//! replicas from disk.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use parking_lot::RwLock;
 use reef_raft::{Driver, Host, Partition, RaftConfig, Registry, Shard, StoreIdent};
-use reef_rpc::{GrpcTransport, NodeServices};
+use reef_rpc::{GrpcTransport, MetaService, NodeServices, PeerAddrs};
 use reef_storage::{Engine, EngineOptions, RocksEngine};
 
 /// The settings of a storage node.
@@ -85,60 +86,104 @@ pub async fn run_store(
         }
         founders
     };
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let engine: Arc<dyn Engine> = Arc::new(
-        RocksEngine::open(&cfg.data_dir, &EngineOptions::default())
-            .with_context(|| format!("opening {}", cfg.data_dir.display()))?,
-    );
+    let engine = open_engine(&cfg.data_dir)?;
     let addrs: HashMap<u64, String> = cfg.peers.iter().cloned().collect();
     let addrs = Arc::new(RwLock::new(addrs));
-    let router_cell = Arc::new(OnceLock::new());
-    let transport = GrpcTransport::new(
-        cfg.cluster_id,
-        cfg.node_id,
-        addrs.clone(),
-        tokio::runtime::Handle::current(),
-        router_cell.clone(),
-    );
-    let tick = cfg.raft.tick_interval;
     let ident = StoreIdent {
         cluster_id: cfg.cluster_id,
         node_id: cfg.node_id,
     };
-    let count = cfg.raft_threads.max(1);
+    let founding = if founders.contains(&cfg.node_id) {
+        vec![Partition::first(&founders)]
+    } else {
+        Vec::new()
+    };
+    let driver = start_driver(
+        engine,
+        ident,
+        &cfg.raft,
+        cfg.raft_threads,
+        addrs.clone(),
+        &founding,
+    )?;
+    let services = NodeServices::new(cfg.cluster_id, cfg.node_id, driver.router(), addrs);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+    serve_node(listener, services, None, driver, shutdown, || ready(local)).await
+}
+
+/// Opens (creating if needed) the node's RocksDB in `data_dir`.
+pub(crate) fn open_engine(data_dir: &Path) -> Result<Arc<dyn Engine>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    Ok(Arc::new(
+        RocksEngine::open(data_dir, &EngineOptions::default())
+            .with_context(|| format!("opening {}", data_dir.display()))?,
+    ))
+}
+
+/// Opens the node's replication hosts over `engine`, bootstraps the `founding` partitions
+/// the node does not hold yet, and starts the replication threads, whose Raft messages go
+/// through a gRPC transport addressing nodes by `addrs`.
+pub(crate) fn start_driver(
+    engine: Arc<dyn Engine>,
+    ident: StoreIdent,
+    raft: &RaftConfig,
+    threads: usize,
+    addrs: PeerAddrs,
+    founding: &[Partition],
+) -> Result<Driver> {
+    let router_cell = Arc::new(OnceLock::new());
+    let transport = GrpcTransport::new(
+        ident.cluster_id,
+        ident.node_id,
+        addrs,
+        tokio::runtime::Handle::current(),
+        router_cell.clone(),
+    );
+    let count = threads.max(1);
     let registry = Arc::new(Registry::new());
     let mut hosts = Vec::with_capacity(count);
     for index in 0..count {
         hosts.push(Host::open_shard(
             engine.clone(),
             ident,
-            cfg.raft.clone(),
+            raft.clone(),
             Box::new(transport.clone()),
             Arc::new(reef_raft::SystemClock),
             Shard { index, count },
             registry.clone(),
         )?);
     }
-    if founders.contains(&cfg.node_id) {
-        let first = Partition::first(&founders);
-        if hosts[Shard::of(first.id, count)].bootstrap(first)? {
-            tracing::info!(nodes = ?founders, "bootstrapped partition 1");
+    for partition in founding {
+        if hosts[Shard::of(partition.id, count)].bootstrap(partition.clone())? {
+            tracing::info!(%partition, "bootstrapped a partition");
         }
     }
-    let driver = Driver::start(hosts, tick);
+    let driver = Driver::start(hosts, raft.tick_interval);
     let _ = router_cell.set(driver.router());
-    let services = NodeServices::new(cfg.cluster_id, cfg.node_id, driver.router(), addrs);
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
-    let local = listener.local_addr()?;
+    Ok(driver)
+}
+
+/// Serves the node's gRPC services (and the root service's, if given) on `listener` until
+/// `shutdown` resolves, then stops the replication threads. `ready` runs once clients can
+/// connect.
+pub(crate) async fn serve_node(
+    listener: tokio::net::TcpListener,
+    services: NodeServices,
+    meta: Option<MetaService>,
+    driver: Driver,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(),
+) -> Result<()> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // The listener is bound, so clients can connect as soon as readiness is announced.
-    let mut server = tokio::spawn(reef_rpc::serve(listener, services, async move {
+    let mut server = tokio::spawn(reef_rpc::serve(listener, services, meta, async move {
         let _ = stop_rx.changed().await;
     }));
-    ready(local);
+    ready();
     tokio::select! {
         result = &mut server => {
             result??;

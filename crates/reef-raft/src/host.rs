@@ -24,7 +24,7 @@ use raft::prelude::{
 };
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use reef_storage::{Cf, Engine, WriteBatch};
-use reef_txn::{Command, CommandResponse, MvccStore};
+use reef_txn::{Command, CommandResponse, MvccStore, DATA_CFS};
 
 use crate::cmd::{ChangeContext, CmdBody, RaftCmd};
 use crate::error::{RaftError, Result};
@@ -224,9 +224,8 @@ impl Host {
         shard: Shard,
         registry: Arc<Registry>,
     ) -> Result<Host> {
-        match engine.get(Cf::Raft, keys::STORE_IDENT)? {
-            Some(raw) => {
-                let stored = StoreIdent::decode(&raw)?;
+        match StoreIdent::load(&*engine)? {
+            Some(stored) => {
                 if stored != ident {
                     return Err(RaftError::InvalidArgument(format!(
                         "the data directory belongs to node {} of cluster {}, not node {} of cluster {}",
@@ -302,9 +301,10 @@ impl Host {
         self.ctx.shard
     }
 
-    /// Creates the first partition of a new cluster on this node, if the node hosts nothing
-    /// yet. Every founding node calls it with the same descriptor, on the host that owns it.
-    /// Returns false if the node already hosts partitions.
+    /// Creates a partition of a new cluster on this node, unless the node holds (or held) a
+    /// replica of it. Every founding node calls it with the same descriptor, on the host that
+    /// owns it; a restarted node calls it again harmlessly. Returns false if the partition was
+    /// already recorded here.
     pub fn bootstrap(&mut self, partition: Partition) -> Result<bool> {
         if !self.ctx.shard.owns(partition.id) {
             return Err(RaftError::InvalidArgument(format!(
@@ -312,14 +312,14 @@ impl Host {
                 self.ctx.node_id
             )));
         }
-        let (start, end) = keys::partition_keys_range();
-        let mut cursor = self.ctx.engine.cursor(Cf::Raft, Some(&start), Some(&end));
-        cursor.seek_to_first();
-        if cursor.valid() {
+        if self
+            .ctx
+            .engine
+            .get(Cf::Raft, &keys::partition_key(partition.id))?
+            .is_some()
+        {
             return Ok(false);
         }
-        cursor.status()?;
-        drop(cursor);
         if partition.replica_on(self.ctx.node_id).is_none() {
             return Err(RaftError::InvalidArgument(format!(
                 "{partition} has no replica on node {}",
@@ -329,10 +329,10 @@ impl Host {
         let mut batch = WriteBatch::new();
         write_initial_states(&mut batch, &partition);
         self.ctx.engine.write(&batch, true)?;
-        let single = partition.replicas.len() == 1;
+        let (id, single) = (partition.id, partition.replicas.len() == 1);
         self.start_peer(partition)?;
         if single {
-            let peer = self.peers.values_mut().next().expect("just started");
+            let peer = self.peers.get_mut(&id).expect("just started");
             peer.raw.campaign()?;
         }
         Ok(true)
@@ -725,10 +725,12 @@ impl Host {
             return cb(Err(err));
         }
         if peer.can_read_locally(now) {
+            let term = peer.raw.raft.term;
             let partition = peer.partition().expect("checked leader");
             return cb(Ok(ReadView {
                 mvcc: &self.ctx.mvcc,
                 partition,
+                term,
             }));
         }
         peer.reads.push_back(PendingRead {
@@ -1378,7 +1380,7 @@ fn destroy_replica(ctx: &Ctx, peer: &Peer) -> Result<()> {
     let id = peer.partition_id();
     let mut batch = WriteBatch::new();
     if let Some(partition) = peer.partition() {
-        for cf in [Cf::Lock, Cf::Write] {
+        for cf in DATA_CFS {
             if let Some((lower, upper)) = cf_bounds(&*ctx.engine, cf, partition)? {
                 batch.delete_range(cf, &lower, &upper);
             }

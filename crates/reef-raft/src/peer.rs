@@ -24,6 +24,10 @@ pub struct ReadView<'a> {
     pub mvcc: &'a MvccStore,
     /// The partition the read was routed to.
     pub partition: &'a Partition,
+    /// The Raft term in which the replica confirmed its leadership for this read. A service
+    /// that keeps leader-only state beside the partition (the root service's timestamp window)
+    /// compares it with the term that state was built in.
+    pub term: u64,
 }
 
 impl ReadView<'_> {
@@ -234,10 +238,12 @@ impl Peer {
         let Some(partition) = self.partition().cloned() else {
             return;
         };
+        let term = self.raw.raft.term;
         for read in self.reads.drain(..ready) {
             (read.cb)(Ok(ReadView {
                 mvcc,
                 partition: &partition,
+                term,
             }));
         }
     }

@@ -1,18 +1,17 @@
-//! The content of a partition snapshot: its descriptor and every lock and write record of its
-//! key range, read at the applied index.
+//! The content of a partition snapshot: its descriptor and every lock, write and raw record of
+//! its key range, read at the applied index.
 //!
 //! The encoded form travels in raft-rs `Snapshot.data`; the gRPC transport streams it in chunks.
 //! A snapshot is held in memory whole, which bounds partitions to a size the split threshold
 //! keeps modest.
 
 use reef_storage::{Cf, Engine, WriteBatch};
-use reef_txn::data_bounds;
+use reef_txn::{data_bounds, DATA_CFS};
 
 use crate::error::{RaftError, Result};
 use crate::state::{put_bytes, take_bytes, Partition};
 
 const VERSION: u8 = 1;
-const DATA_CFS: [Cf; 2] = [Cf::Lock, Cf::Write];
 
 /// A partition's snapshot content.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +97,9 @@ impl SnapshotData {
         for (cf, key, value) in &self.records {
             buf.push(match cf {
                 Cf::Lock => 1,
-                _ => 2,
+                Cf::Write => 2,
+                Cf::Default => 3,
+                other => unreachable!("{other:?} holds no partition data"),
             });
             put_bytes(&mut buf, key);
             put_bytes(&mut buf, value);
@@ -134,6 +135,7 @@ impl SnapshotData {
             let cf = match tag {
                 1 => Cf::Lock,
                 2 => Cf::Write,
+                3 => Cf::Default,
                 other => {
                     return Err(RaftError::Corruption(format!(
                         "bad snapshot record tag {other}"
@@ -169,6 +171,7 @@ mod tests {
             records: vec![
                 (Cf::Lock, b"k1".to_vec(), b"v1".to_vec()),
                 (Cf::Write, b"k2".to_vec(), Vec::new()),
+                (Cf::Default, b"k3".to_vec(), b"v3".to_vec()),
             ],
         };
         let raw = data.encode();

@@ -370,6 +370,14 @@ impl StoreIdent {
         encode_u64s(&[self.cluster_id, self.node_id])
     }
 
+    /// Reads the identity a data directory was created with, if any.
+    pub fn load(engine: &dyn reef_storage::Engine) -> Result<Option<StoreIdent>> {
+        engine
+            .get(reef_storage::Cf::Raft, crate::keys::STORE_IDENT)?
+            .map(|raw| StoreIdent::decode(&raw))
+            .transpose()
+    }
+
     /// Decodes a record written by [`StoreIdent::encode`].
     pub fn decode(input: &[u8]) -> Result<StoreIdent> {
         let [cluster_id, node_id] = decode_u64s(input)?;

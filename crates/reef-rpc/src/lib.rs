@@ -1,5 +1,6 @@
-//! The gRPC node protocol of reefdb: the generated code of `proto/node.proto`, the transport
-//! that carries Raft messages between storage nodes, and the services a storage node offers.
+//! The gRPC node protocol of reefdb: the generated code of `proto/node.proto` and
+//! `proto/meta.proto`, the transport that carries Raft messages between storage nodes, the
+//! services a storage node offers, and the root service's `Meta` service.
 //!
 //! `reef-rpc` sits on `reef-raft` and below `reef-node`. It is the only crate that knows both
 //! the replication core and tonic/tokio: the core sees only its [`Transport`](reef_raft::Transport)
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod convert;
+mod meta;
 mod service;
 mod transport;
 
@@ -26,5 +28,8 @@ pub mod pb {
 }
 
 pub use convert::{partition_error, partition_from_pb, partition_to_pb};
+pub use meta::{
+    liveness_from_str, node_from_pb, node_to_pb, operation_from_pb, operation_to_pb, MetaService,
+};
 pub use service::{serve, NodeServices};
 pub use transport::{GrpcTransport, PeerAddrs};

@@ -526,6 +526,7 @@ impl pb::admin_server::Admin for NodeServices {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     services: NodeServices,
+    meta: Option<crate::MetaService>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let limit = 64 << 20;
@@ -538,6 +539,7 @@ pub async fn serve(
             pb::kv_server::KvServer::new(services.clone()).max_decoding_message_size(limit),
         )
         .add_service(pb::admin_server::AdminServer::new(services))
+        .add_optional_service(meta.map(pb::meta_server::MetaServer::new))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -69,12 +69,30 @@ impl StoreNode {
     }
 }
 
-/// A cluster of `reef store` processes; the founders share partition 1.
+/// How a [`StoreCluster`]'s nodes come together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Fixed membership (`--peer` lists); the first `founders` nodes share partition 1.
+    Fixed {
+        /// How many nodes found the cluster.
+        founders: u64,
+    },
+    /// Run by the root service: node 1 founds the cluster, the others `--join` it in order
+    /// (so node `i + 1` is at index `i`), with heartbeats every `heartbeat_ms`.
+    Joined {
+        /// Milliseconds between heartbeats.
+        heartbeat_ms: u64,
+    },
+}
+
+/// A cluster of `reef store` processes.
 pub struct StoreCluster {
     _dir: tempfile::TempDir,
     bin: PathBuf,
     tick_ms: u64,
-    founders: u64,
+    membership: Membership,
+    /// The cluster id: [`CLUSTER_ID`] with fixed membership, the founder's choice otherwise.
+    pub cluster_id: u64,
     extra_args: Vec<String>,
     /// The nodes, node `i + 1` at index `i`.
     pub nodes: Vec<StoreNode>,
@@ -107,6 +125,18 @@ impl StoreCluster {
         tick_ms: u64,
         extra_args: &[&str],
     ) -> Result<StoreCluster, Error> {
+        StoreCluster::start_as(bin, n, Membership::Fixed { founders }, tick_ms, extra_args)
+    }
+
+    /// Starts `n` nodes that come together as `membership` says, passing `extra_args` to every
+    /// `reef store`.
+    pub fn start_as(
+        bin: &Path,
+        n: u64,
+        membership: Membership,
+        tick_ms: u64,
+        extra_args: &[&str],
+    ) -> Result<StoreCluster, Error> {
         let dir =
             tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
         let mut nodes = Vec::new();
@@ -126,7 +156,8 @@ impl StoreCluster {
             _dir: dir,
             bin: bin.to_path_buf(),
             tick_ms,
-            founders,
+            membership,
+            cluster_id: CLUSTER_ID,
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             nodes,
             peers,
@@ -143,24 +174,42 @@ impl StoreCluster {
         let node = &self.nodes[i];
         let mut cmd = Command::new(&self.bin);
         cmd.arg("store")
-            .args(["--node-id", &node.id.to_string()])
-            .args(["--cluster-id", &CLUSTER_ID.to_string()])
             .args(["--listen", &node.addr])
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(["--tick-ms", &self.tick_ms.to_string()])
-            .args(["--log", "warn"])
-            .arg("--founders")
-            .arg(
-                (1..=self.founders)
-                    .map(|id| id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            .args(&self.extra_args);
-        for p in &self.peers {
-            cmd.arg("--peer").arg(p);
+            .args(["--log", "warn"]);
+        match self.membership {
+            Membership::Fixed { founders } => {
+                cmd.args(["--node-id", &node.id.to_string()])
+                    .args(["--cluster-id", &CLUSTER_ID.to_string()])
+                    .arg("--founders")
+                    .arg(
+                        (1..=founders)
+                            .map(|id| id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                for p in &self.peers {
+                    cmd.arg("--peer").arg(p);
+                }
+            }
+            Membership::Joined { heartbeat_ms } => {
+                cmd.args(["--heartbeat-ms", &heartbeat_ms.to_string()]);
+                // Node 1 founds the cluster on its first start; everyone else (and node 1
+                // on a restart) joins through the other nodes.
+                let others: Vec<&str> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.id != node.id && (n.id < node.id || n.data_dir.exists()))
+                    .map(|n| n.addr.as_str())
+                    .collect();
+                if !others.is_empty() {
+                    cmd.arg("--join").arg(others.join(","));
+                }
+            }
         }
+        cmd.args(&self.extra_args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -171,12 +220,21 @@ impl StoreCluster {
         BufReader::new(stdout)
             .read_line(&mut line)
             .map_err(|e| Error::io("reading the node's first line", e))?;
-        if !line.contains("reef store ready") {
+        let expected = format!("node {} ", node.id);
+        if !line.contains("reef store ready") || !line.contains(&expected) {
             let _ = child.kill();
             return Err(Error::Cluster(format!(
                 "node {} did not start: {line:?}",
                 node.id
             )));
+        }
+        if let Some(id) = line
+            .split("of cluster ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|id| id.parse().ok())
+        {
+            self.cluster_id = id;
         }
         self.nodes[i].child = Some(child);
         self.channels.remove(&i);
@@ -258,7 +316,7 @@ impl StoreCluster {
         let ch = self.channel(i).await?;
         let resp = AdminClient::new(ch)
             .status(pb::StatusRequest {
-                cluster_id: CLUSTER_ID,
+                cluster_id: self.cluster_id,
             })
             .await;
         match resp {
@@ -332,7 +390,7 @@ impl StoreCluster {
     async fn route(&mut self, key: &[u8]) -> Result<(usize, pb::Context), Error> {
         let (leader, partition) = self.leader_for(key, Duration::from_secs(30)).await?;
         let ctx = pb::Context {
-            cluster_id: CLUSTER_ID,
+            cluster_id: self.cluster_id,
             node_id: self.nodes[leader].id,
             partition_id: partition.id,
             epoch: partition.epoch,

@@ -8,7 +8,7 @@
 use reef_common::codec::{decode_var_u64, encode_var_u64};
 
 use crate::error::{Result, TxnError};
-use crate::mvcc::{Command, Mutation, MutationOp};
+use crate::mvcc::{Command, Mutation, MutationOp, RawBatch, RawPairs};
 use crate::record::{expect_end, put_bytes, take_bytes, take_tag};
 
 const PREWRITE: u8 = 1;
@@ -18,6 +18,7 @@ const CHECK_TXN_STATUS: u8 = 4;
 const RESOLVE_LOCK: u8 = 5;
 const GC: u8 = 6;
 const DESTROY_RANGE: u8 = 7;
+const RAW: u8 = 8;
 
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
@@ -41,6 +42,36 @@ fn take_count(input: &mut &[u8]) -> Result<usize> {
         )));
     }
     Ok(count as usize)
+}
+
+/// Appends `(key, optional value)` pairs: a value is preceded by 1, its absence is 0.
+fn put_pairs(buf: &mut Vec<u8>, pairs: &RawPairs) {
+    encode_var_u64(buf, pairs.len() as u64);
+    for (key, value) in pairs {
+        put_bytes(buf, key);
+        match value {
+            Some(value) => {
+                buf.push(1);
+                put_bytes(buf, value);
+            }
+            None => buf.push(0),
+        }
+    }
+}
+
+fn take_pairs(input: &mut &[u8]) -> Result<RawPairs> {
+    let count = take_count(input)?;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let key = take_bytes(input)?.to_vec();
+        let value = match take_tag(input, "raw value")? {
+            0 => None,
+            1 => Some(take_bytes(input)?.to_vec()),
+            tag => return Err(TxnError::Corruption(format!("unknown raw value tag {tag}"))),
+        };
+        pairs.push((key, value));
+    }
+    Ok(pairs)
 }
 
 fn take_keys(input: &mut &[u8]) -> Result<Vec<Vec<u8>>> {
@@ -139,6 +170,11 @@ impl Command {
                 put_bytes(buf, start);
                 put_bytes(buf, end);
             }
+            Command::Raw(raw) => {
+                buf.push(RAW);
+                put_pairs(buf, &raw.expect);
+                put_pairs(buf, &raw.writes);
+            }
         }
     }
 
@@ -209,6 +245,10 @@ impl Command {
                 start: take_bytes(input)?.to_vec(),
                 end: take_bytes(input)?.to_vec(),
             },
+            RAW => Command::Raw(RawBatch {
+                expect: take_pairs(input)?,
+                writes: take_pairs(input)?,
+            }),
             tag => return Err(TxnError::Corruption(format!("unknown command tag {tag}"))),
         };
         expect_end(input, "command")?;
@@ -228,6 +268,10 @@ mod tests {
 
     fn keys() -> impl Strategy<Value = Vec<Vec<u8>>> {
         proptest::collection::vec(bytes(), 0..4)
+    }
+
+    fn pairs() -> impl Strategy<Value = RawPairs> {
+        proptest::collection::vec((bytes(), proptest::option::of(bytes())), 0..4)
     }
 
     fn ts() -> impl Strategy<Value = u64> {
@@ -299,6 +343,8 @@ mod tests {
                 }
             ),
             (bytes(), bytes()).prop_map(|(start, end)| Command::DestroyRange { start, end }),
+            (pairs(), pairs())
+                .prop_map(|(expect, writes)| Command::Raw(RawBatch { expect, writes })),
         ]
     }
 

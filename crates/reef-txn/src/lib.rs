@@ -35,10 +35,10 @@ pub use error::{LockInfo, Result, TxnError};
 pub use latch::{LatchGuard, Latches};
 pub use mvcc::{
     data_bounds, Command, CommandResponse, GcProgress, KvPair, Mutation, MutationOp, MvccStore,
-    TxnStatus,
+    RawBatch, RawPairs, TxnStatus, DATA_CFS,
 };
 pub use record::{Lock, LockKind, WriteKind, WriteRef};
 pub use reef_common::Timestamp;
 pub use store::{LocalStore, Store};
-pub use tso::{LocalTso, TimestampOracle};
+pub use tso::{now_ms, LocalTso, TimestampOracle, TsoWindow};
 pub use txn::{IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig, DESTROY_REGISTRY};

@@ -134,6 +134,41 @@ pub enum Command {
         /// The user key to stop before (not empty).
         end: Vec<u8>,
     },
+    /// Writes raw, unversioned values (below MVCC, in their own column family) if every
+    /// expectation holds: the store of system state such as the root service's.
+    Raw(RawBatch),
+}
+
+/// Keys, each with a value or `None` (no value).
+pub type RawPairs = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// A conditional batch of raw writes (see [`Command::Raw`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawBatch {
+    /// Each key must hold exactly this value (`None`: no value) for the writes to happen.
+    pub expect: RawPairs,
+    /// The writes, in order: a value, or `None` to delete the key.
+    pub writes: RawPairs,
+}
+
+impl RawBatch {
+    /// Adds a write of `value` to `key`.
+    pub fn put(mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> RawBatch {
+        self.writes.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Adds a deletion of `key`.
+    pub fn delete(mut self, key: impl Into<Vec<u8>>) -> RawBatch {
+        self.writes.push((key.into(), None));
+        self
+    }
+
+    /// Adds the condition that `key` holds `value` (`None`: no value).
+    pub fn expect(mut self, key: impl Into<Vec<u8>>, value: Option<Vec<u8>>) -> RawBatch {
+        self.expect.push((key.into(), value));
+        self
+    }
 }
 
 impl Command {
@@ -148,6 +183,12 @@ impl Command {
             | Command::ResolveLock { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
             Command::CheckTxnStatus { primary, .. } => vec![primary.as_slice()],
             Command::Gc { .. } | Command::DestroyRange { .. } => Vec::new(),
+            Command::Raw(raw) => raw
+                .expect
+                .iter()
+                .chain(&raw.writes)
+                .map(|(key, _)| key.as_slice())
+                .collect(),
         }
     }
 }
@@ -188,6 +229,14 @@ pub enum CommandResponse {
     TxnStatus(TxnStatus),
     /// The outcome of `Gc`.
     Gc(GcProgress),
+    /// A raw batch found `key` holding `current` instead of what it expected, and wrote
+    /// nothing.
+    RawMismatch {
+        /// The first key whose expectation failed.
+        key: Vec<u8>,
+        /// Its value.
+        current: Option<Vec<u8>>,
+    },
 }
 
 /// The number of latch slots.
@@ -234,9 +283,14 @@ fn destroy_range_into(batch: &mut WriteBatch, start: &[u8], end: &[u8]) -> Resul
     Ok(())
 }
 
-/// Returns the lock and write CF key bounds that hold exactly the records of the user keys in
-/// `start..end` (an empty `end` is unbounded, giving `None`). Both column families key a user
-/// key's records by its memcomparable encoding, which preserves order.
+/// The column families holding a partition's data: MVCC locks and versions, and raw values.
+/// Every one keys a user key's records by the key's memcomparable encoding, so
+/// [`data_bounds`] delimits a key range in each.
+pub const DATA_CFS: [Cf; 3] = [Cf::Lock, Cf::Write, Cf::Default];
+
+/// Returns the key bounds, in every column family of [`DATA_CFS`], that hold exactly the
+/// records of the user keys in `start..end` (an empty `end` is unbounded, giving `None`). Each
+/// column family keys a user key's records by its memcomparable encoding, which preserves order.
 pub fn data_bounds(start: &[u8], end: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let mut lower = Vec::new();
     lock_key(&mut lower, start);
@@ -364,7 +418,56 @@ impl MvccStore {
                 destroy_range_into(batch, start, end)?;
                 Ok(CommandResponse::Done)
             }
+            Command::Raw(raw) => self.raw_into(batch, raw),
         }
+    }
+
+    fn raw_into(&self, batch: &mut WriteBatch, raw: &RawBatch) -> Result<CommandResponse> {
+        for (key, expected) in &raw.expect {
+            let current = self.raw_get(key)?;
+            if current != *expected {
+                return Ok(CommandResponse::RawMismatch {
+                    key: key.clone(),
+                    current,
+                });
+            }
+        }
+        let mut encoded = Vec::new();
+        for (key, value) in &raw.writes {
+            encoded.clear();
+            lock_key(&mut encoded, key);
+            match value {
+                Some(value) => batch.put(Cf::Default, &encoded, value),
+                None => batch.delete(Cf::Default, &encoded),
+            }
+        }
+        Ok(CommandResponse::Done)
+    }
+
+    /// Reads the raw value of `key` (see [`Command::Raw`]).
+    pub fn raw_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut encoded = Vec::new();
+        lock_key(&mut encoded, key);
+        Ok(self.engine.get(Cf::Default, &encoded)?)
+    }
+
+    /// Reads up to `limit` raw pairs in `start..end` (empty `end`: unbounded), in key order.
+    pub fn raw_scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KvPair>> {
+        let (lower, upper) = data_bounds(start, end);
+        let mut cursor = self
+            .engine
+            .cursor(Cf::Default, Some(&lower), upper.as_deref());
+        cursor.seek(&lower);
+        let mut out = Vec::new();
+        while cursor.valid() && out.len() < limit {
+            let mut encoded = cursor.key();
+            let key = reef_common::codec::decode_bytes(&mut encoded)
+                .map_err(|e| TxnError::Corruption(format!("raw key: {e}")))?;
+            out.push((key, cursor.value().to_vec()));
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(out)
     }
 
     /// Takes the latches of `keys`, runs `f` on a fresh batch and writes the batch.

@@ -15,25 +15,83 @@ pub trait TimestampOracle: Send + Sync {
     fn get_ts(&self) -> Result<Timestamp>;
 }
 
-/// A timestamp oracle for a single node, persisted in `Cf::Meta`.
+/// The allocation state of an oracle that hands out timestamps from memory below a persisted
+/// limit: every timestamp it returns is greater than every one before and below `limit`.
 ///
-/// It hands out `compose_ts(now_ms, logical)`, never going backwards: if the wall clock stalls or
-/// goes back, it keeps the last physical time and counts the logical part up (borrowing the next
-/// millisecond when the counter is exhausted). It persists, synced, an upper bound
-/// [`LocalTso::DEFAULT_WINDOW_MS`] ahead of what it hands out, and a reopened oracle starts above
-/// the persisted bound, so timestamps keep increasing across restarts even if the clock went
-/// back. Only crossing the bound costs an fsync, about once per window.
-pub struct LocalTso {
-    engine: Arc<dyn Engine>,
-    window_ms: u64,
-    state: Mutex<TsoState>,
-}
-
-struct TsoState {
+/// It follows the wall clock, `compose_ts(now_ms, logical)`, and never goes backwards: if the
+/// clock stalls or goes back it counts the logical part up, borrowing the next millisecond when
+/// the counter is exhausted. When a request would reach the limit, [`TsoWindow::next`] returns
+/// the new limit to persist instead; the caller persists it (synced, or through consensus) and
+/// calls [`TsoWindow::set_limit`]. An oracle that restarts, or a new leader, resumes above the
+/// persisted limit ([`TsoWindow::resume`]), so timestamps keep increasing across restarts and
+/// leader changes whatever the clocks do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsoWindow {
     /// The last timestamp handed out.
     last: Timestamp,
     /// The persisted bound: every timestamp handed out is below it.
     limit: Timestamp,
+    /// How far ahead of the handed-out timestamps a new limit is placed.
+    window_ms: u64,
+}
+
+impl TsoWindow {
+    /// Resumes above `persisted`, the last persisted limit (0: none), with new limits placed
+    /// `window_ms` (at least 1) ahead.
+    pub fn resume(persisted: Timestamp, window_ms: u64) -> TsoWindow {
+        TsoWindow {
+            last: persisted,
+            limit: persisted,
+            window_ms: window_ms.max(1),
+        }
+    }
+
+    /// Returns the first of `count` (at least 1) consecutive new timestamps, or `Err(limit)`
+    /// when they would reach the persisted limit: persist `limit`, call
+    /// [`TsoWindow::set_limit`] and ask again.
+    pub fn next(&mut self, now_ms: u64, count: u64) -> std::result::Result<Timestamp, Timestamp> {
+        let count = count.max(1);
+        let last_physical = ts_physical_ms(self.last);
+        let first = if now_ms > last_physical {
+            compose_ts(now_ms, 0)
+        } else if ts_logical(self.last) < TS_LOGICAL_MASK {
+            self.last + 1
+        } else {
+            compose_ts(last_physical + 1, 0)
+        };
+        let last = first.saturating_add(count - 1);
+        if last >= self.limit {
+            return Err(compose_ts(ts_physical_ms(last) + self.window_ms, 0));
+        }
+        self.last = last;
+        Ok(first)
+    }
+
+    /// Records that `limit` is persisted.
+    pub fn set_limit(&mut self, limit: Timestamp) {
+        self.limit = self.limit.max(limit);
+    }
+
+    /// Returns the persisted limit.
+    pub fn limit(&self) -> Timestamp {
+        self.limit
+    }
+}
+
+/// Returns the wall clock in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A timestamp oracle for a single node, persisted in `Cf::Meta`.
+///
+/// A [`TsoWindow`] whose limit is persisted, synced, [`LocalTso::DEFAULT_WINDOW_MS`] ahead of
+/// what it hands out; only crossing the limit costs an fsync, about once per window.
+pub struct LocalTso {
+    engine: Arc<dyn Engine>,
+    window: Mutex<TsoWindow>,
 }
 
 impl LocalTso {
@@ -58,45 +116,63 @@ impl LocalTso {
             }
             None => 0,
         };
-        // Everything handed out before the restart was below `persisted`; start at it.
-        let state = TsoState {
-            last: persisted,
-            limit: persisted,
-        };
         Ok(LocalTso {
             engine,
-            window_ms: window_ms.max(1),
-            state: Mutex::new(state),
+            window: Mutex::new(TsoWindow::resume(persisted, window_ms)),
         })
-    }
-
-    fn now_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
     }
 }
 
 impl TimestampOracle for LocalTso {
     fn get_ts(&self) -> Result<Timestamp> {
-        let now = LocalTso::now_ms();
-        let mut state = self.state.lock();
-        let last_physical = ts_physical_ms(state.last);
-        let ts = if now > last_physical {
-            compose_ts(now, 0)
-        } else if ts_logical(state.last) < TS_LOGICAL_MASK {
-            state.last + 1
-        } else {
-            compose_ts(last_physical + 1, 0)
-        };
-        if ts >= state.limit {
-            let limit = compose_ts(ts_physical_ms(ts) + self.window_ms, 0);
-            let mut batch = WriteBatch::new();
-            batch.put(Cf::Meta, LocalTso::META_KEY, &limit.to_be_bytes());
-            self.engine.write(&batch, true)?;
-            state.limit = limit;
+        let mut window = self.window.lock();
+        loop {
+            match window.next(now_ms(), 1) {
+                Ok(ts) => return Ok(ts),
+                Err(limit) => {
+                    let mut batch = WriteBatch::new();
+                    batch.put(Cf::Meta, LocalTso::META_KEY, &limit.to_be_bytes());
+                    self.engine.write(&batch, true)?;
+                    window.set_limit(limit);
+                }
+            }
         }
-        state.last = ts;
-        Ok(ts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_the_clock_and_never_goes_back() {
+        let mut w = TsoWindow::resume(0, 1000);
+        // Nothing is persisted yet: the first request asks for a limit a window ahead.
+        assert_eq!(w.next(5000, 1), Err(compose_ts(6000, 0)));
+        w.set_limit(compose_ts(6000, 0));
+        let a = w.next(5000, 1).unwrap();
+        assert_eq!(a, compose_ts(5000, 0));
+        // The clock stalls, then goes back: the logical part counts up.
+        let b = w.next(5000, 3).unwrap();
+        assert_eq!(b, a + 1);
+        let c = w.next(4000, 1).unwrap();
+        assert_eq!(c, b + 3);
+        // Reaching the limit asks for a new one instead of handing out past it.
+        assert_eq!(w.next(6500, 1), Err(compose_ts(7500, 0)));
+        w.set_limit(compose_ts(7500, 0));
+        assert_eq!(w.next(6500, 1), Ok(compose_ts(6500, 0)));
+        // A restart (or a new leader) resumes above the persisted limit even if the clock is
+        // far behind it.
+        let mut resumed = TsoWindow::resume(w.limit(), 1000);
+        resumed.set_limit(compose_ts(9000, 0));
+        let d = resumed.next(100, 1).unwrap();
+        assert!(d > compose_ts(7500, 0), "{d} must be above the old limit");
+    }
+
+    #[test]
+    fn exhausted_logical_counter_borrows_the_next_millisecond() {
+        let mut w = TsoWindow::resume(compose_ts(10, TS_LOGICAL_MASK), 1000);
+        w.set_limit(compose_ts(2000, 0));
+        assert_eq!(w.next(5, 1), Ok(compose_ts(11, 0)));
     }
 }

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use reef_common::{codec, compose_ts, Timestamp};
 use reef_storage::{Cf, Engine, EngineOptions, RocksEngine};
 use reef_txn::{
-    Command, CommandResponse, Lock, LockKind, Mutation, MutationOp, MvccStore, TxnError, TxnStatus,
-    WriteRef,
+    Command, CommandResponse, Lock, LockKind, Mutation, MutationOp, MvccStore, RawBatch, TxnError,
+    TxnStatus, WriteRef,
 };
 
 fn parse_ts(s: &str) -> Timestamp {
@@ -164,10 +164,29 @@ fn dump(engine: &dyn Engine) -> Vec<String> {
         ));
         cursor.next();
     }
+    let mut cursor = engine.cursor(Cf::Default, None, None);
+    cursor.seek_to_first();
+    while cursor.valid() {
+        let key = codec::decode_bytes(&mut &cursor.key()[..]).unwrap();
+        out.push(format!("raw {}={}", show(&key), show(cursor.value())));
+        cursor.next();
+    }
     if out.is_empty() {
         out.push("(empty)".to_string());
     }
     out
+}
+
+/// Shows a scan's outcome, one `key=value` line per pair.
+fn show_pairs(result: Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError>) -> Vec<String> {
+    match result {
+        Ok(pairs) if pairs.is_empty() => vec!["(empty)".to_string()],
+        Ok(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", show(k), show(v)))
+            .collect(),
+        Err(err) => vec![show_error(&err)],
+    }
 }
 
 fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
@@ -252,14 +271,41 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
             } else {
                 store.scan_reverse(&keys[0], &end, args.read_ts(), limit)
             };
-            return match result {
-                Ok(pairs) if pairs.is_empty() => vec!["(empty)".to_string()],
-                Ok(pairs) => pairs
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", show(k), show(v)))
-                    .collect(),
-                Err(err) => vec![show_error(&err)],
+            return show_pairs(result);
+        }
+        // raw [if:k=v | if:k=- ...] [k=v | del:k ...]
+        "raw" => {
+            let mut raw = RawBatch::default();
+            for word in &args.words {
+                if let Some(cond) = word.strip_prefix("if:") {
+                    let (k, v) = cond.split_once('=').expect("if:k=v");
+                    let v = (v != "-").then(|| v.as_bytes().to_vec());
+                    raw = raw.expect(k.as_bytes(), v);
+                } else if let Some(k) = word.strip_prefix("del:") {
+                    raw = raw.delete(k.as_bytes());
+                } else {
+                    let (k, v) = word.split_once('=').expect("k=v");
+                    raw = raw.put(k.as_bytes(), v.as_bytes());
+                }
+            }
+            Command::Raw(raw)
+        }
+        "raw_get" => {
+            return vec![match store.raw_get(&args.keys()[0]) {
+                Ok(Some(value)) => show(&value),
+                Ok(None) => "(none)".to_string(),
+                Err(err) => show_error(&err),
+            }];
+        }
+        "raw_scan" => {
+            let keys = args.keys();
+            let end = if keys[1] == b"-" {
+                Vec::new()
+            } else {
+                keys[1].clone()
             };
+            let limit = args.opt("limit").map_or(usize::MAX, |l| l.parse().unwrap());
+            return show_pairs(store.raw_scan(&keys[0], &end, limit));
         }
         "dump" => return dump(store.engine().as_ref()),
         other => panic!("unknown trace command {other:?}"),
@@ -276,6 +322,11 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
         Ok(CommandResponse::Gc(p)) => {
             format!("keys={} deleted={}", p.keys_scanned, p.versions_deleted)
         }
+        Ok(CommandResponse::RawMismatch { key, current }) => format!(
+            "mismatch {}={}",
+            show(&key),
+            current.map_or("(none)".to_string(), |v| show(&v))
+        ),
         Err(err) => show_error(&err),
     }]
 }

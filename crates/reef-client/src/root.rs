@@ -1,0 +1,232 @@
+//! [`RootClient`]: talks to the root service's leader, wherever it is.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use reef_rpc::pb;
+use reef_rpc::pb::meta_client::MetaClient;
+use tonic::transport::Channel;
+
+use crate::error::{ClientError, Result};
+
+/// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A client of the root service. It knows some nodes that may hold root replicas, remembers
+/// which one leads, follows `NotRootLeader` hints, tries the next address when a node is down,
+/// backs off during elections, and gives up at its deadline.
+pub struct RootClient {
+    cluster_id: RwLock<u64>,
+    /// Candidate root addresses, `host:port`.
+    addrs: RwLock<Vec<String>>,
+    leader: RwLock<Option<String>>,
+    channels: Mutex<HashMap<String, Channel>>,
+    deadline: Duration,
+}
+
+impl RootClient {
+    /// Creates a client of cluster `cluster_id` (0: not known yet, for a joining node) that
+    /// starts from the root nodes at `addrs`.
+    pub fn new(cluster_id: u64, addrs: Vec<String>, deadline: Duration) -> RootClient {
+        RootClient {
+            cluster_id: RwLock::new(cluster_id),
+            addrs: RwLock::new(addrs),
+            leader: RwLock::new(None),
+            channels: Mutex::new(HashMap::new()),
+            deadline,
+        }
+    }
+
+    /// Returns the cluster id (0 until known).
+    pub fn cluster_id(&self) -> u64 {
+        *self.cluster_id.read()
+    }
+
+    /// Adds root addresses learned from the member list.
+    pub fn learn(&self, addrs: impl IntoIterator<Item = String>) {
+        let mut known = self.addrs.write();
+        for addr in addrs {
+            if !known.contains(&addr) {
+                known.push(addr);
+            }
+        }
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel> {
+        if let Some(ch) = self.channels.lock().get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        self.channels.lock().insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+
+    /// Calls the root leader until it answers without a retryable error.
+    async fn call<T, F, Fut>(
+        &self,
+        call: F,
+        error: impl Fn(&T) -> Option<&pb::MetaError>,
+    ) -> Result<T>
+    where
+        F: Fn(MetaClient<Channel>, u64) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        use pb::meta_error::Error;
+        let until = Instant::now() + self.deadline;
+        let mut backoff = FIRST_BACKOFF;
+        let mut last = String::from("no root address");
+        let mut next_addr = 0usize;
+        loop {
+            if Instant::now() > until {
+                return Err(ClientError::Root(format!(
+                    "the root service did not answer before the deadline (last: {last})"
+                )));
+            }
+            // The known leader first, then each candidate in turn.
+            let leader = self.leader.read().clone();
+            let addr = match leader {
+                Some(addr) => addr,
+                None => {
+                    let (addr, round_done) = {
+                        let addrs = self.addrs.read();
+                        if addrs.is_empty() {
+                            return Err(ClientError::Root("no root address is known".into()));
+                        }
+                        let addr = addrs[next_addr % addrs.len()].clone();
+                        next_addr += 1;
+                        (addr, next_addr.is_multiple_of(addrs.len()))
+                    };
+                    if round_done {
+                        // A full round without a leader: wait before the next one.
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    addr
+                }
+            };
+            let answer = match self.channel(&addr) {
+                Ok(ch) => call(MetaClient::new(ch), self.cluster_id()).await,
+                Err(err) => Err(tonic::Status::unavailable(err.to_string())),
+            };
+            let resp = match answer {
+                Ok(resp) => resp.into_inner(),
+                Err(status) => {
+                    last = format!("{addr}: {status}");
+                    self.channels.lock().remove(&addr);
+                    *self.leader.write() = None;
+                    continue;
+                }
+            };
+            let Some(err) = error(&resp) else {
+                *self.leader.write() = Some(addr);
+                return Ok(resp);
+            };
+            last = format!("{addr}: {}", err.message);
+            match &err.error {
+                Some(Error::NotLeader(hint)) if !hint.leader_addr.is_empty() => {
+                    let hinted = hint.leader_addr.clone();
+                    self.learn([hinted.clone()]);
+                    if hinted == addr {
+                        *self.leader.write() = None;
+                    } else {
+                        *self.leader.write() = Some(hinted);
+                        continue;
+                    }
+                }
+                Some(Error::InvalidArgument(_)) => {
+                    return Err(ClientError::Root(err.message.clone()))
+                }
+                _ => *self.leader.write() = None,
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Registers this node (its `id` is ignored) and returns `(cluster_id, node_id)`. The
+    /// client adopts the cluster id.
+    pub async fn join(&self, node: pb::NodeDesc) -> Result<(u64, u64)> {
+        let resp = self
+            .call(
+                |mut meta, cluster_id| {
+                    let node = node.clone();
+                    async move {
+                        meta.join(pb::JoinRequest {
+                            cluster_id,
+                            node: Some(node),
+                        })
+                        .await
+                    }
+                },
+                |r: &pb::JoinResponse| r.error.as_ref(),
+            )
+            .await?;
+        *self.cluster_id.write() = resp.cluster_id;
+        Ok((resp.cluster_id, resp.node_id))
+    }
+
+    /// Sends a node's heartbeat and returns the member list and operations.
+    pub async fn heartbeat(
+        &self,
+        node: pb::NodeDesc,
+        replicas: Vec<pb::ReplicaReport>,
+    ) -> Result<pb::HeartbeatResponse> {
+        self.call(
+            |mut meta, cluster_id| {
+                let req = pb::HeartbeatRequest {
+                    cluster_id,
+                    node: Some(node.clone()),
+                    replicas: replicas.clone(),
+                };
+                async move { meta.heartbeat(req).await }
+            },
+            |r: &pb::HeartbeatResponse| r.error.as_ref(),
+        )
+        .await
+    }
+
+    /// Returns the first of `count` consecutive timestamps from the timestamp oracle.
+    pub async fn tso(&self, count: u32) -> Result<u64> {
+        let resp = self
+            .call(
+                |mut meta, cluster_id| async move {
+                    meta.tso(pb::TsoRequest { cluster_id, count }).await
+                },
+                |r: &pb::TsoResponse| r.error.as_ref(),
+            )
+            .await?;
+        Ok(resp.first)
+    }
+
+    /// Returns the partition holding `key`, as the root leader knows it.
+    pub async fn locate(&self, key: &[u8]) -> Result<pb::LocateResponse> {
+        let key = bytes::Bytes::copy_from_slice(key);
+        self.call(
+            |mut meta, cluster_id| {
+                let key = key.clone();
+                async move { meta.locate(pb::LocateRequest { cluster_id, key }).await }
+            },
+            |r: &pb::LocateResponse| r.error.as_ref(),
+        )
+        .await
+    }
+
+    /// Returns the whole cluster as the root leader sees it.
+    pub async fn cluster(&self) -> Result<pb::ClusterResponse> {
+        self.call(
+            |mut meta, cluster_id| async move {
+                meta.cluster(pb::ClusterRequest { cluster_id }).await
+            },
+            |r: &pb::ClusterResponse| r.error.as_ref(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,475 @@
+//! A node of a cluster run by the root service: it bootstraps a new cluster or joins one,
+//! serves its replicas (and, with the root role, the root service), and reports to the root
+//! leader every heartbeat interval, carrying out the placement and repair operations the
+//! answers bring.
+//!
+//! * **Bootstrap.** A node started without `--join` on an empty data directory founds a new
+//!   cluster: it becomes node 1 with a random cluster id, writes the root group's first records
+//!   (itself, the settings, the partition map) and creates the root partition (the system key
+//!   range) and the first data partition (every other key), each with one replica on itself.
+//!   The root leader then up-replicates both as nodes join.
+//! * **Join.** A node started with `--join` on an empty data directory asks the root service,
+//!   through any of the given addresses, for a node id, with a random token persisted first so
+//!   a retried join gets the same id. Its data directory then records the identity.
+//! * **Restart.** A data directory that has an identity is reopened as that node; `--join`
+//!   only seeds the root addresses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use reef_client::RootClient;
+use reef_raft::{HostMsg, RaftConfig, Router, StateRole, StoreIdent};
+use reef_root::{NodeDesc, Operation, Root, RootConfig, Settings};
+use reef_rpc::{pb, MetaService, NodeServices, PeerAddrs};
+use reef_storage::{Cf, Engine, WriteBatch};
+use reef_txn::{Command, CommandResponse, MvccStore};
+
+use crate::store::{open_engine, serve_node, start_driver};
+
+/// The `Cf::Meta` key of the token a joining node registers with.
+const JOIN_TOKEN_KEY: &[u8] = b"cluster/join-token";
+/// The `Cf::Meta` key marking a completed bootstrap.
+const BOOTSTRAPPED_KEY: &[u8] = b"cluster/bootstrapped";
+/// The `Cf::Meta` key of the last member list this node learned: after a restart it must
+/// reach its peers before any root leader can be elected to tell it where they are.
+const MEMBERS_KEY: &[u8] = b"cluster/members";
+
+/// Reads the persisted member list (`id=host:port` lines).
+fn load_members(engine: &dyn Engine) -> Result<Vec<(u64, String)>> {
+    let Some(raw) = engine.get(Cf::Meta, MEMBERS_KEY)? else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8(raw).context("the member list is not UTF-8")?;
+    text.lines()
+        .map(|line| {
+            let (id, addr) = line
+                .split_once('=')
+                .with_context(|| format!("bad member list line {line:?}"))?;
+            Ok((
+                id.parse().context("bad node id in the member list")?,
+                addr.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Persists the member list (unsynced: a later synced write or a clean stop makes it durable,
+/// and a lost update is relearned from the next heartbeat).
+fn save_members(engine: &dyn Engine, members: &[(u64, String)]) -> Result<()> {
+    let text: String = members
+        .iter()
+        .map(|(id, addr)| format!("{id}={addr}\n"))
+        .collect();
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Meta, MEMBERS_KEY, text.as_bytes());
+    engine.write(&batch, false)?;
+    Ok(())
+}
+
+/// The settings of a cluster node.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Where RocksDB keeps the node's data.
+    pub data_dir: PathBuf,
+    /// The gRPC listen address.
+    pub listen: SocketAddr,
+    /// The gRPC address other nodes use (default: the bound listen address).
+    pub advertise: Option<String>,
+    /// The PostgreSQL address to advertise (empty: none).
+    pub pg_addr: String,
+    /// Root service addresses to join through; empty to bootstrap a new cluster.
+    pub join: Vec<String>,
+    /// Whether this node may hold a replica of the root group.
+    pub root: bool,
+    /// Replication settings.
+    pub raft: RaftConfig,
+    /// How many replication threads drive the node's replicas (at least 1).
+    pub raft_threads: usize,
+    /// The settings a new cluster starts with (used only when bootstrapping).
+    pub settings: Settings,
+    /// The root service's settings.
+    pub root_config: RootConfig,
+    /// How often the node reports to the root leader.
+    pub heartbeat_interval: Duration,
+}
+
+impl ClusterConfig {
+    /// Returns a configuration with default settings for `data_dir` and `listen`.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> ClusterConfig {
+        ClusterConfig {
+            data_dir,
+            listen,
+            advertise: None,
+            pg_addr: String::new(),
+            join: Vec::new(),
+            root: true,
+            raft: RaftConfig::default(),
+            raft_threads: 2,
+            settings: Settings::default(),
+            root_config: RootConfig::default(),
+            heartbeat_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Returns a random non-zero number from the standard library's per-process random keys.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish().max(1)
+}
+
+fn meta_u64(engine: &dyn Engine, key: &[u8]) -> Result<Option<u64>> {
+    Ok(match engine.get(Cf::Meta, key)? {
+        Some(raw) => Some(u64::from_be_bytes(raw.as_slice().try_into().with_context(
+            || format!("bad {} record", String::from_utf8_lossy(key)),
+        )?)),
+        None => None,
+    })
+}
+
+fn put_meta_u64(engine: &dyn Engine, key: &[u8], value: u64) -> Result<()> {
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Meta, key, &value.to_be_bytes());
+    engine.write(&batch, true)?;
+    Ok(())
+}
+
+/// Runs a cluster node until `shutdown` resolves. `ready` gets the bound gRPC address and the
+/// node's identity once it serves.
+pub async fn run_cluster_node(
+    cfg: ClusterConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr, StoreIdent),
+) -> Result<()> {
+    let engine = open_engine(&cfg.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+    let advertise = cfg.advertise.clone().unwrap_or_else(|| local.to_string());
+    let mut desc = NodeDesc {
+        id: 0,
+        addr: advertise.clone(),
+        pg_addr: cfg.pg_addr.clone(),
+        root: cfg.root,
+        token: 0,
+    };
+
+    let stored = StoreIdent::load(&*engine)?;
+    let bootstrapped = meta_u64(&*engine, BOOTSTRAPPED_KEY)?.is_some();
+    // A bootstrap that crashed half-way is finished on restart.
+    let bootstrap =
+        cfg.join.is_empty() && !bootstrapped && stored.is_none_or(|ident| ident.node_id == 1);
+    let ident = match stored {
+        Some(ident) => ident,
+        None if bootstrap => StoreIdent {
+            cluster_id: random_u64(),
+            node_id: 1,
+        },
+        None => {
+            let token = match meta_u64(&*engine, JOIN_TOKEN_KEY)? {
+                Some(token) => token,
+                None => {
+                    let token = random_u64();
+                    put_meta_u64(&*engine, JOIN_TOKEN_KEY, token)?;
+                    token
+                }
+            };
+            let joiner = RootClient::new(0, cfg.join.clone(), Duration::from_secs(60));
+            let (cluster_id, node_id) = joiner
+                .join(reef_rpc::node_to_pb(&NodeDesc {
+                    token,
+                    ..desc.clone()
+                }))
+                .await
+                .context("joining the cluster")?;
+            tracing::info!(cluster_id, node_id, "joined the cluster");
+            StoreIdent {
+                cluster_id,
+                node_id,
+            }
+        }
+    };
+    desc.id = ident.node_id;
+    if !cfg.root && bootstrap {
+        bail!("the node founding a cluster must hold the root role");
+    }
+
+    let addrs: PeerAddrs = Default::default();
+    {
+        let mut book = addrs.write();
+        for (id, addr) in load_members(&*engine)? {
+            book.insert(id, format!("http://{addr}"));
+        }
+        book.insert(ident.node_id, format!("http://{advertise}"));
+    }
+    let founding = if bootstrap {
+        // The root group's first records, then its partitions. Both steps are idempotent, so
+        // a bootstrap interrupted by a crash completes on restart.
+        let mut first = desc.clone();
+        first.token = random_u64();
+        let batch = reef_root::bootstrap_batch(&first, &cfg.settings);
+        match MvccStore::new(engine.clone()).apply(&Command::Raw(batch))? {
+            CommandResponse::Done | CommandResponse::RawMismatch { .. } => {}
+            other => bail!("unexpected answer to the bootstrap write: {other:?}"),
+        }
+        vec![
+            reef_root::root_partition(ident.node_id),
+            reef_root::first_data_partition(ident.node_id),
+        ]
+    } else {
+        Vec::new()
+    };
+    let driver = start_driver(
+        engine.clone(),
+        ident,
+        &cfg.raft,
+        cfg.raft_threads,
+        addrs.clone(),
+        &founding,
+    )?;
+    if bootstrap {
+        put_meta_u64(&*engine, BOOTSTRAPPED_KEY, ident.cluster_id)?;
+        tracing::info!(cluster_id = ident.cluster_id, "bootstrapped a new cluster");
+    }
+    let router = driver.router();
+    let services = NodeServices::new(
+        ident.cluster_id,
+        ident.node_id,
+        router.clone(),
+        addrs.clone(),
+    );
+    let meta = cfg.root.then(|| {
+        let root = Arc::new(Root::new(
+            ident.node_id,
+            router.clone(),
+            cfg.root_config.clone(),
+        ));
+        MetaService::new(ident.cluster_id, root, addrs.clone())
+    });
+
+    // Root addresses to start from: the given ones, this node, and every member known from
+    // before a restart (non-root members answer "not the leader" and are skipped).
+    let mut seeds = cfg.join.clone();
+    if cfg.root {
+        seeds.push(advertise.clone());
+    }
+    for (id, addr) in load_members(&*engine)? {
+        if id != ident.node_id && !seeds.contains(&addr) {
+            seeds.push(addr);
+        }
+    }
+    let roots = Arc::new(RootClient::new(
+        ident.cluster_id,
+        seeds,
+        cfg.heartbeat_interval.max(Duration::from_secs(2)),
+    ));
+    let heartbeats = tokio::spawn(heartbeat_loop(
+        roots,
+        desc,
+        router,
+        addrs,
+        engine,
+        cfg.heartbeat_interval,
+    ));
+    let result = serve_node(listener, services, meta, driver, shutdown, || {
+        ready(local, ident)
+    })
+    .await;
+    heartbeats.abort();
+    result
+}
+
+/// Reports to the root leader every `interval`, learns the member list, and carries out the
+/// operations for the partitions this node leads.
+async fn heartbeat_loop(
+    roots: Arc<RootClient>,
+    desc: NodeDesc,
+    router: Router,
+    addrs: PeerAddrs,
+    engine: Arc<dyn Engine>,
+    interval: Duration,
+) {
+    let node = reef_rpc::node_to_pb(&desc);
+    let mut members: Vec<(u64, String)> = Vec::new();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let status = {
+            let router = router.clone();
+            match tokio::task::spawn_blocking(move || router.status()).await {
+                Ok(Ok(status)) => status,
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "cannot read replica status");
+                    continue;
+                }
+                Err(_) => return,
+            }
+        };
+        let replicas = status
+            .iter()
+            .filter_map(|s| {
+                Some(pb::ReplicaReport {
+                    partition: Some(reef_rpc::partition_to_pb(s.partition.as_ref()?)),
+                    leader: s.role == StateRole::Leader,
+                    term: s.term,
+                    commit: s.commit,
+                    applied: s.applied,
+                })
+            })
+            .collect();
+        let reply = match roots.heartbeat(node.clone(), replicas).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::debug!(%err, "heartbeat failed");
+                continue;
+            }
+        };
+        let learned: Vec<(u64, String)> =
+            reply.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
+        if learned != members {
+            {
+                let mut book = addrs.write();
+                for (id, addr) in &learned {
+                    book.insert(*id, format!("http://{addr}"));
+                }
+            }
+            if let Err(err) = save_members(&*engine, &learned) {
+                tracing::warn!(%err, "cannot persist the member list");
+            }
+            members = learned;
+        }
+        roots.learn(
+            reply
+                .nodes
+                .iter()
+                .filter(|n| n.root)
+                .map(|n| n.addr.clone()),
+        );
+        for op in reply
+            .operations
+            .iter()
+            .filter_map(reef_rpc::operation_from_pb)
+        {
+            execute(&router, op);
+        }
+    }
+}
+
+/// Hands an operation to the partition's replication thread; the outcome is only logged, as
+/// the next heartbeat decides again from what actually happened.
+fn execute(router: &Router, op: Operation) {
+    tracing::info!(?op, "carrying out a root operation");
+    match op {
+        Operation::Change {
+            partition_id,
+            epoch,
+            change,
+        } => router.send_or_fail(HostMsg::ChangeReplica {
+            partition_id,
+            epoch,
+            change,
+            cb: Box::new(move |result| {
+                if let Err(err) = result {
+                    tracing::info!(partition_id, ?change, %err, "membership change failed");
+                }
+            }),
+        }),
+        Operation::TransferLeader {
+            partition_id,
+            to_replica_id,
+        } => {
+            let (reply, _) = crossbeam_channel::bounded(1);
+            router.send_or_fail(HostMsg::TransferLeader {
+                partition_id,
+                to_replica_id,
+                reply,
+            });
+        }
+    }
+}
+
+/// Asks the root leader, through any of `roots`, for the cluster's state and renders it for
+/// an operator.
+pub async fn status_text(roots: Vec<String>, cluster_id: u64) -> Result<String> {
+    use std::fmt::Write as _;
+    let client = RootClient::new(cluster_id, roots, Duration::from_secs(10));
+    let status = client
+        .cluster()
+        .await
+        .context("asking the root service for the cluster status")?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "root leader: node {}; replicas per partition: {}; suspect after {} ms, dead after {} ms",
+        status.root_leader, status.replicas, status.suspect_after_ms, status.dead_after_ms
+    )?;
+    writeln!(
+        out,
+        "\nNODE  ADDRESS               ROOT  STATE    SILENT_MS  REPLICAS  LEADERS"
+    )?;
+    for n in &status.nodes {
+        let desc = n.node.clone().unwrap_or_default();
+        writeln!(
+            out,
+            "{:<5} {:<21} {:<5} {:<8} {:>9}  {:>8}  {:>7}",
+            desc.id,
+            desc.addr,
+            if desc.root { "yes" } else { "no" },
+            n.liveness,
+            n.silent_ms,
+            n.replicas,
+            n.leaders
+        )?;
+    }
+    writeln!(
+        out,
+        "\nPARTITION  EPOCH   LEADER  REPLICAS (node, * leader, ~ learner)  RANGE"
+    )?;
+    for p in &status.partitions {
+        let Some(part) = p.partition.as_ref() else {
+            continue;
+        };
+        let part = reef_rpc::partition_from_pb(part);
+        let replicas: Vec<String> = part
+            .replicas
+            .iter()
+            .map(|r| {
+                let mark = if r.node_id == p.leader_node_id {
+                    "*"
+                } else if r.learner {
+                    "~"
+                } else {
+                    ""
+                };
+                format!("{}{mark}", r.node_id)
+            })
+            .collect();
+        writeln!(
+            out,
+            "{:<10} {:<7} {:<7} {:<37} ['{}', '{}')",
+            part.id,
+            format!("{}/{}", part.epoch.conf_ver, part.epoch.version),
+            if p.leader_node_id == 0 {
+                "?".to_string()
+            } else {
+                p.leader_node_id.to_string()
+            },
+            replicas.join(","),
+            part.start.escape_ascii(),
+            part.end.escape_ascii()
+        )?;
+    }
+    Ok(out)
+}

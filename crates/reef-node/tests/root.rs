@@ -1,0 +1,219 @@
+//! The root service against real `reef store` processes that found and join a cluster: the
+//! root group and the first data partition grow to three replicas as nodes join; the
+//! timestamp oracle never goes back across root leader changes, `kill -9` of the root leader
+//! and a restart of every node; and the replicas of a dead node are re-created on a spare node
+//! from the survivors, with the data they hold.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reef_client::{Client, RootClient};
+use reef_rpc::pb;
+use reef_testkit::store_cluster::{Membership, StoreCluster};
+
+const ROOT_KEY: &[u8] = b"\x00";
+const DATA_KEY: &[u8] = b"\x02k";
+
+fn start(n: u64, extra: &[&str]) -> StoreCluster {
+    StoreCluster::start_as(
+        Path::new(env!("CARGO_BIN_EXE_reef")),
+        n,
+        Membership::Joined { heartbeat_ms: 200 },
+        50,
+        extra,
+    )
+    .unwrap()
+}
+
+fn roots(cluster: &StoreCluster) -> RootClient {
+    RootClient::new(
+        cluster.cluster_id,
+        cluster.nodes.iter().map(|n| n.addr.clone()).collect(),
+        Duration::from_secs(30),
+    )
+}
+
+/// The voters' node ids of partition `id` in the root leader's map.
+fn voters(status: &pb::ClusterResponse, id: u64) -> Vec<u64> {
+    let mut nodes: Vec<u64> = status
+        .partitions
+        .iter()
+        .filter_map(|p| p.partition.as_ref())
+        .filter(|p| p.id == id)
+        .flat_map(|p| p.replicas.iter().filter(|r| !r.learner).map(|r| r.node_id))
+        .collect();
+    nodes.sort_unstable();
+    nodes
+}
+
+/// Waits until `done` holds for the root leader's view of the cluster.
+async fn wait_for(
+    roots: &RootClient,
+    what: &str,
+    done: impl Fn(&pb::ClusterResponse) -> bool,
+) -> pb::ClusterResponse {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(status) = roots.cluster().await {
+            if done(&status) {
+                return status;
+            }
+            if Instant::now() > until {
+                panic!("timed out waiting for {what}; the cluster is {status:#?}");
+            }
+        } else if Instant::now() > until {
+            panic!("timed out waiting for {what}; the root service does not answer");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Takes `rounds` timestamp batches of varying sizes, checking that each batch starts above
+/// everything handed out before; returns how many it took.
+async fn take_timestamps(roots: &RootClient, last: &mut u64, rounds: u32) -> u32 {
+    for round in 0..rounds {
+        let count = 1 + round % 7;
+        let first = roots.tso(count).await.unwrap();
+        assert!(
+            first > *last,
+            "timestamp {first} is not above {last}, handed out before it"
+        );
+        *last = first + count as u64 - 1;
+    }
+    rounds
+}
+
+#[test]
+fn timestamps_never_go_back_across_root_leader_changes_and_restarts() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cluster = start(3, &[]);
+    let roots = roots(&cluster);
+    runtime.block_on(async {
+        let status = wait_for(&roots, "three root and data replicas", |s| {
+            voters(s, 1) == [1, 2, 3] && voters(s, 2) == [1, 2, 3]
+        })
+        .await;
+        assert_eq!(status.nodes.len(), 3);
+        assert!(status.nodes.iter().all(|n| n.liveness == "up"));
+        let mut last = 0u64;
+        take_timestamps(&roots, &mut last, 50).await;
+
+        // Leadership moves around and back: a leader that regains leadership in a later term
+        // must not serve from the window it had before.
+        for i in [1, 2, 0, 1] {
+            cluster.move_leader(ROOT_KEY, i).await.unwrap();
+            take_timestamps(&roots, &mut last, 30).await;
+        }
+
+        // The root leader is killed; a new one takes over above every handed-out timestamp.
+        for _ in 0..2 {
+            let leader = roots.cluster().await.unwrap().root_leader;
+            let i = cluster.nodes.iter().position(|n| n.id == leader).unwrap();
+            cluster.kill(i).unwrap();
+            take_timestamps(&roots, &mut last, 30).await;
+            cluster.spawn(i).unwrap();
+            take_timestamps(&roots, &mut last, 10).await;
+        }
+
+        // Every node stops and starts again.
+        cluster.stop_all().unwrap();
+        for i in 0..3 {
+            cluster.spawn(i).unwrap();
+        }
+        take_timestamps(&roots, &mut last, 30).await;
+    });
+}
+
+fn put(key: &[u8], value: &[u8]) -> pb::Mutation {
+    pb::Mutation {
+        op: pb::mutation::Op::Put as i32,
+        key: key.to_vec().into(),
+        value: value.to_vec().into(),
+        conflict_ts: 0,
+    }
+}
+
+fn data_key(i: u32) -> Vec<u8> {
+    let mut key = DATA_KEY.to_vec();
+    key.extend_from_slice(format!("{i:03}").as_bytes());
+    key
+}
+
+#[test]
+fn dead_node_replicas_are_recreated_on_a_spare_node() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cluster = start(
+        4,
+        &["--suspect-after-ms", "1000", "--dead-after-ms", "3000"],
+    );
+    let roots = roots(&cluster);
+    let nodes: Vec<(u64, String)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addr.clone()))
+        .collect();
+    let client = Client::new(cluster.cluster_id, &nodes, Duration::from_secs(30));
+    runtime.block_on(async {
+        let status = wait_for(&roots, "three replicas of each partition", |s| {
+            voters(s, 1).len() == 3 && voters(s, 2).len() == 3
+        })
+        .await;
+        assert_eq!(status.nodes.len(), 4);
+
+        // Data written through the routing client with timestamps from the oracle.
+        let keys: Vec<Vec<u8>> = (0..50).map(data_key).collect();
+        let start_ts = roots.tso(1).await.unwrap();
+        let mutations = keys.iter().map(|k| put(k, k)).collect();
+        client
+            .prewrite(mutations, &keys[0], start_ts, 60_000)
+            .await
+            .unwrap();
+        let commit_ts = roots.tso(1).await.unwrap();
+        client
+            .commit(keys.clone(), start_ts, commit_ts)
+            .await
+            .unwrap();
+
+        // A node holding a data replica, and not the root leader, dies.
+        let holders = voters(&status, 2);
+        let spare = (1..=4).find(|id| !holders.contains(id)).unwrap();
+        let victim = *holders
+            .iter()
+            .find(|&&id| id != status.root_leader)
+            .unwrap();
+        cluster.kill(victim as usize - 1).unwrap();
+
+        // Once it is declared dead, its replicas move to the spare node.
+        let status = wait_for(&roots, "the dead node's replicas re-created", |s| {
+            let dead = s
+                .nodes
+                .iter()
+                .any(|n| n.node.as_ref().is_some_and(|d| d.id == victim) && n.liveness == "dead");
+            dead && [1, 2].iter().all(|&p| {
+                let v = voters(s, p);
+                v.len() == 3 && !v.contains(&victim)
+            })
+        })
+        .await;
+        assert!(voters(&status, 2).contains(&spare), "{status:#?}");
+
+        // The new replica holds the data: it leads the partition and serves every key.
+        cluster
+            .move_leader(DATA_KEY, spare as usize - 1)
+            .await
+            .unwrap();
+        let read_ts = roots.tso(1).await.unwrap();
+        let mut end = DATA_KEY.to_vec();
+        end.push(0xff);
+        let pairs = client.scan(DATA_KEY, &end, read_ts, 1000).await.unwrap();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> =
+            keys.iter().map(|k| (k.clone(), k.clone())).collect();
+        assert_eq!(pairs, expected);
+    });
+}

@@ -1,0 +1,518 @@
+//! [`Root`]: the root service as it runs on every node that may hold a root replica. Only the
+//! node whose replica leads the root group answers; the others say who does.
+//!
+//! The leader keeps a copy of the root group's records in memory, loaded by a linearizable
+//! read once per Raft term, and changes them only through raw proposals to the root partition.
+//! Every request first confirms, through the partition's read path (the leader lease, or a
+//! ReadIndex round), that this replica still leads in the term the copy was loaded in; a
+//! request that finds a new term reloads. A deposed leader's proposals cannot commit after its
+//! successor's first entry, so whatever the successor loaded includes every committed change,
+//! and a proposal whose outcome is unknown drops the copy so the next request reloads.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reef_common::Timestamp;
+use reef_raft::{Epoch, HostMsg, Partition, RaftError, ReadView, Router};
+use reef_txn::{now_ms, Command, CommandResponse, RawBatch, TsoWindow};
+use tokio::sync::{oneshot, Mutex, MutexGuard};
+
+use crate::error::{Result, RootError};
+use crate::meta::{self, NodeDesc, RootData, Settings, ROOT_PARTITION_ID, SYSTEM_END};
+use crate::schedule::{self, Liveness, Operation, Progress, View};
+
+/// The root service's settings.
+#[derive(Clone, Debug)]
+pub struct RootConfig {
+    /// How far ahead of the handed-out timestamps the oracle's persisted limit is placed.
+    pub tso_window_ms: u64,
+    /// The most timestamps one request may take.
+    pub max_tso_batch: u32,
+}
+
+impl Default for RootConfig {
+    fn default() -> RootConfig {
+        RootConfig {
+            tso_window_ms: 3000,
+            max_tso_batch: 1 << 16,
+        }
+    }
+}
+
+/// What a node reports about one of its replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaReport {
+    /// The partition as the replica knows it.
+    pub partition: Partition,
+    /// True if the replica leads its group.
+    pub leader: bool,
+    /// Its Raft term.
+    pub term: u64,
+    /// Its commit index.
+    pub commit: u64,
+    /// Its applied index.
+    pub applied: u64,
+}
+
+/// A node's periodic report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The node, with its current addresses and roles (its token is ignored).
+    pub node: NodeDesc,
+    /// Its initialised replicas.
+    pub replicas: Vec<ReplicaReport>,
+}
+
+/// The root leader's answer to a heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    /// Every member node, so the node can address its peers.
+    pub nodes: Vec<NodeDesc>,
+    /// Operations for partitions the node leads.
+    pub operations: Vec<Operation>,
+}
+
+/// Where a key lives, as the root leader knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The partition holding the key.
+    pub partition: Partition,
+    /// The node whose replica last reported leading it.
+    pub leader: Option<u64>,
+    /// The nodes holding its replicas.
+    pub nodes: Vec<NodeDesc>,
+}
+
+/// A node as the cluster status shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node.
+    pub desc: NodeDesc,
+    /// Its health.
+    pub liveness: Liveness,
+    /// Milliseconds since its last heartbeat reached this root leader.
+    pub silent_ms: u64,
+    /// How many replicas it holds.
+    pub replicas: usize,
+    /// How many partitions it leads.
+    pub leaders: usize,
+}
+
+/// The whole cluster as the root leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// The root leader's node id.
+    pub root_leader: u64,
+    /// The settings.
+    pub settings: Settings,
+    /// The member nodes.
+    pub nodes: Vec<NodeStatus>,
+    /// The partitions, each with the node that last reported leading it.
+    pub partitions: Vec<(Partition, Option<u64>)>,
+}
+
+/// The leader of a partition, as last reported.
+#[derive(Clone, Copy, Debug)]
+struct Led {
+    node_id: u64,
+    term: u64,
+}
+
+/// What the root leader keeps for one term.
+struct LeaderState {
+    term: u64,
+    data: RootData,
+    settings: Settings,
+    tso: TsoWindow,
+    /// When this leader started: nodes not heard from yet count as heard from then.
+    since: Instant,
+    seen: HashMap<u64, Instant>,
+    leaders: HashMap<u64, Led>,
+    /// (partition, node) → the progress the node reported for its replica.
+    progress: HashMap<(u64, u64), Progress>,
+}
+
+impl LeaderState {
+    fn liveness(&self, now: Instant) -> HashMap<u64, Liveness> {
+        let suspect = Duration::from_millis(self.settings.suspect_after_ms);
+        let dead = Duration::from_millis(self.settings.dead_after_ms);
+        self.data
+            .nodes
+            .keys()
+            .map(|&id| {
+                let silent = now.duration_since(self.seen.get(&id).copied().unwrap_or(self.since));
+                let liveness = if silent >= dead {
+                    Liveness::Dead
+                } else if silent >= suspect {
+                    Liveness::Suspect
+                } else {
+                    Liveness::Up
+                };
+                (id, liveness)
+            })
+            .collect()
+    }
+
+    fn replica_counts(&self) -> HashMap<u64, usize> {
+        let mut counts = HashMap::new();
+        for partition in self.data.partitions.values() {
+            for replica in &partition.replicas {
+                *counts.entry(replica.node_id).or_default() += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// The root service of one node.
+pub struct Root {
+    node_id: u64,
+    router: Router,
+    config: RootConfig,
+    /// The root partition's epoch version (it never splits, so this stays 1 unless an
+    /// operator split it by hand).
+    version: AtomicU64,
+    state: Mutex<Option<LeaderState>>,
+}
+
+impl Root {
+    /// Creates the root service of node `node_id`, reaching the node's replicas through
+    /// `router`.
+    pub fn new(node_id: u64, router: Router, config: RootConfig) -> Root {
+        Root {
+            node_id,
+            router,
+            config,
+            version: AtomicU64::new(1),
+            state: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the root partition's data once this replica proved it leads, and returns
+    /// what it returns.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl for<'a> FnOnce(&ReadView<'a>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.router.send_or_fail(HostMsg::Read {
+            partition_id: ROOT_PARTITION_ID,
+            epoch: self.epoch(),
+            start: Vec::new(),
+            end: SYSTEM_END.to_vec(),
+            cb: Box::new(move |view| {
+                let _ = tx.send(view.map_err(RootError::from).and_then(|view| f(&view)));
+            }),
+        });
+        self.settle(rx.await).await
+    }
+
+    /// Proposes raw writes to the root partition and waits until they apply.
+    async fn propose(&self, batch: RawBatch) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.router.send_or_fail(HostMsg::Propose {
+            partition_id: ROOT_PARTITION_ID,
+            epoch: self.epoch(),
+            cmd: Command::Raw(batch),
+            cb: Box::new(move |result| {
+                let _ = tx.send(result.map_err(RootError::from));
+            }),
+        });
+        match self.settle(rx.await).await? {
+            CommandResponse::Done => Ok(()),
+            other => Err(RootError::Unavailable(format!(
+                "a root write did not apply: {other:?}"
+            ))),
+        }
+    }
+
+    fn epoch(&self) -> Epoch {
+        // Reads and proposals check only the version.
+        Epoch {
+            conf_ver: 0,
+            version: self.version.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Maps the replication layer's answer to the root service's.
+    async fn settle<T>(
+        &self,
+        answer: std::result::Result<Result<T>, oneshot::error::RecvError>,
+    ) -> Result<T> {
+        let result = answer.unwrap_or_else(|_| {
+            Err(RootError::Unavailable(
+                "the replication thread stopped".into(),
+            ))
+        });
+        match result {
+            Err(RootError::Raft(RaftError::NotLeader { leader, .. })) => {
+                Err(RootError::NotLeader {
+                    leader: leader.map(|r| r.node_id),
+                })
+            }
+            Err(RootError::Raft(RaftError::PartitionNotFound(_))) => {
+                Err(RootError::NotLeader { leader: None })
+            }
+            Err(RootError::Raft(RaftError::EpochMismatch { current, .. })) => {
+                if let Some(root) = current.iter().find(|p| p.id == ROOT_PARTITION_ID) {
+                    self.version.store(root.epoch.version, Ordering::Relaxed);
+                }
+                Err(RootError::Unavailable(
+                    "the root partition's epoch changed; retry".into(),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    /// Confirms that this replica leads the root group and returns the state of its term,
+    /// loading it first if the term is new.
+    async fn leader(&self) -> Result<MutexGuard<'_, Option<LeaderState>>> {
+        let term = self.read(|view| Ok(view.term)).await?;
+        let mut guard = self.state.lock().await;
+        if guard.as_ref().is_some_and(|s| s.term == term) {
+            return Ok(guard);
+        }
+        *guard = None;
+        let (loaded_term, data) = self
+            .read(|view| Ok((view.term, RootData::load(view.mvcc)?)))
+            .await?;
+        if loaded_term != term {
+            return Err(RootError::Unavailable(
+                "root leadership changed while loading".into(),
+            ));
+        }
+        let settings = data
+            .settings
+            .ok_or_else(|| RootError::Unavailable("the root group holds no cluster yet".into()))?;
+        tracing::info!(
+            term,
+            nodes = data.nodes.len(),
+            partitions = data.partitions.len(),
+            tso_limit = data.tso_limit,
+            "leading the root group"
+        );
+        *guard = Some(LeaderState {
+            term,
+            tso: TsoWindow::resume(data.tso_limit, self.config.tso_window_ms),
+            data,
+            settings,
+            since: Instant::now(),
+            seen: HashMap::new(),
+            leaders: HashMap::new(),
+            progress: HashMap::new(),
+        });
+        Ok(guard)
+    }
+
+    /// Persists `batch` for the leader state in `guard`; if the outcome is unknown, drops the
+    /// state so the next request reloads what actually applied.
+    async fn persist(
+        &self,
+        guard: &mut MutexGuard<'_, Option<LeaderState>>,
+        batch: RawBatch,
+    ) -> Result<()> {
+        if let Err(err) = self.propose(batch).await {
+            **guard = None;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Returns the first of `count` consecutive timestamps, each greater than every timestamp
+    /// this cluster handed out before.
+    pub async fn tso(&self, count: u32) -> Result<Timestamp> {
+        if count == 0 || count > self.config.max_tso_batch {
+            return Err(RootError::InvalidArgument(format!(
+                "a timestamp request takes 1 to {} timestamps, not {count}",
+                self.config.max_tso_batch
+            )));
+        }
+        let mut guard = self.leader().await?;
+        loop {
+            let state = guard.as_mut().expect("leader state is loaded");
+            match state.tso.next(now_ms(), count as u64) {
+                Ok(ts) => return Ok(ts),
+                Err(limit) => {
+                    self.persist(&mut guard, meta::tso_batch(limit)).await?;
+                    guard
+                        .as_mut()
+                        .expect("kept after a successful write")
+                        .tso
+                        .set_limit(limit);
+                }
+            }
+        }
+    }
+
+    /// Registers a node (`node.id` is ignored) and returns its id. A retry with the same
+    /// token returns the same id.
+    pub async fn join(&self, node: NodeDesc) -> Result<u64> {
+        if node.addr.is_empty() {
+            return Err(RootError::InvalidArgument(
+                "a joining node must give its gRPC address".into(),
+            ));
+        }
+        let mut guard = self.leader().await?;
+        let state = guard.as_mut().expect("leader state is loaded");
+        let now = Instant::now();
+        if let Some(known) = state.data.nodes.values().find(|n| n.token == node.token) {
+            return Ok(known.id);
+        }
+        let liveness = state.liveness(now);
+        if let Some(other) = state
+            .data
+            .nodes
+            .values()
+            .find(|n| n.addr == node.addr && liveness[&n.id] != Liveness::Dead)
+        {
+            return Err(RootError::InvalidArgument(format!(
+                "address {} belongs to node {}, which is not dead; a node that lost its data \
+                 joins under a new address or after the old node is declared dead",
+                node.addr, other.id
+            )));
+        }
+        let id = state
+            .data
+            .next_node_id
+            .max(state.data.nodes.keys().max().map_or(1, |m| m + 1));
+        let desc = NodeDesc { id, ..node };
+        self.persist(&mut guard, meta::join_batch(&desc)).await?;
+        let state = guard.as_mut().expect("kept after a successful write");
+        state.data.next_node_id = id + 1;
+        state.data.nodes.insert(id, desc.clone());
+        state.seen.insert(id, now);
+        tracing::info!(node = id, addr = %desc.addr, root = desc.root, "node joined");
+        Ok(id)
+    }
+
+    /// Takes a node's heartbeat: records it as alive, updates the partition map from the
+    /// replicas it leads, and returns the member list and the operations for its partitions.
+    pub async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<HeartbeatReply> {
+        let mut guard = self.leader().await?;
+        let state = guard.as_mut().expect("leader state is loaded");
+        let node_id = heartbeat.node.id;
+        let Some(known) = state.data.nodes.get(&node_id) else {
+            return Err(RootError::InvalidArgument(format!(
+                "node {node_id} is not a member of this cluster"
+            )));
+        };
+        let now = Instant::now();
+        state.seen.insert(node_id, now);
+        let mut batch = RawBatch::default();
+        let updated = NodeDesc {
+            token: known.token,
+            ..heartbeat.node.clone()
+        };
+        if *known != updated {
+            batch.writes.extend(meta::node_batch(&updated).writes);
+            state.data.nodes.insert(node_id, updated);
+        }
+        for report in &heartbeat.replicas {
+            let id = report.partition.id;
+            state.progress.insert(
+                (id, node_id),
+                Progress {
+                    initialised: true,
+                    applied: report.applied,
+                },
+            );
+            if report.leader {
+                if state.leaders.get(&id).is_none_or(|l| l.term <= report.term) {
+                    state.leaders.insert(
+                        id,
+                        Led {
+                            node_id,
+                            term: report.term,
+                        },
+                    );
+                }
+                if let Some(writes) = state.data.observe(&report.partition) {
+                    batch.expect.extend(writes.expect);
+                    batch.writes.extend(writes.writes);
+                }
+            }
+        }
+        if !batch.writes.is_empty() {
+            self.persist(&mut guard, batch).await?;
+        }
+        let state = guard.as_ref().expect("kept after a successful write");
+        let liveness = state.liveness(now);
+        let counts = state.replica_counts();
+        let view = View {
+            nodes: &state.data.nodes,
+            liveness: &liveness,
+            settings: &state.settings,
+            replica_counts: &counts,
+        };
+        let operations = heartbeat
+            .replicas
+            .iter()
+            .filter(|r| r.leader)
+            .filter_map(|r| {
+                let id = r.partition.id;
+                schedule::next_operation(&view, &r.partition, r.commit, |node| {
+                    state.progress.get(&(id, node)).copied()
+                })
+            })
+            .collect();
+        Ok(HeartbeatReply {
+            nodes: state.data.nodes.values().cloned().collect(),
+            operations,
+        })
+    }
+
+    /// Returns the partition holding `key`, its leader and its nodes, as far as the map knows.
+    pub async fn locate(&self, key: &[u8]) -> Result<Option<Location>> {
+        let guard = self.leader().await?;
+        let state = guard.as_ref().expect("leader state is loaded");
+        Ok(state.data.locate(key).map(|partition| Location {
+            leader: state.leaders.get(&partition.id).map(|l| l.node_id),
+            nodes: partition
+                .replicas
+                .iter()
+                .filter_map(|r| state.data.nodes.get(&r.node_id).cloned())
+                .collect(),
+            partition: partition.clone(),
+        }))
+    }
+
+    /// Returns the whole cluster as this root leader sees it.
+    pub async fn cluster(&self) -> Result<ClusterStatus> {
+        let guard = self.leader().await?;
+        let state = guard.as_ref().expect("leader state is loaded");
+        let now = Instant::now();
+        let liveness = state.liveness(now);
+        let counts = state.replica_counts();
+        let nodes = state
+            .data
+            .nodes
+            .values()
+            .map(|desc| NodeStatus {
+                liveness: liveness[&desc.id],
+                silent_ms: now
+                    .duration_since(state.seen.get(&desc.id).copied().unwrap_or(state.since))
+                    .as_millis() as u64,
+                replicas: counts.get(&desc.id).copied().unwrap_or(0),
+                leaders: state
+                    .leaders
+                    .values()
+                    .filter(|l| l.node_id == desc.id)
+                    .count(),
+                desc: desc.clone(),
+            })
+            .collect();
+        Ok(ClusterStatus {
+            root_leader: self.node_id,
+            settings: state.settings,
+            nodes,
+            partitions: state
+                .data
+                .partitions
+                .values()
+                .map(|p| (p.clone(), state.leaders.get(&p.id).map(|l| l.node_id)))
+                .collect(),
+        })
+    }
+}

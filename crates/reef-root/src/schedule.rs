@@ -1,0 +1,362 @@
+//! Placement and repair decisions: a pure function of what the root leader knows, so the rules
+//! are tested without a cluster.
+//!
+//! Each partition gets at most one operation per decision, given to its leader in the reply to
+//! the leader node's heartbeat; the leader carries it out as a Raft membership change or a
+//! leadership transfer. An operation names the epoch it was decided at, so a stale or repeated
+//! one fails harmlessly on an epoch mismatch, and the next heartbeat decides again from the new
+//! state. Membership grows one replica at a time (a learner first, promoted once it caught up)
+//! and shrinks one at a time.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reef_raft::{Epoch, Partition, ReplicaChange};
+
+use crate::meta::{NodeDesc, Settings, ROOT_PARTITION_ID};
+
+/// The most replicas the root group gets.
+pub const ROOT_REPLICAS: u64 = 3;
+/// How many log entries behind the leader's commit index a learner may be and still be
+/// promoted.
+pub const PROMOTE_LAG: u64 = 100;
+
+/// What the root leader thinks of a node's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// It sent a heartbeat recently.
+    Up,
+    /// It has been silent a while: it gets no new replicas.
+    Suspect,
+    /// It has been silent too long: its replicas are re-created elsewhere.
+    Dead,
+}
+
+impl Liveness {
+    /// Returns the lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Up => "up",
+            Liveness::Suspect => "suspect",
+            Liveness::Dead => "dead",
+        }
+    }
+}
+
+/// An operation for a partition's leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// A membership change.
+    Change {
+        /// The partition.
+        partition_id: u64,
+        /// The epoch it was decided at.
+        epoch: Epoch,
+        /// The change.
+        change: ReplicaChange,
+    },
+    /// A leadership transfer.
+    TransferLeader {
+        /// The partition.
+        partition_id: u64,
+        /// The voter to hand leadership to.
+        to_replica_id: u64,
+    },
+}
+
+/// How far a replica got, as its node reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// True once the replica holds the partition's data (it received a snapshot).
+    pub initialised: bool,
+    /// Its applied index.
+    pub applied: u64,
+}
+
+/// What a decision looks at.
+pub struct View<'a> {
+    /// The member nodes.
+    pub nodes: &'a BTreeMap<u64, NodeDesc>,
+    /// Their health.
+    pub liveness: &'a HashMap<u64, Liveness>,
+    /// The settings.
+    pub settings: &'a Settings,
+    /// How many replicas each node holds, by node id.
+    pub replica_counts: &'a HashMap<u64, usize>,
+}
+
+/// Decides the next operation for `partition`, whose leader reported `leader_commit` as its
+/// commit index; `progress` gives what a node reported for its replica of the partition.
+pub fn next_operation(
+    view: &View<'_>,
+    partition: &Partition,
+    leader_commit: u64,
+    progress: impl Fn(u64) -> Option<Progress>,
+) -> Option<Operation> {
+    let is_root = partition.id == ROOT_PARTITION_ID;
+    let eligible = |node: &NodeDesc| !is_root || node.root;
+    let liveness = |node_id: u64| {
+        view.liveness
+            .get(&node_id)
+            .copied()
+            .unwrap_or(Liveness::Dead)
+    };
+    let change = |change| {
+        Some(Operation::Change {
+            partition_id: partition.id,
+            epoch: partition.epoch,
+            change,
+        })
+    };
+    let target = if is_root {
+        ROOT_REPLICAS
+    } else {
+        view.settings.replicas.max(1)
+    };
+
+    // A learner is promoted once it caught up, or removed if its node died.
+    if let Some(learner) = partition.replicas.iter().find(|r| r.learner) {
+        if liveness(learner.node_id) == Liveness::Dead {
+            return change(ReplicaChange::Remove {
+                replica_id: learner.id,
+            });
+        }
+        let caught_up = progress(learner.node_id).is_some_and(|p| {
+            p.initialised && p.applied.saturating_add(PROMOTE_LAG) >= leader_commit
+        });
+        return caught_up
+            .then(|| {
+                change(ReplicaChange::Promote {
+                    replica_id: learner.id,
+                })
+            })
+            .flatten();
+    }
+
+    let voters: Vec<_> = partition.replicas.iter().filter(|r| !r.learner).collect();
+    let live_voters = voters
+        .iter()
+        .filter(|r| liveness(r.node_id) != Liveness::Dead)
+        .count() as u64;
+
+    // Too few live replicas: add one on the least loaded healthy node that has none.
+    if live_voters < target {
+        let candidate = view
+            .nodes
+            .values()
+            .filter(|n| eligible(n) && liveness(n.id) == Liveness::Up)
+            .filter(|n| partition.replica_on(n.id).is_none())
+            .min_by_key(|n| (view.replica_counts.get(&n.id).copied().unwrap_or(0), n.id));
+        if let Some(node) = candidate {
+            return change(ReplicaChange::AddLearner { node_id: node.id });
+        }
+    }
+
+    // A dead node's replica goes once enough live ones replace it; until then it stays, so a
+    // node that comes back still counts towards the quorum.
+    if live_voters >= target {
+        if let Some(dead) = voters
+            .iter()
+            .find(|r| liveness(r.node_id) == Liveness::Dead)
+        {
+            return change(ReplicaChange::Remove {
+                replica_id: dead.id,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use reef_raft::Replica;
+
+    use super::*;
+
+    struct Fixture {
+        nodes: BTreeMap<u64, NodeDesc>,
+        liveness: HashMap<u64, Liveness>,
+        settings: Settings,
+        counts: HashMap<u64, usize>,
+    }
+
+    impl Fixture {
+        fn new(n: u64) -> Fixture {
+            Fixture {
+                nodes: (1..=n)
+                    .map(|id| {
+                        (
+                            id,
+                            NodeDesc {
+                                id,
+                                addr: format!("127.0.0.1:{id}"),
+                                pg_addr: String::new(),
+                                root: id <= 3,
+                                token: id,
+                            },
+                        )
+                    })
+                    .collect(),
+                liveness: (1..=n).map(|id| (id, Liveness::Up)).collect(),
+                settings: Settings::default(),
+                counts: HashMap::new(),
+            }
+        }
+
+        fn decide(&self, p: &Partition, progress: &[(u64, Progress)]) -> Option<Operation> {
+            let view = View {
+                nodes: &self.nodes,
+                liveness: &self.liveness,
+                settings: &self.settings,
+                replica_counts: &self.counts,
+            };
+            next_operation(&view, p, 500, |node| {
+                progress.iter().find(|(n, _)| *n == node).map(|(_, p)| *p)
+            })
+        }
+    }
+
+    fn partition(id: u64, replicas: Vec<Replica>) -> Partition {
+        Partition {
+            id,
+            start: b"a".to_vec(),
+            end: Vec::new(),
+            epoch: Epoch {
+                conf_ver: 4,
+                version: 2,
+            },
+            replicas,
+        }
+    }
+
+    fn change(op: Option<Operation>) -> Option<ReplicaChange> {
+        match op {
+            Some(Operation::Change { change, .. }) => Some(change),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn grows_to_the_replication_factor_one_learner_at_a_time() {
+        let mut f = Fixture::new(4);
+        f.counts.insert(2, 5);
+        let p = partition(2, vec![Replica::voter(1, 1)]);
+        // Node 3 holds fewer replicas than node 2.
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 3 })
+        );
+        let learner = Replica {
+            id: 10,
+            node_id: 3,
+            learner: true,
+        };
+        let p = partition(2, vec![Replica::voter(1, 1), learner]);
+        // Not caught up yet: wait.
+        assert_eq!(f.decide(&p, &[]), None);
+        let behind = Progress {
+            initialised: true,
+            applied: 500 - PROMOTE_LAG - 1,
+        };
+        assert_eq!(f.decide(&p, &[(3, behind)]), None);
+        let caught_up = Progress {
+            initialised: true,
+            applied: 450,
+        };
+        assert_eq!(
+            change(f.decide(&p, &[(3, caught_up)])),
+            Some(ReplicaChange::Promote { replica_id: 10 })
+        );
+        // Enough voters: nothing to do.
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(5, 2),
+                Replica::voter(6, 3),
+            ],
+        );
+        assert_eq!(f.decide(&p, &[]), None);
+    }
+
+    #[test]
+    fn replaces_a_dead_node_only_when_a_spare_exists() {
+        let mut f = Fixture::new(3);
+        f.liveness.insert(3, Liveness::Dead);
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        // Three nodes, one dead: the dead voter stays (it may come back).
+        assert_eq!(f.decide(&p, &[]), None);
+        // A suspect node gets no replica either.
+        let mut f = Fixture::new(4);
+        f.liveness.insert(3, Liveness::Dead);
+        f.liveness.insert(4, Liveness::Suspect);
+        assert_eq!(f.decide(&p, &[]), None);
+        // With a healthy spare, a learner goes there first, then the dead voter is removed.
+        f.liveness.insert(4, Liveness::Up);
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 4 })
+        );
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+                Replica::voter(4, 4),
+            ],
+        );
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::Remove { replica_id: 3 })
+        );
+        // A learner on a dead node is removed.
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica {
+                    id: 9,
+                    node_id: 3,
+                    learner: true,
+                },
+            ],
+        );
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::Remove { replica_id: 9 })
+        );
+    }
+
+    #[test]
+    fn root_group_stays_on_root_nodes() {
+        let f = Fixture::new(5);
+        let p = partition(
+            ROOT_PARTITION_ID,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        assert_eq!(f.decide(&p, &[]), None);
+        let p = partition(
+            ROOT_PARTITION_ID,
+            vec![Replica::voter(1, 1), Replica::voter(2, 2)],
+        );
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 3 })
+        );
+        let mut f = Fixture::new(5);
+        f.nodes.get_mut(&3).unwrap().root = false;
+        // Nodes 4 and 5 are not root nodes either.
+        assert_eq!(f.decide(&p, &[]), None);
+    }
+}
