@@ -45,6 +45,27 @@ impl PartitionCache {
             .filter(|route| route.contains(key))
     }
 
+    /// Returns the cached route of the partition holding the keys just below `end` (empty:
+    /// the last partition), if any: the one that starts before `end` and reaches it.
+    pub fn locate_before(&self, end: &[u8]) -> Option<&Route> {
+        let route = if end.is_empty() {
+            self.by_start.values().next_back()
+        } else {
+            self.by_start
+                .range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(end)))
+                .next_back()
+                .map(|(_, route)| route)
+        };
+        route.filter(|r| {
+            let p_end = &r.partition.end;
+            if end.is_empty() {
+                p_end.is_empty()
+            } else {
+                p_end.is_empty() || p_end.as_ref() >= end
+            }
+        })
+    }
+
     /// Records a partition, dropping the cached ones it overlaps, unless a cached partition
     /// with the same id is newer (a late answer must not undo a fresher one).
     pub fn insert(&mut self, partition: pb::Partition, leader: Option<u64>) {
@@ -111,6 +132,20 @@ mod tests {
             }),
             replicas: Vec::new(),
         }
+    }
+
+    #[test]
+    fn locate_before_finds_the_partition_reaching_a_bound() {
+        let mut cache = PartitionCache::default();
+        cache.insert(part(1, "", "m", 2), Some(1));
+        cache.insert(part(2, "m", "", 2), Some(2));
+        assert_eq!(cache.locate_before(b"").unwrap().partition.id, 2);
+        assert_eq!(cache.locate_before(b"z").unwrap().partition.id, 2);
+        // Keys just below "m" are in the first partition.
+        assert_eq!(cache.locate_before(b"m").unwrap().partition.id, 1);
+        assert_eq!(cache.locate_before(b"c").unwrap().partition.id, 1);
+        cache.invalidate(1);
+        assert!(cache.locate_before(b"m").is_none());
     }
 
     #[test]

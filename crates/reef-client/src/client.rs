@@ -331,6 +331,120 @@ impl Client {
         Ok(out)
     }
 
+    /// Returns the first key of the partition holding the keys just below `end` (empty: the
+    /// last partition), looking partitions up when the cache has none there.
+    async fn start_before(&self, end: &[u8], until: Instant) -> Result<Vec<u8>> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            if let Some(route) = self.cache.read().locate_before(end) {
+                return Ok(route.partition.start.to_vec());
+            }
+            let refreshed = self.refresh().await;
+            if let Some(route) = self.cache.read().locate_before(end) {
+                return Ok(route.partition.start.to_vec());
+            }
+            if Instant::now() > until {
+                return Err(ClientError::Timeout {
+                    key: end.to_vec(),
+                    last: refreshed.err().map_or_else(
+                        || "no partition reaches the key".to_string(),
+                        |e| e.to_string(),
+                    ),
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Reads the last `limit` pairs of `[start, end)` (empty `end`: no end) at `read_ts`, in
+    /// descending key order, partition by partition from the end.
+    pub async fn scan_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: u64,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let until = Instant::now() + self.deadline;
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // Exclusive; empty: no end.
+        let mut upper = end.to_vec();
+        while out.len() < limit {
+            let want = (limit - out.len()).min(u32::MAX as usize) as u32;
+            let route_key = self.start_before(&upper, until).await?;
+            let upper_bytes = bytes::Bytes::copy_from_slice(&upper);
+            let start_bytes = bytes::Bytes::copy_from_slice(start);
+            let (resp, partition) = self
+                .with_leader(
+                    &route_key,
+                    |mut kv, ctx, partition| {
+                        // Never outside the partition: the node refuses ranges it lacks.
+                        let lo = if partition.start > start_bytes {
+                            partition.start.clone()
+                        } else {
+                            start_bytes.clone()
+                        };
+                        let hi = if upper_bytes.is_empty()
+                            || (!partition.end.is_empty() && partition.end < upper_bytes)
+                        {
+                            partition.end.clone()
+                        } else {
+                            upper_bytes.clone()
+                        };
+                        async move {
+                            kv.scan(pb::ScanRequest {
+                                context: Some(ctx),
+                                start: lo,
+                                end: hi,
+                                read_ts,
+                                limit: want,
+                                reverse: true,
+                            })
+                            .await
+                        }
+                    },
+                    |r: &pb::ScanResponse| r.partition_error.as_ref(),
+                )
+                .await?;
+            // The partition the node confirmed must reach `upper`, or keys below `upper` would
+            // be skipped: the cache was wrong there, so look again.
+            let reaches = partition.end.is_empty()
+                || (!upper.is_empty() && partition.end.as_ref() >= upper.as_slice());
+            if !reaches {
+                if Instant::now() > until {
+                    return Err(ClientError::Timeout {
+                        key: upper,
+                        last: "the partition map keeps missing the range".into(),
+                    });
+                }
+                self.cache.write().invalidate(partition.id);
+                continue;
+            }
+            if let Some(err) = resp.key_error {
+                return Err(ClientError::Key(Box::new(err)));
+            }
+            let got = resp.pairs.len();
+            out.extend(
+                resp.pairs
+                    .into_iter()
+                    .map(|p| (p.key.to_vec(), p.value.to_vec())),
+            );
+            if got >= want as usize {
+                // The partition may hold more: continue below the smallest key so far.
+                upper = out.last().expect("got pairs").0.clone();
+                continue;
+            }
+            // This partition is exhausted: move to the previous one, unless the range starts
+            // here.
+            if partition.start.as_ref() <= start {
+                break;
+            }
+            upper = partition.start.to_vec();
+        }
+        Ok(out)
+    }
+
     /// Runs a command over `keys`, one request per partition holding some of them, retrying
     /// each group after a partition error with the keys regrouped. `request` builds the
     /// request for a context and the group's keys; `errors` extracts the errors of an answer.
@@ -421,5 +535,80 @@ impl Client {
             |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
         )
         .await
+    }
+
+    /// Rolls back `keys` of the transaction `start_ts`, partition by partition.
+    pub async fn rollback(&self, keys: Vec<Vec<u8>>, start_ts: u64) -> Result<()> {
+        self.per_partition(
+            keys,
+            move |mut kv, ctx, group| {
+                let req = pb::RollbackRequest {
+                    context: Some(ctx),
+                    keys: group.into_iter().map(Into::into).collect(),
+                    start_ts,
+                };
+                async move { kv.rollback(req).await }
+            },
+            |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
+        )
+        .await
+    }
+
+    /// Commits (with `commit_ts`) or rolls back (without) the leftover locks of the
+    /// transaction `start_ts` on `keys`, partition by partition.
+    pub async fn resolve_lock(
+        &self,
+        start_ts: u64,
+        commit_ts: Option<u64>,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        self.per_partition(
+            keys,
+            move |mut kv, ctx, group| {
+                let req = pb::ResolveLockRequest {
+                    context: Some(ctx),
+                    start_ts,
+                    commit_ts: commit_ts.unwrap_or(0),
+                    keys: group.into_iter().map(Into::into).collect(),
+                };
+                async move { kv.resolve_lock(req).await }
+            },
+            |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
+        )
+        .await
+    }
+
+    /// Decides the fate of the transaction `lock_ts` whose primary is `primary`, rolling it
+    /// back if its lock expired by `current_ts`.
+    pub async fn check_txn_status(
+        &self,
+        primary: &[u8],
+        lock_ts: u64,
+        current_ts: u64,
+    ) -> Result<pb::TxnStatus> {
+        let primary_bytes = bytes::Bytes::copy_from_slice(primary);
+        let (resp, _) = self
+            .with_leader(
+                primary,
+                |mut kv, ctx, _| {
+                    let primary = primary_bytes.clone();
+                    async move {
+                        kv.check_txn_status(pb::CheckTxnStatusRequest {
+                            context: Some(ctx),
+                            primary,
+                            lock_ts,
+                            current_ts,
+                        })
+                        .await
+                    }
+                },
+                |r: &pb::CommandResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if let Some(err) = resp.key_error {
+            return Err(ClientError::Key(Box::new(err)));
+        }
+        resp.txn_status
+            .ok_or_else(|| ClientError::Transport("a status answer without a status".into()))
     }
 }

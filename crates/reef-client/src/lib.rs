@@ -24,8 +24,10 @@ mod cache;
 mod client;
 mod error;
 mod root;
+mod txn;
 
 pub use cache::{PartitionCache, Route};
 pub use client::Client;
 pub use error::{ClientError, Result};
 pub use root::RootClient;
+pub use txn::{ClusterStore, RemoteTso};

@@ -115,6 +115,10 @@ pub enum TxnError {
     /// A stored record failed validation.
     #[error("corrupted MVCC data: {0}")]
     Corruption(String),
+    /// A remote store or oracle could not serve the request before its deadline (nodes down,
+    /// elections, an unreachable network). For a write, the outcome is unknown.
+    #[error("the cluster is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TxnError {
@@ -132,6 +136,7 @@ impl TxnError {
             TxnError::Storage(err) => err.code(),
             TxnError::Codec(_) => ErrorCode::Codec,
             TxnError::Corruption(_) => ErrorCode::Corruption,
+            TxnError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }

@@ -665,8 +665,9 @@ impl Transaction {
             let result =
                 shared.retry_locks(|| shared.store.prewrite(chunk, &primary, start_ts, ttl_ms));
             if let Err(err) = result {
-                // Roll back what was prewritten; the failed chunk wrote nothing.
-                for chunk in &chunks[..done] {
+                // Roll back what was prewritten, the failed chunk included: over a cluster a
+                // chunk spans partitions, and those before the failing one kept their locks.
+                for chunk in &chunks[..=done] {
                     self.rollback_quietly(chunk);
                 }
                 return Err(err);

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use reef_common::{codec, compose_ts, Timestamp};
 use reef_storage::{Cf, Engine, EngineOptions, RocksEngine};
 use reef_txn::{
-    Command, CommandResponse, Lock, LockKind, Mutation, MutationOp, MvccStore, RawBatch, TxnError,
-    TxnStatus, WriteRef,
+    Command, CommandResponse, KvPair, Lock, LockKind, Mutation, MutationOp, MvccStore, RawBatch,
+    TxnError, TxnStatus, WriteRef,
 };
 
 fn parse_ts(s: &str) -> Timestamp {
@@ -178,7 +178,7 @@ fn dump(engine: &dyn Engine) -> Vec<String> {
 }
 
 /// Shows a scan's outcome, one `key=value` line per pair.
-fn show_pairs(result: Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError>) -> Vec<String> {
+fn show_pairs(result: Result<Vec<KvPair>, TxnError>) -> Vec<String> {
     match result {
         Ok(pairs) if pairs.is_empty() => vec!["(empty)".to_string()],
         Ok(pairs) => pairs

@@ -1,0 +1,277 @@
+//! The transaction layer over the cluster: [`ClusterStore`] serves `reef-txn`'s [`Store`]
+//! through the routing [`Client`], and [`RemoteTso`] its [`TimestampOracle`] through the root
+//! service, so a [`TxnClient`](reef_txn::TxnClient) runs Percolator across partitions exactly
+//! as it does on one node: prewrite every key, commit the primary, then the secondaries, and
+//! resolve the locks it meets by asking the primary's partition.
+
+use std::sync::Arc;
+
+use reef_common::Timestamp;
+use reef_rpc::pb;
+use reef_txn::{
+    GcProgress, KvPair, LockInfo, LockKind, Mutation, MutationOp, Store, TimestampOracle, TxnError,
+    TxnStatus,
+};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::root::RootClient;
+
+/// Runs `fut` to completion from synchronous code: on a thread outside the runtime directly,
+/// on one of its worker threads by first moving that thread's other work elsewhere.
+fn block_on<F: std::future::Future>(runtime: &Handle, fut: F) -> F::Output {
+    if Handle::try_current().is_ok() {
+        tokio::task::block_in_place(|| runtime.block_on(fut))
+    } else {
+        runtime.block_on(fut)
+    }
+}
+
+/// Converts the client's error to the transaction layer's, keeping what lock resolution and
+/// conflict handling need.
+fn txn_error(err: ClientError, start_ts: Timestamp) -> TxnError {
+    use pb::key_error::Error;
+    let ClientError::Key(key_error) = err else {
+        return TxnError::Unavailable(err.to_string());
+    };
+    match key_error.error {
+        Some(Error::Locked(lock)) => TxnError::KeyIsLocked(LockInfo {
+            key: lock.key.to_vec(),
+            primary: lock.primary.to_vec(),
+            start_ts: lock.start_ts,
+            ttl_ms: lock.ttl_ms,
+            kind: match lock.kind {
+                0 => LockKind::Put,
+                1 => LockKind::Delete,
+                _ => LockKind::Lock,
+            },
+            min_commit_ts: lock.min_commit_ts,
+        }),
+        Some(Error::Conflict(c)) => TxnError::WriteConflict {
+            key: c.key.to_vec(),
+            start_ts: c.start_ts,
+            conflict_start_ts: c.conflict_start_ts,
+            conflict_commit_ts: c.conflict_commit_ts,
+        },
+        Some(Error::DuplicateKey(key)) => TxnError::DuplicateKey { key: key.to_vec() },
+        Some(Error::Aborted(_)) => TxnError::TxnAborted,
+        Some(Error::TxnNotFound(key)) => TxnError::TxnNotFound {
+            key: key.to_vec(),
+            start_ts,
+        },
+        Some(Error::AlreadyCommitted(c)) => TxnError::AlreadyCommitted {
+            key: c.key.to_vec(),
+            start_ts: c.start_ts,
+            commit_ts: c.commit_ts,
+        },
+        Some(Error::InvalidArgument(msg)) => TxnError::InvalidArgument(msg),
+        None => TxnError::Corruption(format!(
+            "a node answered with an empty key error: {}",
+            key_error.message
+        )),
+    }
+}
+
+fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
+    use pb::mutation::Op;
+    let (op, value) = match &m.op {
+        MutationOp::Put(v) => (Op::Put, v.clone()),
+        MutationOp::Delete => (Op::Delete, Vec::new()),
+        MutationOp::Insert(v) => (Op::Insert, v.clone()),
+        MutationOp::Lock => (Op::Lock, Vec::new()),
+    };
+    pb::Mutation {
+        op: op as i32,
+        key: m.key.clone().into(),
+        value: value.into(),
+        conflict_ts: m.conflict_ts.unwrap_or(0),
+    }
+}
+
+/// A [`Store`] over the cluster's partitions.
+pub struct ClusterStore {
+    client: Arc<Client>,
+    runtime: Handle,
+}
+
+impl ClusterStore {
+    /// Serves the store through `client`, whose requests run on `runtime`.
+    pub fn new(client: Arc<Client>, runtime: Handle) -> ClusterStore {
+        ClusterStore { client, runtime }
+    }
+
+    fn run<T>(
+        &self,
+        start_ts: Timestamp,
+        fut: impl std::future::Future<Output = crate::Result<T>>,
+    ) -> reef_txn::Result<T> {
+        block_on(&self.runtime, fut).map_err(|err| txn_error(err, start_ts))
+    }
+}
+
+impl Store for ClusterStore {
+    fn get(&self, key: &[u8], read_ts: Timestamp) -> reef_txn::Result<Option<Vec<u8>>> {
+        self.run(0, self.client.get(key, read_ts))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> reef_txn::Result<Vec<KvPair>> {
+        self.run(0, self.client.scan(start, end, read_ts, limit))
+    }
+
+    fn scan_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> reef_txn::Result<Vec<KvPair>> {
+        self.run(0, self.client.scan_reverse(start, end, read_ts, limit))
+    }
+
+    fn prewrite(
+        &self,
+        mutations: &[Mutation],
+        primary: &[u8],
+        start_ts: Timestamp,
+        lock_ttl_ms: u64,
+    ) -> reef_txn::Result<()> {
+        let mutations = mutations.iter().map(mutation_to_pb).collect();
+        self.run(
+            start_ts,
+            self.client
+                .prewrite(mutations, primary, start_ts, lock_ttl_ms),
+        )
+    }
+
+    fn commit(
+        &self,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> reef_txn::Result<()> {
+        self.run(
+            start_ts,
+            self.client.commit(keys.to_vec(), start_ts, commit_ts),
+        )
+    }
+
+    fn rollback(&self, keys: &[Vec<u8>], start_ts: Timestamp) -> reef_txn::Result<()> {
+        self.run(start_ts, self.client.rollback(keys.to_vec(), start_ts))
+    }
+
+    fn check_txn_status(
+        &self,
+        primary: &[u8],
+        lock_ts: Timestamp,
+        current_ts: Timestamp,
+    ) -> reef_txn::Result<TxnStatus> {
+        use pb::txn_status::Status;
+        let status = self.run(
+            lock_ts,
+            self.client.check_txn_status(primary, lock_ts, current_ts),
+        )?;
+        match status.status {
+            Some(Status::CommittedTs(ts)) => Ok(TxnStatus::Committed(ts)),
+            Some(Status::LockedTtlMs(ttl_ms)) => Ok(TxnStatus::Locked { ttl_ms }),
+            Some(Status::RolledBack(_)) => Ok(TxnStatus::RolledBack),
+            None => Err(TxnError::Corruption(
+                "a node answered a status request without a status".into(),
+            )),
+        }
+    }
+
+    fn resolve_lock(
+        &self,
+        start_ts: Timestamp,
+        commit_ts: Option<Timestamp>,
+        keys: &[Vec<u8>],
+    ) -> reef_txn::Result<()> {
+        self.run(
+            start_ts,
+            self.client.resolve_lock(start_ts, commit_ts, keys.to_vec()),
+        )
+    }
+
+    fn gc(
+        &self,
+        _safe_point: Timestamp,
+        _start: &[u8],
+        _end: &[u8],
+        _limit: usize,
+    ) -> reef_txn::Result<GcProgress> {
+        Err(TxnError::Unavailable(
+            "MVCC garbage collection is not run through the cluster client yet".into(),
+        ))
+    }
+
+    fn destroy_range(&self, _start: &[u8], _end: &[u8]) -> reef_txn::Result<()> {
+        Err(TxnError::Unavailable(
+            "destroying ranges is not run through the cluster client yet".into(),
+        ))
+    }
+}
+
+type Waiter = std::sync::mpsc::SyncSender<reef_txn::Result<Timestamp>>;
+
+/// A [`TimestampOracle`] served by the root service. Concurrent callers are batched: one
+/// request to the root leader serves every caller waiting when it is sent, each getting its
+/// own timestamp of the consecutive run it returns. A caller's timestamp is therefore greater
+/// than every timestamp any caller received before it asked.
+pub struct RemoteTso {
+    tx: mpsc::UnboundedSender<Waiter>,
+}
+
+impl RemoteTso {
+    /// The most callers one request serves.
+    const MAX_BATCH: usize = 4096;
+
+    /// Starts the batching task on `runtime`, asking the root service through `roots`.
+    pub fn new(roots: Arc<RootClient>, runtime: &Handle) -> RemoteTso {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        runtime.spawn(async move {
+            let mut waiters = Vec::new();
+            while let Some(first) = rx.recv().await {
+                waiters.push(first);
+                while waiters.len() < RemoteTso::MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(waiter) => waiters.push(waiter),
+                        Err(_) => break,
+                    }
+                }
+                match roots.tso(waiters.len() as u32).await {
+                    Ok(first_ts) => {
+                        for (i, waiter) in waiters.drain(..).enumerate() {
+                            let _ = waiter.send(Ok(first_ts + i as u64));
+                        }
+                    }
+                    Err(err) => {
+                        let message = err.to_string();
+                        for waiter in waiters.drain(..) {
+                            let _ = waiter.send(Err(TxnError::Unavailable(message.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        RemoteTso { tx }
+    }
+}
+
+impl TimestampOracle for RemoteTso {
+    fn get_ts(&self) -> reef_txn::Result<Timestamp> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.tx
+            .send(tx)
+            .map_err(|_| TxnError::Unavailable("the timestamp batching task stopped".into()))?;
+        rx.recv()
+            .map_err(|_| TxnError::Unavailable("the timestamp batching task stopped".into()))?
+    }
+}

@@ -1,0 +1,225 @@
+//! Distributed transactions against real `reef store` processes: accounts spread over four
+//! partitions, concurrent transfers between them through `reef-txn` over the cluster
+//! (`ClusterStore` for the partitions, `RemoteTso` for timestamps), while nodes are killed
+//! with SIGKILL and restarted, a partition splits and a leader moves. Every snapshot any
+//! transaction reads holds the same total, and so does the end state: each transfer happened
+//! completely or not at all.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reef_client::{Client, ClusterStore, RemoteTso, RootClient};
+use reef_rpc::pb;
+use reef_testkit::store_cluster::{Membership, StoreCluster};
+use reef_txn::{IsolationLevel, TxnClient, TxnError};
+
+const ACCOUNTS: u32 = 8;
+const INITIAL: i64 = 100;
+
+fn account(i: u32) -> Vec<u8> {
+    format!("\x02acct{i:02}").into_bytes()
+}
+
+fn balance(raw: Option<Vec<u8>>) -> i64 {
+    let raw = raw.expect("every account exists");
+    i64::from_be_bytes(raw.try_into().expect("8-byte balances"))
+}
+
+/// Reads every account in one snapshot and returns the total, or the error that stopped it.
+fn audit(txns: &TxnClient) -> Result<i64, TxnError> {
+    let txn = txns.begin(IsolationLevel::RepeatableRead)?;
+    let mut total = 0;
+    for i in 0..ACCOUNTS {
+        total += balance(txn.get(&account(i))?);
+    }
+    txn.rollback()?;
+    Ok(total)
+}
+
+/// Moves up to 10 from account `from` to account `to` in one transaction.
+fn transfer(txns: &TxnClient, from: u32, to: u32, amount: i64) -> Result<(), TxnError> {
+    let txn = txns.begin(IsolationLevel::RepeatableRead)?;
+    let a = balance(txn.get(&account(from))?);
+    let b = balance(txn.get(&account(to))?);
+    let amount = amount.min(a);
+    txn.put(account(from), (a - amount).to_be_bytes().to_vec());
+    txn.put(account(to), (b + amount).to_be_bytes().to_vec());
+    txn.commit().map(|_| ())
+}
+
+#[derive(Default)]
+struct Counts {
+    committed: AtomicU64,
+    failed: AtomicU64,
+    audits: AtomicU64,
+}
+
+#[test]
+fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cluster = StoreCluster::start_as(
+        Path::new(env!("CARGO_BIN_EXE_reef")),
+        3,
+        Membership::Joined { heartbeat_ms: 200 },
+        50,
+        &[],
+    )
+    .unwrap();
+    let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.addr.clone()).collect();
+    let roots = Arc::new(RootClient::new(
+        cluster.cluster_id,
+        addrs.clone(),
+        Duration::from_secs(30),
+    ));
+    let nodes: Vec<(u64, String)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addr.clone()))
+        .collect();
+    let client = Arc::new(Client::new(
+        cluster.cluster_id,
+        &nodes,
+        Duration::from_secs(20),
+    ));
+
+    // Three replicas of everything, then the accounts spread over four partitions.
+    runtime.block_on(async {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = roots.cluster().await.unwrap();
+            let voters = |id: u64| {
+                status
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.partition.as_ref())
+                    .filter(|p| p.id == id)
+                    .map(|p| p.replicas.iter().filter(|r| !r.learner).count())
+                    .sum::<usize>()
+            };
+            if voters(1) == 3 && voters(2) == 3 {
+                break;
+            }
+            assert!(Instant::now() < until, "no three replicas: {status:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for at in [2, 4, 6] {
+            cluster.split(&account(at)).await.unwrap();
+        }
+    });
+
+    let store = Arc::new(ClusterStore::new(client.clone(), runtime.handle().clone()));
+    let tso = Arc::new(RemoteTso::new(roots.clone(), runtime.handle()));
+    let txns = TxnClient::new(store, tso);
+    let setup = txns.begin(IsolationLevel::RepeatableRead).unwrap();
+    for i in 0..ACCOUNTS {
+        setup.put(account(i), INITIAL.to_be_bytes().to_vec());
+    }
+    setup.commit().unwrap();
+    let expected = INITIAL * ACCOUNTS as i64;
+    assert_eq!(audit(&txns).unwrap(), expected);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new(Counts::default());
+    let mut workers = Vec::new();
+    for worker in 0..3u64 {
+        let (txns, stop, counts) = (txns.clone(), stop.clone(), counts.clone());
+        workers.push(std::thread::spawn(move || {
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(worker + 1);
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let mut round = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                round += 1;
+                if round.is_multiple_of(5) {
+                    // Any snapshot that can be read at all holds the whole total.
+                    if let Ok(total) = audit(&txns) {
+                        assert_eq!(total, expected, "a snapshot saw a partial transfer");
+                        counts.audits.fetch_add(1, Ordering::SeqCst);
+                    }
+                    continue;
+                }
+                let from = (next() % ACCOUNTS as u64) as u32;
+                let to = (from + 1 + (next() % (ACCOUNTS as u64 - 1)) as u32) % ACCOUNTS;
+                let amount = 1 + (next() % 10) as i64;
+                match transfer(&txns, from, to, amount) {
+                    Ok(()) => counts.committed.fetch_add(1, Ordering::SeqCst),
+                    Err(err) => {
+                        if std::env::var_os("BANK_DEBUG").is_some() {
+                            eprintln!("{:?} transfer failed: {err}", std::time::SystemTime::now());
+                        }
+                        counts.failed.fetch_add(1, Ordering::SeqCst)
+                    }
+                };
+            }
+        }));
+    }
+
+    let wait_for_commits = |counts: &Counts, more: u64| {
+        let target = counts.committed.load(Ordering::SeqCst) + more;
+        let until = Instant::now() + Duration::from_secs(60);
+        while counts.committed.load(Ordering::SeqCst) < target {
+            assert!(Instant::now() < until, "transfers stopped committing");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for_commits(&counts, 20);
+    // SIGKILL each node in turn, with transfers committing while it is down and after it
+    // is back.
+    for i in 0..3 {
+        if std::env::var_os("BANK_DEBUG").is_some() {
+            eprintln!("{:?} killing node {}", std::time::SystemTime::now(), i + 1);
+        }
+        cluster.kill(i).unwrap();
+        wait_for_commits(&counts, 20);
+        cluster.spawn(i).unwrap();
+        wait_for_commits(&counts, 10);
+    }
+    // A partition splits between two accounts and a leader moves, under load.
+    runtime.block_on(async {
+        cluster.split(&account(5)).await.unwrap();
+        cluster.move_leader(&account(1), 2).await.unwrap();
+    });
+    wait_for_commits(&counts, 20);
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+
+    // The end state: every account readable, none negative, the total unchanged.
+    let txn = txns.begin(IsolationLevel::RepeatableRead).unwrap();
+    let balances: Vec<i64> = (0..ACCOUNTS)
+        .map(|i| balance(txn.get(&account(i)).unwrap()))
+        .collect();
+    assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
+    assert_eq!(balances.iter().sum::<i64>(), expected, "{balances:?}");
+    assert!(counts.audits.load(Ordering::SeqCst) > 0);
+    eprintln!(
+        "transfers committed: {}, failed: {}, audits: {}",
+        counts.committed.load(Ordering::SeqCst),
+        counts.failed.load(Ordering::SeqCst),
+        counts.audits.load(Ordering::SeqCst)
+    );
+
+    // The accounts really are spread: four or more partitions hold them.
+    let partitions: std::collections::BTreeSet<u64> = runtime.block_on(async {
+        let status = roots.cluster().await.unwrap();
+        status
+            .partitions
+            .iter()
+            .filter_map(|p| p.partition.as_ref())
+            .filter(|p| (0..ACCOUNTS).any(|i| p.contains(&account(i))))
+            .map(|p: &pb::Partition| p.id)
+            .collect()
+    });
+    assert!(partitions.len() >= 4, "{partitions:?}");
+}
