@@ -84,6 +84,7 @@ impl RootClient {
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::from("no root address");
         let mut next_addr = 0usize;
+        let mut hints = 0u32;
         loop {
             if Instant::now() > until {
                 return Err(ClientError::Root(format!(
@@ -134,12 +135,14 @@ impl RootClient {
                 Some(Error::NotLeader(hint)) if !hint.leader_addr.is_empty() => {
                     let hinted = hint.leader_addr.clone();
                     self.learn([hinted.clone()]);
-                    if hinted == addr {
-                        *self.leader.write() = None;
-                    } else {
+                    hints += 1;
+                    // Follow a hint at once, but not around a cycle of stale hints.
+                    if hinted != addr && hints <= 3 {
                         *self.leader.write() = Some(hinted);
                         continue;
                     }
+                    hints = 0;
+                    *self.leader.write() = None;
                 }
                 Some(Error::InvalidArgument(_)) => {
                     return Err(ClientError::Root(err.message.clone()))

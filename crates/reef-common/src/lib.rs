@@ -21,6 +21,7 @@
 
 pub mod codec;
 mod error;
+pub mod keys;
 mod ts;
 
 pub use error::ErrorCode;

@@ -167,6 +167,12 @@ pub async fn run_cluster_node(
 
     let stored = StoreIdent::load(&*engine)?;
     let bootstrapped = meta_u64(&*engine, BOOTSTRAPPED_KEY)?.is_some();
+    if cfg.join.is_empty() && stored.is_none() && meta_u64(&*engine, JOIN_TOKEN_KEY)?.is_some() {
+        bail!(
+            "{} holds a node that started joining a cluster; restart it with --join",
+            cfg.data_dir.display()
+        );
+    }
     // A bootstrap that crashed half-way is finished on restart.
     let bootstrap =
         cfg.join.is_empty() && !bootstrapped && stored.is_none_or(|ident| ident.node_id == 1);
@@ -314,7 +320,10 @@ async fn heartbeat_loop(
                     tracing::warn!(%err, "cannot read replica status");
                     continue;
                 }
-                Err(_) => return,
+                Err(err) => {
+                    tracing::error!(%err, "the replica status task failed; heartbeats stop");
+                    return;
+                }
             }
         };
         let replicas = status
@@ -331,6 +340,10 @@ async fn heartbeat_loop(
             .collect();
         let reply = match roots.heartbeat(node.clone(), replicas).await {
             Ok(reply) => reply,
+            Err(err @ reef_client::ClientError::Refused(_)) => {
+                tracing::warn!(%err, "the root service refused the heartbeat");
+                continue;
+            }
             Err(err) => {
                 tracing::debug!(%err, "heartbeat failed");
                 continue;

@@ -588,6 +588,11 @@ impl Host {
             if partition.epoch != epoch {
                 return Err(epoch_mismatch(partition, epoch));
             }
+            if split_key.as_slice() < reef_common::keys::SYSTEM_END {
+                return Err(RaftError::InvalidArgument(
+                    "the system key range (the root group's partition) never splits".into(),
+                ));
+            }
             if !partition.contains(&split_key) || split_key == partition.start {
                 return Err(RaftError::InvalidArgument(format!(
                     "split key '{}' is not strictly inside {partition}",

@@ -157,7 +157,9 @@ impl Peer {
     /// Extends the lease to `issued + lease`, for an action started at `issued` that a quorum
     /// has since acknowledged.
     pub(crate) fn renew_lease(&mut self, issued: Instant, lease: Duration) {
-        if self.is_leader() {
+        // During a leadership transfer the transferee may be elected past the followers'
+        // lease check, so an acknowledgement arriving now proves nothing about the future.
+        if self.is_leader() && self.raw.raft.lead_transferee.is_none() {
             let until = issued + lease;
             if self.lease_until.is_none_or(|old| old < until) {
                 self.lease_until = Some(until);

@@ -11,7 +11,8 @@ use reef_txn::{data_bounds, DATA_CFS};
 use crate::error::{RaftError, Result};
 use crate::state::{put_bytes, take_bytes, Partition};
 
-const VERSION: u8 = 1;
+/// The format written: 2 added raw records (tag 3). Version 1 snapshots still decode.
+const VERSION: u8 = 2;
 
 /// A partition's snapshot content.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +127,7 @@ impl SnapshotData {
     fn walk(mut input: &[u8], mut record: impl FnMut(Cf, &[u8], &[u8])) -> Result<Partition> {
         let input = &mut input;
         match input.split_first() {
-            Some((&VERSION, rest)) => *input = rest,
+            Some((&(1 | VERSION), rest)) => *input = rest,
             _ => return Err(RaftError::Corruption("bad snapshot header".into())),
         }
         let partition = Partition::decode_from(input)?;

@@ -17,8 +17,7 @@ use crate::error::{Result, RootError};
 pub const ROOT_PARTITION_ID: u64 = 1;
 /// The id of the partition a new cluster starts its data in (every SQL key).
 pub const FIRST_DATA_PARTITION_ID: u64 = 2;
-/// The end of the system key range the root partition owns; SQL keys start here.
-pub const SYSTEM_END: &[u8] = &[0x01];
+pub use reef_common::keys::SYSTEM_END;
 
 const PREFIX: &[u8] = b"\x00root/";
 const TSO_KEY: &[u8] = b"\x00root/tso";

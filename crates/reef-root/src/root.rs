@@ -129,8 +129,10 @@ struct LeaderState {
     since: Instant,
     seen: HashMap<u64, Instant>,
     leaders: HashMap<u64, Led>,
-    /// (partition, node) → the progress the node reported for its replica.
-    progress: HashMap<(u64, u64), Progress>,
+    /// Node → replica id → the progress the node last reported for it.
+    progress: HashMap<u64, HashMap<u64, Progress>>,
+    /// Learner replica id → when this leader first saw it in a partition.
+    learners: HashMap<u64, Instant>,
 }
 
 impl LeaderState {
@@ -302,6 +304,7 @@ impl Root {
             seen: HashMap::new(),
             leaders: HashMap::new(),
             progress: HashMap::new(),
+            learners: HashMap::new(),
         });
         Ok(guard)
     }
@@ -313,10 +316,11 @@ impl Root {
         guard: &mut MutexGuard<'_, Option<LeaderState>>,
         batch: RawBatch,
     ) -> Result<()> {
-        if let Err(err) = self.propose(batch).await {
-            **guard = None;
-            return Err(err);
-        }
+        // Out of the guard while the write is in flight: if this future is dropped (the
+        // caller gave up) or the write fails, the copy is gone and the next request reloads.
+        let state = guard.take();
+        self.propose(batch).await?;
+        **guard = state;
         Ok(())
     }
 
@@ -409,16 +413,26 @@ impl Root {
             batch.writes.extend(meta::node_batch(&updated).writes);
             state.data.nodes.insert(node_id, updated);
         }
+        // What the node holds now replaces what it held before.
+        let progress = state.progress.entry(node_id).or_default();
+        progress.clear();
+        for report in &heartbeat.replicas {
+            if let Some(replica) = report.partition.replica_on(node_id) {
+                progress.insert(
+                    replica.id,
+                    Progress {
+                        initialised: true,
+                        applied: report.applied,
+                    },
+                );
+            }
+        }
         for report in &heartbeat.replicas {
             let id = report.partition.id;
-            state.progress.insert(
-                (id, node_id),
-                Progress {
-                    initialised: true,
-                    applied: report.applied,
-                },
-            );
             if report.leader {
+                for learner in report.partition.replicas.iter().filter(|r| r.learner) {
+                    state.learners.entry(learner.id).or_insert(now);
+                }
                 if state.leaders.get(&id).is_none_or(|l| l.term <= report.term) {
                     state.leaders.insert(
                         id,
@@ -451,10 +465,24 @@ impl Root {
             .iter()
             .filter(|r| r.leader)
             .filter_map(|r| {
-                let id = r.partition.id;
-                schedule::next_operation(&view, &r.partition, r.commit, |node| {
-                    state.progress.get(&(id, node)).copied()
-                })
+                schedule::next_operation(
+                    &view,
+                    &r.partition,
+                    r.commit,
+                    |replica| {
+                        state
+                            .progress
+                            .get(&replica.node_id)
+                            .and_then(|p| p.get(&replica.id))
+                            .copied()
+                    },
+                    |replica| {
+                        state
+                            .learners
+                            .get(&replica.id)
+                            .map_or(Duration::ZERO, |since| now.duration_since(*since))
+                    },
+                )
             })
             .collect();
         Ok(HeartbeatReply {

@@ -9,8 +9,9 @@
 //! and shrinks one at a time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-use reef_raft::{Epoch, Partition, ReplicaChange};
+use reef_raft::{Epoch, Partition, Replica, ReplicaChange};
 
 use crate::meta::{NodeDesc, Settings, ROOT_PARTITION_ID};
 
@@ -19,6 +20,9 @@ pub const ROOT_REPLICAS: u64 = 3;
 /// How many log entries behind the leader's commit index a learner may be and still be
 /// promoted.
 pub const PROMOTE_LAG: u64 = 100;
+/// How long a learner may take to catch up before it is removed (and another placement
+/// tried), so a learner that cannot catch up does not block the partition's repair forever.
+pub const LEARNER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the root leader thinks of a node's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,12 +89,14 @@ pub struct View<'a> {
 }
 
 /// Decides the next operation for `partition`, whose leader reported `leader_commit` as its
-/// commit index; `progress` gives what a node reported for its replica of the partition.
+/// commit index; `progress` gives what a replica's node last reported for it, and
+/// `learner_age` how long a learner has been one.
 pub fn next_operation(
     view: &View<'_>,
     partition: &Partition,
     leader_commit: u64,
-    progress: impl Fn(u64) -> Option<Progress>,
+    progress: impl Fn(&Replica) -> Option<Progress>,
+    learner_age: impl Fn(&Replica) -> Duration,
 ) -> Option<Operation> {
     let is_root = partition.id == ROOT_PARTITION_ID;
     let eligible = |node: &NodeDesc| !is_root || node.root;
@@ -113,16 +119,19 @@ pub fn next_operation(
         view.settings.replicas.max(1)
     };
 
-    // A learner is promoted once it caught up, or removed if its node died.
+    // A learner is promoted once it caught up, or removed if its node died or it took too
+    // long.
     if let Some(learner) = partition.replicas.iter().find(|r| r.learner) {
-        if liveness(learner.node_id) == Liveness::Dead {
+        let caught_up = progress(learner).is_some_and(|p| {
+            p.initialised && p.applied.saturating_add(PROMOTE_LAG) >= leader_commit
+        });
+        let remove = liveness(learner.node_id) == Liveness::Dead
+            || (!caught_up && learner_age(learner) >= LEARNER_TIMEOUT);
+        if remove {
             return change(ReplicaChange::Remove {
                 replica_id: learner.id,
             });
         }
-        let caught_up = progress(learner.node_id).is_some_and(|p| {
-            p.initialised && p.applied.saturating_add(PROMOTE_LAG) >= leader_commit
-        });
         return caught_up
             .then(|| {
                 change(ReplicaChange::Promote {
@@ -133,9 +142,12 @@ pub fn next_operation(
     }
 
     let voters: Vec<_> = partition.replicas.iter().filter(|r| !r.learner).collect();
+    // Only voters on eligible nodes count towards the target (root-role nodes for the root
+    // group).
     let live_voters = voters
         .iter()
         .filter(|r| liveness(r.node_id) != Liveness::Dead)
+        .filter(|r| view.nodes.get(&r.node_id).is_some_and(eligible))
         .count() as u64;
 
     // Too few live replicas: add one on the least loaded healthy node that has none.
@@ -177,6 +189,7 @@ mod tests {
         liveness: HashMap<u64, Liveness>,
         settings: Settings,
         counts: HashMap<u64, usize>,
+        learner_age: Duration,
     }
 
     impl Fixture {
@@ -199,6 +212,7 @@ mod tests {
                 liveness: (1..=n).map(|id| (id, Liveness::Up)).collect(),
                 settings: Settings::default(),
                 counts: HashMap::new(),
+                learner_age: Duration::ZERO,
             }
         }
 
@@ -209,9 +223,18 @@ mod tests {
                 settings: &self.settings,
                 replica_counts: &self.counts,
             };
-            next_operation(&view, p, 500, |node| {
-                progress.iter().find(|(n, _)| *n == node).map(|(_, p)| *p)
-            })
+            next_operation(
+                &view,
+                p,
+                500,
+                |replica| {
+                    progress
+                        .iter()
+                        .find(|(n, _)| *n == replica.node_id)
+                        .map(|(_, p)| *p)
+                },
+                |_| self.learner_age,
+            )
         }
     }
 
@@ -266,6 +289,14 @@ mod tests {
             change(f.decide(&p, &[(3, caught_up)])),
             Some(ReplicaChange::Promote { replica_id: 10 })
         );
+        // A learner that does not catch up in time is removed, so another placement can be
+        // tried.
+        f.learner_age = LEARNER_TIMEOUT;
+        assert_eq!(
+            change(f.decide(&p, &[(3, behind)])),
+            Some(ReplicaChange::Remove { replica_id: 10 })
+        );
+        f.learner_age = Duration::ZERO;
         // Enough voters: nothing to do.
         let p = partition(
             2,

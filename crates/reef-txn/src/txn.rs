@@ -285,7 +285,11 @@ impl TxnClient {
     /// Destroys the registered ranges whose registering transactions committed at or below
     /// `safe_point`, and removes their records. Returns how many it destroyed.
     fn destroy_registered_ranges(&self, safe_point: Timestamp) -> Result<usize> {
-        let registry_end = [DESTROY_REGISTRY[0], DESTROY_REGISTRY[1] + 1];
+        let registry_end = [
+            DESTROY_REGISTRY[0],
+            DESTROY_REGISTRY[1],
+            DESTROY_REGISTRY[2] + 1,
+        ];
         // A current snapshot first: reading resolves what crashed transactions left locked,
         // which would otherwise stand in the way of the read at the safe point forever.
         let probe = self.begin(IsolationLevel::RepeatableRead)?;
@@ -322,10 +326,10 @@ impl TxnClient {
     }
 }
 
-/// The prefix of the transaction layer's own keys: each records a range to destroy once the
-/// GC safe point passes the commit that wrote it (key: prefix, then the range's start; value:
-/// its end). Layers above keep their keys out of `0x00`.
-pub const DESTROY_REGISTRY: &[u8] = &[0x00, b'd'];
+/// The prefix of the destroy registry, inside the transaction layer's own key range
+/// ([`reef_common::keys::TXN_PREFIX`]): each record holds a range to destroy once the GC safe
+/// point passes the commit that wrote it (key: prefix, then the range's start; value: its end).
+pub const DESTROY_REGISTRY: &[u8] = &[0x01, 0x00, b'd'];
 
 /// A buffered write.
 #[derive(Clone, Debug)]

@@ -778,7 +778,7 @@ fn registered_ranges_are_destroyed_once_no_snapshot_can_read_them() {
     assert_eq!(reader.get(b"u/1").unwrap(), v("kept"));
     assert_eq!(
         reader
-            .scan(reef_txn::DESTROY_REGISTRY, &[0x00, b'e'])
+            .scan(reef_txn::DESTROY_REGISTRY, &[0x01, 0x00, b'e'])
             .unwrap()
             .count(),
         0
