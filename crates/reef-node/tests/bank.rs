@@ -1,5 +1,5 @@
-//! Distributed transactions against real `reef store` processes: accounts spread over four
-//! partitions, concurrent transfers between them through `reef-txn` over the cluster
+//! Distributed transactions against real `reef store` processes (three, and five): accounts
+//! spread over four partitions, concurrent transfers between them through `reef-txn` over the cluster
 //! (`ClusterStore` for the partitions, `RemoteTso` for timestamps), while nodes are killed
 //! with SIGKILL and restarted, a partition splits and a leader moves. Every snapshot any
 //! transaction reads holds the same total, and so does the end state: each transfer happened
@@ -57,7 +57,17 @@ struct Counts {
 }
 
 #[test]
-fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves() {
+fn transfers_keep_the_total_on_three_nodes() {
+    transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(3);
+}
+
+#[test]
+fn transfers_keep_the_total_on_five_nodes() {
+    transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(5);
+}
+
+/// Runs the bank on `n` nodes, SIGKILLing and restarting each in turn.
+fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(n: u64) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,7 +75,7 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves() {
         .unwrap();
     let mut cluster = StoreCluster::start_as(
         Path::new(env!("CARGO_BIN_EXE_reef")),
-        3,
+        n,
         Membership::Joined { heartbeat_ms: 200 },
         50,
         &[],
@@ -175,7 +185,7 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves() {
     wait_for_commits(&counts, 20);
     // SIGKILL each node in turn, with transfers committing while it is down and after it
     // is back.
-    for i in 0..3 {
+    for i in 0..n as usize {
         if std::env::var_os("BANK_DEBUG").is_some() {
             eprintln!("{:?} killing node {}", std::time::SystemTime::now(), i + 1);
         }
@@ -187,7 +197,18 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves() {
     // A partition splits between two accounts and a leader moves, under load.
     runtime.block_on(async {
         cluster.split(&account(5)).await.unwrap();
-        cluster.move_leader(&account(1), 2).await.unwrap();
+        let (leader, partition) = cluster
+            .leader_for(&account(1), Duration::from_secs(30))
+            .await
+            .unwrap();
+        let other = partition
+            .replicas
+            .iter()
+            .find(|r| !r.learner && r.node_id as usize - 1 != leader)
+            .expect("another voter")
+            .node_id as usize
+            - 1;
+        cluster.move_leader(&account(1), other).await.unwrap();
     });
     wait_for_commits(&counts, 20);
     stop.store(true, Ordering::SeqCst);

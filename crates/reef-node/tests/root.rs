@@ -201,11 +201,10 @@ fn dead_node_replicas_are_recreated_on_a_spare_node() {
         .collect();
     let client = Client::new(cluster.cluster_id, &nodes, Duration::from_secs(30));
     runtime.block_on(async {
-        let status = wait_for(&roots, "three replicas of each partition", |s| {
+        wait_for(&roots, "three replicas of each partition", |s| {
             voters(s, 1).len() == 3 && voters(s, 2).len() == 3
         })
         .await;
-        assert_eq!(status.nodes.len(), 4);
 
         // Data written through the routing client with timestamps from the oracle.
         let keys: Vec<Vec<u8>> = (0..50).map(data_key).collect();
@@ -221,7 +220,17 @@ fn dead_node_replicas_are_recreated_on_a_spare_node() {
             .await
             .unwrap();
 
-        // A node holding a data replica, and not the root leader, dies.
+        // A node holding a data replica, and not the root leader, dies (once no balancing
+        // move is under way).
+        let status = wait_for(&roots, "a settled cluster", |s| {
+            s.partitions.iter().all(|p| {
+                p.partition
+                    .as_ref()
+                    .is_some_and(|p| p.replicas.len() == 3 && p.replicas.iter().all(|r| !r.learner))
+            })
+        })
+        .await;
+        assert_eq!(status.nodes.len(), 4);
         let holders = voters(&status, 2);
         let spare = (1..=4).find(|id| !holders.contains(id)).unwrap();
         let victim = *holders
@@ -256,5 +265,45 @@ fn dead_node_replicas_are_recreated_on_a_spare_node() {
         let expected: Vec<(Vec<u8>, Vec<u8>)> =
             keys.iter().map(|k| (k.clone(), k.clone())).collect();
         assert_eq!(pairs, expected);
+    });
+}
+
+/// How many replicas each node holds and how many partitions it leads, by node id.
+fn loads(status: &pb::ClusterResponse) -> Vec<(u64, u64, u64)> {
+    status
+        .nodes
+        .iter()
+        .map(|n| (n.node.as_ref().map_or(0, |d| d.id), n.replicas, n.leaders))
+        .collect()
+}
+
+#[test]
+fn replicas_and_leaders_spread_over_nodes_as_they_join() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cluster = start(4, &[]);
+    let roots = roots(&cluster);
+    runtime.block_on(async {
+        wait_for(&roots, "three replicas of each partition", |s| {
+            voters(s, 1).len() == 3 && voters(s, 2).len() == 3
+        })
+        .await;
+        // Seven partitions (the root group and six data partitions), 21 replicas over four
+        // nodes.
+        for i in [10, 20, 30, 40, 50] {
+            cluster.split(&data_key(i)).await.unwrap();
+        }
+        let status = wait_for(&roots, "replicas and leaders spread over every node", |s| {
+            s.partitions.len() == 7
+                && s.partitions.iter().all(|p| p.leader_node_id != 0)
+                && loads(s)
+                    .iter()
+                    .all(|&(_, replicas, leaders)| replicas >= 4 && leaders >= 1)
+        })
+        .await;
+        let total: u64 = loads(&status).iter().map(|l| l.1).sum();
+        assert!(total >= 21, "{:?}", loads(&status));
     });
 }

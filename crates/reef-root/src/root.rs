@@ -29,6 +29,9 @@ pub struct RootConfig {
     pub tso_window_ms: u64,
     /// The most timestamps one request may take.
     pub max_tso_batch: u32,
+    /// The least time between two balancing moves, long enough for the partition map to show
+    /// the last one (a heartbeat interval or two).
+    pub balance_interval: Duration,
 }
 
 impl Default for RootConfig {
@@ -36,6 +39,7 @@ impl Default for RootConfig {
         RootConfig {
             tso_window_ms: 3000,
             max_tso_batch: 1 << 16,
+            balance_interval: Duration::from_secs(3),
         }
     }
 }
@@ -133,6 +137,8 @@ struct LeaderState {
     progress: HashMap<u64, HashMap<u64, Progress>>,
     /// Learner replica id → when this leader first saw it in a partition.
     learners: HashMap<u64, Instant>,
+    /// When the last balancing move was handed out.
+    balanced_at: Option<Instant>,
 }
 
 impl LeaderState {
@@ -154,6 +160,37 @@ impl LeaderState {
                 (id, liveness)
             })
             .collect()
+    }
+
+    fn leader_counts(&self) -> HashMap<u64, usize> {
+        let mut counts = HashMap::new();
+        for led in self.leaders.values() {
+            *counts.entry(led.node_id).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Returns true if no partition in the map is in the middle of a membership change (a
+    /// learner, or more voters than its target), so balancing may start another.
+    fn settled(&self) -> bool {
+        self.data.partitions.values().all(|p| {
+            p.replicas.iter().all(|r| !r.learner)
+                && p.replicas.len() as u64 <= schedule::target(p.id, &self.settings)
+        })
+    }
+
+    /// Returns true if `op` for `partition` is a balancing move rather than a repair: a
+    /// learner added to a partition that has its full set of voters, or a leadership transfer.
+    fn is_balancing(&self, partition: &Partition, op: &Operation) -> bool {
+        let target = schedule::target(partition.id, &self.settings);
+        match op {
+            Operation::TransferLeader { .. } => true,
+            Operation::Change {
+                change: reef_raft::ReplicaChange::AddLearner { .. },
+                ..
+            } => partition.replicas.iter().filter(|r| !r.learner).count() as u64 >= target,
+            Operation::Change { .. } => false,
+        }
     }
 
     fn replica_counts(&self) -> HashMap<u64, usize> {
@@ -305,6 +342,7 @@ impl Root {
             leaders: HashMap::new(),
             progress: HashMap::new(),
             learners: HashMap::new(),
+            balanced_at: None,
         });
         Ok(guard)
     }
@@ -454,20 +492,28 @@ impl Root {
         let state = guard.as_ref().expect("kept after a successful write");
         let liveness = state.liveness(now);
         let counts = state.replica_counts();
+        let leader_counts = state.leader_counts();
         let view = View {
             nodes: &state.data.nodes,
             liveness: &liveness,
             settings: &state.settings,
             replica_counts: &counts,
+            leader_counts: &leader_counts,
+            balance: state.settled()
+                && state
+                    .balanced_at
+                    .is_none_or(|at| now.duration_since(at) >= self.config.balance_interval),
         };
+        let mut balancing = false;
         let operations = heartbeat
             .replicas
             .iter()
             .filter(|r| r.leader)
             .filter_map(|r| {
-                schedule::next_operation(
+                let op = schedule::next_operation(
                     &view,
                     &r.partition,
+                    node_id,
                     r.commit,
                     |replica| {
                         state
@@ -482,13 +528,22 @@ impl Root {
                             .get(&replica.id)
                             .map_or(Duration::ZERO, |since| now.duration_since(*since))
                     },
-                )
+                )?;
+                // At most one balancing move per reply: the counts it was decided on change.
+                let balance = state.is_balancing(&r.partition, &op);
+                if balance && std::mem::replace(&mut balancing, true) {
+                    return None;
+                }
+                Some(op)
             })
-            .collect();
-        Ok(HeartbeatReply {
-            nodes: state.data.nodes.values().cloned().collect(),
-            operations,
-        })
+            .collect::<Vec<_>>();
+        let nodes = state.data.nodes.values().cloned().collect();
+        if balancing {
+            if let Some(state) = guard.as_mut() {
+                state.balanced_at = Some(now);
+            }
+        }
+        Ok(HeartbeatReply { nodes, operations })
     }
 
     /// Returns the partition holding `key`, its leader and its nodes, as far as the map knows.

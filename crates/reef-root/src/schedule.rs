@@ -86,14 +86,33 @@ pub struct View<'a> {
     pub settings: &'a Settings,
     /// How many replicas each node holds, by node id.
     pub replica_counts: &'a HashMap<u64, usize>,
+    /// How many partitions each node leads, by node id.
+    pub leader_counts: &'a HashMap<u64, usize>,
+    /// Whether balancing moves are allowed now: only when no other membership change is under
+    /// way anywhere, so decisions taken on the same stale counts cannot pile up.
+    pub balance: bool,
 }
 
-/// Decides the next operation for `partition`, whose leader reported `leader_commit` as its
-/// commit index; `progress` gives what a replica's node last reported for it, and
-/// `learner_age` how long a learner has been one.
+/// How much more loaded (in replicas or leaders) a node must be than another before a
+/// balancing move: a difference of one is as balanced as the counts allow.
+pub const BALANCE_MARGIN: usize = 2;
+
+/// Returns how many voters partition `id` should have.
+pub fn target(id: u64, settings: &Settings) -> u64 {
+    if id == ROOT_PARTITION_ID {
+        ROOT_REPLICAS
+    } else {
+        settings.replicas.max(1)
+    }
+}
+
+/// Decides the next operation for `partition`, whose leader (on node `leader_node`) reported
+/// `leader_commit` as its commit index; `progress` gives what a replica's node last reported
+/// for it, and `learner_age` how long a learner has been one.
 pub fn next_operation(
     view: &View<'_>,
     partition: &Partition,
+    leader_node: u64,
     leader_commit: u64,
     progress: impl Fn(&Replica) -> Option<Progress>,
     learner_age: impl Fn(&Replica) -> Duration,
@@ -113,11 +132,7 @@ pub fn next_operation(
             change,
         })
     };
-    let target = if is_root {
-        ROOT_REPLICAS
-    } else {
-        view.settings.replicas.max(1)
-    };
+    let target = target(partition.id, view.settings);
 
     // A learner is promoted once it caught up, or removed if its node died or it took too
     // long.
@@ -175,6 +190,60 @@ pub fn next_operation(
             });
         }
     }
+
+    let count =
+        |counts: &HashMap<u64, usize>, node_id: u64| counts.get(&node_id).copied().unwrap_or(0);
+    // More live voters than the target (a balancing move half done, or a lower target): remove
+    // the one on the most loaded node, never the leader's.
+    if live_voters > target {
+        if let Some(excess) = voters
+            .iter()
+            .filter(|r| r.node_id != leader_node)
+            .max_by_key(|r| (count(view.replica_counts, r.node_id), r.node_id))
+        {
+            return change(ReplicaChange::Remove {
+                replica_id: excess.id,
+            });
+        }
+    }
+    if !view.balance || live_voters != target || voters.len() as u64 != target {
+        return None;
+    }
+
+    // Replica balance: a replica moves from the most loaded node holding one to the least
+    // loaded healthy node without one (a learner there first; the excess rule then removes
+    // the most loaded voter).
+    let heaviest = voters
+        .iter()
+        .map(|r| count(view.replica_counts, r.node_id))
+        .max()
+        .unwrap_or(0);
+    let lightest = view
+        .nodes
+        .values()
+        .filter(|n| eligible(n) && liveness(n.id) == Liveness::Up)
+        .filter(|n| partition.replica_on(n.id).is_none())
+        .min_by_key(|n| (count(view.replica_counts, n.id), n.id));
+    if let Some(node) = lightest {
+        if heaviest >= count(view.replica_counts, node.id) + BALANCE_MARGIN {
+            return change(ReplicaChange::AddLearner { node_id: node.id });
+        }
+    }
+
+    // Leader balance: leadership moves to the voter whose node leads the fewest partitions.
+    let led = count(view.leader_counts, leader_node);
+    let lightest = voters
+        .iter()
+        .filter(|r| r.node_id != leader_node && liveness(r.node_id) == Liveness::Up)
+        .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id));
+    if let Some(voter) = lightest {
+        if led >= count(view.leader_counts, voter.node_id) + BALANCE_MARGIN {
+            return Some(Operation::TransferLeader {
+                partition_id: partition.id,
+                to_replica_id: voter.id,
+            });
+        }
+    }
     None
 }
 
@@ -189,6 +258,8 @@ mod tests {
         liveness: HashMap<u64, Liveness>,
         settings: Settings,
         counts: HashMap<u64, usize>,
+        leaders: HashMap<u64, usize>,
+        balance: bool,
         learner_age: Duration,
     }
 
@@ -212,6 +283,8 @@ mod tests {
                 liveness: (1..=n).map(|id| (id, Liveness::Up)).collect(),
                 settings: Settings::default(),
                 counts: HashMap::new(),
+                leaders: HashMap::new(),
+                balance: false,
                 learner_age: Duration::ZERO,
             }
         }
@@ -222,10 +295,13 @@ mod tests {
                 liveness: &self.liveness,
                 settings: &self.settings,
                 replica_counts: &self.counts,
+                leader_counts: &self.leaders,
+                balance: self.balance,
             };
             next_operation(
                 &view,
                 p,
+                1,
                 500,
                 |replica| {
                     progress
@@ -363,6 +439,55 @@ mod tests {
             change(f.decide(&p, &[])),
             Some(ReplicaChange::Remove { replica_id: 9 })
         );
+    }
+
+    #[test]
+    fn balances_replicas_and_leaders_only_when_settled() {
+        let mut f = Fixture::new(4);
+        f.counts = HashMap::from([(1, 5), (2, 5), (3, 5), (4, 0)]);
+        f.leaders = HashMap::from([(1, 3), (2, 1), (3, 1), (4, 0)]);
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        // Not while other changes are under way.
+        assert_eq!(f.decide(&p, &[]), None);
+        f.balance = true;
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 4 })
+        );
+        // Once promoted, the excess voter on the most loaded node goes, never the leader's
+        // (node 1 leads here).
+        f.counts = HashMap::from([(1, 6), (2, 5), (3, 5), (4, 1)]);
+        let moved = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+                Replica::voter(4, 4),
+            ],
+        );
+        assert_eq!(
+            change(f.decide(&moved, &[])),
+            Some(ReplicaChange::Remove { replica_id: 3 })
+        );
+        // Replicas balanced within the margin: leadership moves off the node leading most.
+        f.counts = HashMap::from([(1, 4), (2, 4), (3, 4), (4, 3)]);
+        assert_eq!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader {
+                partition_id: 2,
+                to_replica_id: 2
+            })
+        );
+        f.leaders = HashMap::from([(1, 2), (2, 1), (3, 1), (4, 1)]);
+        assert_eq!(f.decide(&p, &[]), None);
     }
 
     #[test]
