@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -13,6 +14,7 @@ use tonic::transport::Channel;
 
 use crate::cache::{PartitionCache, Route};
 use crate::error::{ClientError, Result};
+use crate::root::RootClient;
 
 /// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -35,6 +37,9 @@ pub struct Client {
     channels: Mutex<HashMap<u64, Channel>>,
     cache: RwLock<PartitionCache>,
     deadline: Duration,
+    /// The root service, which knows the partition map and the nodes' addresses; without it
+    /// the client asks its nodes what they host.
+    root: Option<Arc<RootClient>>,
 }
 
 impl Client {
@@ -52,7 +57,36 @@ impl Client {
             channels: Mutex::new(HashMap::new()),
             cache: RwLock::new(PartitionCache::default()),
             deadline,
+            root: None,
         }
+    }
+
+    /// Creates a client that looks partitions and nodes up in the root service. Each request
+    /// gives up after `deadline`.
+    pub fn with_root(root: Arc<RootClient>, deadline: Duration) -> Client {
+        Client {
+            cluster_id: root.cluster_id(),
+            root: Some(root),
+            ..Client::new(0, &[], deadline)
+        }
+    }
+
+    /// Asks the root service for the partition holding `key` (with `before`, the keys just
+    /// below it), and caches it with its leader and its nodes' addresses.
+    async fn lookup(&self, root: &RootClient, key: &[u8], before: bool) -> Result<()> {
+        let found = root.locate(key, before).await?;
+        {
+            let mut nodes = self.nodes.write();
+            for node in &found.nodes {
+                nodes.insert(node.id, format!("http://{}", node.addr));
+            }
+        }
+        let Some(partition) = found.partition else {
+            return Err(ClientError::NoLeader);
+        };
+        let leader = (found.leader_node_id != 0).then_some(found.leader_node_id);
+        self.cache.write().insert(partition, leader);
+        Ok(())
     }
 
     /// Returns the cached route of `key`, if any (for tests and diagnostics).
@@ -125,7 +159,10 @@ impl Client {
         if let Some(route) = self.cached_route(key).filter(|r| r.leader.is_some()) {
             return Ok(route);
         }
-        self.refresh().await?;
+        match &self.root {
+            Some(root) => self.lookup(root, key, false).await?,
+            None => self.refresh().await?,
+        }
         self.cached_route(key)
             .filter(|r| r.leader.is_some())
             .ok_or(ClientError::NoLeader)
@@ -339,7 +376,10 @@ impl Client {
             if let Some(route) = self.cache.read().locate_before(end) {
                 return Ok(route.partition.start.to_vec());
             }
-            let refreshed = self.refresh().await;
+            let refreshed = match &self.root {
+                Some(root) => self.lookup(root, end, true).await,
+                None => self.refresh().await,
+            };
             if let Some(route) = self.cache.read().locate_before(end) {
                 return Ok(route.partition.start.to_vec());
             }

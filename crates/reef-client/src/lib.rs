@@ -11,9 +11,9 @@
 //! partition and regrouped when a partition splits under them; scans walk partition by
 //! partition in key order.
 //!
-//! The client still learns partitions by asking the nodes it was given for their status; the
-//! root service's map ([`RootClient::locate`]) replaces that with SQL over the cluster.
-//! [`RootClient`] talks to the root service's leader wherever it is: joins, heartbeats,
+//! A client made with [`Client::with_root`] learns partitions, leaders and node addresses from
+//! the root service's map ([`RootClient::locate`]); one made with [`Client::new`] asks the
+//! nodes it was given for their status (fixed membership). [`RootClient`] talks to the root service's leader wherever it is: joins, heartbeats,
 //! timestamps, routing lookups and the cluster status.
 //!
 //! See `docs/architecture/reef-client.md`.

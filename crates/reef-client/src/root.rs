@@ -209,13 +209,21 @@ impl RootClient {
         Ok(resp.first)
     }
 
-    /// Returns the partition holding `key`, as the root leader knows it.
-    pub async fn locate(&self, key: &[u8]) -> Result<pb::LocateResponse> {
+    /// Returns the partition holding `key` (with `before`, the keys just below `key`; empty:
+    /// the last partition), as the root leader knows it.
+    pub async fn locate(&self, key: &[u8], before: bool) -> Result<pb::LocateResponse> {
         let key = bytes::Bytes::copy_from_slice(key);
         self.call(
             |mut meta, cluster_id| {
                 let key = key.clone();
-                async move { meta.locate(pb::LocateRequest { cluster_id, key }).await }
+                async move {
+                    meta.locate(pb::LocateRequest {
+                        cluster_id,
+                        key,
+                        before,
+                    })
+                    .await
+                }
             },
             |r: &pb::LocateResponse| r.error.as_ref(),
         )

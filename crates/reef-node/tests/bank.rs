@@ -1,6 +1,7 @@
 //! Distributed transactions against real `reef store` processes (three, and five): accounts
-//! spread over four partitions, concurrent transfers between them through `reef-txn` over the cluster
-//! (`ClusterStore` for the partitions, `RemoteTso` for timestamps), while nodes are killed
+//! spread over four partitions, concurrent transfers between them through `reef-txn` over the
+//! cluster (`ClusterStore` for the partitions, routed by the root service's map alone, and
+//! `RemoteTso` for timestamps), while nodes are killed
 //! with SIGKILL and restarted, a partition splits and a leader moves. Every snapshot any
 //! transaction reads holds the same total, and so does the end state: each transfer happened
 //! completely or not at all.
@@ -87,16 +88,9 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(n: 
         addrs.clone(),
         Duration::from_secs(30),
     ));
-    let nodes: Vec<(u64, String)> = cluster
-        .nodes
-        .iter()
-        .map(|n| (n.id, n.addr.clone()))
-        .collect();
-    let client = Arc::new(Client::new(
-        cluster.cluster_id,
-        &nodes,
-        Duration::from_secs(20),
-    ));
+    // The client knows only the root service: partitions, leaders and node addresses come
+    // from its map.
+    let client = Arc::new(Client::with_root(roots.clone(), Duration::from_secs(20)));
 
     // Three replicas of everything, then the accounts spread over four partitions.
     runtime.block_on(async {

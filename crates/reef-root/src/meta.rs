@@ -193,6 +193,18 @@ impl RootData {
         self.partitions.values().find(|p| p.contains(key))
     }
 
+    /// Returns the partition holding the keys just below `end` (empty: the last partition),
+    /// if the map has one: the one that starts before `end` and reaches it.
+    pub fn locate_before(&self, end: &[u8]) -> Option<&Partition> {
+        self.partitions.values().find(|p| {
+            if end.is_empty() {
+                p.end.is_empty()
+            } else {
+                p.start.as_slice() < end && (p.end.is_empty() || p.end.as_slice() >= end)
+            }
+        })
+    }
+
     /// Records a partition as a leader reported it, if it is newer than what the map holds:
     /// it replaces the record of the same id and drops records of other partitions whose
     /// range it overlaps with an older version (the halves of a split replace their parent's
@@ -360,6 +372,9 @@ mod tests {
         assert!(data.observe(&part(2, "a", "m", 2, 1)).is_some());
         assert_eq!(data.locate(b"b").unwrap().id, 2);
         assert_eq!(data.locate(b"x").unwrap().id, 9);
+        assert_eq!(data.locate_before(b"m").unwrap().id, 2);
+        assert_eq!(data.locate_before(b"").unwrap().id, 9);
+        assert_eq!(data.locate_before(b"n").unwrap().id, 9);
         // A membership change bumps conf_ver only.
         assert!(data.observe(&part(9, "m", "", 2, 2)).is_some());
         assert!(data.observe(&part(9, "m", "", 2, 1)).is_none());

@@ -546,11 +546,17 @@ impl Root {
         Ok(HeartbeatReply { nodes, operations })
     }
 
-    /// Returns the partition holding `key`, its leader and its nodes, as far as the map knows.
-    pub async fn locate(&self, key: &[u8]) -> Result<Option<Location>> {
+    /// Returns the partition holding `key` (with `before`, the keys just below `key`), its
+    /// leader and its nodes, as far as the map knows.
+    pub async fn locate(&self, key: &[u8], before: bool) -> Result<Option<Location>> {
         let guard = self.leader().await?;
         let state = guard.as_ref().expect("leader state is loaded");
-        Ok(state.data.locate(key).map(|partition| Location {
+        let found = if before {
+            state.data.locate_before(key)
+        } else {
+            state.data.locate(key)
+        };
+        Ok(found.map(|partition| Location {
             leader: state.leaders.get(&partition.id).map(|l| l.node_id),
             nodes: partition
                 .replicas

@@ -229,7 +229,7 @@ impl pb::meta_server::Meta for MetaService {
             resp.error = Some(*err);
             return Ok(Response::new(resp));
         }
-        match self.root.locate(&req.key).await {
+        match self.root.locate(&req.key, req.before).await {
             Ok(Some(location)) => {
                 resp.partition = Some(partition_to_pb(&location.partition));
                 resp.leader_node_id = location.leader.unwrap_or(0);
