@@ -19,14 +19,22 @@ use crate::client::Client;
 use crate::error::ClientError;
 use crate::root::RootClient;
 
-/// Runs `fut` to completion from synchronous code: on a thread outside the runtime directly,
-/// on one of its worker threads by first moving that thread's other work elsewhere.
-fn block_on<F: std::future::Future>(runtime: &Handle, fut: F) -> F::Output {
-    if Handle::try_current().is_ok() {
-        tokio::task::block_in_place(|| runtime.block_on(fut))
-    } else {
-        runtime.block_on(fut)
+/// Runs `wait`, which blocks the thread until tasks of the runtime finish something. On a
+/// worker thread of a multi-threaded runtime the worker's other tasks move elsewhere first,
+/// so blocking it cannot starve the tasks being waited for (on a 2-core machine the runtime
+/// has only two workers).
+fn blocking<T>(wait: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
+}
+
+/// Runs `fut` to completion on `runtime` from synchronous code.
+fn block_on<F: std::future::Future>(runtime: &Handle, fut: F) -> F::Output {
+    blocking(|| runtime.block_on(fut))
 }
 
 /// Converts the client's error to the transaction layer's, keeping what lock resolution and
@@ -271,7 +279,7 @@ impl TimestampOracle for RemoteTso {
         self.tx
             .send(tx)
             .map_err(|_| TxnError::Unavailable("the timestamp batching task stopped".into()))?;
-        rx.recv()
+        blocking(|| rx.recv())
             .map_err(|_| TxnError::Unavailable("the timestamp batching task stopped".into()))?
     }
 }

@@ -144,12 +144,12 @@ fn put_meta_u64(engine: &dyn Engine, key: &[u8], value: u64) -> Result<()> {
     Ok(())
 }
 
-/// Runs a cluster node until `shutdown` resolves. `ready` gets the bound gRPC address and the
-/// node's identity once it serves.
+/// Runs a cluster node until `shutdown` resolves. `ready` gets the bound gRPC address, the
+/// node's identity and the root service addresses known at start, once it serves.
 pub async fn run_cluster_node(
     cfg: ClusterConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ready: impl FnOnce(SocketAddr, StoreIdent),
+    ready: impl FnOnce(SocketAddr, StoreIdent, Vec<String>),
 ) -> Result<()> {
     let engine = open_engine(&cfg.data_dir)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -277,7 +277,7 @@ pub async fn run_cluster_node(
     }
     let roots = Arc::new(RootClient::new(
         ident.cluster_id,
-        seeds,
+        seeds.clone(),
         cfg.heartbeat_interval.max(Duration::from_secs(2)),
     ));
     let heartbeats = tokio::spawn(heartbeat_loop(
@@ -289,7 +289,7 @@ pub async fn run_cluster_node(
         cfg.heartbeat_interval,
     ));
     let result = serve_node(listener, services, meta, driver, shutdown, || {
-        ready(local, ident)
+        ready(local, ident, seeds)
     })
     .await;
     heartbeats.abort();

@@ -141,6 +141,80 @@ impl Node {
     }
 }
 
+/// Runs a node of a cluster run by the root service with SQL on top: the storage and root
+/// roles of [`cluster::run_cluster_node`], and the PostgreSQL front end over transactions that
+/// reach the cluster's partitions through the routing client (partitions, leaders and node
+/// addresses from the root service) with timestamps from the root service's oracle. Calls
+/// `on_ready` with the PostgreSQL address and the node's identity once both serve.
+///
+/// MVCC garbage collection does not run over the cluster yet.
+pub async fn serve_cluster(
+    config: Config,
+    cluster: cluster::ClusterConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr, SocketAddr, reef_raft::StoreIdent),
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut storage = tokio::spawn(cluster::run_cluster_node(
+        cluster,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |addr, ident, seeds| {
+            let _ = ready_tx.send((addr, ident, seeds));
+        },
+    ));
+    let (grpc_addr, ident, seeds) = tokio::select! {
+        ready = ready_rx => ready.context("the storage node stopped before it was ready")?,
+        result = &mut storage => {
+            result??;
+            anyhow::bail!("the storage node stopped before it was ready");
+        }
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let roots = Arc::new(reef_client::RootClient::new(
+        ident.cluster_id,
+        seeds,
+        Duration::from_secs(10),
+    ));
+    let client = Arc::new(reef_client::Client::with_root(
+        roots.clone(),
+        Duration::from_secs(10),
+    ));
+    let store = Arc::new(reef_client::ClusterStore::new(client, runtime.clone()));
+    let tso = Arc::new(reef_client::RemoteTso::new(roots, &runtime));
+    let txns = reef_txn::TxnClient::new(store, tso);
+    let sql_config = reef_sql::SqlConfig {
+        query_memory_limit: config.query_memory_limit,
+    };
+    // Loading the catalog waits for the cluster to elect leaders and report them.
+    let db = tokio::task::spawn_blocking(move || reef_sql::Database::open(txns, sql_config))
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot load the catalog from the cluster: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.pg_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.pg_addr))?;
+    let pg_addr = listener.local_addr()?;
+    on_ready(pg_addr, grpc_addr, ident);
+    let pg = reef_pg::PgConfig {
+        max_message_bytes: config.max_message_bytes,
+        ..Default::default()
+    };
+    let served = tokio::select! {
+        served = reef_pg::serve(db, listener, pg, shutdown) => {
+            served.map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        result = &mut storage => {
+            result??;
+            anyhow::bail!("the storage node stopped unexpectedly");
+        }
+    };
+    let _ = stop_tx.send(());
+    storage.await??;
+    served
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.stop_gc.store(true, Ordering::SeqCst);

@@ -19,7 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Starts one node holding every role.
+    /// Starts one node holding every role. With --grpc-addr or --join, the node belongs to a
+    /// cluster run by the root service (the first node, without --join, founds it) and its SQL
+    /// runs over the cluster's replicated partitions; otherwise it runs alone over local
+    /// storage.
     Start {
         /// Data directory (default ./reef-data).
         #[arg(long)]
@@ -27,6 +30,16 @@ enum Command {
         /// PostgreSQL protocol listen address (default 127.0.0.1:5433).
         #[arg(long)]
         pg_addr: Option<SocketAddr>,
+        /// The gRPC address other nodes reach this one at (default 127.0.0.1:20160 in a
+        /// cluster).
+        #[arg(long)]
+        grpc_addr: Option<SocketAddr>,
+        /// Addresses (HOST:PORT, comma-separated) of cluster nodes to join through.
+        #[arg(long, value_delimiter = ',')]
+        join: Vec<String>,
+        /// Milliseconds between heartbeats to the root leader (in a cluster).
+        #[arg(long, default_value_t = 1000)]
+        heartbeat_ms: u64,
         /// A TOML configuration file; flags override it.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -152,6 +165,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Start {
             data_dir,
             pg_addr,
+            grpc_addr,
+            join,
+            heartbeat_ms,
             config,
             log,
         } => {
@@ -165,6 +181,16 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(a) = pg_addr {
                 cfg.pg_addr = a;
+            }
+            if grpc_addr.is_some() || !join.is_empty() {
+                let grpc_addr =
+                    grpc_addr.unwrap_or_else(|| "127.0.0.1:20160".parse().expect("valid"));
+                let mut cluster =
+                    reef_node::cluster::ClusterConfig::new(cfg.data_dir.join("db"), grpc_addr);
+                cluster.join = join;
+                cluster.pg_addr = cfg.pg_addr.to_string();
+                cluster.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
+                return start_cluster(cfg, cluster);
             }
             start(cfg)
         }
@@ -246,7 +272,7 @@ fn run(cli: Cli) -> Result<()> {
                 runtime.block_on(reef_node::cluster::run_cluster_node(
                     cfg,
                     shutdown_signal(),
-                    |addr, ident| {
+                    |addr, ident, _| {
                         println!(
                             "reef store ready: node {} of cluster {} serving gRPC on {addr}",
                             ident.node_id, ident.cluster_id
@@ -274,6 +300,29 @@ fn cluster_command(command: ClusterCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn start_cluster(cfg: reef_node::Config, cluster: reef_node::cluster::ClusterConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reef-io")
+        .thread_stack_size(64 << 20)
+        .build()?;
+    runtime.block_on(reef_node::serve_cluster(
+        cfg,
+        cluster,
+        shutdown_signal(),
+        |pg_addr, grpc_addr, ident| {
+            println!(
+                "reefdb ready: postgresql://reef@{pg_addr}/reef (node {} of cluster {}, gRPC on {grpc_addr})",
+                ident.node_id, ident.cluster_id
+            );
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        },
+    ))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }
 
 fn start(cfg: reef_node::Config) -> Result<()> {

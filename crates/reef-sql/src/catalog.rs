@@ -219,6 +219,14 @@ pub fn object_key_range() -> (Vec<u8>, Vec<u8>) {
     (vec![META_PREFIX, b'o'], vec![META_PREFIX, b'o' + 1])
 }
 
+/// The key every DDL transaction writes (with its start timestamp): a node that finds a value
+/// other than the one its cached catalog was loaded with reloads the catalog, so a schema
+/// change made on one node is visible on all. Writing one key also makes concurrent DDL
+/// transactions conflict, wherever they run.
+pub fn version_key() -> Vec<u8> {
+    vec![META_PREFIX, b'v']
+}
+
 /// The key of the object-id allocator.
 pub fn next_id_key() -> Vec<u8> {
     vec![META_PREFIX, b'n']
@@ -313,6 +321,15 @@ impl Catalog {
             state: RwLock::new(state),
             commit_lock: Arc::new(RwLock::new(())),
         }
+    }
+
+    /// Replaces every object by `objects`, as loaded from a snapshot.
+    pub fn replace(&self, objects: Vec<Object>) {
+        let mut state = CatalogState::default();
+        for o in objects {
+            state.insert(Arc::new(o));
+        }
+        *self.state.write() = state;
     }
 
     /// Publishes a committed change: `Some` replaces or adds, `None` removes.

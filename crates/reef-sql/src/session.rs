@@ -103,6 +103,11 @@ pub struct Database {
 struct DbInner {
     client: TxnClient,
     catalog: Catalog,
+    /// The value of [`catalog::version_key`] the cached catalog was loaded at (`None` after
+    /// a local DDL published its changes: the next transaction reloads), and the timestamp
+    /// the cached catalog is current as of: a reload from an older snapshot must not replace
+    /// it.
+    catalog_version: Mutex<(Option<Vec<u8>>, reef_txn::Timestamp)>,
     config: SqlConfig,
     /// Cached blocks of sequence values and row ids: counter id -> (next, end).
     blocks: Mutex<HashMap<u32, (i64, i64)>>,
@@ -115,8 +120,30 @@ const DATABASES: &[&str] = &["reef", "postgres"];
 impl Database {
     /// Opens the SQL layer over a transaction client: loads the catalog.
     pub fn open(client: TxnClient, config: SqlConfig) -> Result<Database> {
-        let txn = client
+        let db = Database {
+            inner: Arc::new(DbInner {
+                client,
+                catalog: Catalog::load(Vec::new()),
+                catalog_version: Mutex::new((None, 0)),
+                config,
+                blocks: Mutex::new(HashMap::new()),
+                next_pid: AtomicU32::new(1000),
+            }),
+        };
+        let txn = db
+            .inner
+            .client
             .begin(IsolationLevel::RepeatableRead)
+            .map_err(crate::error::from_txn)?;
+        db.load_catalog(&txn)?;
+        txn.rollback().map_err(crate::error::from_txn)?;
+        Ok(db)
+    }
+
+    /// Loads the catalog as of `txn`'s snapshot, with the version it was loaded at.
+    fn load_catalog(&self, txn: &Transaction) -> Result<()> {
+        let version = txn
+            .get(&catalog::version_key())
             .map_err(crate::error::from_txn)?;
         let (start, end) = catalog::object_key_range();
         let mut objects = Vec::new();
@@ -124,16 +151,49 @@ impl Database {
             let (_, v) = kv.map_err(crate::error::from_txn)?;
             objects.push(catalog::decode_object(&v)?);
         }
-        txn.rollback().map_err(crate::error::from_txn)?;
-        Ok(Database {
-            inner: Arc::new(DbInner {
-                client,
-                catalog: Catalog::load(objects),
-                config,
-                blocks: Mutex::new(HashMap::new()),
-                next_pid: AtomicU32::new(1000),
-            }),
-        })
+        let mut current = self.inner.catalog_version.lock();
+        if txn.start_ts() > current.1 {
+            self.inner.catalog.replace(objects);
+            *current = (version, txn.start_ts());
+        }
+        Ok(())
+    }
+
+    /// Publishes a committed local DDL transaction's changes to the cached catalog.
+    fn publish(&self, changes: &HashMap<u32, Option<Arc<Object>>>) {
+        let mut current = self.inner.catalog_version.lock();
+        self.inner.catalog.publish(changes);
+        // Reloads from snapshots before now would undo the change; the next transaction
+        // reloads from a later one.
+        let now = self.inner.client.tso().get_ts().unwrap_or(current.1);
+        *current = (None, now.max(current.1));
+    }
+
+    /// Reloads the cached catalog if a DDL transaction (on this node or another) committed
+    /// since it was loaded.
+    pub fn sync_catalog(&self) -> Result<()> {
+        let txn = self.begin(IsolationLevel::RepeatableRead)?;
+        txn.rollback().map_err(crate::error::from_txn)
+    }
+
+    /// Begins a transaction, first reloading the cached catalog if a DDL transaction (on
+    /// this node or another) committed since it was loaded.
+    pub fn begin(&self, isolation: IsolationLevel) -> Result<Transaction> {
+        let txn = self
+            .inner
+            .client
+            .begin(isolation)
+            .map_err(crate::error::from_txn)?;
+        let version = txn
+            .get(&catalog::version_key())
+            .map_err(crate::error::from_txn)?;
+        // Not under the catalog's commit lock: a session running DDL holds it while it begins.
+        // A DML transaction that checks its tables against a reloaded, newer catalog fails its
+        // check, as it should.
+        if version != self.inner.catalog_version.lock().0 {
+            self.load_catalog(&txn)?;
+        }
+        Ok(txn)
     }
 
     /// The transaction client.
@@ -707,8 +767,17 @@ impl<'s> StmtCtx<'s> {
         Ok(cur)
     }
 
+    /// Marks the catalog changed by this transaction (see [`catalog::version_key`]).
+    fn bump_catalog_version(&self) {
+        self.txn.put(
+            catalog::version_key(),
+            self.txn.start_ts().to_be_bytes().to_vec(),
+        );
+    }
+
     /// Records a changed object in the transaction and the overlay.
     pub fn put_object(&mut self, obj: Object) {
+        self.bump_catalog_version();
         self.txn
             .put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
         self.overlay.changes.insert(obj.id(), Some(Arc::new(obj)));
@@ -716,6 +785,7 @@ impl<'s> StmtCtx<'s> {
 
     /// Removes an object in the transaction and the overlay.
     pub fn drop_object(&mut self, id: u32) {
+        self.bump_catalog_version();
         self.txn.delete(catalog::object_key(id));
         self.overlay.changes.insert(id, None);
         self.db.forget_blocks(id);
@@ -838,6 +908,11 @@ impl Session {
     /// Parses and describes one statement.
     pub fn prepare(&mut self, sql: &str, param_types: &[Option<DataType>]) -> Result<Prepared> {
         let mut stmts = parse_sql(sql)?;
+        // Describing binds against the cached catalog before any transaction begins: bring it
+        // up to date first, unless a transaction already fixed the snapshot it must match.
+        if self.block.as_ref().is_none_or(|b| b.txn.is_none()) {
+            self.db.sync_catalog()?;
+        }
         if stmts.len() > 1 {
             return Err(SqlError::new(
                 sqlstate::SYNTAX_ERROR,
@@ -1000,7 +1075,7 @@ impl Session {
     fn release_ddl(&mut self, committed: bool) {
         let changes = std::mem::take(&mut self.overlay.changes);
         if committed && !changes.is_empty() {
-            self.db.catalog().publish(&changes);
+            self.db.publish(&changes);
         }
         self.ddl_guard = None;
     }
@@ -1330,12 +1405,7 @@ impl Session {
         let (txn, txn_time) = match &mut self.block {
             Some(b) => {
                 if b.txn.is_none() {
-                    b.txn = Some(
-                        self.db
-                            .client()
-                            .begin(b.isolation)
-                            .map_err(crate::error::from_txn)?,
-                    );
+                    b.txn = Some(self.db.begin(b.isolation)?);
                     b.started_at = now_micros();
                 } else {
                     b.txn
@@ -1347,13 +1417,7 @@ impl Session {
                 b.fresh = false;
                 (b.txn.clone().unwrap(), b.started_at)
             }
-            None => (
-                self.db
-                    .client()
-                    .begin(isolation)
-                    .map_err(crate::error::from_txn)?,
-                now_micros(),
-            ),
+            None => (self.db.begin(isolation)?, now_micros()),
         };
         let read_only = self.block.as_ref().map(|b| b.read_only).unwrap_or(false);
         let mem_limit = self.shared.settings.lock().query_memory_limit;
