@@ -127,12 +127,17 @@ impl Link {
 
     async fn run(self, mut rx: mpsc::Receiver<Envelope>) {
         let mut backoff = Duration::from_millis(50);
+        let mut warned = false;
         loop {
             let Some(addr) = self.addrs.read().get(&self.to_node).cloned() else {
-                tracing::warn!(
-                    to_node = self.to_node,
-                    "no address for node; dropping its messages"
-                );
+                // Normal while a cluster forms: the member list arrives with the next heartbeat.
+                if !warned {
+                    tracing::warn!(
+                        to_node = self.to_node,
+                        "no address for node yet; dropping its messages until one is known"
+                    );
+                    warned = true;
+                }
                 if rx.recv().await.is_none() {
                     return;
                 }

@@ -178,7 +178,45 @@ pub fn from_txn(e: reef_txn::TxnError) -> SqlError {
         )
         .with_detail(msg),
         ErrorCode::ServerBusy => SqlError::new("53300", "server is busy").with_detail(msg),
+        // The cluster could not answer in time (nodes down, an election): for a write the
+        // outcome is unknown, which PostgreSQL's statement_completion_unknown says.
+        ErrorCode::Unavailable => SqlError::new(
+            "40003",
+            "the cluster could not complete the statement in time; its outcome is unknown",
+        )
+        .with_detail(msg)
+        .with_hint("Check whether the change was made, then retry."),
         ErrorCode::Storage => SqlError::new(sqlstate::IO_ERROR, format!("storage error: {msg}")),
         _ => SqlError::internal(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_errors_map_to_sqlstates() {
+        let cases = [
+            (
+                reef_txn::TxnError::WriteConflict {
+                    key: b"k".to_vec(),
+                    start_ts: 1,
+                    conflict_start_ts: 2,
+                    conflict_commit_ts: 3,
+                },
+                "40001",
+            ),
+            (reef_txn::TxnError::TxnAborted, "40001"),
+            (reef_txn::TxnError::LockWaitTimeout, "55P03"),
+            (
+                reef_txn::TxnError::Unavailable("no leader before the deadline".into()),
+                "40003",
+            ),
+        ];
+        for (err, code) in cases {
+            let text = err.to_string();
+            assert_eq!(from_txn(err).code, code, "{text}");
+        }
     }
 }
