@@ -184,7 +184,12 @@ pub async fn serve_cluster(
     ));
     let store = Arc::new(reef_client::ClusterStore::new(client, runtime.clone()));
     let tso = Arc::new(reef_client::RemoteTso::new(roots, &runtime));
-    let txns = reef_txn::TxnClient::new(store, tso);
+    // Every commit request is a network round trip: secondaries commit in the background.
+    let txn_config = reef_txn::TxnConfig {
+        async_secondaries: true,
+        ..Default::default()
+    };
+    let txns = reef_txn::TxnClient::with_config(store, tso, txn_config);
     let sql_config = reef_sql::SqlConfig {
         query_memory_limit: config.query_memory_limit,
     };

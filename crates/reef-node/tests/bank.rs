@@ -119,7 +119,13 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(n: 
 
     let store = Arc::new(ClusterStore::new(client.clone(), runtime.handle().clone()));
     let tso = Arc::new(RemoteTso::new(roots.clone(), runtime.handle()));
-    let txns = TxnClient::new(store, tso);
+    // Secondaries commit in the background, as SQL over the cluster does: audits meet their
+    // locks and resolve them through the primaries.
+    let config = reef_txn::TxnConfig {
+        async_secondaries: true,
+        ..Default::default()
+    };
+    let txns = TxnClient::with_config(store, tso, config);
     let setup = txns.begin(IsolationLevel::RepeatableRead).unwrap();
     for i in 0..ACCOUNTS {
         setup.put(account(i), INITIAL.to_be_bytes().to_vec());

@@ -798,3 +798,38 @@ fn registered_ranges_are_destroyed_once_no_snapshot_can_read_them() {
         ErrorCode::InvalidArgument
     );
 }
+
+#[test]
+fn secondaries_commit_in_the_background_and_readers_never_wait_on_them() {
+    let env = env();
+    let config = reef_txn::TxnConfig {
+        async_secondaries: true,
+        ..Default::default()
+    };
+    let client = TxnClient::with_config(env.store.clone(), env.tso.clone(), config);
+    for round in 0..20 {
+        let value = format!("v{round}");
+        let txn = client.begin(RepeatableRead).unwrap();
+        for key in ["a", "b", "c", "d"] {
+            txn.put(key.as_bytes().to_vec(), value.as_bytes().to_vec());
+        }
+        txn.commit().unwrap().unwrap();
+        // Right after commit returns, every key reads the new value: a secondary still locked
+        // is committed by the reader through its committed primary.
+        let reader = client.begin(RepeatableRead).unwrap();
+        for key in ["a", "b", "c", "d"] {
+            assert_eq!(reader.get(key.as_bytes()).unwrap(), v(&value), "{key}");
+        }
+    }
+    // The background committers clear every lock.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut cursor = env.engine.cursor(Cf::Lock, None, None);
+        cursor.seek_to_first();
+        if !cursor.valid() {
+            break;
+        }
+        assert!(Instant::now() < until, "secondary locks were left behind");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
