@@ -161,12 +161,14 @@ impl Database {
 
     /// Publishes a committed local DDL transaction's changes to the cached catalog.
     fn publish(&self, changes: &HashMap<u32, Option<Arc<Object>>>) {
+        // A timestamp after the commit, taken before the lock so no begin waits on the oracle:
+        // reloads from snapshots before it would undo the change; the next transaction
+        // reloads from a later one.
+        let now = self.inner.client.tso().get_ts().ok();
         let mut current = self.inner.catalog_version.lock();
         self.inner.catalog.publish(changes);
-        // Reloads from snapshots before now would undo the change; the next transaction
-        // reloads from a later one.
-        let now = self.inner.client.tso().get_ts().unwrap_or(current.1);
-        *current = (None, now.max(current.1));
+        let as_of = now.unwrap_or(current.1).max(current.1);
+        *current = (None, as_of);
     }
 
     /// Reloads the cached catalog if a DDL transaction (on this node or another) committed

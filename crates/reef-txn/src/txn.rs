@@ -77,6 +77,9 @@ struct SecondaryCommit {
     keys: Vec<Vec<u8>>,
     start_ts: Timestamp,
     commit_ts: Timestamp,
+    /// Holds the GC safe point below `start_ts` until the keys are committed: GC must not
+    /// remove the primary's commit record while a secondary lock may still need it.
+    _active: Option<Arc<ActiveGuard>>,
 }
 
 /// How many secondary commits may wait for a background committer; past it, the committing
@@ -760,6 +763,7 @@ impl Transaction {
                 keys,
                 start_ts,
                 commit_ts,
+                _active: self.inner.state.lock().active.clone(),
             };
             // In the background when configured and the queue has room; otherwise here.
             let job = match &shared.committer {
