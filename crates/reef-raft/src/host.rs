@@ -274,7 +274,7 @@ impl Host {
                 PartitionStatus::Normal => {
                     host.start_peer(state.partition)?;
                 }
-                PartitionStatus::Tombstone => {}
+                PartitionStatus::Tombstone { .. } => {}
                 PartitionStatus::Applying => {
                     return Err(RaftError::Corruption(format!(
                         "{} was left half-installed",
@@ -399,13 +399,13 @@ impl Host {
         if let Some(partition) = peer.partition() {
             if env.removed {
                 // A member saw a membership this replica has not applied yet, without it.
-                if env.epoch.conf_ver > partition.epoch.conf_ver && !peer.removed {
+                if env.epoch.conf_ver > partition.epoch.conf_ver && peer.removed.is_none() {
                     tracing::info!(
                         partition = env.partition_id,
                         replica = peer.replica.id,
                         "told by a member that this replica was removed"
                     );
-                    peer.removed = true;
+                    peer.removed = Some(env.epoch.conf_ver);
                 }
                 return;
             }
@@ -450,15 +450,19 @@ impl Host {
             .get(Cf::Raft, &keys::partition_key(env.partition_id))
         {
             Ok(Some(raw)) => match PartitionState::decode(&raw) {
-                Ok(state)
-                    if state.status == PartitionStatus::Tombstone
-                        && state
-                            .partition
-                            .replica_on(self.ctx.node_id)
-                            .is_some_and(|r| r.id >= env.to.id) =>
+                Ok(PartitionState {
+                    status: PartitionStatus::Tombstone { removed_at },
+                    partition,
+                }) if env.epoch.conf_ver <= removed_at
+                    || partition.replica_on(self.ctx.node_id).map(|r| r.id) == Some(env.to.id) =>
                 {
+                    // The sender has not seen this node's replica removed (a membership that
+                    // still holds the destroyed replica has a version at or below the
+                    // removal's): recreating it with an empty log would let it vote again.
+                    // A membership that added this node back is newer, with a new replica id.
                     tracing::debug!(
                         partition = env.partition_id,
+                        to = env.to.id,
                         "message for a removed replica"
                     );
                     return false;
@@ -838,7 +842,11 @@ impl Host {
 
     /// Returns true if any replica has work for [`handle_ready`](Host::handle_ready).
     pub fn has_ready(&self) -> bool {
-        !self.reserved.is_empty() || self.peers.values().any(|p| p.removed || p.raw.has_ready())
+        !self.reserved.is_empty()
+            || self
+                .peers
+                .values()
+                .any(|p| p.removed.is_some() || p.raw.has_ready())
     }
 
     // ----- The persist round -----
@@ -943,7 +951,7 @@ impl Host {
         let removed: Vec<u64> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.removed)
+            .filter(|(_, p)| p.removed.is_some())
             .map(|(&id, _)| id)
             .collect();
         for id in removed {
@@ -1163,7 +1171,7 @@ fn apply_entries(ctx: &Ctx, peer: &mut Peer, entries: Vec<Entry>, effects: &mut 
     let mut last = 0;
     for entry in entries {
         batch.clear();
-        if peer.removed {
+        if peer.removed.is_some() {
             break;
         }
         let result = match entry.get_entry_type() {
@@ -1369,7 +1377,7 @@ fn exec_conf_change(
         target
     );
     if single.get_change_type() == ConfChangeType::RemoveNode && target.id == peer.replica.id {
-        peer.removed = true;
+        peer.removed = Some(next.epoch.conf_ver);
     }
     if single.get_change_type() == ConfChangeType::RemoveNode {
         // Conservative: a lease granted by a removed voter no longer proves anything.
@@ -1390,8 +1398,9 @@ fn destroy_replica(ctx: &Ctx, peer: &Peer) -> Result<()> {
                 batch.delete_range(cf, &lower, &upper);
             }
         }
+        let removed_at = peer.removed.unwrap_or(0).max(partition.epoch.conf_ver);
         let state = PartitionState {
-            status: PartitionStatus::Tombstone,
+            status: PartitionStatus::Tombstone { removed_at },
             partition: partition.clone(),
         };
         batch.put(Cf::Raft, &keys::partition_key(id), &state.encode());

@@ -80,8 +80,9 @@ pub struct Peer {
     pub(crate) known: HashMap<u64, Replica>,
     /// Whether the Raft state's commit index changed and still needs writing.
     pub(crate) commit_dirty: bool,
-    /// Whether the replica was removed from its group and must be destroyed.
-    pub(crate) removed: bool,
+    /// Set when the replica was removed from its group and must be destroyed: the membership
+    /// version as of which it is known to be out.
+    pub(crate) removed: Option<u64>,
     /// Bytes written by applied commands since the last split check.
     pub(crate) written_bytes: u64,
     pub(crate) role: StateRole,
@@ -99,7 +100,7 @@ impl Peer {
             lease_until: None,
             known: HashMap::new(),
             commit_dirty: false,
-            removed: false,
+            removed: None,
             written_bytes: 0,
             role: StateRole::Follower,
         }

@@ -204,7 +204,13 @@ pub enum PartitionStatus {
     /// A snapshot is being installed; a restart finding this status redoes the install.
     Applying,
     /// The replica was removed; the record only keeps stale messages from recreating it.
-    Tombstone,
+    Tombstone {
+        /// The membership version as of which the replica is known to be removed. A sender at
+        /// or below it has not seen the removal: its messages may address the destroyed
+        /// replica, which must not come back with an empty log (it could vote twice and help a
+        /// stale membership to a second history).
+        removed_at: u64,
+    },
 }
 
 /// A hosted partition's persistent record.
@@ -224,10 +230,13 @@ impl PartitionState {
             match self.status {
                 PartitionStatus::Normal => 0,
                 PartitionStatus::Applying => 1,
-                PartitionStatus::Tombstone => 2,
+                PartitionStatus::Tombstone { .. } => 3,
             },
         ];
         self.partition.encode(&mut buf);
+        if let PartitionStatus::Tombstone { removed_at } = self.status {
+            encode_var_u64(&mut buf, removed_at);
+        }
         buf
     }
 
@@ -235,13 +244,20 @@ impl PartitionState {
     pub fn decode(mut input: &[u8]) -> Result<PartitionState> {
         let input = &mut input;
         expect_version(input)?;
-        let status = match take_u8(input)? {
+        let status = take_u8(input)?;
+        let partition = Partition::decode_from(input)?;
+        let status = match status {
             0 => PartitionStatus::Normal,
             1 => PartitionStatus::Applying,
-            2 => PartitionStatus::Tombstone,
+            // A tombstone written before `removed_at` existed: its descriptor's version.
+            2 => PartitionStatus::Tombstone {
+                removed_at: partition.epoch.conf_ver,
+            },
+            3 => PartitionStatus::Tombstone {
+                removed_at: take_var(input)?,
+            },
             other => return Err(corrupt(&format!("bad partition status {other}"))),
         };
-        let partition = Partition::decode_from(input)?;
         expect_end(input)?;
         Ok(PartitionState { status, partition })
     }
@@ -489,8 +505,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn partition_state_roundtrips(partition in partition(), status in 0u8..3) {
-            let status = [PartitionStatus::Normal, PartitionStatus::Applying, PartitionStatus::Tombstone][status as usize];
+        fn partition_state_roundtrips(partition in partition(), status in 0u8..3, removed_at: u64) {
+            let status = [
+                PartitionStatus::Normal,
+                PartitionStatus::Applying,
+                PartitionStatus::Tombstone { removed_at },
+            ][status as usize];
             let state = PartitionState { status, partition };
             let raw = state.encode();
             prop_assert_eq!(PartitionState::decode(&raw).unwrap(), state);

@@ -1,6 +1,10 @@
 //! [`StoreCluster`]: real `reef store` processes on loopback, for multi-process tests and the
 //! replication benchmark, with a small gRPC client that finds the leader and commits
 //! transactions through leader changes.
+//!
+//! Debugging: `REEF_TEST_LOG` sets the nodes' log filter (default `warn`); `REEF_TEST_KEEP=1`
+//! sends each node's log to `node<ID>.log` in the cluster directory and keeps that directory
+//! (data directories included) when the cluster is dropped, printing its path.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -100,6 +104,11 @@ pub struct StoreCluster {
     channels: std::collections::HashMap<usize, Channel>,
 }
 
+/// Returns true when `REEF_TEST_KEEP` asks to keep clusters' data directories and node logs.
+fn keep() -> bool {
+    std::env::var_os("REEF_TEST_KEEP").is_some()
+}
+
 fn free_port() -> Result<u16, Error> {
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
@@ -139,6 +148,9 @@ impl StoreCluster {
     ) -> Result<StoreCluster, Error> {
         let dir =
             tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+        if keep() {
+            eprintln!("cluster directory (kept): {}", dir.path().display());
+        }
         let mut nodes = Vec::new();
         for id in 1..=n {
             nodes.push(StoreNode {
@@ -178,7 +190,23 @@ impl StoreCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(["--tick-ms", &self.tick_ms.to_string()])
-            .args(["--log", "warn"]);
+            .args([
+                "--log",
+                &std::env::var("REEF_TEST_LOG").unwrap_or("warn".into()),
+            ]);
+        // Kept clusters log to a file per node (appended across restarts); others to stderr.
+        let stderr = if keep() {
+            let path = self._dir.path().join(format!("node{}.log", node.id));
+            Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?,
+            )
+        } else {
+            Stdio::inherit()
+        };
         match self.membership {
             Membership::Fixed { founders } => {
                 cmd.args(["--node-id", &node.id.to_string()])
@@ -212,7 +240,7 @@ impl StoreCluster {
         cmd.args(&self.extra_args);
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| Error::io(format!("starting {}", self.bin.display()), e))?;
         let stdout = child.stdout.take().expect("piped");
@@ -615,6 +643,12 @@ impl Drop for StoreCluster {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
+            }
+        }
+        if keep() {
+            if let Ok(empty) = tempfile::tempdir() {
+                let dir = std::mem::replace(&mut self._dir, empty);
+                eprintln!("kept the cluster directory {}", dir.keep().display());
             }
         }
     }
