@@ -225,6 +225,18 @@ impl Store for ClusterStore {
             "destroying ranges is not run through the cluster client yet".into(),
         ))
     }
+
+    fn scan_locks(
+        &self,
+        _start: &[u8],
+        _end: &[u8],
+        _max_ts: Timestamp,
+        _limit: usize,
+    ) -> reef_txn::Result<Vec<LockInfo>> {
+        Err(TxnError::Unavailable(
+            "scanning locks for GC is not run through the cluster client yet".into(),
+        ))
+    }
 }
 
 type Waiter = std::sync::mpsc::SyncSender<reef_txn::Result<Timestamp>>;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reef_common::{ts_physical_ms, Timestamp};
 use reef_storage::{Cf, Cursor, Engine, WriteBatch};
 
-use crate::error::{Result, TxnError};
+use crate::error::{LockInfo, Result, TxnError};
 use crate::latch::Latches;
 use crate::record::{
     decode_user_key, encode_lock, lock_key, split_write_key, write_key, Lock, LockKind, WriteKind,
@@ -218,6 +218,9 @@ pub struct GcProgress {
     pub versions_deleted: usize,
     /// How many registered ranges were destroyed (by [`TxnClient::run_gc`](crate::TxnClient::run_gc)).
     pub ranges_destroyed: usize,
+    /// How many abandoned locks at or below the safe point were committed or rolled back
+    /// before collecting (by [`TxnClient::run_gc`](crate::TxnClient::run_gc)).
+    pub locks_resolved: usize,
 }
 
 /// The result of [`MvccStore::apply`].
@@ -694,6 +697,30 @@ impl MvccStore {
     /// family, so the cost does not grow with the number of keys.
     pub fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
         self.run([], true, |batch| destroy_range_into(batch, start, end))
+    }
+
+    /// Returns up to `limit` locks in `[start, end)` (an empty `end`: no bound), in key order,
+    /// held by transactions that started at or below `max_ts`.
+    pub fn scan_locks(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<LockInfo>> {
+        let (lower, upper) = data_bounds(start, end);
+        let mut cursor = self.engine.cursor(Cf::Lock, Some(&lower), upper.as_deref());
+        cursor.seek_to_first();
+        let mut locks = Vec::new();
+        while cursor.valid() && locks.len() < limit.max(1) {
+            let lock = Lock::decode(cursor.value())?;
+            if lock.start_ts <= max_ts {
+                locks.push(lock.info(&decode_user_key(cursor.key())?));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(locks)
     }
 
     /// Applies [`Command::Gc`] from borrowed parts.

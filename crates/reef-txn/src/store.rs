@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reef_common::Timestamp;
 use reef_storage::Engine;
 
-use crate::error::Result;
+use crate::error::{LockInfo, Result};
 use crate::mvcc::{GcProgress, KvPair, Mutation, MvccStore, TxnStatus};
 
 /// The transactional key-value service a [`Transaction`](crate::Transaction) uses.
@@ -70,6 +70,15 @@ pub trait Store: Send + Sync {
     ) -> Result<GcProgress>;
     /// Removes a range outright (see [`Command::DestroyRange`](crate::Command::DestroyRange)).
     fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()>;
+    /// Returns up to `limit` locks in `[start, end)` held by transactions that started at or
+    /// below `max_ts` (see [`MvccStore::scan_locks`]).
+    fn scan_locks(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<LockInfo>>;
 }
 
 /// A [`Store`] over an [`MvccStore`] on the local engine.
@@ -166,5 +175,15 @@ impl Store for LocalStore {
 
     fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
         self.mvcc.destroy_range(start, end)
+    }
+
+    fn scan_locks(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_ts: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<LockInfo>> {
+        self.mvcc.scan_locks(start, end, max_ts, limit)
     }
 }

@@ -312,7 +312,8 @@ impl TxnClient {
         self.shared.active.lock().keys().next().copied()
     }
 
-    /// Collects garbage over the whole key space: destroys the ranges registered by
+    /// Collects garbage over the whole key space: settles the locks of finished transactions
+    /// that started at or below the safe point, destroys the ranges registered by
     /// [`Transaction::destroy_range`] whose transactions committed at or below `safe_point`,
     /// then removes versions that no snapshot at or above `safe_point` can see. The safe point
     /// is lowered below the oldest live transaction of this client if needed. Returns the
@@ -322,8 +323,10 @@ impl TxnClient {
             Some(min) => safe_point.min(min.saturating_sub(1)),
             None => safe_point,
         };
+        let (safe_point, locks_resolved) = self.settle_locks(safe_point)?;
         let mut total = GcProgress {
             ranges_destroyed: self.destroy_registered_ranges(safe_point)?,
+            locks_resolved,
             ..GcProgress::default()
         };
         let mut start = Vec::new();
@@ -334,6 +337,64 @@ impl TxnClient {
             match progress.next_key {
                 Some(next) => start = next,
                 None => return Ok(total),
+            }
+        }
+    }
+
+    /// Commits or rolls back, by their primaries' outcome, the locks of finished transactions
+    /// that started at or below `safe_point` (a client that died after committing its primary
+    /// leaves secondary locks). GC then never removes a commit record a leftover lock still
+    /// needs: once the primary is overwritten, its record is garbage, and a reader meeting the
+    /// secondary would find no record and roll it back. A lock whose transaction may still
+    /// commit (its TTL has not run out) keeps the safe point below its start. Returns the safe
+    /// point to collect at and how many locks were resolved.
+    fn settle_locks(&self, mut safe_point: Timestamp) -> Result<(Timestamp, usize)> {
+        const BATCH: usize = 1024;
+        let store = &self.shared.store;
+        let mut resolved = 0;
+        let mut start = Vec::new();
+        loop {
+            let locks = store.scan_locks(&start, &[], safe_point, BATCH)?;
+            let current_ts = self.shared.tso.get_ts()?;
+            // One status check and one resolve per transaction in the batch. The outcome is
+            // `None` while the transaction may still commit, else its commit ts, if any.
+            let mut txns: BTreeMap<Timestamp, (Option<Option<Timestamp>>, Vec<Vec<u8>>)> =
+                BTreeMap::new();
+            for lock in &locks {
+                let (outcome, keys) = match txns.entry(lock.start_ts) {
+                    std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        let outcome = match store.check_txn_status(
+                            &lock.primary,
+                            lock.start_ts,
+                            current_ts,
+                        )? {
+                            TxnStatus::Committed(commit_ts) => Some(Some(commit_ts)),
+                            TxnStatus::RolledBack => Some(None),
+                            TxnStatus::Locked { .. } => None,
+                        };
+                        entry.insert((outcome, Vec::new()))
+                    }
+                };
+                if outcome.is_some() {
+                    keys.push(lock.key.clone());
+                }
+            }
+            for (start_ts, (outcome, keys)) in txns {
+                match outcome {
+                    Some(commit_ts) => {
+                        store.resolve_lock(start_ts, commit_ts, &keys)?;
+                        resolved += keys.len();
+                    }
+                    None => safe_point = safe_point.min(start_ts.saturating_sub(1)),
+                }
+            }
+            match locks.last() {
+                Some(last) if locks.len() >= BATCH => {
+                    start = last.key.clone();
+                    start.push(0);
+                }
+                _ => return Ok((safe_point, resolved)),
             }
         }
     }

@@ -459,6 +459,57 @@ fn gc_keeps_what_snapshots_can_see() {
     assert_eq!(count, 1);
 }
 
+/// A transaction whose client died after committing its primary leaves a secondary lock. Once
+/// the primary is overwritten, its commit record is garbage below the safe point: GC must
+/// settle the lock first, or a later reader would find no record, roll the secondary back and
+/// see half of a committed transaction.
+#[test]
+fn gc_settles_abandoned_locks_before_collecting() {
+    let env = env();
+    let start_ts = env.tso.get_ts().unwrap();
+    let m = |key: &[u8], value: &str| Mutation {
+        op: MutationOp::Put(value.as_bytes().to_vec()),
+        key: key.to_vec(),
+        conflict_ts: None,
+    };
+    env.store
+        .prewrite(&[m(b"p", "p1"), m(b"s", "s1")], b"p", start_ts, 60_000)
+        .unwrap();
+    let commit_ts = env.tso.get_ts().unwrap();
+    env.store
+        .commit(&[b"p".to_vec()], start_ts, commit_ts)
+        .unwrap();
+    // The client is gone; the primary is overwritten by a later transaction.
+    put(&env, b"p", b"p2");
+    // A live transaction that started before the abandoned one committed holds the safe point
+    // below it: its lock is left alone.
+    let progress = env.client.run_gc(start_ts - 1).unwrap();
+    assert_eq!(progress.locks_resolved, 0, "{progress:?}");
+
+    let safe_point = env.tso.get_ts().unwrap();
+    let progress = env.client.run_gc(safe_point).unwrap();
+    assert_eq!(progress.locks_resolved, 1, "{progress:?}");
+    assert!(progress.versions_deleted >= 1, "{progress:?}");
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"p").unwrap(), v("p2"));
+    assert_eq!(
+        reader.get(b"s").unwrap(),
+        v("s1"),
+        "the committed transaction's secondary survives GC"
+    );
+
+    // A lock whose transaction may still commit (its TTL has not run out) holds the safe point
+    // below its start: nothing it might need is collected.
+    let live_ts = env.tso.get_ts().unwrap();
+    env.store
+        .prewrite(&[m(b"q", "q1")], b"q", live_ts, 600_000)
+        .unwrap();
+    put(&env, b"s", b"s2");
+    let progress = env.client.run_gc(env.tso.get_ts().unwrap()).unwrap();
+    assert_eq!(progress.locks_resolved, 0, "{progress:?}");
+    assert_eq!(env.store.get(b"s", live_ts).unwrap(), v("s1"));
+}
+
 #[test]
 fn counter_increments_are_never_lost() {
     let env = env();
