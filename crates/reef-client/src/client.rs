@@ -42,6 +42,26 @@ pub struct Client {
     root: Option<Arc<RootClient>>,
 }
 
+/// Returns where a request on `partition` for a range ending at `end` (empty: no end) stops:
+/// never past the partition's end, since a node refuses ranges its partition lacks.
+fn clip_end(partition: &pb::Partition, end: &bytes::Bytes) -> bytes::Bytes {
+    if end.is_empty() || (!partition.end.is_empty() && partition.end < end) {
+        partition.end.clone()
+    } else {
+        end.clone()
+    }
+}
+
+/// Returns the first key of the partition after `partition` if a range ending at `end`
+/// (empty: no end) continues there.
+fn next_start(partition: &pb::Partition, end: &[u8]) -> Option<Vec<u8>> {
+    if partition.end.is_empty() || (!end.is_empty() && end <= partition.end.as_ref()) {
+        None
+    } else {
+        Some(partition.end.to_vec())
+    }
+}
+
 impl Client {
     /// Creates a client of cluster `cluster_id` whose nodes are `nodes` (id, `host:port`).
     /// Each request gives up after `deadline`.
@@ -319,14 +339,7 @@ impl Client {
                 .with_leader(
                     &from,
                     |mut kv, ctx, partition| {
-                        // Never past the partition's end: the node refuses ranges it lacks.
-                        let stop = if end_bytes.is_empty()
-                            || (!partition.end.is_empty() && partition.end < end_bytes)
-                        {
-                            partition.end.clone()
-                        } else {
-                            end_bytes.clone()
-                        };
+                        let stop = clip_end(&partition, &end_bytes);
                         let start = from_bytes.clone();
                         async move {
                             kv.scan(pb::ScanRequest {
@@ -360,12 +373,138 @@ impl Client {
                 continue;
             }
             // This partition is exhausted: move to the next, unless the range ends here.
-            if partition.end.is_empty() || (!end.is_empty() && end <= partition.end.as_ref()) {
-                break;
+            match next_start(&partition, end) {
+                Some(next) => from = next,
+                None => break,
             }
-            from = partition.end.to_vec();
         }
         Ok(out)
+    }
+
+    /// Returns up to `limit` locks in `[start, end)` (empty `end`: no end) of transactions
+    /// that started at or below `max_ts`, in key order, partition by partition.
+    pub async fn scan_locks(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_ts: u64,
+        limit: usize,
+    ) -> Result<Vec<pb::LockInfo>> {
+        let end_bytes = bytes::Bytes::copy_from_slice(end);
+        let mut out: Vec<pb::LockInfo> = Vec::new();
+        let mut from = start.to_vec();
+        while out.len() < limit {
+            let want = (limit - out.len()).min(u32::MAX as usize) as u32;
+            let from_bytes = bytes::Bytes::copy_from_slice(&from);
+            let (resp, partition) = self
+                .with_leader(
+                    &from,
+                    |mut kv, ctx, partition| {
+                        let req = pb::ScanLocksRequest {
+                            context: Some(ctx),
+                            start: from_bytes.clone(),
+                            end: clip_end(&partition, &end_bytes),
+                            max_ts,
+                            limit: want,
+                        };
+                        async move { kv.scan_locks(req).await }
+                    },
+                    |r: &pb::ScanLocksResponse| r.partition_error.as_ref(),
+                )
+                .await?;
+            if let Some(err) = resp.key_error {
+                return Err(ClientError::Key(Box::new(err)));
+            }
+            let got = resp.locks.len();
+            out.extend(resp.locks);
+            if got >= want as usize {
+                let mut next = out.last().expect("got locks").key.to_vec();
+                next.push(0);
+                from = next;
+                continue;
+            }
+            match next_start(&partition, end) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one MVCC garbage collection step on the partition holding `start`: at most
+    /// `limit` user keys of `[start, end)` (empty `end`: no end), never past the partition's
+    /// end. Returns the keys visited, the versions removed, and where the range continues
+    /// (in this partition or the next), if anywhere.
+    pub async fn gc(
+        &self,
+        safe_point: u64,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<(u64, u64, Option<Vec<u8>>)> {
+        let end_bytes = bytes::Bytes::copy_from_slice(end);
+        let start_bytes = bytes::Bytes::copy_from_slice(start);
+        let limit = limit.min(u32::MAX as usize) as u32;
+        let (resp, partition) = self
+            .with_leader(
+                start,
+                |mut kv, ctx, partition| {
+                    let req = pb::GcRequest {
+                        context: Some(ctx),
+                        safe_point,
+                        start: start_bytes.clone(),
+                        end: clip_end(&partition, &end_bytes),
+                        limit,
+                    };
+                    async move { kv.gc(req).await }
+                },
+                |r: &pb::CommandResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if let Some(err) = resp.key_error {
+            return Err(ClientError::Key(Box::new(err)));
+        }
+        let progress = resp
+            .gc
+            .ok_or_else(|| ClientError::Transport("a GC answer without progress".into()))?;
+        let next = if progress.more {
+            Some(progress.next_key.to_vec())
+        } else {
+            next_start(&partition, end)
+        };
+        Ok((progress.keys_scanned, progress.versions_deleted, next))
+    }
+
+    /// Removes every version and lock of `[start, end)` outright (`end` not empty),
+    /// partition by partition.
+    pub async fn destroy_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        let end_bytes = bytes::Bytes::copy_from_slice(end);
+        let mut from = start.to_vec();
+        while from.as_slice() < end {
+            let from_bytes = bytes::Bytes::copy_from_slice(&from);
+            let (resp, partition) = self
+                .with_leader(
+                    &from,
+                    |mut kv, ctx, partition| {
+                        let req = pb::DestroyRangeRequest {
+                            context: Some(ctx),
+                            start: from_bytes.clone(),
+                            end: clip_end(&partition, &end_bytes),
+                        };
+                        async move { kv.destroy_range(req).await }
+                    },
+                    |r: &pb::CommandResponse| r.partition_error.as_ref(),
+                )
+                .await?;
+            if let Some(err) = resp.key_error {
+                return Err(ClientError::Key(Box::new(err)));
+            }
+            match next_start(&partition, end) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// Returns the first key of the partition holding the keys just below `end` (empty: the

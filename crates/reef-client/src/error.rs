@@ -51,6 +51,7 @@ impl ClientError {
                 Some(Error::TxnNotFound(_)) => ErrorCode::TxnNotFound,
                 Some(Error::AlreadyCommitted(_)) => ErrorCode::AlreadyCommitted,
                 Some(Error::InvalidArgument(_)) => ErrorCode::InvalidArgument,
+                Some(Error::SnapshotTooOld(_)) => ErrorCode::SnapshotTooOld,
                 None => ErrorCode::Internal,
             },
         }

@@ -181,6 +181,7 @@ impl RootClient {
         &self,
         node: pb::NodeDesc,
         replicas: Vec<pb::ReplicaReport>,
+        min_active_ts: Option<u64>,
     ) -> Result<pb::HeartbeatResponse> {
         self.call(
             |mut meta, cluster_id| {
@@ -188,6 +189,7 @@ impl RootClient {
                     cluster_id,
                     node: Some(node.clone()),
                     replicas: replicas.clone(),
+                    min_active_ts: min_active_ts.unwrap_or(0),
                 };
                 async move { meta.heartbeat(req).await }
             },

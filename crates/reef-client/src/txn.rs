@@ -9,8 +9,7 @@ use std::sync::Arc;
 use reef_common::Timestamp;
 use reef_rpc::pb;
 use reef_txn::{
-    GcProgress, KvPair, LockInfo, LockKind, Mutation, MutationOp, Store, TimestampOracle, TxnError,
-    TxnStatus,
+    GcProgress, KvPair, LockInfo, Mutation, MutationOp, Store, TimestampOracle, TxnError, TxnStatus,
 };
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -45,18 +44,7 @@ fn txn_error(err: ClientError, start_ts: Timestamp) -> TxnError {
         return TxnError::Unavailable(err.to_string());
     };
     match key_error.error {
-        Some(Error::Locked(lock)) => TxnError::KeyIsLocked(LockInfo {
-            key: lock.key.to_vec(),
-            primary: lock.primary.to_vec(),
-            start_ts: lock.start_ts,
-            ttl_ms: lock.ttl_ms,
-            kind: match lock.kind {
-                0 => LockKind::Put,
-                1 => LockKind::Delete,
-                _ => LockKind::Lock,
-            },
-            min_commit_ts: lock.min_commit_ts,
-        }),
+        Some(Error::Locked(lock)) => TxnError::KeyIsLocked(reef_rpc::lock_info_from_pb(&lock)),
         Some(Error::Conflict(c)) => TxnError::WriteConflict {
             key: c.key.to_vec(),
             start_ts: c.start_ts,
@@ -75,6 +63,10 @@ fn txn_error(err: ClientError, start_ts: Timestamp) -> TxnError {
             commit_ts: c.commit_ts,
         },
         Some(Error::InvalidArgument(msg)) => TxnError::InvalidArgument(msg),
+        Some(Error::SnapshotTooOld(old)) => TxnError::SnapshotTooOld {
+            ts: old.ts,
+            safe_point: old.safe_point,
+        },
         None => TxnError::Corruption(format!(
             "a node answered with an empty key error: {}",
             key_error.message
@@ -210,32 +202,39 @@ impl Store for ClusterStore {
 
     fn gc(
         &self,
-        _safe_point: Timestamp,
-        _start: &[u8],
-        _end: &[u8],
-        _limit: usize,
+        safe_point: Timestamp,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
     ) -> reef_txn::Result<GcProgress> {
-        Err(TxnError::Unavailable(
-            "MVCC garbage collection is not run through the cluster client yet".into(),
-        ))
+        let (keys_scanned, versions_deleted, next_key) =
+            self.run(safe_point, self.client.gc(safe_point, start, end, limit))?;
+        Ok(GcProgress {
+            next_key,
+            keys_scanned: keys_scanned as usize,
+            versions_deleted: versions_deleted as usize,
+            ..GcProgress::default()
+        })
     }
 
-    fn destroy_range(&self, _start: &[u8], _end: &[u8]) -> reef_txn::Result<()> {
-        Err(TxnError::Unavailable(
-            "destroying ranges is not run through the cluster client yet".into(),
-        ))
+    fn destroy_range(&self, start: &[u8], end: &[u8]) -> reef_txn::Result<()> {
+        if end.is_empty() {
+            return Err(TxnError::InvalidArgument(
+                "a range to destroy needs an end".into(),
+            ));
+        }
+        self.run(0, self.client.destroy_range(start, end))
     }
 
     fn scan_locks(
         &self,
-        _start: &[u8],
-        _end: &[u8],
-        _max_ts: Timestamp,
-        _limit: usize,
+        start: &[u8],
+        end: &[u8],
+        max_ts: Timestamp,
+        limit: usize,
     ) -> reef_txn::Result<Vec<LockInfo>> {
-        Err(TxnError::Unavailable(
-            "scanning locks for GC is not run through the cluster client yet".into(),
-        ))
+        let locks = self.run(max_ts, self.client.scan_locks(start, end, max_ts, limit))?;
+        Ok(locks.iter().map(reef_rpc::lock_info_from_pb).collect())
     }
 }
 

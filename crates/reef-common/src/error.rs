@@ -48,6 +48,9 @@ pub enum ErrorCode {
     InvalidArgument,
     /// An internal invariant failed.
     Internal,
+    /// A read or write used a timestamp below the GC safe point: versions it would need may
+    /// have been collected.
+    SnapshotTooOld,
 }
 
 impl ErrorCode {
@@ -73,6 +76,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::SnapshotTooOld => "SNAPSHOT_TOO_OLD",
         }
     }
 
@@ -92,6 +96,7 @@ impl ErrorCode {
                 | ErrorCode::KeyNotInPartition
                 | ErrorCode::StaleCommand
                 | ErrorCode::Unavailable
+                | ErrorCode::SnapshotTooOld
         )
     }
 }

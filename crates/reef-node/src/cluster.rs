@@ -94,6 +94,34 @@ pub struct ClusterConfig {
     pub root_config: RootConfig,
     /// How often the node reports to the root leader.
     pub heartbeat_interval: Duration,
+    /// How often the node collects MVCC garbage when the root leader asks it to.
+    pub gc_interval: Duration,
+    /// Shared with the node's SQL layer: its oldest live transaction goes out with every
+    /// heartbeat.
+    pub gc: Arc<GcLink>,
+}
+
+/// What a cluster node's heartbeats carry for MVCC garbage collection.
+#[derive(Default)]
+pub struct GcLink {
+    /// The transaction client of the node's SQL layer, once it runs: the start of its
+    /// oldest live transaction holds the cluster's safe point back.
+    pub txns: std::sync::OnceLock<reef_txn::TxnClient>,
+    /// The cluster's safe point as last heard from the root leader (0: none yet); the node
+    /// refuses reads and prewrites below it.
+    pub safe_point: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the root leader asked this node to collect garbage.
+    pub driver: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for GcLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcLink")
+            .field("sql", &self.txns.get().is_some())
+            .field("safe_point", &self.safe_point)
+            .field("driver", &self.driver)
+            .finish()
+    }
 }
 
 impl ClusterConfig {
@@ -111,6 +139,8 @@ impl ClusterConfig {
             settings: Settings::default(),
             root_config: RootConfig::default(),
             heartbeat_interval: Duration::from_secs(1),
+            gc_interval: Duration::from_secs(60),
+            gc: Arc::default(),
         }
     }
 }
@@ -254,7 +284,8 @@ pub async fn run_cluster_node(
         ident.node_id,
         router.clone(),
         addrs.clone(),
-    );
+    )
+    .with_gc_safe_point(cfg.gc.safe_point.clone());
     let meta = cfg.root.then(|| {
         let root = Arc::new(Root::new(
             ident.node_id,
@@ -281,19 +312,64 @@ pub async fn run_cluster_node(
         cfg.heartbeat_interval.max(Duration::from_secs(2)),
     ));
     let heartbeats = tokio::spawn(heartbeat_loop(
-        roots,
+        roots.clone(),
         desc,
         router,
         addrs,
         engine,
         cfg.heartbeat_interval,
+        cfg.gc.clone(),
     ));
+    let gc = tokio::spawn(gc_loop(roots, cfg.gc.clone(), cfg.gc_interval));
     let result = serve_node(listener, services, meta, driver, shutdown, || {
         ready(local, ident, seeds)
     })
     .await;
     heartbeats.abort();
+    gc.abort();
     result
+}
+
+/// Collects MVCC garbage over the whole cluster every `interval` while the root leader names
+/// this node the collector, at the safe point it last announced: settles leftover locks
+/// below it, destroys dropped tables' ranges, and removes old versions, partition by
+/// partition on their leaders.
+async fn gc_loop(roots: Arc<RootClient>, link: Arc<GcLink>, interval: Duration) {
+    use std::sync::atomic::Ordering;
+    let runtime = tokio::runtime::Handle::current();
+    let client = Arc::new(reef_client::Client::with_root(
+        roots.clone(),
+        Duration::from_secs(30),
+    ));
+    let store = Arc::new(reef_client::ClusterStore::new(client, runtime.clone()));
+    let tso = Arc::new(reef_client::RemoteTso::new(roots, &runtime));
+    let txns = reef_txn::TxnClient::new(store, tso);
+    let mut collected = 0;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let safe_point = link.safe_point.load(Ordering::SeqCst);
+        if !link.driver.load(Ordering::SeqCst) || safe_point <= collected {
+            continue;
+        }
+        let gc_txns = txns.clone();
+        match tokio::task::spawn_blocking(move || gc_txns.run_gc(safe_point)).await {
+            Ok(Ok(p)) => {
+                collected = safe_point;
+                tracing::info!(
+                    safe_point,
+                    locks_resolved = p.locks_resolved,
+                    ranges_destroyed = p.ranges_destroyed,
+                    versions_deleted = p.versions_deleted,
+                    keys_scanned = p.keys_scanned,
+                    "collected garbage"
+                );
+            }
+            Ok(Err(err)) => tracing::warn!(safe_point, %err, "garbage collection failed"),
+            Err(err) => tracing::error!(%err, "the garbage collection task failed"),
+        }
+    }
 }
 
 /// Reports to the root leader every `interval`, learns the member list, and carries out the
@@ -305,7 +381,9 @@ async fn heartbeat_loop(
     addrs: PeerAddrs,
     engine: Arc<dyn Engine>,
     interval: Duration,
+    gc: Arc<GcLink>,
 ) {
+    use std::sync::atomic::Ordering;
     let node = reef_rpc::node_to_pb(&desc);
     let mut members: Vec<(u64, String)> = Vec::new();
     let mut ticker = tokio::time::interval(interval);
@@ -338,7 +416,8 @@ async fn heartbeat_loop(
                 })
             })
             .collect();
-        let reply = match roots.heartbeat(node.clone(), replicas).await {
+        let min_active_ts = gc.txns.get().and_then(|t| t.min_active_start_ts());
+        let reply = match roots.heartbeat(node.clone(), replicas, min_active_ts).await {
             Ok(reply) => reply,
             Err(err @ reef_client::ClientError::Refused(_)) => {
                 tracing::warn!(%err, "the root service refused the heartbeat");
@@ -349,6 +428,9 @@ async fn heartbeat_loop(
                 continue;
             }
         };
+        gc.safe_point
+            .fetch_max(reply.gc_safe_point, Ordering::SeqCst);
+        gc.driver.store(reply.gc_driver, Ordering::SeqCst);
         let learned: Vec<(u64, String)> =
             reply.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
         if learned != members {
@@ -427,6 +509,21 @@ pub async fn status_text(roots: Vec<String>, cluster_id: u64) -> Result<String> 
         out,
         "root leader: node {}; replicas per partition: {}; suspect after {} ms, dead after {} ms",
         status.root_leader, status.replicas, status.suspect_after_ms, status.dead_after_ms
+    )?;
+    let safe_point = if status.gc_safe_point == 0 {
+        "none yet".to_string()
+    } else {
+        let ms = reef_common::ts_physical_ms(status.gc_safe_point);
+        format!(
+            "{} ({} ms ago)",
+            status.gc_safe_point,
+            reef_txn::now_ms().saturating_sub(ms)
+        )
+    };
+    writeln!(
+        out,
+        "GC: versions kept {} ms after being overwritten; safe point {safe_point}",
+        status.gc_life_ms
     )?;
     writeln!(
         out,

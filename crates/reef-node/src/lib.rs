@@ -156,6 +156,7 @@ pub async fn serve_cluster(
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let gc = cluster.gc.clone();
     let mut storage = tokio::spawn(cluster::run_cluster_node(
         cluster,
         async move {
@@ -190,6 +191,8 @@ pub async fn serve_cluster(
         ..Default::default()
     };
     let txns = reef_txn::TxnClient::with_config(store, tso, txn_config);
+    // Its oldest live transaction holds the cluster's GC safe point back.
+    let _ = gc.txns.set(txns.clone());
     let sql_config = reef_sql::SqlConfig {
         query_memory_limit: config.query_memory_limit,
     };

@@ -80,6 +80,14 @@ enum Command {
         /// replicas are re-created elsewhere.
         #[arg(long, default_value_t = 60000)]
         dead_after_ms: u64,
+        /// For a new cluster: milliseconds old versions stay readable after being overwritten
+        /// (the MVCC garbage collection life time).
+        #[arg(long, default_value_t = reef_root::DEFAULT_GC_LIFE_MS)]
+        gc_life_ms: u64,
+        /// Milliseconds between garbage collection rounds, when the root leader names this
+        /// node the collector.
+        #[arg(long, default_value_t = 60_000)]
+        gc_interval_ms: u64,
         /// Fixed membership: this node's id, at least 1.
         #[arg(long, requires = "peers")]
         node_id: Option<u64>,
@@ -190,6 +198,8 @@ fn run(cli: Cli) -> Result<()> {
                 cluster.join = join;
                 cluster.pg_addr = cfg.pg_addr.to_string();
                 cluster.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
+                cluster.gc_interval = std::time::Duration::from_secs(cfg.gc_interval_secs.max(1));
+                cluster.settings.gc_life_ms = cfg.gc_life_time_secs.saturating_mul(1000);
                 return start_cluster(cfg, cluster);
             }
             start(cfg)
@@ -204,6 +214,8 @@ fn run(cli: Cli) -> Result<()> {
             replicas,
             suspect_after_ms,
             dead_after_ms,
+            gc_life_ms,
+            gc_interval_ms,
             node_id,
             cluster_id,
             peers,
@@ -268,7 +280,9 @@ fn run(cli: Cli) -> Result<()> {
                     replicas,
                     suspect_after_ms,
                     dead_after_ms,
+                    gc_life_ms,
                 };
+                cfg.gc_interval = std::time::Duration::from_millis(gc_interval_ms.max(10));
                 runtime.block_on(reef_node::cluster::run_cluster_node(
                     cfg,
                     shutdown_signal(),

@@ -307,3 +307,174 @@ fn replicas_and_leaders_spread_over_nodes_as_they_join() {
         assert!(total >= 21, "{:?}", loads(&status));
     });
 }
+
+/// Counts, in a stopped node's data directory, the write records and locks of `key`, with the
+/// values of its committed puts.
+fn on_disk(data_dir: &Path, key: &[u8]) -> (usize, Vec<Vec<u8>>, usize) {
+    use reef_storage::{Cf, Engine, EngineOptions, RocksEngine};
+    let engine = RocksEngine::open(data_dir, &EngineOptions::default()).unwrap();
+    let (mut records, mut puts, mut locks) = (0, Vec::new(), 0);
+    for cf in [Cf::Write, Cf::Lock] {
+        let mut cursor = engine.cursor(cf, None, None);
+        cursor.seek_to_first();
+        while cursor.valid() {
+            let mut input = cursor.key();
+            if reef_common::codec::decode_bytes(&mut input).ok().as_deref() == Some(key) {
+                if cf == Cf::Lock {
+                    locks += 1;
+                } else {
+                    records += 1;
+                    let write = reef_txn::WriteRef::decode(cursor.value()).unwrap();
+                    if write.kind == reef_txn::WriteKind::Put {
+                        puts.push(write.value.to_vec());
+                    }
+                }
+            }
+            cursor.next();
+        }
+    }
+    (records, puts, locks)
+}
+
+/// MVCC garbage collection over the cluster, with a three-second GC life time: the root leader
+/// moves the safe point and names its own node the collector, which settles a dead client's
+/// leftover lock by its primary, destroys registered ranges and removes old versions on every
+/// replica of both partitions; reads below the safe point are refused.
+#[test]
+fn garbage_is_collected_on_every_replica_below_the_safe_point() {
+    use reef_client::{ClusterStore, RemoteTso};
+    use reef_txn::{IsolationLevel, Mutation, MutationOp, Store, TimestampOracle, TxnClient};
+    use std::sync::Arc;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cluster = start(3, &["--gc-life-ms", "3000", "--gc-interval-ms", "200"]);
+    let roots = Arc::new(roots(&cluster));
+    runtime.block_on(async {
+        wait_for(&roots, "three replicas of everything", |s| {
+            voters(s, 1).len() == 3 && voters(s, 2).len() == 3
+        })
+        .await;
+        cluster.split(b"\x02m").await.unwrap();
+    });
+    let client = Arc::new(Client::with_root(roots.clone(), Duration::from_secs(20)));
+    let store = Arc::new(ClusterStore::new(client, runtime.handle().clone()));
+    let tso = Arc::new(RemoteTso::new(roots.clone(), runtime.handle()));
+    let txns = TxnClient::new(store.clone(), tso.clone());
+    let write = |key: &[u8], value: &str| {
+        let txn = txns.begin(IsolationLevel::RepeatableRead).unwrap();
+        txn.put(key.to_vec(), value.as_bytes().to_vec());
+        txn.commit().unwrap().unwrap()
+    };
+    let destroy = |start: &[u8], end: &[u8]| {
+        let txn = txns.begin(IsolationLevel::RepeatableRead).unwrap();
+        txn.destroy_range(start, end);
+        txn.commit().unwrap();
+    };
+    let gone = |start: &[u8], end: &[u8]| {
+        let txn = txns.begin(IsolationLevel::RepeatableRead).unwrap();
+        let empty = txn.scan(start, end).unwrap().next().is_none();
+        txn.rollback().unwrap();
+        empty
+    };
+    let wait_until_gone = |start: &[u8], end: &[u8]| {
+        let until = Instant::now() + Duration::from_secs(60);
+        while !gone(start, end) {
+            assert!(
+                Instant::now() < until,
+                "the registered range was never destroyed"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // Twenty versions of a key on each side of the split.
+    for i in 0..20 {
+        write(b"\x02a", &format!("a{i}"));
+        write(b"\x02z", &format!("z{i}"));
+    }
+    // A client that died after committing its primary (left of the split) leaves its
+    // secondary (right of it) locked; then the primary is overwritten, which makes its commit
+    // record garbage. Nothing reads the secondary before GC.
+    let start_ts = tso.get_ts().unwrap();
+    let put = |key: &[u8], value: &str| Mutation {
+        op: MutationOp::Put(value.as_bytes().to_vec()),
+        key: key.to_vec(),
+        conflict_ts: None,
+    };
+    store
+        .prewrite(
+            &[put(b"\x02b", "b1"), put(b"\x02y", "y1")],
+            b"\x02b",
+            start_ts,
+            100,
+        )
+        .unwrap();
+    let commit_ts = tso.get_ts().unwrap();
+    store
+        .commit(&[b"\x02b".to_vec()], start_ts, commit_ts)
+        .unwrap();
+    write(b"\x02b", "b2");
+    // A dropped table's range, spanning both partitions.
+    for key in [&b"\x02d1"[..], b"\x02d2", b"\x02n1", b"\x02n2"] {
+        write(key, "x");
+    }
+    let before = tso.get_ts().unwrap();
+    destroy(b"\x02d", b"\x02o");
+    wait_until_gone(b"\x02d", b"\x02o");
+    // Rounds run one after another: once a range registered now is gone too, the round that
+    // destroyed the first one has finished collecting versions.
+    write(b"\x02q1", "x");
+    destroy(b"\x02q", b"\x02r");
+    wait_until_gone(b"\x02q", b"\x02r");
+
+    // Below the safe point, reads are refused rather than answered from collected versions.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get(b"\x02a", before) {
+            Err(reef_txn::TxnError::SnapshotTooOld { ts, safe_point }) => {
+                assert_eq!(ts, before);
+                assert!(safe_point > before);
+                break;
+            }
+            other => assert!(
+                Instant::now() < until,
+                "a read below the safe point: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = runtime.block_on(roots.cluster()).unwrap();
+    assert_eq!(status.gc_life_ms, 3000);
+    assert!(status.gc_safe_point > before, "{}", status.gc_safe_point);
+
+    // Every replica kept only the newest version, committed the secondary and destroyed the
+    // ranges.
+    for i in 0..3 {
+        cluster.kill(i).unwrap();
+    }
+    for node in &cluster.nodes {
+        let (records, puts, _) = on_disk(&node.data_dir, b"\x02a");
+        assert_eq!(
+            (records, puts),
+            (1, vec![b"a19".to_vec()]),
+            "node {}",
+            node.id
+        );
+        let (records, puts, _) = on_disk(&node.data_dir, b"\x02z");
+        assert_eq!(
+            (records, puts),
+            (1, vec![b"z19".to_vec()]),
+            "node {}",
+            node.id
+        );
+        let (_, puts, locks) = on_disk(&node.data_dir, b"\x02y");
+        assert_eq!((puts, locks), (vec![b"y1".to_vec()], 0), "node {}", node.id);
+        for key in [&b"\x02d1"[..], b"\x02n2", b"\x02q1"] {
+            assert_eq!(on_disk(&node.data_dir, key).0, 0, "node {}", node.id);
+        }
+    }
+}

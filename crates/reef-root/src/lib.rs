@@ -38,7 +38,7 @@ pub mod schedule;
 pub use error::{Result, RootError};
 pub use meta::{
     bootstrap_batch, first_data_partition, root_partition, NodeDesc, RootData, Settings,
-    FIRST_DATA_PARTITION_ID, ROOT_PARTITION_ID, SYSTEM_END,
+    DEFAULT_GC_LIFE_MS, FIRST_DATA_PARTITION_ID, ROOT_PARTITION_ID, SYSTEM_END,
 };
 pub use root::{
     ClusterStatus, Heartbeat, HeartbeatReply, Location, NodeStatus, ReplicaReport, Root, RootConfig,

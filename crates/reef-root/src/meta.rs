@@ -23,6 +23,7 @@ const PREFIX: &[u8] = b"\x00root/";
 const TSO_KEY: &[u8] = b"\x00root/tso";
 const NEXT_NODE_KEY: &[u8] = b"\x00root/next-node";
 const SETTINGS_KEY: &[u8] = b"\x00root/settings";
+const GC_KEY: &[u8] = b"\x00root/gc";
 const NODE_PREFIX: &[u8] = b"\x00root/node/";
 const PARTITION_PREFIX: &[u8] = b"\x00root/part/";
 const VERSION: u8 = 1;
@@ -109,7 +110,13 @@ pub struct Settings {
     pub suspect_after_ms: u64,
     /// A node silent for this long is dead: its replicas are re-created elsewhere.
     pub dead_after_ms: u64,
+    /// MVCC versions stay readable for at least this long after they were overwritten; the
+    /// GC safe point trails the clock by it (and stays below every live transaction).
+    pub gc_life_ms: u64,
 }
+
+/// The default of [`Settings::gc_life_ms`]: ten minutes.
+pub const DEFAULT_GC_LIFE_MS: u64 = 600_000;
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -117,6 +124,7 @@ impl Default for Settings {
             replicas: 3,
             suspect_after_ms: 5_000,
             dead_after_ms: 60_000,
+            gc_life_ms: DEFAULT_GC_LIFE_MS,
         }
     }
 }
@@ -124,7 +132,12 @@ impl Default for Settings {
 impl Settings {
     fn encode(&self) -> Vec<u8> {
         let mut buf = vec![VERSION];
-        for v in [self.replicas, self.suspect_after_ms, self.dead_after_ms] {
+        for v in [
+            self.replicas,
+            self.suspect_after_ms,
+            self.dead_after_ms,
+            self.gc_life_ms,
+        ] {
             encode_var_u64(&mut buf, v);
         }
         buf
@@ -132,11 +145,16 @@ impl Settings {
 
     fn decode(raw: &[u8]) -> Result<Settings> {
         let input = &mut versioned(raw, "settings")?;
-        let settings = Settings {
+        let mut settings = Settings {
             replicas: var(input)?,
             suspect_after_ms: var(input)?,
             dead_after_ms: var(input)?,
+            gc_life_ms: DEFAULT_GC_LIFE_MS,
         };
+        // Settings written before the GC life time existed end here.
+        if !input.is_empty() {
+            settings.gc_life_ms = var(input)?;
+        }
         end(input, "settings")?;
         Ok(settings)
     }
@@ -147,6 +165,8 @@ impl Settings {
 pub struct RootData {
     /// The timestamp oracle's persisted limit: every timestamp handed out is below it.
     pub tso_limit: Timestamp,
+    /// The MVCC garbage collection safe point (0: none yet): no snapshot below it is served.
+    pub gc_safe_point: Timestamp,
     /// The id the next joining node gets.
     pub next_node_id: u64,
     /// The settings (`None` until the bootstrapping node wrote them).
@@ -166,6 +186,8 @@ impl RootData {
         for (key, value) in mvcc.raw_scan(PREFIX, &end, usize::MAX)? {
             if key == TSO_KEY {
                 data.tso_limit = be_u64(&value, "timestamp limit")?;
+            } else if key == GC_KEY {
+                data.gc_safe_point = be_u64(&value, "GC safe point")?;
             } else if key == NEXT_NODE_KEY {
                 data.next_node_id = be_u64(&value, "next node id")?;
             } else if key == SETTINGS_KEY {
@@ -270,6 +292,11 @@ pub fn bootstrap_batch(node: &NodeDesc, settings: &Settings) -> RawBatch {
 /// The write that persists the timestamp oracle's limit.
 pub fn tso_batch(limit: Timestamp) -> RawBatch {
     RawBatch::default().put(TSO_KEY, limit.to_be_bytes())
+}
+
+/// Returns the batch that records a new GC safe point.
+pub fn gc_batch(safe_point: Timestamp) -> RawBatch {
+    RawBatch::default().put(GC_KEY, safe_point.to_be_bytes())
 }
 
 /// The writes that register `node` and move the next node id past it.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use reef_common::Timestamp;
+use reef_common::{compose_ts, ts_physical_ms, Timestamp};
 use reef_raft::{Epoch, HostMsg, Partition, RaftError, ReadView, Router};
 use reef_txn::{now_ms, Command, CommandResponse, RawBatch, TsoWindow};
 use tokio::sync::{oneshot, Mutex, MutexGuard};
@@ -21,6 +21,10 @@ use tokio::sync::{oneshot, Mutex, MutexGuard};
 use crate::error::{Result, RootError};
 use crate::meta::{self, NodeDesc, RootData, Settings, ROOT_PARTITION_ID, SYSTEM_END};
 use crate::schedule::{self, Liveness, Operation, Progress, View};
+
+/// The smallest step, in milliseconds, by which the GC safe point moves (each move is a write
+/// to the root group).
+const GC_STEP_MS: u64 = 10_000;
 
 /// The root service's settings.
 #[derive(Clone, Debug)]
@@ -66,6 +70,9 @@ pub struct Heartbeat {
     pub node: NodeDesc,
     /// Its initialised replicas.
     pub replicas: Vec<ReplicaReport>,
+    /// The start timestamp of the oldest transaction live on the node, if any: the GC safe
+    /// point stays below it.
+    pub min_active_ts: Option<Timestamp>,
 }
 
 /// The root leader's answer to a heartbeat.
@@ -75,6 +82,11 @@ pub struct HeartbeatReply {
     pub nodes: Vec<NodeDesc>,
     /// Operations for partitions the node leads.
     pub operations: Vec<Operation>,
+    /// The cluster's MVCC garbage collection safe point (0: none yet).
+    pub gc_safe_point: Timestamp,
+    /// Whether this node should collect garbage at the safe point (one node does: the root
+    /// leader's).
+    pub gc_driver: bool,
 }
 
 /// Where a key lives, as the root leader knows it.
@@ -114,6 +126,8 @@ pub struct ClusterStatus {
     pub nodes: Vec<NodeStatus>,
     /// The partitions, each with the node that last reported leading it.
     pub partitions: Vec<(Partition, Option<u64>)>,
+    /// The MVCC garbage collection safe point (0: none yet).
+    pub gc_safe_point: Timestamp,
 }
 
 /// The leader of a partition, as last reported.
@@ -139,9 +153,28 @@ struct LeaderState {
     learners: HashMap<u64, Instant>,
     /// When the last balancing move was handed out.
     balanced_at: Option<Instant>,
+    /// Node → the start timestamp of its oldest live transaction as last reported to this
+    /// leader (`Timestamp::MAX`: none).
+    active: HashMap<u64, Timestamp>,
 }
 
 impl LeaderState {
+    /// Returns the GC safe point the cluster may move to: the clock less the GC life time,
+    /// and below the oldest transaction live on any node that is not dead. `None` until
+    /// every such node has reported to this leader (a new leader knows nobody's yet).
+    fn gc_candidate(&self, now: Instant, now_ms: u64) -> Option<Timestamp> {
+        let liveness = self.liveness(now);
+        let mut bound = compose_ts(now_ms.saturating_sub(self.settings.gc_life_ms), 0);
+        for (id, state) in &liveness {
+            if *state == Liveness::Dead {
+                continue;
+            }
+            let oldest = *self.active.get(id)?;
+            bound = bound.min(oldest.saturating_sub(1));
+        }
+        Some(bound)
+    }
+
     fn liveness(&self, now: Instant) -> HashMap<u64, Liveness> {
         let suspect = Duration::from_millis(self.settings.suspect_after_ms);
         let dead = Duration::from_millis(self.settings.dead_after_ms);
@@ -343,6 +376,7 @@ impl Root {
             progress: HashMap::new(),
             learners: HashMap::new(),
             balanced_at: None,
+            active: HashMap::new(),
         });
         Ok(guard)
     }
@@ -442,6 +476,9 @@ impl Root {
         };
         let now = Instant::now();
         state.seen.insert(node_id, now);
+        state
+            .active
+            .insert(node_id, heartbeat.min_active_ts.unwrap_or(Timestamp::MAX));
         let mut batch = RawBatch::default();
         let updated = NodeDesc {
             token: known.token,
@@ -484,6 +521,16 @@ impl Root {
                     batch.expect.extend(writes.expect);
                     batch.writes.extend(writes.writes);
                 }
+            }
+        }
+        // The safe point moves in steps (a tenth of the life time, at most GC_STEP_MS), so
+        // that it costs few writes.
+        if let Some(candidate) = state.gc_candidate(now, now_ms()) {
+            let current = state.data.gc_safe_point;
+            let step = (state.settings.gc_life_ms / 10).clamp(1, GC_STEP_MS);
+            if ts_physical_ms(candidate) >= ts_physical_ms(current) + step {
+                batch.writes.extend(meta::gc_batch(candidate).writes);
+                state.data.gc_safe_point = candidate;
             }
         }
         if !batch.writes.is_empty() {
@@ -543,7 +590,13 @@ impl Root {
                 state.balanced_at = Some(now);
             }
         }
-        Ok(HeartbeatReply { nodes, operations })
+        let gc_safe_point = guard.as_ref().map_or(0, |state| state.data.gc_safe_point);
+        Ok(HeartbeatReply {
+            nodes,
+            operations,
+            gc_safe_point,
+            gc_driver: node_id == self.node_id,
+        })
     }
 
     /// Returns the partition holding `key` (with `before`, the keys just below `key`), its
@@ -602,6 +655,7 @@ impl Root {
                 .values()
                 .map(|p| (p.clone(), state.leaders.get(&p.id).map(|l| l.node_id)))
                 .collect(),
+            gc_safe_point: state.data.gc_safe_point,
         })
     }
 }

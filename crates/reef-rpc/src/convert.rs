@@ -3,7 +3,7 @@
 
 use protobuf::Message as _;
 use reef_raft::{Envelope, Epoch, Partition, RaftError, RaftMessage, Replica};
-use reef_txn::{LockKind, Mutation, MutationOp, TxnError, TxnStatus};
+use reef_txn::{LockInfo, LockKind, Mutation, MutationOp, TxnError, TxnStatus};
 
 use crate::pb;
 
@@ -173,6 +173,38 @@ pub fn partition_error(err: &RaftError) -> Option<pb::PartitionError> {
     })
 }
 
+/// Converts a lock's description to its wire form.
+pub fn lock_info_to_pb(lock: &LockInfo) -> pb::LockInfo {
+    pb::LockInfo {
+        key: lock.key.clone().into(),
+        primary: lock.primary.clone().into(),
+        start_ts: lock.start_ts,
+        ttl_ms: lock.ttl_ms,
+        kind: match lock.kind {
+            LockKind::Put => 0,
+            LockKind::Delete => 1,
+            LockKind::Lock => 2,
+        },
+        min_commit_ts: lock.min_commit_ts,
+    }
+}
+
+/// Converts a lock's description from its wire form.
+pub fn lock_info_from_pb(lock: &pb::LockInfo) -> LockInfo {
+    LockInfo {
+        key: lock.key.to_vec(),
+        primary: lock.primary.to_vec(),
+        start_ts: lock.start_ts,
+        ttl_ms: lock.ttl_ms,
+        kind: match lock.kind {
+            0 => LockKind::Put,
+            1 => LockKind::Delete,
+            _ => LockKind::Lock,
+        },
+        min_commit_ts: lock.min_commit_ts,
+    }
+}
+
 /// Returns the typed transaction error of `err`, if it is one.
 pub(crate) fn key_error(err: &RaftError) -> Option<pb::KeyError> {
     use pb::key_error::Error;
@@ -180,18 +212,7 @@ pub(crate) fn key_error(err: &RaftError) -> Option<pb::KeyError> {
         return None;
     };
     let error = match txn {
-        TxnError::KeyIsLocked(lock) => Error::Locked(pb::LockInfo {
-            key: lock.key.clone().into(),
-            primary: lock.primary.clone().into(),
-            start_ts: lock.start_ts,
-            ttl_ms: lock.ttl_ms,
-            kind: match lock.kind {
-                LockKind::Put => 0,
-                LockKind::Delete => 1,
-                LockKind::Lock => 2,
-            },
-            min_commit_ts: lock.min_commit_ts,
-        }),
+        TxnError::KeyIsLocked(lock) => Error::Locked(lock_info_to_pb(lock)),
         TxnError::WriteConflict {
             key,
             start_ts,
@@ -216,6 +237,10 @@ pub(crate) fn key_error(err: &RaftError) -> Option<pb::KeyError> {
             commit_ts: *commit_ts,
         }),
         TxnError::InvalidArgument(msg) => Error::InvalidArgument(msg.clone()),
+        TxnError::SnapshotTooOld { ts, safe_point } => Error::SnapshotTooOld(pb::SnapshotTooOld {
+            ts: *ts,
+            safe_point: *safe_point,
+        }),
         _ => return None,
     };
     Some(pb::KeyError {

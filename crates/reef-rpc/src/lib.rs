@@ -27,7 +27,9 @@ pub mod pb {
     tonic::include_proto!("reef.node");
 }
 
-pub use convert::{partition_error, partition_from_pb, partition_to_pb};
+pub use convert::{
+    lock_info_from_pb, lock_info_to_pb, partition_error, partition_from_pb, partition_to_pb,
+};
 pub use meta::{
     liveness_from_str, node_from_pb, node_to_pb, operation_from_pb, operation_to_pb, MetaService,
 };

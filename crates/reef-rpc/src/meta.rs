@@ -188,11 +188,14 @@ impl pb::meta_server::Meta for MetaService {
                     })
                 })
                 .collect(),
+            min_active_ts: (req.min_active_ts != 0).then_some(req.min_active_ts),
         };
         match self.root.heartbeat(heartbeat).await {
             Ok(reply) => {
                 resp.nodes = reply.nodes.iter().map(node_to_pb).collect();
                 resp.operations = reply.operations.iter().map(operation_to_pb).collect();
+                resp.gc_safe_point = reply.gc_safe_point;
+                resp.gc_driver = reply.gc_driver;
             }
             Err(err) => resp.error = Some(self.error(err)),
         }
@@ -260,6 +263,8 @@ impl pb::meta_server::Meta for MetaService {
                 resp.replicas = status.settings.replicas;
                 resp.suspect_after_ms = status.settings.suspect_after_ms;
                 resp.dead_after_ms = status.settings.dead_after_ms;
+                resp.gc_life_ms = status.settings.gc_life_ms;
+                resp.gc_safe_point = status.gc_safe_point;
                 resp.nodes = status
                     .nodes
                     .iter()

@@ -1,11 +1,14 @@
 //! The gRPC services of a storage node: `Raft` (from other nodes), `Kv` (transactional
 //! commands and reads) and `Admin` (status, split, membership, leadership).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use futures::StreamExt;
 use reef_raft::{
     Epoch, HostMsg, RaftError, ReadView, ReplicaChange, ReplicaStatus, Router, StateRole,
 };
-use reef_txn::{Command, CommandResponse as TxnResponse};
+use reef_txn::{Command, CommandResponse as TxnResponse, TxnError};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -44,6 +47,9 @@ pub struct NodeServices {
     node_id: u64,
     router: Router,
     peers: PeerAddrs,
+    /// The cluster's GC safe point as this node last heard it (0: none): reads and prewrites
+    /// below it are refused, since versions they need may be gone.
+    gc_safe_point: Arc<AtomicU64>,
 }
 
 impl NodeServices {
@@ -55,7 +61,20 @@ impl NodeServices {
             node_id,
             router,
             peers,
+            gc_safe_point: Arc::default(),
         }
+    }
+
+    /// Refuses reads and prewrites below the safe point `gc_safe_point` holds.
+    pub fn with_gc_safe_point(mut self, gc_safe_point: Arc<AtomicU64>) -> NodeServices {
+        self.gc_safe_point = gc_safe_point;
+        self
+    }
+
+    /// Returns the error for a read or a prewrite at `ts` below the GC safe point.
+    fn too_old(&self, ts: u64) -> Option<RaftError> {
+        let safe_point = self.gc_safe_point.load(Ordering::SeqCst);
+        (ts < safe_point).then(|| RaftError::Txn(TxnError::SnapshotTooOld { ts, safe_point }))
     }
 
     /// Refuses a request for another cluster or node.
@@ -162,6 +181,15 @@ fn command_response(result: Result<TxnResponse, RaftError>) -> pb::CommandRespon
             txn_status: Some(txn_status_to_pb(status)),
             ..Default::default()
         },
+        Ok(TxnResponse::Gc(progress)) => pb::CommandResponse {
+            gc: Some(pb::GcProgress {
+                more: progress.next_key.is_some(),
+                next_key: progress.next_key.unwrap_or_default().into(),
+                keys_scanned: progress.keys_scanned as u64,
+                versions_deleted: progress.versions_deleted as u64,
+            }),
+            ..Default::default()
+        },
         Ok(_) => pb::CommandResponse::default(),
         Err(err) => {
             // An error that is neither a routing nor a typed transaction error still reaches
@@ -176,7 +204,7 @@ fn command_response(result: Result<TxnResponse, RaftError>) -> pb::CommandRespon
             pb::CommandResponse {
                 partition_error,
                 key_error,
-                txn_status: None,
+                ..Default::default()
             }
         }
     }
@@ -303,6 +331,12 @@ impl pb::kv_server::Kv for NodeServices {
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
         let req = request.into_inner();
+        if let Some(err) = self.too_old(req.read_ts) {
+            return Ok(Response::new(pb::GetResponse {
+                key_error: key_error(&err),
+                ..Default::default()
+            }));
+        }
         let key = req.key.to_vec();
         let mut end = key.clone();
         end.push(0);
@@ -331,6 +365,12 @@ impl pb::kv_server::Kv for NodeServices {
         request: Request<pb::ScanRequest>,
     ) -> Result<Response<pb::ScanResponse>, Status> {
         let req = request.into_inner();
+        if let Some(err) = self.too_old(req.read_ts) {
+            return Ok(Response::new(pb::ScanResponse {
+                key_error: key_error(&err),
+                ..Default::default()
+            }));
+        }
         let (start, end) = (req.start.to_vec(), req.end.to_vec());
         let limit = (req.limit as usize).clamp(1, MAX_SCAN);
         let (read_start, read_end) = (start.clone(), end.clone());
@@ -369,6 +409,11 @@ impl pb::kv_server::Kv for NodeServices {
         request: Request<pb::PrewriteRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
         let req = request.into_inner();
+        // A rollback record below the safe point may be collected: a prewrite that old could
+        // otherwise revive a transaction that readers already rolled back.
+        if let Some(err) = self.too_old(req.start_ts) {
+            return Ok(Response::new(command_response(Err(err))));
+        }
         let cmd = Command::Prewrite {
             mutations: req.mutations.iter().map(mutation_from_pb).collect(),
             primary: req.primary.to_vec(),
@@ -434,6 +479,67 @@ impl pb::kv_server::Kv for NodeServices {
             start_ts: req.start_ts,
             commit_ts: (req.commit_ts != 0).then_some(req.commit_ts),
             keys: req.keys.iter().map(|k| k.to_vec()).collect(),
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn scan_locks(
+        &self,
+        request: Request<pb::ScanLocksRequest>,
+    ) -> Result<Response<pb::ScanLocksResponse>, Status> {
+        let req = request.into_inner();
+        let (start, end) = (req.start.to_vec(), req.end.to_vec());
+        let limit = (req.limit as usize).clamp(1, MAX_SCAN);
+        let (read_start, read_end) = (start.clone(), end.clone());
+        let result = self
+            .read(req.context.as_ref(), start, end, move |view| {
+                // An empty end is the partition's end: other partitions share the engine.
+                let end = view.clip_end(&read_end);
+                view.mvcc.scan_locks(&read_start, end, req.max_ts, limit)
+            })
+            .await?;
+        Ok(Response::new(match result {
+            Ok(locks) => pb::ScanLocksResponse {
+                locks: locks.iter().map(crate::lock_info_to_pb).collect(),
+                ..Default::default()
+            },
+            Err(err) => pb::ScanLocksResponse {
+                partition_error: partition_error(&err),
+                key_error: key_error(&err),
+                locks: Vec::new(),
+            },
+        }))
+    }
+
+    async fn gc(
+        &self,
+        request: Request<pb::GcRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        let cmd = Command::Gc {
+            safe_point: req.safe_point,
+            start: req.start.to_vec(),
+            end: req.end.to_vec(),
+            limit: (req.limit as usize).clamp(1, MAX_SCAN),
+        };
+        self.propose(req.context.as_ref(), cmd)
+            .await
+            .map(Response::new)
+    }
+
+    async fn destroy_range(
+        &self,
+        request: Request<pb::DestroyRangeRequest>,
+    ) -> Result<Response<pb::CommandResponse>, Status> {
+        let req = request.into_inner();
+        if req.end.is_empty() {
+            return Err(Status::invalid_argument("DestroyRange needs an end key"));
+        }
+        let cmd = Command::DestroyRange {
+            start: req.start.to_vec(),
+            end: req.end.to_vec(),
         };
         self.propose(req.context.as_ref(), cmd)
             .await

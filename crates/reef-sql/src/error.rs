@@ -186,6 +186,10 @@ pub fn from_txn(e: reef_txn::TxnError) -> SqlError {
         )
         .with_detail(msg)
         .with_hint("Check whether the change was made, then retry."),
+        // PostgreSQL's own error for a snapshot older than old_snapshot_threshold.
+        ErrorCode::SnapshotTooOld => SqlError::new("72000", "snapshot too old")
+            .with_detail(msg)
+            .with_hint("The transaction ran longer than the GC life time; retry it."),
         ErrorCode::Storage => SqlError::new(sqlstate::IO_ERROR, format!("storage error: {msg}")),
         _ => SqlError::internal(msg),
     }
@@ -212,6 +216,13 @@ mod tests {
             (
                 reef_txn::TxnError::Unavailable("no leader before the deadline".into()),
                 "40003",
+            ),
+            (
+                reef_txn::TxnError::SnapshotTooOld {
+                    ts: 5,
+                    safe_point: 9,
+                },
+                "72000",
             ),
         ];
         for (err, code) in cases {

@@ -119,6 +119,15 @@ pub enum TxnError {
     /// elections, an unreachable network). For a write, the outcome is unknown.
     #[error("the cluster is unavailable: {0}")]
     Unavailable(String),
+    /// The transaction's timestamp is below the GC safe point: versions it would read may have
+    /// been collected. Restarting it takes a new snapshot.
+    #[error("snapshot too old: timestamp {ts} is below the GC safe point {safe_point}")]
+    SnapshotTooOld {
+        /// The read or start timestamp.
+        ts: Timestamp,
+        /// The safe point.
+        safe_point: Timestamp,
+    },
 }
 
 impl TxnError {
@@ -137,6 +146,7 @@ impl TxnError {
             TxnError::Codec(_) => ErrorCode::Codec,
             TxnError::Corruption(_) => ErrorCode::Corruption,
             TxnError::Unavailable(_) => ErrorCode::Unavailable,
+            TxnError::SnapshotTooOld { .. } => ErrorCode::SnapshotTooOld,
         }
     }
 }
