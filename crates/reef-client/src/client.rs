@@ -13,6 +13,7 @@ use reef_rpc::pb::kv_client::KvClient;
 use tonic::transport::Channel;
 
 use crate::cache::{PartitionCache, Route};
+use crate::conn::KvConn;
 use crate::error::{ClientError, Result};
 use crate::root::RootClient;
 
@@ -20,6 +21,8 @@ use crate::root::RootClient;
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 /// The longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How many partitions a filtered scan asks at once.
+pub const SCAN_FANOUT: usize = 4;
 
 /// What the client does after a partition error.
 enum Next {
@@ -40,6 +43,10 @@ pub struct Client {
     /// The root service, which knows the partition map and the nodes' addresses; without it
     /// the client asks its nodes what they host.
     root: Option<Arc<RootClient>>,
+    /// Turns through a partition's voters when no one knows its leader.
+    guesses: std::sync::atomic::AtomicUsize,
+    /// The node this client runs in and its `Kv` service, called directly.
+    local: Option<(u64, Arc<dyn pb::kv_server::Kv>)>,
 }
 
 /// Returns where a request on `partition` for a range ending at `end` (empty: no end) stops:
@@ -78,6 +85,8 @@ impl Client {
             cache: RwLock::new(PartitionCache::default()),
             deadline,
             root: None,
+            guesses: Default::default(),
+            local: None,
         }
     }
 
@@ -89,6 +98,13 @@ impl Client {
             root: Some(root),
             ..Client::new(0, &[], deadline)
         }
+    }
+
+    /// Calls `services`, the `Kv` service of node `node_id` (the node this client runs in),
+    /// directly instead of over gRPC: the same handlers, without encoding or a socket.
+    pub fn with_local(mut self, node_id: u64, services: Arc<dyn pb::kv_server::Kv>) -> Client {
+        self.local = Some((node_id, services));
+        self
     }
 
     /// Asks the root service for the partition holding `key` (with `before`, the keys just
@@ -107,6 +123,15 @@ impl Client {
         let leader = (found.leader_node_id != 0).then_some(found.leader_node_id);
         self.cache.write().insert(partition, leader);
         Ok(())
+    }
+
+    /// The cluster id requests carry: the root client's, once it knows it, when the client
+    /// was made without one.
+    fn cluster_id(&self) -> u64 {
+        match (&self.root, self.cluster_id) {
+            (Some(root), 0) => root.cluster_id(),
+            (_, id) => id,
+        }
     }
 
     /// Returns the cached route of `key`, if any (for tests and diagnostics).
@@ -128,6 +153,7 @@ impl Client {
             .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
             .connect_lazy();
         self.channels.lock().insert(node_id, ch.clone());
         Ok(ch)
@@ -147,7 +173,7 @@ impl Client {
             };
             let status = AdminClient::new(ch)
                 .status(pb::StatusRequest {
-                    cluster_id: self.cluster_id,
+                    cluster_id: self.cluster_id(),
                 })
                 .await;
             let Ok(status) = status else {
@@ -174,7 +200,10 @@ impl Client {
         }
     }
 
-    /// Returns the route of `key`, looking it up when the cache has none (or no leader).
+    /// Returns the route of `key`, looking it up when the cache has none (or no leader). When
+    /// the partition is known but its leader is not (the root service learns leaders from
+    /// reports, which lag elections), the route names one of its voters in turn: a voter that
+    /// does not lead answers with the leader it knows.
     async fn route(&self, key: &[u8]) -> Result<Route> {
         if let Some(route) = self.cached_route(key).filter(|r| r.leader.is_some()) {
             return Ok(route);
@@ -183,9 +212,27 @@ impl Client {
             Some(root) => self.lookup(root, key, false).await?,
             None => self.refresh().await?,
         }
-        self.cached_route(key)
-            .filter(|r| r.leader.is_some())
-            .ok_or(ClientError::NoLeader)
+        let route = self.cached_route(key).ok_or(ClientError::NoLeader)?;
+        if route.leader.is_some() {
+            return Ok(route);
+        }
+        let voters: Vec<u64> = route
+            .partition
+            .replicas
+            .iter()
+            .filter(|r| !r.learner)
+            .map(|r| r.node_id)
+            .collect();
+        if voters.is_empty() {
+            return Err(ClientError::NoLeader);
+        }
+        let turn = self
+            .guesses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Route {
+            leader: Some(voters[turn % voters.len()]),
+            ..route
+        })
     }
 
     /// Corrects the cache after a partition error from `route`'s leader.
@@ -235,7 +282,46 @@ impl Client {
         partition_error: impl Fn(&T) -> Option<&pb::PartitionError>,
     ) -> Result<(T, pb::Partition)>
     where
-        F: Fn(KvClient<Channel>, pb::Context, pb::Partition) -> Fut,
+        F: Fn(KvConn, pb::Context, pb::Partition) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.with_leader_via(key, |node| self.kv(node), call, partition_error)
+            .await
+    }
+
+    /// Like `with_leader`, for any service of the leader: `call` gets its channel.
+    async fn with_leader_channel<T, F, Fut>(
+        &self,
+        key: &[u8],
+        call: F,
+        partition_error: impl Fn(&T) -> Option<&pb::PartitionError>,
+    ) -> Result<(T, pb::Partition)>
+    where
+        F: Fn(Channel, pb::Context, pb::Partition) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.with_leader_via(key, |node| self.channel(node), call, partition_error)
+            .await
+    }
+
+    /// The `Kv` service of node `node_id`: a direct call for the node this client runs in.
+    fn kv(&self, node_id: u64) -> Result<KvConn> {
+        match &self.local {
+            Some((id, services)) if *id == node_id => Ok(KvConn::Local(services.clone())),
+            _ => Ok(KvConn::Remote(KvClient::new(self.channel(node_id)?))),
+        }
+    }
+
+    /// The routing and retry loop behind `with_leader`: `connect` reaches a node.
+    async fn with_leader_via<C, T, F, Fut>(
+        &self,
+        key: &[u8],
+        connect: impl Fn(u64) -> Result<C>,
+        call: F,
+        partition_error: impl Fn(&T) -> Option<&pb::PartitionError>,
+    ) -> Result<(T, pb::Partition)>
+    where
+        F: Fn(C, pb::Context, pb::Partition) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let until = Instant::now() + self.deadline;
@@ -259,13 +345,13 @@ impl Client {
             };
             let leader = route.leader.expect("routes have leaders");
             let ctx = pb::Context {
-                cluster_id: self.cluster_id,
+                cluster_id: self.cluster_id(),
                 node_id: leader,
                 partition_id: route.partition.id,
                 epoch: route.partition.epoch,
             };
-            let answer = match self.channel(leader) {
-                Ok(ch) => call(KvClient::new(ch), ctx, route.partition.clone()).await,
+            let answer = match connect(leader) {
+                Ok(conn) => call(conn, ctx, route.partition.clone()).await,
                 Err(err) => Err(tonic::Status::unavailable(err.to_string())),
             };
             let next = match answer {
@@ -291,6 +377,85 @@ impl Client {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+
+    /// Splits the partition holding `key` at `key`, so that `key` starts a partition. A split
+    /// whose answer was lost and that a retry finds done counts as done.
+    pub async fn split(&self, key: &[u8]) -> Result<()> {
+        let split_key = bytes::Bytes::copy_from_slice(key);
+        let (resp, partition) = self
+            .with_leader_channel(
+                key,
+                |ch, ctx, _| {
+                    let split_key = split_key.clone();
+                    async move {
+                        AdminClient::new(ch)
+                            .split(pb::SplitRequest {
+                                context: Some(ctx),
+                                split_key,
+                            })
+                            .await
+                    }
+                },
+                |r: &pb::AdminResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if resp.error.is_empty() || partition.start.as_ref() == key {
+            // The partition splits under the cached descriptor: forget it.
+            self.cache.write().invalidate(partition.id);
+            return Ok(());
+        }
+        Err(ClientError::Admin(resp.error))
+    }
+
+    /// Moves the leadership of the partition holding `key` to its replica on node `node_id`,
+    /// and waits (within the deadline) until that replica leads.
+    pub async fn transfer_leader(&self, key: &[u8], node_id: u64) -> Result<()> {
+        let until = Instant::now() + self.deadline;
+        loop {
+            let route = self.route(key).await?;
+            if route.leader == Some(node_id) {
+                return Ok(());
+            }
+            let to_replica = route
+                .partition
+                .replicas
+                .iter()
+                .find(|r| r.node_id == node_id && !r.learner)
+                .map(|r| r.id)
+                .ok_or_else(|| {
+                    ClientError::Admin(format!(
+                        "node {node_id} holds no voting replica of partition {}",
+                        route.partition.id
+                    ))
+                })?;
+            let (resp, _) = self
+                .with_leader_channel(
+                    key,
+                    |ch, ctx, _| async move {
+                        AdminClient::new(ch)
+                            .transfer_leader(pb::TransferLeaderRequest {
+                                context: Some(ctx),
+                                to_replica,
+                            })
+                            .await
+                    },
+                    |r: &pb::AdminResponse| r.partition_error.as_ref(),
+                )
+                .await?;
+            if !resp.error.is_empty() {
+                return Err(ClientError::Admin(resp.error));
+            }
+            if Instant::now() > until {
+                return Err(ClientError::Timeout {
+                    key: key.to_vec(),
+                    last: format!("node {node_id} did not take the leadership"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Learn the leader afresh.
+            self.cache.write().set_leader(route.partition.id, None);
         }
     }
 
@@ -349,6 +514,7 @@ impl Client {
                                 read_ts,
                                 limit: want,
                                 reverse: false,
+                                ..Default::default()
                             })
                             .await
                         }
@@ -379,6 +545,107 @@ impl Client {
             }
         }
         Ok(out)
+    }
+
+    /// Reads `[start, end)` (empty `end`: no end) at `read_ts` in key order with `program`
+    /// applied where the pairs are stored (see `ScanRequest.filter`), reading at most `limit`
+    /// pairs per partition. The partitions the range covers are asked in parallel, up to
+    /// [`SCAN_FANOUT`] at a time as the cache knows them, and their answers joined in key
+    /// order; the batch ends at the first partition that did not reach its end. Returns the
+    /// pairs that passed and the key to go on from (`None`: the range is done).
+    pub async fn scan_filtered(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: u64,
+        limit: usize,
+        program: &[u8],
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        let mut from = start.to_vec();
+        loop {
+            // This partition's start and the next ones the cache knows of.
+            let mut starts = vec![from.clone()];
+            while starts.len() < SCAN_FANOUT {
+                let last = starts.last().expect("one start");
+                let next = self
+                    .cached_route(last)
+                    .and_then(|route| next_start(&route.partition, end));
+                match next {
+                    Some(next) => starts.push(next),
+                    None => break,
+                }
+            }
+            let answers = futures::future::join_all(
+                starts
+                    .iter()
+                    .map(|s| self.scan_partition_filtered(s, end, read_ts, limit, program)),
+            )
+            .await;
+            for (i, answer) in answers.into_iter().enumerate() {
+                let (pairs, resume, partition) = answer?;
+                out.extend(pairs);
+                if resume.is_some() {
+                    return Ok((out, resume));
+                }
+                match next_start(&partition, end) {
+                    Some(next) => from = next,
+                    None => return Ok((out, None)),
+                }
+                // A partition split since the cache listed it: ask again from here.
+                if starts.get(i + 1).is_some_and(|s| *s != from) {
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                return Ok((out, Some(from)));
+            }
+        }
+    }
+
+    /// One filtered scan request on the partition holding `start`: the pairs that passed, the
+    /// key to go on from inside that partition (`None`: it reached the partition's end or
+    /// `end`), and the partition.
+    async fn scan_partition_filtered(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: u64,
+        limit: usize,
+        program: &[u8],
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>, pb::Partition)> {
+        let want = limit.clamp(1, u32::MAX as usize) as u32;
+        let end_bytes = bytes::Bytes::copy_from_slice(end);
+        let from_bytes = bytes::Bytes::copy_from_slice(start);
+        let filter = bytes::Bytes::copy_from_slice(program);
+        let (resp, partition) = self
+            .with_leader(
+                start,
+                |mut kv, ctx, partition| {
+                    let request = pb::ScanRequest {
+                        context: Some(ctx),
+                        start: from_bytes.clone(),
+                        end: clip_end(&partition, &end_bytes),
+                        read_ts,
+                        limit: want,
+                        reverse: false,
+                        filter: filter.clone(),
+                    };
+                    async move { kv.scan(request).await }
+                },
+                |r: &pb::ScanResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if let Some(err) = resp.key_error {
+            return Err(ClientError::Key(Box::new(err)));
+        }
+        let pairs = resp
+            .pairs
+            .into_iter()
+            .map(|p| (p.key.to_vec(), p.value.to_vec()))
+            .collect();
+        let resume = (!resp.resume.is_empty()).then(|| resp.resume.to_vec());
+        Ok((pairs, resume, partition))
     }
 
     /// Returns up to `limit` locks in `[start, end)` (empty `end`: no end) of transactions
@@ -579,6 +846,7 @@ impl Client {
                                 read_ts,
                                 limit: want,
                                 reverse: true,
+                                ..Default::default()
                             })
                             .await
                         }
@@ -634,7 +902,7 @@ impl Client {
         errors: impl Fn(&T) -> (Option<&pb::PartitionError>, Option<&pb::KeyError>) + Copy,
     ) -> Result<()>
     where
-        F: Fn(KvClient<Channel>, pb::Context, Vec<Vec<u8>>) -> Fut + Copy,
+        F: Fn(KvConn, pb::Context, Vec<Vec<u8>>) -> Fut + Copy,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut pending = keys;
@@ -689,13 +957,60 @@ impl Client {
                     primary: primary.clone(),
                     start_ts,
                     lock_ttl_ms,
-                    min_commit_ts: 0,
+                    ..Default::default()
                 };
                 async move { kv.prewrite(req).await }
             },
             |r: &pb::CommandResponse| (r.partition_error.as_ref(), r.key_error.as_ref()),
         )
         .await
+    }
+
+    /// Commits `mutations` of the transaction `start_ts` in one phase, if every key lies in
+    /// one partition and its leader can pick a commit timestamp no higher than
+    /// `max_commit_ts`. Returns the commit timestamp, or `None` when the keys span partitions
+    /// or the leader declined; nothing was written then. A request retried after an unknown
+    /// outcome is safe: a leader that finds the transaction's own records answers as if it
+    /// committed now.
+    pub async fn one_pc(
+        &self,
+        mutations: Vec<pb::Mutation>,
+        start_ts: u64,
+        max_commit_ts: u64,
+    ) -> Result<Option<u64>> {
+        let Some(first) = mutations.first().map(|m| m.key.clone()) else {
+            return Ok(None);
+        };
+        let mutations = &mutations;
+        let (resp, _) = self
+            .with_leader(
+                &first,
+                move |mut kv, ctx, partition| {
+                    let whole = mutations.iter().all(|m| partition.contains(&m.key));
+                    let req = pb::PrewriteRequest {
+                        context: Some(ctx),
+                        mutations: if whole { mutations.clone() } else { Vec::new() },
+                        start_ts,
+                        one_pc: true,
+                        max_commit_ts,
+                        ..Default::default()
+                    };
+                    async move {
+                        if whole {
+                            kv.prewrite(req).await
+                        } else {
+                            // Spread over partitions: two phases.
+                            Ok(tonic::Response::new(pb::CommandResponse::default()))
+                        }
+                    }
+                },
+                |r: &pb::CommandResponse| r.partition_error.as_ref(),
+            )
+            .await?;
+        if let Some(err) = resp.key_error {
+            return Err(ClientError::Key(Box::new(err)));
+        }
+        Ok((resp.one_pc_commit_ts != 0).then_some(resp.one_pc_commit_ts))
     }
 
     /// Commits `keys` of the transaction `start_ts` at `commit_ts`, partition by partition.

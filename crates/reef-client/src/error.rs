@@ -30,6 +30,9 @@ pub enum ClientError {
     /// The root service refused the request; retrying does not help.
     #[error("root service refused the request: {0}")]
     Refused(String),
+    /// A node refused an administrative request; retrying does not help.
+    #[error("{0}")]
+    Admin(String),
     /// The transaction protocol refused the command (a lock, a conflict, ...).
     #[error("{}", .0.message)]
     Key(Box<pb::KeyError>),
@@ -41,7 +44,9 @@ impl ClientError {
         use pb::key_error::Error;
         match self {
             ClientError::Timeout { .. } | ClientError::NoLeader => ErrorCode::Unavailable,
-            ClientError::UnknownNode(_) | ClientError::Refused(_) => ErrorCode::InvalidArgument,
+            ClientError::UnknownNode(_) | ClientError::Refused(_) | ClientError::Admin(_) => {
+                ErrorCode::InvalidArgument
+            }
             ClientError::Transport(_) | ClientError::Root(_) => ErrorCode::Unavailable,
             ClientError::Key(err) => match &err.error {
                 Some(Error::Locked(_)) => ErrorCode::KeyIsLocked,

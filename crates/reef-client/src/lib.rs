@@ -22,12 +22,14 @@
 
 mod cache;
 mod client;
+mod conn;
 mod error;
 mod root;
 mod txn;
 
 pub use cache::{PartitionCache, Route};
 pub use client::Client;
+pub use conn::{KvConn, MetaConn};
 pub use error::{ClientError, Result};
 pub use root::RootClient;
-pub use txn::{ClusterStore, RemoteTso};
+pub use txn::{block_on, ClusterStore, RemoteTso};

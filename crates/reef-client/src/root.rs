@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use reef_rpc::pb;
 use reef_rpc::pb::meta_client::MetaClient;
+
+use crate::conn::MetaConn;
 use tonic::transport::Channel;
 
 use crate::error::{ClientError, Result};
@@ -26,6 +29,8 @@ pub struct RootClient {
     leader: RwLock<Option<String>>,
     channels: Mutex<HashMap<String, Channel>>,
     deadline: Duration,
+    /// The address of the node this client runs in and its `Meta` service, called directly.
+    local: Option<(String, Arc<dyn pb::meta_server::Meta>)>,
 }
 
 impl RootClient {
@@ -38,6 +43,22 @@ impl RootClient {
             leader: RwLock::new(None),
             channels: Mutex::new(HashMap::new()),
             deadline,
+            local: None,
+        }
+    }
+
+    /// Calls `services`, the `Meta` service of the node at `addr` (the node this client runs
+    /// in), directly instead of over gRPC when that node is the one to ask.
+    pub fn with_local(mut self, addr: String, services: Arc<dyn pb::meta_server::Meta>) -> Self {
+        self.local = Some((addr, services));
+        self
+    }
+
+    /// The `Meta` service of the node at `addr`.
+    fn meta(&self, addr: &str) -> Result<MetaConn> {
+        match &self.local {
+            Some((local, services)) if local == addr => Ok(MetaConn::Local(services.clone())),
+            _ => Ok(MetaConn::Remote(MetaClient::new(self.channel(addr)?))),
         }
     }
 
@@ -64,6 +85,7 @@ impl RootClient {
             .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
             .connect_lazy();
         self.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
@@ -76,7 +98,7 @@ impl RootClient {
         error: impl Fn(&T) -> Option<&pb::MetaError>,
     ) -> Result<T>
     where
-        F: Fn(MetaClient<Channel>, u64) -> Fut,
+        F: Fn(MetaConn, u64) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         use pb::meta_error::Error;
@@ -113,8 +135,8 @@ impl RootClient {
                     addr
                 }
             };
-            let answer = match self.channel(&addr) {
-                Ok(ch) => call(MetaClient::new(ch), self.cluster_id()).await,
+            let answer = match self.meta(&addr) {
+                Ok(conn) => call(conn, self.cluster_id()).await,
                 Err(err) => Err(tonic::Status::unavailable(err.to_string())),
             };
             let resp = match answer {
@@ -232,14 +254,23 @@ impl RootClient {
         .await
     }
 
-    /// Returns the whole cluster as the root leader sees it.
+    /// Returns the whole cluster as the root leader sees it. A client that did not know the
+    /// cluster id adopts the one in the answer.
     pub async fn cluster(&self) -> Result<pb::ClusterResponse> {
-        self.call(
-            |mut meta, cluster_id| async move {
-                meta.cluster(pb::ClusterRequest { cluster_id }).await
-            },
-            |r: &pb::ClusterResponse| r.error.as_ref(),
-        )
-        .await
+        let resp = self
+            .call(
+                |mut meta, cluster_id| async move {
+                    meta.cluster(pb::ClusterRequest { cluster_id }).await
+                },
+                |r: &pb::ClusterResponse| r.error.as_ref(),
+            )
+            .await?;
+        if resp.cluster_id != 0 {
+            let mut known = self.cluster_id.write();
+            if *known == 0 {
+                *known = resp.cluster_id;
+            }
+        }
+        Ok(resp)
     }
 }

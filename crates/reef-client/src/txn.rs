@@ -9,7 +9,8 @@ use std::sync::Arc;
 use reef_common::Timestamp;
 use reef_rpc::pb;
 use reef_txn::{
-    GcProgress, KvPair, LockInfo, Mutation, MutationOp, Store, TimestampOracle, TxnError, TxnStatus,
+    FilteredBatch, GcProgress, KvPair, LockInfo, Mutation, MutationOp, Store, TimestampOracle,
+    TxnError, TxnStatus,
 };
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -31,8 +32,9 @@ fn blocking<T>(wait: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Runs `fut` to completion on `runtime` from synchronous code.
-fn block_on<F: std::future::Future>(runtime: &Handle, fut: F) -> F::Output {
+/// Runs `fut` to completion on `runtime` from synchronous code, which may be a worker thread
+/// of that runtime (see `blocking`).
+pub fn block_on<F: std::future::Future>(runtime: &Handle, fut: F) -> F::Output {
     blocking(|| runtime.block_on(fut))
 }
 
@@ -126,6 +128,22 @@ impl Store for ClusterStore {
         self.run(0, self.client.scan(start, end, read_ts, limit))
     }
 
+    fn scan_filtered(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+        program: &[u8],
+    ) -> reef_txn::Result<FilteredBatch> {
+        let (pairs, resume) = self.run(
+            0,
+            self.client
+                .scan_filtered(start, end, read_ts, limit, program),
+        )?;
+        Ok(FilteredBatch { pairs, resume })
+    }
+
     fn scan_reverse(
         &self,
         start: &[u8],
@@ -148,6 +166,19 @@ impl Store for ClusterStore {
             start_ts,
             self.client
                 .prewrite(mutations, primary, start_ts, lock_ttl_ms),
+        )
+    }
+
+    fn one_pc(
+        &self,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        max_commit_ts: Timestamp,
+    ) -> reef_txn::Result<Option<Timestamp>> {
+        let mutations = mutations.iter().map(mutation_to_pb).collect();
+        self.run(
+            start_ts,
+            self.client.one_pc(mutations, start_ts, max_commit_ts),
         )
     }
 

@@ -51,6 +51,9 @@ pub enum ErrorCode {
     /// A read or write used a timestamp below the GC safe point: versions it would need may
     /// have been collected.
     SnapshotTooOld,
+    /// A condition the caller set for its commit no longer held when the commit timestamp was
+    /// known (for example, the schema the transaction was planned against changed).
+    Fenced,
 }
 
 impl ErrorCode {
@@ -77,6 +80,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::SnapshotTooOld => "SNAPSHOT_TOO_OLD",
+            ErrorCode::Fenced => "FENCED",
         }
     }
 
@@ -97,6 +101,7 @@ impl ErrorCode {
                 | ErrorCode::StaleCommand
                 | ErrorCode::Unavailable
                 | ErrorCode::SnapshotTooOld
+                | ErrorCode::Fenced
         )
     }
 }

@@ -96,6 +96,8 @@ pub struct ClusterConfig {
     pub heartbeat_interval: Duration,
     /// How often the node collects MVCC garbage when the root leader asks it to.
     pub gc_interval: Duration,
+    /// RocksDB's block cache size in bytes.
+    pub block_cache_bytes: usize,
     /// Shared with the node's SQL layer: its oldest live transaction goes out with every
     /// heartbeat.
     pub gc: Arc<GcLink>,
@@ -140,9 +142,30 @@ impl ClusterConfig {
             root_config: RootConfig::default(),
             heartbeat_interval: Duration::from_secs(1),
             gc_interval: Duration::from_secs(60),
+            block_cache_bytes: reef_storage::EngineOptions::default().block_cache_bytes,
             gc: Arc::default(),
         }
     }
+}
+
+/// Returns true if the engine holds any MVCC versions or locks (a bootstrap's first writes are
+/// raw records, which it finishes on restart).
+fn holds_data(engine: &dyn Engine) -> bool {
+    [Cf::Lock, Cf::Write].iter().any(|cf| {
+        let mut cursor = engine.cursor(*cf, None, None);
+        cursor.seek_to_first();
+        cursor.valid()
+    })
+}
+
+/// A running node's own services, for the clients inside the same process to call directly.
+pub struct LocalServices {
+    /// The `Kv` service.
+    pub kv: NodeServices,
+    /// The `Meta` service, on a node with the root role.
+    pub meta: Option<MetaService>,
+    /// The address other nodes reach this one at.
+    pub advertise: String,
 }
 
 /// Returns a random non-zero number from the standard library's per-process random keys.
@@ -179,9 +202,15 @@ fn put_meta_u64(engine: &dyn Engine, key: &[u8], value: u64) -> Result<()> {
 pub async fn run_cluster_node(
     cfg: ClusterConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ready: impl FnOnce(SocketAddr, StoreIdent, Vec<String>),
+    ready: impl FnOnce(SocketAddr, StoreIdent, Vec<String>, LocalServices),
 ) -> Result<()> {
-    let engine = open_engine(&cfg.data_dir)?;
+    let engine = open_engine(
+        &cfg.data_dir,
+        &reef_storage::EngineOptions {
+            block_cache_bytes: cfg.block_cache_bytes,
+            ..Default::default()
+        },
+    )?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -196,6 +225,13 @@ pub async fn run_cluster_node(
     };
 
     let stored = StoreIdent::load(&*engine)?;
+    if stored.is_none() && holds_data(&*engine) {
+        bail!(
+            "{} holds data but no cluster node: it was written by an older reef that ran \
+             without a cluster; start with an empty data directory",
+            cfg.data_dir.display()
+        );
+    }
     let bootstrapped = meta_u64(&*engine, BOOTSTRAPPED_KEY)?.is_some();
     if cfg.join.is_empty() && stored.is_none() && meta_u64(&*engine, JOIN_TOKEN_KEY)?.is_some() {
         bail!(
@@ -285,7 +321,13 @@ pub async fn run_cluster_node(
         router.clone(),
         addrs.clone(),
     )
-    .with_gc_safe_point(cfg.gc.safe_point.clone());
+    .with_gc_safe_point(cfg.gc.safe_point.clone())
+    .with_scan_filter(Arc::new(reef_sql::pushdown::PushdownFilter));
+    let mut local_services = LocalServices {
+        kv: services.clone(),
+        meta: None,
+        advertise: advertise.clone(),
+    };
     let meta = cfg.root.then(|| {
         let root = Arc::new(Root::new(
             ident.node_id,
@@ -294,6 +336,7 @@ pub async fn run_cluster_node(
         ));
         MetaService::new(ident.cluster_id, root, addrs.clone())
     });
+    local_services.meta = meta.clone();
 
     // Root addresses to start from: the given ones, this node, and every member known from
     // before a restart (non-root members answer "not the leader" and are skipped).
@@ -320,14 +363,52 @@ pub async fn run_cluster_node(
         cfg.heartbeat_interval,
         cfg.gc.clone(),
     ));
+    let read_ts = tokio::spawn(read_ts_loop(roots.clone(), driver.router()));
     let gc = tokio::spawn(gc_loop(roots, cfg.gc.clone(), cfg.gc_interval));
     let result = serve_node(listener, services, meta, driver, shutdown, || {
-        ready(local, ident, seeds)
+        ready(local, ident, seeds, local_services)
     })
     .await;
     heartbeats.abort();
+    read_ts.abort();
     gc.abort();
     result
+}
+
+/// How often new partition leaders learn a timestamp above every read their predecessors
+/// served: until then they commit nothing in one phase.
+const READ_TS_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Marks this node's new leaders and hands them a timestamp from the oracle fetched after the
+/// mark (see `reef_raft::Host::mark_read_ts`), every [`READ_TS_SYNC_INTERVAL`].
+async fn read_ts_loop(roots: Arc<RootClient>, router: Router) {
+    let mut ticker = tokio::time::interval(READ_TS_SYNC_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mark = 0u64;
+    loop {
+        ticker.tick().await;
+        mark += 1;
+        let marking = router.clone();
+        match tokio::task::spawn_blocking(move || marking.mark_read_ts(mark)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(%err, "cannot mark leaders for a read timestamp");
+                continue;
+            }
+            Err(err) => {
+                tracing::error!(%err, "the read timestamp task failed");
+                return;
+            }
+        }
+        match roots.tso(1).await {
+            Ok(ts) => {
+                if let Err(err) = router.sync_read_ts(mark, ts) {
+                    tracing::debug!(%err, "cannot hand leaders a read timestamp");
+                }
+            }
+            Err(err) => tracing::debug!(%err, "no timestamp for new leaders"),
+        }
+    }
 }
 
 /// Collects MVCC garbage over the whole cluster every `interval` while the root leader names

@@ -1,14 +1,16 @@
-//! A reefdb node: assembles storage, transactions, the SQL layer and the
-//! PostgreSQL front end into one running server.
+//! A reefdb node: assembles storage, replication, the root service,
+//! transactions, the SQL layer and the PostgreSQL front end into one running
+//! server.
 //!
 //! `reef-node` sits at the top of the dependency stack, just below the
 //! `reef` binary's command line. It owns process concerns (configuration,
 //! data directory, background jobs such as MVCC garbage collection, clean
 //! shutdown) and wires the crates below together; none of them depend on
-//! it. `reef start` ([`Node`]) runs SQL over the local MVCC store;
-//! [`store`] runs a storage node with fixed membership, and [`cluster`] a
-//! storage node of a cluster run by the root service (bootstrap, join,
-//! heartbeats, root operations). SQL over the cluster plugs in here next.
+//! it. `reef start` ([`serve_cluster`]) runs a node of a cluster run by the
+//! root service ([`cluster`]: bootstrap or join, heartbeats, root operations)
+//! with SQL over the cluster's partitions; a node started alone founds a
+//! cluster of one. [`store`] runs a storage node with fixed membership, for
+//! the replication tests and benchmark.
 //!
 //! See `docs/architecture/reef-node.md`.
 
@@ -19,7 +21,6 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,85 +70,12 @@ impl Config {
     }
 }
 
-/// A running node.
-pub struct Node {
-    db: reef_sql::Database,
-    client: reef_txn::TxnClient,
-    config: Config,
-    stop_gc: Arc<AtomicBool>,
-    gc_thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Node {
-    /// Opens the data directory and the SQL layer (no network yet).
-    pub fn open(config: Config) -> Result<Node> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-        let opts = reef_storage::EngineOptions {
-            block_cache_bytes: config.block_cache_bytes,
-            ..Default::default()
-        };
-        let engine = reef_storage::RocksEngine::open(&config.data_dir.join("db"), &opts)
-            .with_context(|| format!("cannot open storage in {}", config.data_dir.display()))?;
-        let engine: Arc<dyn reef_storage::Engine> = Arc::new(engine);
-        let client =
-            reef_txn::TxnClient::local(engine).context("cannot start the transaction layer")?;
-        let sql_config = reef_sql::SqlConfig {
-            query_memory_limit: config.query_memory_limit,
-        };
-        let db = reef_sql::Database::open(client.clone(), sql_config)
-            .map_err(|e| anyhow::anyhow!("cannot load the catalog: {e}"))?;
-        let stop_gc = Arc::new(AtomicBool::new(false));
-        let gc_thread = Some(spawn_gc(client.clone(), &config, stop_gc.clone()));
-        Ok(Node {
-            db,
-            client,
-            config,
-            stop_gc,
-            gc_thread,
-        })
-    }
-
-    /// The SQL database.
-    pub fn database(&self) -> &reef_sql::Database {
-        &self.db
-    }
-
-    /// The transaction client.
-    pub fn client(&self) -> &reef_txn::TxnClient {
-        &self.client
-    }
-
-    /// Serves the PostgreSQL protocol until `shutdown` resolves; calls
-    /// `on_ready` with the bound address once connections are accepted.
-    pub async fn serve(
-        &self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        on_ready: impl FnOnce(SocketAddr),
-    ) -> Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.config.pg_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.config.pg_addr))?;
-        let addr = listener.local_addr()?;
-        on_ready(addr);
-        let pg = reef_pg::PgConfig {
-            max_message_bytes: self.config.max_message_bytes,
-            ..Default::default()
-        };
-        reef_pg::serve(self.db.clone(), listener, pg, shutdown)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    }
-}
-
 /// Runs a node of a cluster run by the root service with SQL on top: the storage and root
 /// roles of [`cluster::run_cluster_node`], and the PostgreSQL front end over transactions that
 /// reach the cluster's partitions through the routing client (partitions, leaders and node
 /// addresses from the root service) with timestamps from the root service's oracle. Calls
 /// `on_ready` with the PostgreSQL address and the node's identity once both serve.
 ///
-/// MVCC garbage collection does not run over the cluster yet.
 pub async fn serve_cluster(
     config: Config,
     cluster: cluster::ClusterConfig,
@@ -162,11 +90,11 @@ pub async fn serve_cluster(
         async move {
             let _ = stop_rx.await;
         },
-        move |addr, ident, seeds| {
-            let _ = ready_tx.send((addr, ident, seeds));
+        move |addr, ident, seeds, services| {
+            let _ = ready_tx.send((addr, ident, seeds, services));
         },
     ));
-    let (grpc_addr, ident, seeds) = tokio::select! {
+    let (grpc_addr, ident, seeds, services) = tokio::select! {
         ready = ready_rx => ready.context("the storage node stopped before it was ready")?,
         result = &mut storage => {
             result??;
@@ -174,17 +102,18 @@ pub async fn serve_cluster(
         }
     };
     let runtime = tokio::runtime::Handle::current();
-    let roots = Arc::new(reef_client::RootClient::new(
-        ident.cluster_id,
-        seeds,
-        Duration::from_secs(10),
-    ));
-    let client = Arc::new(reef_client::Client::with_root(
-        roots.clone(),
-        Duration::from_secs(10),
-    ));
+    let mut roots = reef_client::RootClient::new(ident.cluster_id, seeds, Duration::from_secs(10));
+    if let Some(meta) = services.meta {
+        roots = roots.with_local(services.advertise, Arc::new(meta));
+    }
+    let roots = Arc::new(roots);
+    // Requests for partitions this node leads call its services directly.
+    let client = Arc::new(
+        reef_client::Client::with_root(roots.clone(), Duration::from_secs(10))
+            .with_local(ident.node_id, Arc::new(services.kv)),
+    );
     let store = Arc::new(reef_client::ClusterStore::new(client, runtime.clone()));
-    let tso = Arc::new(reef_client::RemoteTso::new(roots, &runtime));
+    let tso = Arc::new(reef_client::RemoteTso::new(roots.clone(), &runtime));
     // Every commit request is a network round trip: secondaries commit in the background.
     let txn_config = reef_txn::TxnConfig {
         async_secondaries: true,
@@ -193,8 +122,19 @@ pub async fn serve_cluster(
     let txns = reef_txn::TxnClient::with_config(store, tso, txn_config);
     // Its oldest live transaction holds the cluster's GC safe point back.
     let _ = gc.txns.set(txns.clone());
+    // Whether this node is the cluster's only member, as the root leader knows it now: a
+    // node that joins later starts its transactions later (see reef_sql::fence).
+    let alone = {
+        let (roots, runtime) = (roots.clone(), runtime.clone());
+        move || {
+            reef_client::block_on(&runtime, roots.cluster())
+                .map(|status| status.nodes.len() <= 1)
+                .unwrap_or(false)
+        }
+    };
     let sql_config = reef_sql::SqlConfig {
         query_memory_limit: config.query_memory_limit,
+        alone: Arc::new(alone),
     };
     // Loading the catalog waits for the cluster to elect leaders and report them.
     let db = tokio::task::spawn_blocking(move || reef_sql::Database::open(txns, sql_config))
@@ -221,58 +161,4 @@ pub async fn serve_cluster(
     let _ = stop_tx.send(());
     storage.await??;
     served
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop_gc.store(true, Ordering::SeqCst);
-        if let Some(t) = self.gc_thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Runs MVCC garbage collection periodically: versions older than the GC
-/// life time, and older than every live transaction, are removed.
-fn spawn_gc(
-    client: reef_txn::TxnClient,
-    config: &Config,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let life = Duration::from_secs(config.gc_life_time_secs);
-    let interval = Duration::from_secs(config.gc_interval_secs.max(1));
-    std::thread::Builder::new()
-        .name("reef-gc".into())
-        .spawn(move || {
-            let mut waited = Duration::ZERO;
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(200));
-                waited += Duration::from_millis(200);
-                if waited < interval {
-                    continue;
-                }
-                waited = Duration::ZERO;
-                let now = match client.tso().get_ts() {
-                    Ok(ts) => ts,
-                    Err(e) => {
-                        tracing::warn!("gc: cannot read the timestamp oracle: {e}");
-                        continue;
-                    }
-                };
-                let physical = reef_common::ts_physical_ms(now);
-                let safe_ms = physical.saturating_sub(life.as_millis() as u64);
-                let safe_point = reef_common::compose_ts(safe_ms, 0);
-                match client.run_gc(safe_point) {
-                    Ok(p) if p.ranges_destroyed > 0 || p.versions_deleted > 0 => tracing::info!(
-                        "gc at safe point {safe_point}: destroyed {} dropped ranges, removed {} old versions of {} keys",
-                        p.ranges_destroyed,
-                        p.versions_deleted,
-                        p.keys_scanned
-                    ),
-                    Ok(p) => tracing::debug!("gc at safe point {safe_point}: {p:?}"),
-                    Err(e) => tracing::warn!("gc failed: {e}"),
-                }
-            }
-        })
-        .expect("spawning the GC thread")
 }

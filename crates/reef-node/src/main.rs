@@ -19,10 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Starts one node holding every role. With --grpc-addr or --join, the node belongs to a
-    /// cluster run by the root service (the first node, without --join, founds it) and its SQL
-    /// runs over the cluster's replicated partitions; otherwise it runs alone over local
-    /// storage.
+    /// Starts one node holding every role: storage replicas, the root service and SQL. The
+    /// first node (without --join) founds a cluster and works alone, one replica of
+    /// everything; nodes started with --join add themselves, and the cluster grows every
+    /// partition to three replicas as soon as it has three nodes.
     Start {
         /// Data directory (default ./reef-data).
         #[arg(long)]
@@ -30,10 +30,9 @@ enum Command {
         /// PostgreSQL protocol listen address (default 127.0.0.1:5433).
         #[arg(long)]
         pg_addr: Option<SocketAddr>,
-        /// The gRPC address other nodes reach this one at (default 127.0.0.1:20160 in a
-        /// cluster).
-        #[arg(long)]
-        grpc_addr: Option<SocketAddr>,
+        /// The gRPC address other nodes reach this one at.
+        #[arg(long, default_value = "127.0.0.1:20160")]
+        grpc_addr: SocketAddr,
         /// Addresses (HOST:PORT, comma-separated) of cluster nodes to join through.
         #[arg(long, value_delimiter = ',')]
         join: Vec<String>,
@@ -190,19 +189,15 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(a) = pg_addr {
                 cfg.pg_addr = a;
             }
-            if grpc_addr.is_some() || !join.is_empty() {
-                let grpc_addr =
-                    grpc_addr.unwrap_or_else(|| "127.0.0.1:20160".parse().expect("valid"));
-                let mut cluster =
-                    reef_node::cluster::ClusterConfig::new(cfg.data_dir.join("db"), grpc_addr);
-                cluster.join = join;
-                cluster.pg_addr = cfg.pg_addr.to_string();
-                cluster.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
-                cluster.gc_interval = std::time::Duration::from_secs(cfg.gc_interval_secs.max(1));
-                cluster.settings.gc_life_ms = cfg.gc_life_time_secs.saturating_mul(1000);
-                return start_cluster(cfg, cluster);
-            }
-            start(cfg)
+            let mut cluster =
+                reef_node::cluster::ClusterConfig::new(cfg.data_dir.join("db"), grpc_addr);
+            cluster.join = join;
+            cluster.pg_addr = cfg.pg_addr.to_string();
+            cluster.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
+            cluster.gc_interval = std::time::Duration::from_secs(cfg.gc_interval_secs.max(1));
+            cluster.settings.gc_life_ms = cfg.gc_life_time_secs.saturating_mul(1000);
+            cluster.block_cache_bytes = cfg.block_cache_bytes;
+            start_cluster(cfg, cluster)
         }
         Command::Store {
             data_dir,
@@ -286,7 +281,7 @@ fn run(cli: Cli) -> Result<()> {
                 runtime.block_on(reef_node::cluster::run_cluster_node(
                     cfg,
                     shutdown_signal(),
-                    |addr, ident, _| {
+                    |addr, ident, _, _| {
                         println!(
                             "reef store ready: node {} of cluster {} serving gRPC on {addr}",
                             ident.node_id, ident.cluster_id
@@ -335,34 +330,6 @@ fn start_cluster(cfg: reef_node::Config, cluster: reef_node::cluster::ClusterCon
             let _ = std::io::stdout().flush();
         },
     ))?;
-    tracing::info!("stopped cleanly");
-    Ok(())
-}
-
-fn start(cfg: reef_node::Config) -> Result<()> {
-    // Statements run on the runtime's blocking threads. Binding and
-    // evaluation recurse over the expression tree, whose depth the parser
-    // bounds; 64 MiB of (lazily committed) stack covers that bound even in
-    // debug builds, where frames are large.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("reef-io")
-        .thread_stack_size(64 << 20)
-        .build()?;
-    let data_dir = cfg.data_dir.clone();
-    let node = reef_node::Node::open(cfg)?;
-    runtime.block_on(async {
-        node.serve(shutdown_signal(), |addr| {
-            println!(
-                "reefdb ready: postgresql://reef@{addr}/reef (data in {})",
-                data_dir.display()
-            );
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-        })
-        .await
-    })?;
-    drop(node);
     tracing::info!("stopped cleanly");
     Ok(())
 }

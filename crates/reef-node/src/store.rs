@@ -86,7 +86,7 @@ pub async fn run_store(
         }
         founders
     };
-    let engine = open_engine(&cfg.data_dir)?;
+    let engine = open_engine(&cfg.data_dir, &EngineOptions::default())?;
     let addrs: HashMap<u64, String> = cfg.peers.iter().cloned().collect();
     let addrs = Arc::new(RwLock::new(addrs));
     let ident = StoreIdent {
@@ -106,7 +106,8 @@ pub async fn run_store(
         addrs.clone(),
         &founding,
     )?;
-    let services = NodeServices::new(cfg.cluster_id, cfg.node_id, driver.router(), addrs);
+    let services = NodeServices::new(cfg.cluster_id, cfg.node_id, driver.router(), addrs)
+        .with_scan_filter(Arc::new(reef_sql::pushdown::PushdownFilter));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -115,13 +116,12 @@ pub async fn run_store(
 }
 
 /// Opens (creating if needed) the node's RocksDB in `data_dir`.
-pub(crate) fn open_engine(data_dir: &Path) -> Result<Arc<dyn Engine>> {
+pub(crate) fn open_engine(data_dir: &Path, opts: &EngineOptions) -> Result<Arc<dyn Engine>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    Ok(Arc::new(
-        RocksEngine::open(data_dir, &EngineOptions::default())
-            .with_context(|| format!("opening {}", data_dir.display()))?,
-    ))
+    Ok(Arc::new(RocksEngine::open(data_dir, opts).with_context(
+        || format!("opening {}", data_dir.display()),
+    )?))
 }
 
 /// Opens the node's replication hosts over `engine`, bootstraps the `founding` partitions

@@ -252,12 +252,16 @@ fn transfers_across_partitions_keep_the_total_through_kills_splits_and_moves(n: 
     assert!(balances.iter().all(|b| *b >= 0), "{balances:?}");
     assert_eq!(balances.iter().sum::<i64>(), expected, "{balances:?}");
     assert!(counts.audits.load(Ordering::SeqCst) > 0);
+    let (one_phase, two_phase) = txns.commit_counts();
     eprintln!(
-        "transfers committed: {}, failed: {}, audits: {}",
+        "transfers committed: {}, failed: {}, audits: {}; commits in one phase: {one_phase}, \
+         in two: {two_phase}",
         counts.committed.load(Ordering::SeqCst),
         counts.failed.load(Ordering::SeqCst),
         counts.audits.load(Ordering::SeqCst)
     );
+    // Transfers within one partition commit in one phase, the others in two.
+    assert!(one_phase > 0 && two_phase > 0);
 
     // The accounts really are spread: four or more partitions hold them.
     let partitions: std::collections::BTreeSet<u64> = runtime.block_on(async {

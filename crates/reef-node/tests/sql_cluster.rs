@@ -4,37 +4,15 @@
 //! transactions on every node, while one node is killed with SIGKILL and restarted, leaves the
 //! total unchanged on every node.
 
-use std::net::TcpListener;
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reef_testkit::TestServer;
+use common::{free_port, start_node};
 
 const ACCOUNTS: i64 = 20;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_node(grpc: u16, join: Option<u16>) -> TestServer {
-    let mut builder = TestServer::builder()
-        .bin(env!("CARGO_BIN_EXE_reef"))
-        .arg("--grpc-addr")
-        .arg(format!("127.0.0.1:{grpc}"))
-        .arg("--heartbeat-ms")
-        .arg("200")
-        .arg("--log")
-        .arg("warn");
-    if let Some(port) = join {
-        builder = builder.arg("--join").arg(format!("127.0.0.1:{port}"));
-    }
-    builder.start().unwrap()
-}
 
 async fn total(url: &str) -> i64 {
     let client = reef_testkit::connect(url).await.unwrap();

@@ -14,11 +14,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use reef_txn::Command;
+use reef_txn::{Command, Mutation};
 
 use crate::error::{RaftError, Result};
 use crate::host::{Handoff, Host, ReplicaChange, ReplicaStatus};
-use crate::peer::{ProposeCallback, ReadCallback};
+use crate::peer::{OnePcCallback, ProposeCallback, ReadCallback};
 use crate::registry::Shard;
 use crate::state::{Epoch, Partition};
 use crate::transport::Envelope;
@@ -56,8 +56,40 @@ pub enum HostMsg {
         start: Vec<u8>,
         /// The key the read stops before (empty: the partition's end).
         end: Vec<u8>,
+        /// The MVCC timestamp the read is at (0: none).
+        read_ts: u64,
         /// Runs the read.
         cb: ReadCallback,
+    },
+    /// A one-phase commit (see [`Host::propose_one_pc`]).
+    OnePc {
+        /// The partition.
+        partition_id: u64,
+        /// The epoch the caller routed with.
+        epoch: Epoch,
+        /// The transaction's mutations.
+        mutations: Vec<Mutation>,
+        /// The transaction's start timestamp.
+        start_ts: u64,
+        /// The highest commit timestamp the caller accepts.
+        max_commit_ts: u64,
+        /// Gets the commit timestamp, or `None` if the leader declined.
+        cb: OnePcCallback,
+    },
+    /// Marks the leaders waiting for a timestamp (see [`Host::mark_read_ts`]); every thread
+    /// answers on `reply` once done.
+    MarkReadTs {
+        /// The mark.
+        mark: u64,
+        /// Gets one `()` per thread.
+        reply: Sender<()>,
+    },
+    /// A timestamp fetched after a mark (see [`Host::sync_read_ts`]), for every thread.
+    SyncReadTs {
+        /// The mark it was fetched after.
+        mark: u64,
+        /// The timestamp.
+        ts: u64,
     },
     /// A split at a key.
     Split {
@@ -116,12 +148,17 @@ impl HostMsg {
             HostMsg::Raft(env) => Some(env.partition_id),
             HostMsg::Propose { partition_id, .. }
             | HostMsg::Read { partition_id, .. }
+            | HostMsg::OnePc { partition_id, .. }
             | HostMsg::Split { partition_id, .. }
             | HostMsg::ChangeReplica { partition_id, .. }
             | HostMsg::TransferLeader { partition_id, .. }
             | HostMsg::SnapshotStatus { partition_id, .. } => Some(*partition_id),
             HostMsg::Adopt(handoff) => Some(handoff.partition.id),
-            HostMsg::Status(_) | HostMsg::Unreachable(_) | HostMsg::Stop => None,
+            HostMsg::Status(_)
+            | HostMsg::Unreachable(_)
+            | HostMsg::MarkReadTs { .. }
+            | HostMsg::SyncReadTs { .. }
+            | HostMsg::Stop => None,
         }
     }
 
@@ -133,6 +170,7 @@ impl HostMsg {
             HostMsg::Raft(_)
                 | HostMsg::Propose { .. }
                 | HostMsg::Read { .. }
+                | HostMsg::OnePc { .. }
                 | HostMsg::Split { .. }
                 | HostMsg::ChangeReplica { .. }
                 | HostMsg::TransferLeader { .. }
@@ -196,6 +234,14 @@ impl Router {
             let copy = match msg {
                 HostMsg::Status(reply) => HostMsg::Status(reply.clone()),
                 HostMsg::Unreachable(node) => HostMsg::Unreachable(*node),
+                HostMsg::MarkReadTs { mark, reply } => HostMsg::MarkReadTs {
+                    mark: *mark,
+                    reply: reply.clone(),
+                },
+                HostMsg::SyncReadTs { mark, ts } => HostMsg::SyncReadTs {
+                    mark: *mark,
+                    ts: *ts,
+                },
                 _ => HostMsg::Stop,
             };
             delivered &= tx.send(copy).is_ok();
@@ -205,6 +251,24 @@ impl Router {
         } else {
             Err(stopped())
         }
+    }
+
+    /// Marks every thread's leaders that wait for a timestamp (see [`Host::mark_read_ts`]),
+    /// blocking until all threads answer. A timestamp fetched from the oracle afterwards goes
+    /// to [`Router::sync_read_ts`] with the same mark.
+    pub fn mark_read_ts(&self, mark: u64) -> Result<()> {
+        let (tx, rx) = bounded(self.txs.len());
+        self.send(HostMsg::MarkReadTs { mark, reply: tx })?;
+        for _ in 0..self.txs.len() {
+            rx.recv().map_err(|_| stopped())?;
+        }
+        Ok(())
+    }
+
+    /// Raises the highest read timestamp of the leaders marked at or before `mark` to `ts`
+    /// (see [`Host::sync_read_ts`]).
+    pub fn sync_read_ts(&self, mark: u64, ts: u64) -> Result<()> {
+        self.send(HostMsg::SyncReadTs { mark, ts })
     }
 
     /// Returns the status of every replica of every thread, ordered by partition id
@@ -240,6 +304,7 @@ fn fail(msg: HostMsg, err: RaftError) {
         | HostMsg::Split { cb, .. }
         | HostMsg::ChangeReplica { cb, .. } => cb(Err(err)),
         HostMsg::Read { cb, .. } => cb(Err(err)),
+        HostMsg::OnePc { cb, .. } => cb(Err(err)),
         HostMsg::TransferLeader { reply, .. } => {
             let _ = reply.send(Err(err));
         }
@@ -367,8 +432,22 @@ fn handle(host: &mut Host, msg: HostMsg) -> bool {
             epoch,
             start,
             end,
+            read_ts,
             cb,
-        } => host.read(partition_id, epoch, &start, &end, cb),
+        } => host.read(partition_id, epoch, &start, &end, read_ts, cb),
+        HostMsg::OnePc {
+            partition_id,
+            epoch,
+            mutations,
+            start_ts,
+            max_commit_ts,
+            cb,
+        } => host.propose_one_pc(partition_id, epoch, mutations, start_ts, max_commit_ts, cb),
+        HostMsg::MarkReadTs { mark, reply } => {
+            host.mark_read_ts(mark);
+            let _ = reply.send(());
+        }
+        HostMsg::SyncReadTs { mark, ts } => host.sync_read_ts(mark, ts),
         HostMsg::Split {
             partition_id,
             epoch,

@@ -24,14 +24,17 @@ use raft::prelude::{
 };
 use raft::{RawNode, ReadOnlyOption, StateRole};
 use reef_storage::{Cf, Engine, WriteBatch};
-use reef_txn::{Command, CommandResponse, MvccStore, DATA_CFS};
+use reef_txn::{Command, CommandResponse, Mutation, MvccStore, DATA_CFS};
 
 use crate::cmd::{ChangeContext, CmdBody, RaftCmd};
 use crate::error::{RaftError, Result};
 use crate::keys;
 use crate::log_store::RaftLogStore;
 use crate::logger::replica_logger;
-use crate::peer::{Peer, PendingRead, Proposal, ProposeCallback, ReadCallback, ReadView};
+use crate::peer::{
+    InflightOnePc, OnePcCallback, Peer, PendingRead, Proposal, ProposeCallback, ReadCallback,
+    ReadTsSync, ReadView,
+};
 use crate::registry::{Refusal, Registry, Shard};
 use crate::snapshot::{cf_bounds, SnapshotData};
 use crate::state::{
@@ -577,6 +580,91 @@ impl Host {
         self.submit(partition_id, result, cb);
     }
 
+    /// Commits a transaction whose keys all lie in one partition in one step
+    /// ([`Command::OnePc`]), if this leader can: it must know a timestamp above every read any
+    /// leader of the partition served (see [`Host::sync_read_ts`]), and the commit timestamp
+    /// it picks (above that and above `start_ts`) must not exceed `max_commit_ts`. Otherwise
+    /// `cb` gets `Ok(None)` at once and nothing was proposed. Once applied, `cb` gets the
+    /// commit timestamp; reads that must see the writes wait until then.
+    pub fn propose_one_pc(
+        &mut self,
+        partition_id: u64,
+        epoch: Epoch,
+        mutations: Vec<Mutation>,
+        start_ts: u64,
+        max_commit_ts: u64,
+        cb: OnePcCallback,
+    ) {
+        let declined = match self.peers.get(&partition_id) {
+            Some(peer) => {
+                peer.is_leader() && peer.read_ts_sync != ReadTsSync::Synced
+                    || peer.max_read_ts.max(start_ts) >= max_commit_ts
+            }
+            None => false,
+        };
+        if declined {
+            return cb(Ok(None));
+        }
+        let commit_ts = match self.peers.get(&partition_id) {
+            Some(peer) => peer.max_read_ts.max(start_ts) + 1,
+            None => 0,
+        };
+        let mut keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
+        keys.sort_unstable();
+        let cmd = Command::OnePc {
+            mutations,
+            start_ts,
+            commit_ts,
+        };
+        let result = self.prepare(partition_id, epoch, |partition| {
+            check_keys(partition, &cmd)?;
+            Ok(CmdBody::Txn(cmd))
+        });
+        let proposed = result.is_ok();
+        self.submit(
+            partition_id,
+            result,
+            Box::new(move |result| cb(result.map(|_| Some(commit_ts)))),
+        );
+        if let Some(peer) = self.peers.get_mut(&partition_id) {
+            let index = peer.raw.raft.raft_log.last_index();
+            if proposed && peer.proposals.back().is_some_and(|p| p.index == index) {
+                peer.one_pc.push_back(InflightOnePc {
+                    index,
+                    keys,
+                    commit_ts,
+                });
+            }
+        }
+    }
+
+    /// Marks every leader still waiting for a timestamp to cover earlier leaders' reads with
+    /// `mark`. The node then fetches a timestamp from the oracle and hands it to
+    /// [`Host::sync_read_ts`] with the same mark: fetched after these replicas became
+    /// leaders, it is above every read their predecessors served (a predecessor's lease ended
+    /// before they were elected).
+    pub fn mark_read_ts(&mut self, mark: u64) {
+        for peer in self.peers.values_mut() {
+            if peer.is_leader() && peer.read_ts_sync == ReadTsSync::Pending(None) {
+                peer.read_ts_sync = ReadTsSync::Pending(Some(mark));
+            }
+        }
+    }
+
+    /// Raises the highest read timestamp of every leader marked at or before `mark` to `ts`,
+    /// an oracle timestamp fetched after the mark (see [`Host::mark_read_ts`]); those leaders
+    /// may commit in one phase from now on.
+    pub fn sync_read_ts(&mut self, mark: u64, ts: u64) {
+        for peer in self.peers.values_mut() {
+            if let ReadTsSync::Pending(Some(marked)) = peer.read_ts_sync {
+                if marked <= mark && peer.is_leader() {
+                    peer.max_read_ts = peer.max_read_ts.max(ts);
+                    peer.read_ts_sync = ReadTsSync::Synced;
+                }
+            }
+        }
+    }
+
     /// Splits a partition at `split_key`; `cb` gets the outcome once applied.
     pub fn split(
         &mut self,
@@ -701,12 +789,16 @@ impl Host {
     /// Reads from a partition: `cb` runs once the read may see every write acknowledged
     /// before it arrived, right away under a valid lease and otherwise after a ReadIndex round.
     /// `[start, end)` must lie in the partition; an empty `end` means the partition's end.
+    /// `read_ts` is the MVCC timestamp the read is at (0 for none): one-phase commits take
+    /// commit timestamps above every one the leader accepted, and a read that must see a
+    /// one-phase commit still being applied fails with `ServerBusy`.
     pub fn read(
         &mut self,
         partition_id: u64,
         epoch: Epoch,
         start: &[u8],
         end: &[u8],
+        read_ts: u64,
         cb: ReadCallback,
     ) {
         let now = self.ctx.clock.now();
@@ -730,7 +822,7 @@ impl Host {
             }
             Ok(())
         });
-        if let Err(err) = check {
+        if let Err(err) = check.and_then(|()| peer.admit_read(start, end, read_ts)) {
             return cb(Err(err));
         }
         if peer.can_read_locally(now) {
@@ -1198,6 +1290,9 @@ fn apply_entries(ctx: &Ctx, peer: &mut Peer, entries: Vec<Entry>, effects: &mut 
             );
         }
         peer.settle_proposals(entry.index, entry.term, result, lease);
+        while peer.one_pc.front().is_some_and(|c| c.index <= entry.index) {
+            peer.one_pc.pop_front();
+        }
         last = entry.index;
     }
     if last > 0 {

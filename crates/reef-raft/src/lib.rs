@@ -41,7 +41,7 @@ pub use driver::{Driver, HostMsg, Router};
 pub use error::{RaftError, Result};
 pub use host::{Handoff, Host, RaftConfig, ReplicaChange, ReplicaStatus};
 pub use log_store::RaftLogStore;
-pub use peer::{ProposeCallback, ReadCallback, ReadView};
+pub use peer::{OnePcCallback, ProposeCallback, ReadCallback, ReadView};
 pub use raft::prelude::Message as RaftMessage;
 pub use raft::prelude::MessageType;
 pub use raft::StateRole;

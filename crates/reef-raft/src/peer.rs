@@ -17,6 +17,10 @@ use crate::transport::{Envelope, Transport};
 /// Called with a proposal's outcome once its entry is applied (or it is known lost).
 pub type ProposeCallback = Box<dyn FnOnce(Result<CommandResponse>) + Send>;
 
+/// Called with a one-phase commit's outcome: its commit timestamp once applied, or `None` when
+/// the leader declined it before proposing anything.
+pub type OnePcCallback = Box<dyn FnOnce(Result<Option<u64>>) + Send>;
+
 /// What a read may use once it is safe: the MVCC store and the partition as it stands, whose
 /// range a scan must not leave (other partitions' data shares the engine).
 pub struct ReadView<'a> {
@@ -64,6 +68,27 @@ pub(crate) struct PendingRead {
     pub cb: ReadCallback,
 }
 
+/// A one-phase commit proposed by this leader and not applied yet: reads at or above its
+/// commit timestamp that touch its keys must wait for it.
+pub(crate) struct InflightOnePc {
+    /// The entry's index.
+    pub index: u64,
+    /// Its keys, sorted.
+    pub keys: Vec<Vec<u8>>,
+    /// The commit timestamp the leader chose.
+    pub commit_ts: u64,
+}
+
+/// Whether a leader's highest read timestamp covers the reads earlier leaders served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadTsSync {
+    /// Not yet: one-phase commits wait. `Some(mark)` once the node marked this leader for a
+    /// timestamp fetch (see [`Host::mark_read_ts`](crate::Host::mark_read_ts)).
+    Pending(Option<u64>),
+    /// A timestamp from the oracle, fetched after this replica became leader, raised it.
+    Synced,
+}
+
 /// One replica of a partition.
 pub struct Peer {
     pub(crate) raw: RawNode<RaftLogStore>,
@@ -86,6 +111,13 @@ pub struct Peer {
     /// Bytes written by applied commands since the last split check.
     pub(crate) written_bytes: u64,
     pub(crate) role: StateRole,
+    /// As leader: the highest timestamp a read was accepted at. A one-phase commit takes a
+    /// commit timestamp above it, so no read can have missed its writes.
+    pub(crate) max_read_ts: u64,
+    /// Whether `max_read_ts` also covers what earlier leaders served.
+    pub(crate) read_ts_sync: ReadTsSync,
+    /// One-phase commits proposed and not applied yet, in index order.
+    pub(crate) one_pc: VecDeque<InflightOnePc>,
 }
 
 impl Peer {
@@ -103,6 +135,9 @@ impl Peer {
             removed: None,
             written_bytes: 0,
             role: StateRole::Follower,
+            max_read_ts: 0,
+            read_ts_sync: ReadTsSync::Pending(None),
+            one_pc: VecDeque::new(),
         }
     }
 
@@ -184,7 +219,33 @@ impl Peer {
         if role == StateRole::Leader {
             self.lease_until = None;
         }
+        if (self.role == StateRole::Leader) != (role == StateRole::Leader) {
+            // Reads other leaders served are unknown here until a fresh oracle timestamp
+            // covers them; proposals of an old term never apply under this one.
+            self.max_read_ts = 0;
+            self.read_ts_sync = ReadTsSync::Pending(None);
+            self.one_pc.clear();
+        }
         self.role = role;
+    }
+
+    /// Records a read at `read_ts` of `[start, end)` (an empty `end`: the partition's end)
+    /// and fails it while a one-phase commit at or below `read_ts` on a key in the range is
+    /// still to apply: its writes belong in the read's snapshot.
+    pub(crate) fn admit_read(&mut self, start: &[u8], end: &[u8], read_ts: u64) -> Result<()> {
+        self.max_read_ts = self.max_read_ts.max(read_ts);
+        let blocked = self.one_pc.iter().any(|c| {
+            c.commit_ts <= read_ts
+                && c.keys
+                    .iter()
+                    .any(|k| k.as_slice() >= start && (end.is_empty() || k.as_slice() < end))
+        });
+        if blocked {
+            return Err(RaftError::ServerBusy(
+                "a one-phase commit the read must see is being applied".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Sends a batch of reads that wait for the leader's first entry of its term through

@@ -227,6 +227,7 @@ impl Cluster {
                 epoch: partition.epoch,
                 start: key.to_vec(),
                 end,
+                read_ts: 0,
                 cb: Box::new(move |result| {
                     let _ = tx.send(result.map(|view| view.mvcc.get(&read_key, u64::MAX >> 1)));
                 }),

@@ -19,7 +19,11 @@
 //! txn NODE k=v ... [del:k]              a whole transaction through NODE (prewrite, commit)
 //! prewrite NODE start=TS k=v ...        only the prewrite, results printed when they arrive
 //! commit NODE start=TS commit=TS k ...  only the commit
+//! onepc NODE start=TS max=TS k=v ...    a one-phase commit through NODE, printed when it
+//!                                       arrives: its commit ts, or "declined"
+//! sync_ts NODE TS                       NODE marks its leaders and hands them oracle ts TS
 //! get NODE KEY                          a linearizable read on NODE
+//! read NODE KEY ts=TS                   a linearizable MVCC read of KEY at TS on NODE
 //! scan NODE START                       a linearizable scan from START to the partition's end
 //! cut A B... | C D...                   drop every message between the two groups
 //! drop RATIO                            drop this share of all messages (seeded)
@@ -531,6 +535,68 @@ impl Sim {
                     format!("commit {start_ts}"),
                 );
             }
+            "onepc" => {
+                let node = num(1);
+                let start_ts = opt("start").expect("start=");
+                let max_commit_ts = opt("max").expect("max=");
+                let mutations: Vec<Mutation> =
+                    tokens[4..].iter().map(|t| parse_mutation(t)).collect();
+                let partition = self.partition_for(node, &mutations[0].key);
+                let outputs = self.outputs.clone();
+                self.host(node).propose_one_pc(
+                    partition.id,
+                    partition.epoch,
+                    mutations,
+                    start_ts,
+                    max_commit_ts,
+                    Box::new(move |result| {
+                        let line = match result {
+                            Ok(Some(commit_ts)) => {
+                                format!("onepc {start_ts}: committed at {commit_ts}")
+                            }
+                            Ok(None) => format!("onepc {start_ts}: declined"),
+                            Err(err) => format!("onepc {start_ts}: {}", show_err(&err)),
+                        };
+                        outputs.lock().unwrap().push(line);
+                    }),
+                );
+            }
+            "sync_ts" => {
+                let node = num(1);
+                let host = self.host(node);
+                host.mark_read_ts(1);
+                host.sync_read_ts(1, num(2));
+            }
+            "read" => {
+                let node = num(1);
+                let key = tokens[2].as_bytes().to_vec();
+                let read_ts = opt("ts").expect("ts=");
+                let partition = self.partition_for(node, &key);
+                let outputs = self.outputs.clone();
+                let mut end = key.clone();
+                end.push(0);
+                let label = format!("read {}@{read_ts}", tokens[2]);
+                let read_key = key.clone();
+                self.host(node).read(
+                    partition.id,
+                    partition.epoch,
+                    &key,
+                    &end,
+                    read_ts,
+                    Box::new(move |result| {
+                        let line = match result {
+                            Ok(view) => match view.mvcc.get(&read_key, read_ts) {
+                                Ok(Some(v)) => format!("{label}: {}", show(&v)),
+                                Ok(None) => format!("{label}: (none)"),
+                                Err(err) => format!("{label}: error {err}"),
+                            },
+                            Err(err) => format!("{label}: {}", show_err(&err)),
+                        };
+                        outputs.lock().unwrap().push(line);
+                    }),
+                );
+                self.stabilize();
+            }
             "get" => {
                 let node = num(1);
                 let key = tokens[2].as_bytes().to_vec();
@@ -545,6 +611,7 @@ impl Sim {
                     partition.epoch,
                     &key,
                     &end,
+                    0,
                     Box::new(move |result| {
                         let line = match result {
                             Ok(view) => match view.mvcc.get(&read_key, u64::MAX >> 1) {
@@ -571,6 +638,7 @@ impl Sim {
                     partition.epoch,
                     &start,
                     &[],
+                    0,
                     Box::new(move |result| {
                         let line = match result {
                             Ok(view) => {

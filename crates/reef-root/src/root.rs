@@ -273,6 +273,8 @@ impl Root {
             epoch: self.epoch(),
             start: Vec::new(),
             end: SYSTEM_END.to_vec(),
+            // Raw records, not MVCC data: no read timestamp.
+            read_ts: 0,
             cb: Box::new(move |view| {
                 let _ = tx.send(view.map_err(RootError::from).and_then(|view| f(&view)));
             }),

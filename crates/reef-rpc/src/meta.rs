@@ -265,6 +265,7 @@ impl pb::meta_server::Meta for MetaService {
                 resp.dead_after_ms = status.settings.dead_after_ms;
                 resp.gc_life_ms = status.settings.gc_life_ms;
                 resp.gc_safe_point = status.gc_safe_point;
+                resp.cluster_id = self.cluster_id;
                 resp.nodes = status
                     .nodes
                     .iter()

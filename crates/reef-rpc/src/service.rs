@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reef_raft::{
     Epoch, HostMsg, RaftError, ReadView, ReplicaChange, ReplicaStatus, Router, StateRole,
 };
-use reef_txn::{Command, CommandResponse as TxnResponse, TxnError};
+use reef_txn::{Command, CommandResponse as TxnResponse, ScanFilter, TxnError};
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -50,6 +50,9 @@ pub struct NodeServices {
     /// The cluster's GC safe point as this node last heard it (0: none): reads and prewrites
     /// below it are refused, since versions they need may be gone.
     gc_safe_point: Arc<AtomicU64>,
+    /// Runs the programs clients attach to scans (see `ScanRequest.filter`); without one, a
+    /// filtered scan returns every pair it read.
+    scan_filter: Option<Arc<dyn ScanFilter>>,
 }
 
 impl NodeServices {
@@ -62,7 +65,14 @@ impl NodeServices {
             router,
             peers,
             gc_safe_point: Arc::default(),
+            scan_filter: None,
         }
+    }
+
+    /// Runs scan programs with `filter`.
+    pub fn with_scan_filter(mut self, filter: Arc<dyn ScanFilter>) -> NodeServices {
+        self.scan_filter = Some(filter);
+        self
     }
 
     /// Refuses reads and prewrites below the safe point `gc_safe_point` holds.
@@ -148,6 +158,7 @@ impl NodeServices {
         ctx: Option<&pb::Context>,
         start: Vec<u8>,
         end: Vec<u8>,
+        read_ts: u64,
         read: impl for<'a> FnOnce(ReadView<'a>) -> reef_txn::Result<T> + Send + 'static,
     ) -> Result<Result<T, RaftError>, Status> {
         let (partition_id, epoch) = self.context(ctx)?;
@@ -157,12 +168,77 @@ impl NodeServices {
             epoch,
             start,
             end,
+            read_ts,
             cb: Box::new(move |view| {
                 let result = view.and_then(|view| read(view).map_err(RaftError::from));
                 let _ = tx.send(result);
             }),
         });
         wait(rx, partition_id).await
+    }
+
+    /// A scan with a program: reads up to `limit` pairs, keeps (and reduces) those the
+    /// program passes, and says where it stopped.
+    async fn scan_filtered(
+        &self,
+        req: pb::ScanRequest,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        limit: usize,
+    ) -> Result<pb::ScanResponse, Status> {
+        let mut program = match &self.scan_filter {
+            Some(filter) => match filter.compile(&req.filter) {
+                Ok(program) => Some(program),
+                Err(err) => {
+                    return Ok(pb::ScanResponse {
+                        key_error: key_error(&RaftError::Txn(err)),
+                        ..Default::default()
+                    })
+                }
+            },
+            None => None,
+        };
+        let (read_start, read_end, read_ts) = (start.clone(), end.clone(), req.read_ts);
+        let result = self
+            .read(req.context.as_ref(), start, end, read_ts, move |view| {
+                let end = view.clip_end(&read_end);
+                let pairs = view.mvcc.scan(&read_start, end, read_ts, limit)?;
+                let resume = match pairs.last() {
+                    Some((last, _)) if pairs.len() >= limit => {
+                        let mut next = last.clone();
+                        next.push(0);
+                        next
+                    }
+                    _ => Vec::new(),
+                };
+                let kept = pairs
+                    .into_iter()
+                    .filter_map(|(key, value)| {
+                        let value = match program.as_mut() {
+                            Some(program) => program.apply(&key, &value)?,
+                            None => value,
+                        };
+                        Some(pb::KvPair {
+                            key: key.into(),
+                            value: value.into(),
+                        })
+                    })
+                    .collect();
+                Ok((kept, resume))
+            })
+            .await?;
+        Ok(match result {
+            Ok((pairs, resume)) => pb::ScanResponse {
+                pairs,
+                resume: resume.into(),
+                ..Default::default()
+            },
+            Err(err) => pb::ScanResponse {
+                partition_error: partition_error(&err),
+                key_error: key_error(&err),
+                ..Default::default()
+            },
+        })
     }
 
     async fn admin(
@@ -342,7 +418,7 @@ impl pb::kv_server::Kv for NodeServices {
         end.push(0);
         let read_key = key.clone();
         let result = self
-            .read(req.context.as_ref(), key, end, move |view| {
+            .read(req.context.as_ref(), key, end, req.read_ts, move |view| {
                 view.mvcc.get(&read_key, req.read_ts)
             })
             .await?;
@@ -373,9 +449,14 @@ impl pb::kv_server::Kv for NodeServices {
         }
         let (start, end) = (req.start.to_vec(), req.end.to_vec());
         let limit = (req.limit as usize).clamp(1, MAX_SCAN);
+        if !req.filter.is_empty() && !req.reverse {
+            return Ok(Response::new(
+                self.scan_filtered(req, start, end, limit).await?,
+            ));
+        }
         let (read_start, read_end) = (start.clone(), end.clone());
         let result = self
-            .read(req.context.as_ref(), start, end, move |view| {
+            .read(req.context.as_ref(), start, end, req.read_ts, move |view| {
                 // An empty end is the partition's end: other partitions share the engine.
                 let end = view.clip_end(&read_end);
                 if req.reverse {
@@ -399,7 +480,7 @@ impl pb::kv_server::Kv for NodeServices {
             Err(err) => pb::ScanResponse {
                 partition_error: partition_error(&err),
                 key_error: key_error(&err),
-                pairs: Vec::new(),
+                ..Default::default()
             },
         }))
     }
@@ -413,6 +494,25 @@ impl pb::kv_server::Kv for NodeServices {
         // otherwise revive a transaction that readers already rolled back.
         if let Some(err) = self.too_old(req.start_ts) {
             return Ok(Response::new(command_response(Err(err))));
+        }
+        if req.one_pc {
+            let (partition_id, epoch) = self.context(req.context.as_ref())?;
+            let (tx, rx) = oneshot::channel();
+            self.router.send_or_fail(HostMsg::OnePc {
+                partition_id,
+                epoch,
+                mutations: req.mutations.iter().map(mutation_from_pb).collect(),
+                start_ts: req.start_ts,
+                max_commit_ts: req.max_commit_ts,
+                cb: Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            });
+            let result = wait(rx, partition_id).await?;
+            let commit_ts = result.as_ref().ok().copied().flatten().unwrap_or(0);
+            let mut resp = command_response(result.map(|_| TxnResponse::Done));
+            resp.one_pc_commit_ts = commit_ts;
+            return Ok(Response::new(resp));
         }
         let cmd = Command::Prewrite {
             mutations: req.mutations.iter().map(mutation_from_pb).collect(),
@@ -494,7 +594,7 @@ impl pb::kv_server::Kv for NodeServices {
         let limit = (req.limit as usize).clamp(1, MAX_SCAN);
         let (read_start, read_end) = (start.clone(), end.clone());
         let result = self
-            .read(req.context.as_ref(), start, end, move |view| {
+            .read(req.context.as_ref(), start, end, 0, move |view| {
                 // An empty end is the partition's end: other partitions share the engine.
                 let end = view.clip_end(&read_end);
                 view.mvcc.scan_locks(&read_start, end, req.max_ts, limit)
@@ -636,8 +736,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let limit = 64 << 20;
+    // The server's own TCP settings apply only to listeners it binds: accepted connections get
+    // TCP_NODELAY here, or small answers wait for delayed acknowledgements (tens of ms).
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |stream| {
+            stream.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        },
+    );
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(
             pb::raft_server::RaftServer::new(services.clone()).max_decoding_message_size(limit),
         )
@@ -646,9 +755,6 @@ pub async fn serve(
         )
         .add_service(pb::admin_server::AdminServer::new(services))
         .add_optional_service(meta.map(pb::meta_server::MetaServer::new))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

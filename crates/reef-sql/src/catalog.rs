@@ -6,11 +6,13 @@
 //! is transactional. A shared in-memory cache serves lookups; a session's
 //! uncommitted DDL lives in its [`Overlay`] until commit publishes it.
 //!
-//! Every object carries a version that DDL bumps. A DML transaction records
-//! the versions of the tables it writes, and commits under the read side of
-//! the catalog's commit lock after checking that they are still current; a
-//! DDL statement holds the write side from before its backfill snapshot until
-//! its transaction ends. So no write can slip past a schema change unseen.
+//! Every object carries a version that DDL bumps, and tables a write version
+//! that DDL bumps when writers must change what they do. A DML transaction
+//! records the write versions of the tables it writes and commits only if they
+//! are still current at its commit timestamp (checked by a commit fence when
+//! the transaction outlives the schema lease); a schema change that reads or
+//! rewrites existing rows first publishes a write-only index or a write fence
+//! and waits out the lease, so no write can slip past it unseen on any node.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +61,30 @@ pub struct IndexDesc {
     pub columns: Vec<u32>,
     /// True for UNIQUE indexes.
     pub unique: bool,
+    /// Whether queries may read the index yet.
+    #[serde(default)]
+    pub state: IndexState,
+}
+
+/// Where an index is in its life: writers maintain an index in every state, readers use only a
+/// public one.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum IndexState {
+    /// Complete: every row has its entry.
+    #[default]
+    Public,
+    /// Being built online: writes maintain it, a backfill adds the entries of older rows, and
+    /// no query reads it until the backfill ends and it turns public.
+    WriteOnly,
+}
+
+/// A schema change that stops writes to a table while it reads and rewrites the table's rows
+/// (ALTER TABLE forms that check or rewrite data, TRUNCATE). Writers that see it wait for it
+/// to go; a fence whose schema change died goes by itself at `until`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WriteFence {
+    /// The timestamp the fence expires at; the schema change must commit below it.
+    pub until: u64,
 }
 
 /// A table.
@@ -83,6 +109,15 @@ pub struct TableDesc {
     pub next_index_id: u32,
     /// Bumped by every schema change.
     pub version: u64,
+    /// Bumped by every schema change that changes what writers of the table must do (columns,
+    /// constraints, indexes to maintain, fences); not by renames or an index turning public.
+    /// A transaction that wrote the table commits only if this is unchanged at its commit
+    /// timestamp (see `docs/architecture/reef-sql.md`, "Schema changes across nodes").
+    #[serde(default)]
+    pub write_version: u64,
+    /// A schema change holding writers off, if any.
+    #[serde(default)]
+    pub fence: Option<WriteFence>,
     /// Row-count estimate from the last ANALYZE.
     #[serde(default)]
     pub row_estimate: Option<u64>,
@@ -275,8 +310,9 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
 #[derive(Default)]
 pub struct Catalog {
     state: RwLock<CatalogState>,
-    /// DML commits hold this shared; DDL holds it exclusively.
-    pub commit_lock: Arc<RwLock<()>>,
+    /// Held by a session whose transaction changes the schema, so this node's schema changes
+    /// run one at a time.
+    pub ddl_lock: Arc<parking_lot::Mutex<()>>,
 }
 
 #[derive(Default, Clone)]
@@ -319,7 +355,7 @@ impl Catalog {
         }
         Catalog {
             state: RwLock::new(state),
-            commit_lock: Arc::new(RwLock::new(())),
+            ddl_lock: Arc::new(parking_lot::Mutex::new(())),
         }
     }
 
@@ -377,6 +413,30 @@ impl Catalog {
 pub struct Overlay {
     /// Changed objects by id: `None` means dropped.
     pub changes: HashMap<ObjectId, Option<Arc<Object>>>,
+    /// Steps of online schema changes that this transaction committed ahead of itself (a
+    /// write-only index, a write fence), to take back if it does not commit.
+    pub undo: Vec<SchemaStep>,
+    /// The end of the earliest write fence this transaction holds: it must commit before it.
+    pub fence_deadline: Option<u64>,
+}
+
+/// A schema change step committed ahead of the transaction that needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaStep {
+    /// A write-only index added to a table, to drop again.
+    WriteOnlyIndex {
+        /// The table.
+        table: ObjectId,
+        /// The index id.
+        index: u32,
+    },
+    /// A write fence put on a table, to lift again.
+    Fence {
+        /// The table.
+        table: ObjectId,
+        /// The fence.
+        fence: WriteFence,
+    },
 }
 
 /// A view of the catalog as one session sees it: committed objects plus its
@@ -466,7 +526,7 @@ pub fn undefined_table(name: &str) -> SqlError {
 }
 
 /// Stores a `DataType` as a short, stable text code in descriptors.
-mod type_code {
+pub(crate) mod type_code {
     use super::DataType;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -552,6 +612,8 @@ mod tests {
             next_column_id: 2,
             next_index_id: 1,
             version: 3,
+            write_version: 2,
+            fence: Some(WriteFence { until: 99 }),
             row_estimate: None,
         });
         assert_eq!(decode_object(&encode_object(&t)).unwrap(), t);

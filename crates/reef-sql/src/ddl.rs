@@ -2,17 +2,21 @@
 //! sequences, and TRUNCATE.
 //!
 //! Each change writes the new descriptor through the statement's
-//! transaction (and the session overlay), and rewrites or backfills data in
-//! the same transaction, so a failed or rolled-back DDL leaves nothing
-//! behind. The session holds the catalog's exclusive commit lock from before
-//! the change's snapshot until the transaction ends (see `catalog`).
+//! transaction (and the session overlay), so a failed or rolled-back DDL
+//! leaves nothing behind. A change that reads or rewrites the rows of a table
+//! others may be writing first fences it (see [`crate::fence`]): CREATE INDEX
+//! publishes the index write-only and backfills it online, in chunks of their
+//! own outside a transaction block; ALTER TABLE forms that check or rewrite
+//! rows, and TRUNCATE, hold writers off with a write fence until they commit.
 
 use std::sync::Arc;
 
 use sqlparser::ast;
 
 use crate::binder::{convert_type, ident_name, object_name, Binder, Scope};
-use crate::catalog::{self, ColumnDesc, IndexDesc, Object, SequenceDesc, TableDesc, ViewDesc};
+use crate::catalog::{
+    self, ColumnDesc, IndexDesc, IndexState, Object, SequenceDesc, TableDesc, ViewDesc,
+};
 use crate::error::{sqlstate, Result, SqlError};
 use crate::exec::{self, decode_table_row, index_entry, prefix_end, row_key, row_value, Row};
 use crate::optimizer;
@@ -370,6 +374,8 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
         next_column_id: next_col,
         next_index_id: 1,
         version: 1,
+        write_version: 0,
+        fence: None,
         row_estimate: None,
     };
     // Sequences for SERIAL columns.
@@ -430,6 +436,7 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
             name: iname,
             columns: ids,
             unique: true,
+            state: IndexState::Public,
         });
     }
     let table_arc = Arc::new(table.clone());
@@ -490,18 +497,71 @@ fn add_hidden_key(table: &mut TableDesc) {
 
 /// Writes index entries for every existing row (backfill).
 fn backfill_index(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<()> {
-    write_index(ctx, table, Some(idx), &all_rows(ctx, table)?)
+    write_index(&ctx.txn, table, Some(idx), &all_rows(ctx, table)?, false)
+}
+
+/// Rows an online backfill reads and indexes per transaction.
+const BACKFILL_CHUNK: usize = 1024;
+
+/// Backfills a write-only index online: the table is read in chunks, each in a transaction of
+/// its own at a fresh snapshot that writes the chunk's entries and commits, so no transaction
+/// grows with the table and concurrent writers (which maintain the index themselves) are held
+/// up by one chunk at most. A chunk that conflicts with a writer is read and written again.
+fn backfill_online(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<()> {
+    let prefix = catalog::index_prefix(table.id, 0);
+    let end = prefix_end(&prefix);
+    let needed = vec![true; table.columns.len()];
+    let mut start = prefix;
+    loop {
+        let mut attempt = 0u32;
+        let next = loop {
+            attempt += 1;
+            let txn = ctx
+                .db
+                .client()
+                .begin(reef_txn::IsolationLevel::RepeatableRead)
+                .map_err(txn_err)?;
+            let mut rows = Vec::with_capacity(BACKFILL_CHUNK);
+            let mut next = None;
+            for kv in txn.scan(&start, &end).map_err(txn_err)? {
+                let (k, v) = kv.map_err(txn_err)?;
+                rows.push(decode_table_row(table, &k, &v, &needed)?);
+                if rows.len() == BACKFILL_CHUNK {
+                    let mut after = k;
+                    after.push(0);
+                    next = Some(after);
+                    break;
+                }
+            }
+            let written = write_index(&txn, table, Some(idx), &rows, true)
+                .and_then(|_| txn.commit().map_err(txn_err));
+            match written {
+                Ok(_) => break next,
+                Err(e) if e.code == sqlstate::SERIALIZATION_FAILURE && attempt < 100 => {
+                    std::thread::sleep(std::time::Duration::from_millis(attempt.min(50) as u64));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        match next {
+            Some(after) => start = after,
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Writes the entries of one index of `table` (the primary index when `idx` is `None`) for
-/// `rows` into a range no stored key can collide with: a new index's, or a table range deleted
-/// in this transaction. Uniqueness is therefore checked among the entries themselves, sorted,
-/// and the writes are plain puts rather than one storage lookup per row.
+/// `rows` through `txn`. Uniqueness is checked among the entries themselves, sorted, and the
+/// writes are plain puts rather than one storage lookup per row: the range holds no other
+/// entry (a new index's, or a table range deleted in this transaction) or, with `stored`, a
+/// unique entry is also looked up and must be absent or point at the same row (an online
+/// backfill, whose other chunks and concurrent writers fill the same index).
 fn write_index(
-    ctx: &StmtCtx,
+    txn: &reef_txn::Transaction,
     table: &TableDesc,
     idx: Option<&IndexDesc>,
     rows: &[Row],
+    stored: bool,
 ) -> Result<()> {
     let mut entries: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
         .iter()
@@ -516,19 +576,30 @@ fn write_index(
         .collect();
     // Entries with a NULL key column, and every non-unique entry, end with the row's key and
     // never collide; only a unique index's complete keys can.
+    let duplicate = |row: &Row| {
+        let (name, key) = exec::unique_key_text(table, idx, row);
+        SqlError::new(
+            sqlstate::UNIQUE_VIOLATION,
+            format!("could not create unique index \"{name}\""),
+        )
+        .with_detail(format!("Key {key} is duplicated."))
+    };
     if idx.is_none_or(|i| i.unique) {
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-            let (name, key) = exec::unique_key_text(table, idx, &rows[w[1].2]);
-            return Err(SqlError::new(
-                sqlstate::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{name}\""),
-            )
-            .with_detail(format!("Key {key} is duplicated.")));
+            return Err(duplicate(&rows[w[1].2]));
         }
     }
-    for (k, v, _) in entries {
-        ctx.txn.put(k, v);
+    for (k, v, i) in entries {
+        // Only a unique entry without NULLs has a value (the row's key), and only it can collide.
+        if stored && !v.is_empty() {
+            match txn.get(&k).map_err(txn_err)? {
+                Some(existing) if existing == v => continue,
+                Some(_) => return Err(duplicate(&rows[i])),
+                None => {}
+            }
+        }
+        txn.put(k, v);
     }
     Ok(())
 }
@@ -564,11 +635,38 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
         name: iname,
         columns: ids,
         unique: ci.unique,
+        state: IndexState::Public,
     };
-    table.next_index_id += 1;
+    let table = match ctx.fence_table(&table, Some(&idx))? {
+        // Others may write the table: the index is write-only until its backfill ends.
+        Some(mut table) => {
+            let pending = table
+                .indexes
+                .iter()
+                .find(|i| i.name == idx.name)
+                .cloned()
+                .expect("the fence added the index");
+            if ctx.autocommit {
+                backfill_online(ctx, &table, &pending)?;
+            } else {
+                backfill_index(ctx, &table, &pending)?;
+            }
+            for i in &mut table.indexes {
+                if i.id == pending.id {
+                    i.state = IndexState::Public;
+                }
+            }
+            table
+        }
+        None => {
+            table.next_index_id += 1;
+            backfill_index(ctx, &table, &idx)?;
+            table.indexes.push(idx);
+            table
+        }
+    };
+    let mut table = table;
     table.version += 1;
-    backfill_index(ctx, &table, &idx)?;
-    table.indexes.push(idx);
     ctx.put_object(Object::Table(table));
     tag("CREATE INDEX")
 }
@@ -721,9 +819,9 @@ pub(crate) fn create_sequence(
 fn rewrite_table(ctx: &StmtCtx, old: &TableDesc, new: &TableDesc, rows: Vec<Row>) -> Result<()> {
     let (start, end) = catalog::table_range(old.id);
     delete_range(ctx, &start, &end)?;
-    write_index(ctx, new, None, &rows)?;
+    write_index(&ctx.txn, new, None, &rows, false)?;
     for idx in &new.indexes {
-        write_index(ctx, new, Some(idx), &rows)?;
+        write_index(&ctx.txn, new, Some(idx), &rows, false)?;
     }
     exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
 }
@@ -743,6 +841,30 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
         None if at.if_exists => return tag("ALTER TABLE"),
         None => return Err(catalog::undefined_table(&name)),
     };
+    // Forms that check or rewrite existing rows hold writers off while they run.
+    let reads_rows = at.operations.iter().any(|op| match op {
+        ast::AlterTableOperation::AddColumn { column_def, .. } => {
+            column_def.options.iter().any(|o| {
+                matches!(
+                    o.option,
+                    ast::ColumnOption::NotNull
+                        | ast::ColumnOption::Default(_)
+                        | ast::ColumnOption::Unique(_)
+                )
+            })
+        }
+        ast::AlterTableOperation::AddConstraint { .. } => true,
+        ast::AlterTableOperation::AlterColumn { op, .. } => {
+            matches!(op, ast::AlterColumnOperation::SetNotNull)
+        }
+        _ => false,
+    });
+    if reads_rows {
+        if let Some(fenced) = ctx.fence_table(&table, None)? {
+            table = fenced;
+        }
+    }
+    table.fence = None;
     for op in &at.operations {
         table.version += 1;
         match op {
@@ -821,6 +943,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         name: iname,
                         columns: vec![col.id],
                         unique: true,
+                        state: IndexState::Public,
                     };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;
@@ -929,6 +1052,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         name: iname,
                         columns: ids,
                         unique: true,
+                        state: IndexState::Public,
                     };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;
@@ -1226,7 +1350,9 @@ pub(crate) fn truncate(ctx: &mut StmtCtx, t: &ast::Truncate) -> Result<ExecResul
         }
     }
     let restart = matches!(t.identity, Some(ast::TruncateIdentityOption::Restart));
-    for mut tb in tables {
+    for tb in tables {
+        let mut tb = ctx.fence_table(&tb, None)?.unwrap_or(tb);
+        tb.fence = None;
         let (start, end) = catalog::table_range(tb.id);
         delete_range(ctx, &start, &end)?;
         if restart {

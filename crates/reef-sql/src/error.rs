@@ -168,6 +168,9 @@ pub fn from_txn(e: reef_txn::TxnError) -> SqlError {
         )
         .with_detail(msg)
         .with_hint("The transaction might succeed if retried."),
+        // A commit fence refused the commit: the message says why (a schema change).
+        ErrorCode::Fenced => SqlError::new(sqlstate::SERIALIZATION_FAILURE, msg)
+            .with_hint("The transaction might succeed if retried."),
         ErrorCode::DuplicateKey => SqlError::new(
             sqlstate::UNIQUE_VIOLATION,
             "duplicate key value violates unique constraint",

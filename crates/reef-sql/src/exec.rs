@@ -20,6 +20,7 @@ use crate::codec;
 use crate::error::{sqlstate, Result, SqlError};
 use crate::expr::{Expr, SessionFunc, SubPlan, TimeFunc};
 use crate::plan::{Access, AggCall, AggFunc, JoinKind, Plan, SetOpKind, SortKey};
+use crate::pushdown;
 use crate::types::ops::{self, BinaryOp};
 use crate::types::{cast, DataType, Decimal, Interval, Value};
 
@@ -382,7 +383,7 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
             access,
             limit,
         } => {
-            let rows = scan_table(table, needed, access, ctx, *limit)?;
+            let rows = scan_table(table, needed, filter.as_ref(), access, ctx, *limit)?;
             let filtered: RowIter<'a> = match filter {
                 Some(f) => Box::new(rows.filter_map(move |r| match r {
                     Ok(row) => match f.eval_pred(&row, ctx) {
@@ -530,11 +531,19 @@ fn nonneg(v: Value, what: &str) -> Result<u64> {
 fn scan_table<'a>(
     table: &'a Arc<TableDesc>,
     needed: &'a [bool],
+    filter: Option<&Expr>,
     access: &'a Access,
     ctx: &'a ExecContext,
     limit: Option<u64>,
 ) -> Result<RowIter<'a>> {
     let txn = ctx.txn()?;
+    // Rows of the table itself: the filter and the needed columns travel to where they are
+    // stored (see `pushdown`); the caller filters again.
+    let scan_rows =
+        |start: &[u8], end: &[u8]| match pushdown::program(table, needed, filter, &ctx.params) {
+            Some(program) => txn.scan_filtered(start, end, program.into()),
+            None => txn.scan(start, end),
+        };
     match access {
         Access::PointGet(vals) => {
             let mut key = index_prefix(table.id, 0);
@@ -557,7 +566,7 @@ fn scan_table<'a>(
         Access::Full => {
             let prefix = index_prefix(table.id, 0);
             let end = prefix_end(&prefix);
-            let scanner = txn.scan(&prefix, &end).map_err(txn_error)?;
+            let scanner = scan_rows(&prefix, &end).map_err(txn_error)?;
             let it = scanner.map(move |kv| {
                 let (k, v) = kv.map_err(txn_error)?;
                 decode_table_row(table, &k, &v, needed)
@@ -621,7 +630,11 @@ fn scan_table<'a>(
             if start >= end {
                 return Ok(Box::new(std::iter::empty()));
             }
-            let scanner = txn.scan(&start, &end).map_err(txn_error)?;
+            let scanner = match index {
+                None => scan_rows(&start, &end),
+                Some(_) => txn.scan(&start, &end),
+            }
+            .map_err(txn_error)?;
             match index {
                 None => {
                     let it = scanner.map(move |kv| {

@@ -27,8 +27,10 @@ pub(crate) mod ddl;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod fence;
 pub mod optimizer;
 pub mod plan;
+pub mod pushdown;
 pub mod session;
 pub mod types;
 

@@ -489,7 +489,11 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
     };
     // Candidate key column lists: primary key first, then secondary indexes.
     let mut candidates: Vec<(Option<usize>, Vec<usize>)> = vec![(None, table.pk_positions())];
+    // A write-only index is still being built: it may lack entries of older rows.
     for (i, idx) in table.indexes.iter().enumerate() {
+        if idx.state != crate::catalog::IndexState::Public {
+            continue;
+        }
         let cols: Vec<usize> = idx
             .columns
             .iter()

@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use parking_lot::lock_api::ArcRwLockWriteGuard;
-use parking_lot::{Mutex, RawRwLock};
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
 use reef_txn::{IsolationLevel, Transaction, TxnClient};
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::binder::{object_name, Binder, BoundQuery};
-use crate::catalog::{self, Catalog, CatalogView, Object, Overlay};
+use crate::catalog::{
+    self, Catalog, CatalogView, IndexDesc, IndexState, Object, Overlay, SchemaStep, TableDesc,
+    WriteFence,
+};
 use crate::ddl;
 use crate::error::{sqlstate, Result, SqlError};
 use crate::exec::{self, ExecContext, SessionHooks};
@@ -80,16 +82,31 @@ pub struct Prepared {
 }
 
 /// Settings of the SQL layer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlConfig {
     /// Default per-query memory limit in bytes.
     pub query_memory_limit: usize,
+    /// Answers whether this node is, right now, the only one that can run SQL over the data
+    /// (a cluster of one node, or a node on local storage). A schema change then waits only
+    /// for this node's older transactions instead of the whole schema lease (see
+    /// [`crate::fence`]). Over a cluster the answer must be linearizable: a node that joins
+    /// after it was given starts its transactions later.
+    pub alone: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for SqlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlConfig")
+            .field("query_memory_limit", &self.query_memory_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SqlConfig {
     fn default() -> Self {
         SqlConfig {
             query_memory_limit: 1 << 30,
+            alone: Arc::new(|| true),
         }
     }
 }
@@ -159,8 +176,14 @@ impl Database {
         Ok(())
     }
 
+    /// Whether this node is the only one that can run SQL over the data right now (see
+    /// [`SqlConfig::alone`]).
+    pub(crate) fn runs_sql_alone(&self) -> bool {
+        (self.inner.config.alone)()
+    }
+
     /// Publishes a committed local DDL transaction's changes to the cached catalog.
-    fn publish(&self, changes: &HashMap<u32, Option<Arc<Object>>>) {
+    pub(crate) fn publish(&self, changes: &HashMap<u32, Option<Arc<Object>>>) {
         // A timestamp after the commit, taken before the lock so no begin waits on the oracle:
         // reloads from snapshots before it would undo the change; the next transaction
         // reloads from a later one.
@@ -669,7 +692,7 @@ struct Block {
     /// Whether isolation may still change (no statement has run yet).
     fresh: bool,
     started_at: i64,
-    /// Tables written, with the schema version the writes were bound against.
+    /// Tables written, with the write version the writes were planned with.
     written: Vec<(u32, u64)>,
 }
 
@@ -680,7 +703,9 @@ pub struct Session {
     block: Option<Block>,
     failed: bool,
     overlay: Overlay,
-    ddl_guard: Option<ArcRwLockWriteGuard<RawRwLock, ()>>,
+    /// Held while the session's transaction changes the schema: this node's schema changes run
+    /// one at a time (other nodes' conflict on the catalog version key instead).
+    ddl_guard: Option<ArcMutexGuard<RawMutex, ()>>,
     pid: u32,
     prepared: HashMap<String, Prepared>,
 }
@@ -692,6 +717,8 @@ impl Drop for Session {
                 let _ = t.rollback();
             }
         }
+        // Takes back the schema change steps an unfinished transaction committed ahead.
+        self.release_ddl(false);
     }
 }
 
@@ -727,7 +754,11 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
 /// Context a statement runs in, after the session picked its transaction.
 pub(crate) struct StmtCtx<'s> {
     pub db: &'s Database,
+    /// The statement's transaction. Outside a transaction block a statement that has to wait
+    /// for a schema change may replace it by a newer one, which the session then commits.
     pub txn: Transaction,
+    /// Whether the statement runs in its own transaction (no transaction block).
+    pub autocommit: bool,
     pub overlay: &'s mut Overlay,
     pub hooks: Arc<dyn SessionHooks>,
     pub mem_limit: usize,
@@ -777,8 +808,18 @@ impl<'s> StmtCtx<'s> {
         );
     }
 
-    /// Records a changed object in the transaction and the overlay.
-    pub fn put_object(&mut self, obj: Object) {
+    /// Records a changed object in the transaction and the overlay. A table's write version
+    /// moves past every earlier one, committed or in this transaction.
+    pub fn put_object(&mut self, mut obj: Object) {
+        if let Object::Table(t) = &mut obj {
+            let earlier = |o: Option<&Object>| match o {
+                Some(Object::Table(old)) => old.write_version,
+                _ => 0,
+            };
+            let committed = earlier(self.db.catalog().get(t.id).as_deref());
+            let own = earlier(self.overlay.changes.get(&t.id).and_then(|o| o.as_deref()));
+            t.write_version = t.write_version.max(committed).max(own) + 1;
+        }
         self.bump_catalog_version();
         self.txn
             .put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
@@ -796,6 +837,95 @@ impl<'s> StmtCtx<'s> {
     /// Forgets an object's cached id blocks.
     pub fn forget_blocks(&self, id: u32) {
         self.db.forget_blocks(id);
+    }
+
+    /// Prepares a schema change of `table` that reads or rewrites its rows while transactions
+    /// on any node may be writing it (see [`crate::fence`]). With `index`, it commits the
+    /// index as write-only (writers maintain it from then on); without, a write fence that
+    /// holds writers off. Either is committed ahead of this transaction and taken back if the
+    /// transaction does not commit. It then waits out the schema lease and moves the
+    /// statement's read timestamp past it, so the statement reads every row a writer planned
+    /// against the older descriptor could commit. Returns the descriptor to continue from,
+    /// with the write-only index (its id assigned) or the fence; `None` for a table this
+    /// transaction created, which no one else can write.
+    pub fn fence_table(
+        &mut self,
+        table: &TableDesc,
+        index: Option<&IndexDesc>,
+    ) -> Result<Option<TableDesc>> {
+        if self.db.catalog().get(table.id).is_none() {
+            return Ok(None);
+        }
+        let index_id = std::cell::Cell::new(0);
+        let (committed, changed_at) = self.db.change_table_now(table.id, None, &|t, txn| {
+            match index {
+                Some(idx) => {
+                    if t.indexes.iter().any(|i| i.name == idx.name) {
+                        return Err(SqlError::new(
+                            sqlstate::DUPLICATE_TABLE,
+                            format!("relation \"{}\" already exists", idx.name),
+                        ));
+                    }
+                    let mut idx = idx.clone();
+                    idx.id = t.next_index_id;
+                    idx.state = IndexState::WriteOnly;
+                    t.next_index_id += 1;
+                    index_id.set(idx.id);
+                    t.indexes.push(idx);
+                }
+                None => {
+                    t.fence = Some(WriteFence {
+                        until: crate::fence::after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
+                    })
+                }
+            }
+            Ok(())
+        })?;
+        match (index, committed.fence) {
+            (Some(_), _) => self.overlay.undo.push(SchemaStep::WriteOnlyIndex {
+                table: table.id,
+                index: index_id.get(),
+            }),
+            (None, Some(fence)) => {
+                self.overlay.undo.push(SchemaStep::Fence {
+                    table: table.id,
+                    fence,
+                });
+                self.overlay.fence_deadline = Some(
+                    self.overlay
+                        .fence_deadline
+                        .map_or(fence.until, |d| d.min(fence.until)),
+                );
+            }
+            (None, None) => unreachable!("the change set a fence"),
+        }
+        let now = self.db.wait_out_lease(changed_at, self.txn.start_ts())?;
+        self.txn
+            .advance_read_ts(now)
+            .map_err(crate::error::from_txn)?;
+        // Continue from this transaction's own version of the table, if it changed it already.
+        let base = match self.overlay.changes.get(&table.id) {
+            Some(Some(obj)) => match &**obj {
+                Object::Table(own) => {
+                    let mut own = own.clone();
+                    own.write_version = committed.write_version;
+                    own.fence = committed.fence;
+                    own.next_index_id = own.next_index_id.max(committed.next_index_id);
+                    if index.is_some() {
+                        let added = committed
+                            .indexes
+                            .iter()
+                            .find(|i| i.id == index_id.get())
+                            .expect("the index was added");
+                        own.indexes.push(added.clone());
+                    }
+                    own
+                }
+                _ => committed,
+            },
+            _ => committed,
+        };
+        Ok(Some(base))
     }
 }
 
@@ -1076,8 +1206,15 @@ impl Session {
     /// drops them on rollback, and releases the DDL lock.
     fn release_ddl(&mut self, committed: bool) {
         let changes = std::mem::take(&mut self.overlay.changes);
+        let undo = std::mem::take(&mut self.overlay.undo);
+        self.overlay.fence_deadline = None;
         if committed && !changes.is_empty() {
             self.db.publish(&changes);
+        }
+        if !committed {
+            for step in undo {
+                self.db.undo_schema_step(step);
+            }
         }
         self.ddl_guard = None;
     }
@@ -1210,25 +1347,24 @@ impl Session {
         Ok(ExecResult::tag("ROLLBACK"))
     }
 
-    /// Commits a transaction: DML commits under the shared side of the
-    /// catalog's commit lock after checking that no table it wrote changed
-    /// schema meanwhile (a session holding the DDL lock owns the schema).
+    /// Commits a transaction behind its commit fence (see [`crate::fence`]): the tables it
+    /// wrote must still have the write versions it planned with when it commits after the
+    /// schema lease, and a schema change holding a write fence must commit before the fence
+    /// ends. Tables whose schema this transaction changed itself are its own.
     fn commit_txn(&mut self, txn: &Transaction, written: &[(u32, u64)]) -> Result<()> {
-        if self.ddl_guard.is_some() || written.is_empty() {
-            return txn.commit().map(|_| ()).map_err(crate::error::from_txn);
-        }
-        let lock = self.db.catalog().commit_lock.clone();
-        let _shared = lock.read();
-        for (id, version) in written {
-            let current = self.db.catalog().get(*id).map(|o| o.version());
-            if current != Some(*version) {
-                let _ = txn.rollback();
-                return Err(SqlError::new(
-                    sqlstate::SERIALIZATION_FAILURE,
-                    "could not serialize access: a table written by this transaction changed schema concurrently",
-                )
-                .with_hint("The transaction might succeed if retried."));
-            }
+        let checked: Vec<(u32, u64)> = written
+            .iter()
+            .filter(|(id, _)| !self.overlay.changes.contains_key(id))
+            .copied()
+            .collect();
+        let deadline = self.overlay.fence_deadline;
+        if !checked.is_empty() || deadline.is_some() {
+            txn.set_commit_fence(crate::fence::commit_fence(
+                txn.start_ts(),
+                checked,
+                deadline,
+            ))
+            .map_err(crate::error::from_txn)?;
         }
         txn.commit().map(|_| ()).map_err(crate::error::from_txn)
     }
@@ -1391,18 +1527,10 @@ impl Session {
                 ));
             }
         }
-        // DDL takes the catalog's exclusive lock before its snapshot, and
-        // keeps it until the transaction ends.
+        // DDL takes this node's DDL lock and keeps it until the transaction ends.
         if matches!(kind, StmtKind::Ddl) && self.ddl_guard.is_none() {
-            let lock = self.db.catalog().commit_lock.clone();
-            self.ddl_guard = Some(lock.write_arc());
-            // A transaction that already read at an older snapshot must not
-            // build on it after taking the lock.
-            if let Some(b) = &mut self.block {
-                if let Some(t) = &b.txn {
-                    t.new_statement().map_err(crate::error::from_txn)?;
-                }
-            }
+            let lock = self.db.catalog().ddl_lock.clone();
+            self.ddl_guard = Some(lock.lock_arc());
         }
         let (txn, txn_time) = match &mut self.block {
             Some(b) => {
@@ -1426,7 +1554,8 @@ impl Session {
         let hooks: Arc<dyn SessionHooks> = self.shared.clone();
         let mut ctx = StmtCtx {
             db: &self.db,
-            txn: txn.clone(),
+            txn,
+            autocommit,
             overlay: &mut self.overlay,
             hooks,
             mem_limit,
@@ -1435,6 +1564,8 @@ impl Session {
         };
         let mut written = Vec::new();
         let result = run_statement(&mut ctx, stmt, params, types, read_only, &mut written);
+        // The statement may have restarted its own transaction (autocommit only).
+        let txn = ctx.txn;
         match result {
             Ok(r) => {
                 if autocommit {
@@ -1743,7 +1874,7 @@ fn run_statement(
                 ));
             }
             let (plan, types, tables, ret_cols) = {
-                let mut binder = Binder::new(ctx.view(), declared);
+                let mut binder = Binder::new(ctx.view(), declared.clone());
                 let plan = match stmt {
                     S::Insert(i) => binder.bind_insert(i)?,
                     S::Update(u) => binder.bind_update(u)?,
@@ -1758,8 +1889,31 @@ fn run_statement(
                     ret,
                 )
             };
+            if let Some(fenced) = tables.iter().find(|t| {
+                !ctx.overlay.changes.contains_key(&t.id)
+                    && crate::fence::active_fence(t, ctx.txn.read_ts()).is_some()
+            }) {
+                // A schema change holds writers of the table off: wait for it, then plan
+                // again in a transaction that sees its outcome.
+                let fence = fenced.fence.expect("checked above");
+                ctx.db
+                    .wait_for_fence(fenced.id, &fenced.name, fence, std::time::Instant::now())?;
+                if !ctx.autocommit {
+                    return Err(SqlError::new(
+                        sqlstate::SERIALIZATION_FAILURE,
+                        format!(
+                            "could not serialize access: table \"{}\" was altered while this transaction ran",
+                            fenced.name
+                        ),
+                    )
+                    .with_hint("The transaction might succeed if retried."));
+                }
+                let fresh = ctx.db.begin(ctx.txn.isolation())?;
+                let _ = std::mem::replace(&mut ctx.txn, fresh).rollback();
+                return run_statement(ctx, stmt, params, &declared, read_only, written);
+            }
             for t in &tables {
-                written.push((t.id, t.version));
+                written.push((t.id, t.write_version));
             }
             let params = convert_params(params, &types)?;
             let ectx = ctx.exec_ctx(params);

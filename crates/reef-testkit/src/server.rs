@@ -149,7 +149,14 @@ impl Builder {
             Duration::from_secs(secs)
         });
         let fixed_port = self.port.is_some();
+        // The node's gRPC address too, unless the caller chose one.
+        let grpc_port = if self.args.iter().any(|a| a == "--grpc-addr") {
+            None
+        } else {
+            Some(free_port()?)
+        };
         let mut server = TestServer {
+            grpc_port,
             bin,
             log_path: root.path().join("reef.log"),
             root,
@@ -174,6 +181,9 @@ impl Builder {
                     if !fixed_port && attempts < 3 && tail.contains("in use") =>
                 {
                     server.port = free_port()?;
+                    if server.grpc_port.is_some() {
+                        server.grpc_port = Some(free_port()?);
+                    }
                 }
                 Err(err) => return Err(err),
             }
@@ -195,6 +205,8 @@ pub struct TestServer {
     config_path: Option<PathBuf>,
     args: Vec<String>,
     port: u16,
+    /// The gRPC port the builder chose (`None`: the arguments give one).
+    grpc_port: Option<u16>,
     child: Option<Child>,
     start_timeout: Duration,
 }
@@ -318,6 +330,9 @@ impl TestServer {
             .arg(format!("127.0.0.1:{}", self.port));
         if let Some(config) = &self.config_path {
             cmd.arg("--config").arg(config);
+        }
+        if let Some(grpc) = self.grpc_port {
+            cmd.arg("--grpc-addr").arg(format!("127.0.0.1:{grpc}"));
         }
         cmd.args(&self.args)
             .stdin(Stdio::null())

@@ -41,7 +41,7 @@ pub fn put_prewrite(
         primary: key,
         start_ts,
         lock_ttl_ms,
-        min_commit_ts: 0,
+        ..Default::default()
     }
 }
 

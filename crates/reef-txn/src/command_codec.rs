@@ -19,6 +19,7 @@ const RESOLVE_LOCK: u8 = 5;
 const GC: u8 = 6;
 const DESTROY_RANGE: u8 = 7;
 const RAW: u8 = 8;
+const ONE_PC: u8 = 9;
 
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
@@ -83,6 +84,49 @@ fn take_keys(input: &mut &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(keys)
 }
 
+fn put_mutations(buf: &mut Vec<u8>, mutations: &[Mutation]) {
+    encode_var_u64(buf, mutations.len() as u64);
+    for m in mutations {
+        match &m.op {
+            MutationOp::Put(value) => {
+                buf.push(OP_PUT);
+                put_bytes(buf, value);
+            }
+            MutationOp::Delete => buf.push(OP_DELETE),
+            MutationOp::Insert(value) => {
+                buf.push(OP_INSERT);
+                put_bytes(buf, value);
+            }
+            MutationOp::Lock => buf.push(OP_LOCK),
+        }
+        put_bytes(buf, &m.key);
+        // Zero stands for "none": a conflict timestamp is never zero.
+        encode_var_u64(buf, m.conflict_ts.unwrap_or(0));
+    }
+}
+
+fn take_mutations(input: &mut &[u8]) -> Result<Vec<Mutation>> {
+    let count = take_count(input)?;
+    let mut mutations = Vec::with_capacity(count);
+    for _ in 0..count {
+        let op = match take_tag(input, "mutation")? {
+            OP_PUT => MutationOp::Put(take_bytes(input)?.to_vec()),
+            OP_DELETE => MutationOp::Delete,
+            OP_INSERT => MutationOp::Insert(take_bytes(input)?.to_vec()),
+            OP_LOCK => MutationOp::Lock,
+            tag => return Err(TxnError::Corruption(format!("unknown mutation tag {tag}"))),
+        };
+        let key = take_bytes(input)?.to_vec();
+        let conflict_ts = decode_var_u64(input)?;
+        mutations.push(Mutation {
+            op,
+            key,
+            conflict_ts: (conflict_ts != 0).then_some(conflict_ts),
+        });
+    }
+    Ok(mutations)
+}
+
 impl Command {
     /// Appends the command's binary form to `buf`.
     pub fn encode(&self, buf: &mut Vec<u8>) {
@@ -99,24 +143,17 @@ impl Command {
                 encode_var_u64(buf, *start_ts);
                 encode_var_u64(buf, *lock_ttl_ms);
                 encode_var_u64(buf, *min_commit_ts);
-                encode_var_u64(buf, mutations.len() as u64);
-                for m in mutations {
-                    match &m.op {
-                        MutationOp::Put(value) => {
-                            buf.push(OP_PUT);
-                            put_bytes(buf, value);
-                        }
-                        MutationOp::Delete => buf.push(OP_DELETE),
-                        MutationOp::Insert(value) => {
-                            buf.push(OP_INSERT);
-                            put_bytes(buf, value);
-                        }
-                        MutationOp::Lock => buf.push(OP_LOCK),
-                    }
-                    put_bytes(buf, &m.key);
-                    // Zero stands for "none": a conflict timestamp is never zero.
-                    encode_var_u64(buf, m.conflict_ts.unwrap_or(0));
-                }
+                put_mutations(buf, mutations);
+            }
+            Command::OnePc {
+                mutations,
+                start_ts,
+                commit_ts,
+            } => {
+                buf.push(ONE_PC);
+                encode_var_u64(buf, *start_ts);
+                encode_var_u64(buf, *commit_ts);
+                put_mutations(buf, mutations);
             }
             Command::Commit {
                 keys,
@@ -188,26 +225,7 @@ impl Command {
                 let start_ts = decode_var_u64(input)?;
                 let lock_ttl_ms = decode_var_u64(input)?;
                 let min_commit_ts = decode_var_u64(input)?;
-                let count = take_count(input)?;
-                let mut mutations = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let op = match take_tag(input, "mutation")? {
-                        OP_PUT => MutationOp::Put(take_bytes(input)?.to_vec()),
-                        OP_DELETE => MutationOp::Delete,
-                        OP_INSERT => MutationOp::Insert(take_bytes(input)?.to_vec()),
-                        OP_LOCK => MutationOp::Lock,
-                        tag => {
-                            return Err(TxnError::Corruption(format!("unknown mutation tag {tag}")))
-                        }
-                    };
-                    let key = take_bytes(input)?.to_vec();
-                    let conflict_ts = nonzero(decode_var_u64(input)?);
-                    mutations.push(Mutation {
-                        op,
-                        key,
-                        conflict_ts,
-                    });
-                }
+                let mutations = take_mutations(input)?;
                 Command::Prewrite {
                     mutations,
                     primary,
@@ -216,6 +234,11 @@ impl Command {
                     min_commit_ts,
                 }
             }
+            ONE_PC => Command::OnePc {
+                start_ts: decode_var_u64(input)?,
+                commit_ts: decode_var_u64(input)?,
+                mutations: take_mutations(input)?,
+            },
             COMMIT => Command::Commit {
                 start_ts: decode_var_u64(input)?,
                 commit_ts: decode_var_u64(input)?,
@@ -314,6 +337,13 @@ mod tests {
                         }
                     }
                 ),
+            (proptest::collection::vec(mutation(), 0..4), ts(), ts()).prop_map(
+                |(mutations, start_ts, commit_ts)| Command::OnePc {
+                    mutations,
+                    start_ts,
+                    commit_ts,
+                }
+            ),
             (keys(), ts(), ts()).prop_map(|(keys, start_ts, commit_ts)| Command::Commit {
                 keys,
                 start_ts,

@@ -128,6 +128,10 @@ pub enum TxnError {
         /// The safe point.
         safe_point: Timestamp,
     },
+    /// The transaction's [`CommitFence`](crate::CommitFence) refused the commit; nothing was
+    /// committed and the locks are rolled back.
+    #[error("{0}")]
+    Fenced(String),
 }
 
 impl TxnError {
@@ -147,6 +151,7 @@ impl TxnError {
             TxnError::Corruption(_) => ErrorCode::Corruption,
             TxnError::Unavailable(_) => ErrorCode::Unavailable,
             TxnError::SnapshotTooOld { .. } => ErrorCode::SnapshotTooOld,
+            TxnError::Fenced(_) => ErrorCode::Fenced,
         }
     }
 }

@@ -39,6 +39,9 @@ pub use mvcc::{
 };
 pub use record::{Lock, LockKind, WriteKind, WriteRef};
 pub use reef_common::Timestamp;
-pub use store::{LocalStore, Store};
+pub use store::{FilteredBatch, LocalStore, PairFilter, ScanFilter, Store};
 pub use tso::{now_ms, LocalTso, TimestampOracle, TsoWindow};
-pub use txn::{IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig, DESTROY_REGISTRY};
+pub use txn::{
+    CommitFence, CommitView, IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig,
+    DESTROY_REGISTRY,
+};

@@ -87,6 +87,18 @@ pub enum Command {
         /// The commit timestamp (greater than `start_ts`).
         commit_ts: Timestamp,
     },
+    /// A transaction whose keys all lie in one partition, committed in one step: every
+    /// mutation is checked as a prewrite would check it, then written committed at `commit_ts`,
+    /// with no lock. The partition's leader chooses `commit_ts` above every timestamp it has
+    /// served a read at, so no reader can have missed the writes (see `reef-raft`).
+    OnePc {
+        /// The keys and their new values.
+        mutations: Vec<Mutation>,
+        /// The transaction's start timestamp.
+        start_ts: Timestamp,
+        /// The commit timestamp.
+        commit_ts: Timestamp,
+    },
     /// Removes the transaction's locks on `keys` and leaves rollback records.
     Rollback {
         /// The keys.
@@ -175,7 +187,7 @@ impl Command {
     /// Returns the user keys whose latches the command needs when commands run concurrently.
     pub fn latch_keys(&self) -> Vec<&[u8]> {
         match self {
-            Command::Prewrite { mutations, .. } => {
+            Command::Prewrite { mutations, .. } | Command::OnePc { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
             Command::Commit { keys, .. }
@@ -314,6 +326,16 @@ pub struct MvccStore {
     latches: Latches,
 }
 
+/// What [`MvccStore::check_mutation`] decided for a mutation.
+enum Checked<'m> {
+    /// Write it: what to write.
+    Write(LockKind, &'m [u8]),
+    /// The transaction itself already locked the key (a retried prewrite).
+    OwnLock,
+    /// The transaction itself already committed the key (a very late retry).
+    OwnRecord,
+}
+
 /// What a prewrite found among a key's versions at or above its start timestamp.
 #[derive(Default)]
 struct NewerVersions {
@@ -379,6 +401,14 @@ impl MvccStore {
                 commit_ts,
             } => {
                 self.commit_into(batch, keys, *start_ts, *commit_ts)?;
+                Ok(CommandResponse::Done)
+            }
+            Command::OnePc {
+                mutations,
+                start_ts,
+                commit_ts,
+            } => {
+                self.one_pc_into(batch, mutations, *start_ts, *commit_ts)?;
                 Ok(CommandResponse::Done)
             }
             Command::Rollback { keys, start_ts } => {
@@ -531,38 +561,9 @@ impl MvccStore {
             let key = &mutation.key;
             key_buf.clear();
             lock_key(&mut key_buf, key);
-            if let Some(raw) = self.engine.get(Cf::Lock, &key_buf)? {
-                let lock = Lock::decode(&raw)?;
-                if lock.start_ts == start_ts {
-                    continue; // A retried prewrite: the key is already locked by us.
-                }
-                return Err(TxnError::KeyIsLocked(lock.info(key)));
-            }
-            let check_ts = mutation.conflict_ts.unwrap_or(start_ts).max(start_ts);
-            let newer = self.newer_versions(key, start_ts, check_ts)?;
-            match newer.own {
-                Some((_, WriteKind::Rollback)) => return Err(TxnError::TxnAborted),
-                Some(_) => continue, // Already committed: a very late retry.
-                None => {}
-            }
-            if let Some((conflict_commit_ts, conflict_start_ts)) = newer.conflict {
-                return Err(TxnError::WriteConflict {
-                    key: key.clone(),
-                    start_ts: check_ts,
-                    conflict_start_ts,
-                    conflict_commit_ts,
-                });
-            }
-            let (kind, value): (LockKind, &[u8]) = match &mutation.op {
-                MutationOp::Put(value) => (LockKind::Put, value),
-                MutationOp::Insert(value) => {
-                    if self.latest_data_kind(key)? == Some(WriteKind::Put) {
-                        return Err(TxnError::DuplicateKey { key: key.clone() });
-                    }
-                    (LockKind::Put, value)
-                }
-                MutationOp::Delete => (LockKind::Delete, &[]),
-                MutationOp::Lock => (LockKind::Lock, &[]),
+            let Checked::Write(kind, value) = self.check_mutation(&key_buf, mutation, start_ts)?
+            else {
+                continue;
             };
             value_buf.clear();
             encode_lock(
@@ -577,6 +578,110 @@ impl MvccStore {
             batch.put(Cf::Lock, &key_buf, &value_buf);
         }
         Ok(())
+    }
+
+    /// Decides whether `mutation` of the transaction that started at `start_ts` may be written:
+    /// no other transaction's lock on the key (`lock_key` is its lock CF key), no write
+    /// committed after the mutation's conflict timestamp, no existing row for an insert.
+    fn check_mutation<'m>(
+        &self,
+        lock_key: &[u8],
+        mutation: &'m Mutation,
+        start_ts: Timestamp,
+    ) -> Result<Checked<'m>> {
+        let key = &mutation.key;
+        if let Some(raw) = self.engine.get(Cf::Lock, lock_key)? {
+            let lock = Lock::decode(&raw)?;
+            if lock.start_ts == start_ts {
+                return Ok(Checked::OwnLock);
+            }
+            return Err(TxnError::KeyIsLocked(lock.info(key)));
+        }
+        let check_ts = mutation.conflict_ts.unwrap_or(start_ts).max(start_ts);
+        let newer = self.newer_versions(key, start_ts, check_ts)?;
+        match newer.own {
+            Some((_, WriteKind::Rollback)) => return Err(TxnError::TxnAborted),
+            Some(_) => return Ok(Checked::OwnRecord),
+            None => {}
+        }
+        if let Some((conflict_commit_ts, conflict_start_ts)) = newer.conflict {
+            return Err(TxnError::WriteConflict {
+                key: key.clone(),
+                start_ts: check_ts,
+                conflict_start_ts,
+                conflict_commit_ts,
+            });
+        }
+        Ok(match &mutation.op {
+            MutationOp::Put(value) => Checked::Write(LockKind::Put, value),
+            MutationOp::Insert(value) => {
+                if self.latest_data_kind(key)? == Some(WriteKind::Put) {
+                    return Err(TxnError::DuplicateKey { key: key.clone() });
+                }
+                Checked::Write(LockKind::Put, value)
+            }
+            MutationOp::Delete => Checked::Write(LockKind::Delete, &[]),
+            MutationOp::Lock => Checked::Write(LockKind::Lock, &[]),
+        })
+    }
+
+    /// Executes [`Command::OnePc`]: every mutation passes the checks of a prewrite, then is
+    /// written committed at `commit_ts` at once, with no lock in between.
+    fn one_pc_into(
+        &self,
+        batch: &mut WriteBatch,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
+        check_commit_ts(start_ts, commit_ts)?;
+        let size: usize = mutations.iter().map(Mutation::size).sum();
+        batch.reserve(size + mutations.len() * 32);
+        let mut key_buf = Vec::new();
+        let mut record = Vec::new();
+        for mutation in mutations {
+            key_buf.clear();
+            lock_key(&mut key_buf, &mutation.key);
+            let (kind, value) = match self.check_mutation(&key_buf, mutation, start_ts)? {
+                Checked::Write(kind, value) => (kind, value),
+                // A retry of a one-phase commit that applied already.
+                Checked::OwnRecord => continue,
+                // A two-phase attempt of the same transaction holds the key.
+                Checked::OwnLock => {
+                    return Err(TxnError::InvalidArgument(format!(
+                        "one-phase commit of {start_ts} met its own lock"
+                    )))
+                }
+            };
+            let kind = match kind {
+                LockKind::Put => WriteKind::Put,
+                LockKind::Delete => WriteKind::Delete,
+                LockKind::Lock => WriteKind::Lock,
+            };
+            record.clear();
+            WriteRef {
+                kind,
+                start_ts,
+                value,
+            }
+            .encode(&mut record);
+            key_buf.clear();
+            write_key(&mut key_buf, &mutation.key, commit_ts);
+            batch.put(Cf::Write, &key_buf, &record);
+        }
+        Ok(())
+    }
+
+    /// Applies [`Command::OnePc`] from borrowed parts (synced, like a commit).
+    pub fn one_pc(
+        &self,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
+        self.run(mutations.iter().map(|m| m.key.as_slice()), true, |batch| {
+            self.one_pc_into(batch, mutations, start_ts, commit_ts)
+        })
     }
 
     /// Applies [`Command::Commit`] from borrowed parts.

@@ -8,6 +8,31 @@ use reef_storage::Engine;
 use crate::error::{LockInfo, Result};
 use crate::mvcc::{GcProgress, KvPair, Mutation, MvccStore, TxnStatus};
 
+/// A filter and projection a client attaches to a scan, run where the data is stored: the SQL
+/// layer's pushed-down predicates and needed columns. The program is opaque to this crate;
+/// the node that stores the data compiles it with the [`ScanFilter`] it was given.
+pub trait ScanFilter: Send + Sync {
+    /// Compiles `program` for one scan.
+    fn compile(&self, program: &[u8]) -> Result<Box<dyn PairFilter>>;
+}
+
+/// A compiled scan program (see [`ScanFilter`]).
+pub trait PairFilter: Send {
+    /// Returns the value to return for the pair, reduced to what the client needs, or `None`
+    /// to leave the pair out. The client applies its own filter again, so passing a pair it
+    /// would drop is always correct.
+    fn apply(&mut self, key: &[u8], value: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// A batch of a filtered scan: the pairs that passed, and where the scan stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilteredBatch {
+    /// The pairs that passed, in key order.
+    pub pairs: Vec<KvPair>,
+    /// The key the scan goes on from, or `None` once it reached its end.
+    pub resume: Option<Vec<u8>>,
+}
+
 /// The transactional key-value service a [`Transaction`](crate::Transaction) uses.
 ///
 /// [`LocalStore`] serves it from the local engine; a routed cluster client will implement the
@@ -24,6 +49,30 @@ pub trait Store: Send + Sync {
         read_ts: Timestamp,
         limit: usize,
     ) -> Result<Vec<KvPair>>;
+    /// Reads up to `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in
+    /// ascending order, and applies `program` (see [`ScanFilter`]) to them where they are
+    /// stored. A store without a filter returns them as they are, which the caller's own
+    /// filter copes with.
+    fn scan_filtered(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+        program: &[u8],
+    ) -> Result<FilteredBatch> {
+        let _ = program;
+        let pairs = self.scan(start, end, read_ts, limit)?;
+        let resume = match pairs.last() {
+            Some((last, _)) if pairs.len() >= limit => {
+                let mut next = last.clone();
+                next.push(0);
+                Some(next)
+            }
+            _ => None,
+        };
+        Ok(FilteredBatch { pairs, resume })
+    }
     /// Reads the last `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in
     /// descending order.
     fn scan_reverse(
@@ -41,6 +90,22 @@ pub trait Store: Send + Sync {
         start_ts: Timestamp,
         lock_ttl_ms: u64,
     ) -> Result<()>;
+    /// Commits `mutations` in one step when the store can (see
+    /// [`Command::OnePc`](crate::Command::OnePc)): every key in one partition, whose leader
+    /// picks a commit timestamp no higher than `max_commit_ts`. Returns the commit timestamp,
+    /// or `None` when the store declined before writing anything, and the caller commits in
+    /// two phases instead. An error is the command's own (a conflict, a lock in the way) or an
+    /// unknown outcome ([`TxnError::Unavailable`](crate::TxnError::Unavailable)). The
+    /// default declines.
+    fn one_pc(
+        &self,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        max_commit_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let _ = (mutations, start_ts, max_commit_ts);
+        Ok(None)
+    }
     /// Commits `keys` (see [`Command::Commit`](crate::Command::Commit)).
     fn commit(&self, keys: &[Vec<u8>], start_ts: Timestamp, commit_ts: Timestamp) -> Result<()>;
     /// Rolls back `keys` (see [`Command::Rollback`](crate::Command::Rollback)).

@@ -67,9 +67,16 @@ struct Shared {
     tso: Arc<dyn TimestampOracle>,
     config: TxnConfig,
     /// Start timestamps of live transactions and scanners, with reference counts.
-    active: Mutex<BTreeMap<Timestamp, usize>>,
+    active: Arc<Mutex<BTreeMap<Timestamp, usize>>>,
+    /// Transactions between asking the oracle for a start timestamp and registering it.
+    beginning: std::sync::atomic::AtomicUsize,
+    /// Commits so far, by kind.
+    one_phase: std::sync::atomic::AtomicU64,
+    two_phase: std::sync::atomic::AtomicU64,
     /// The queue of the background secondary committers, with `async_secondaries`.
     committer: Option<crossbeam_channel::Sender<SecondaryCommit>>,
+    /// The committer threads, joined when the client goes away.
+    committers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Secondary keys of a committed transaction, for a background committer.
@@ -101,34 +108,55 @@ fn commit_secondaries(store: &dyn Store, job: &SecondaryCommit) {
     }
 }
 
-/// Starts the background committers; they stop when the last sender (the client) is gone.
-fn start_committers(store: &Arc<dyn Store>) -> crossbeam_channel::Sender<SecondaryCommit> {
+/// Starts the background committers; they stop once the client is gone and the queue is
+/// drained (see `Shared`'s `Drop`).
+fn start_committers(
+    store: &Arc<dyn Store>,
+) -> (
+    crossbeam_channel::Sender<SecondaryCommit>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
     let (tx, rx) = crossbeam_channel::bounded::<SecondaryCommit>(SECONDARY_QUEUE);
-    for i in 0..SECONDARY_COMMITTERS {
-        let (store, rx) = (store.clone(), rx.clone());
-        std::thread::Builder::new()
-            .name(format!("reef-commit-{i}"))
-            .spawn(move || {
-                for job in rx {
-                    commit_secondaries(&*store, &job);
-                }
-            })
-            .expect("spawning a secondary committer");
-    }
-    tx
+    let handles = (0..SECONDARY_COMMITTERS)
+        .map(|i| {
+            let (store, rx) = (store.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("reef-commit-{i}"))
+                .spawn(move || {
+                    for job in rx {
+                        commit_secondaries(&*store, &job);
+                    }
+                })
+                .expect("spawning a secondary committer")
+        })
+        .collect();
+    (tx, handles)
 }
 
-/// Registers a timestamp as in use until dropped, holding back the GC safe point.
+impl Drop for Shared {
+    /// Closes the committers' queue and waits for them to commit what it holds, so no
+    /// committer outlives the client (and the store it writes to).
+    fn drop(&mut self) {
+        self.committer = None;
+        for handle in self.committers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Registers a timestamp as in use until dropped, holding back the GC safe point. It holds the
+/// client's table of live timestamps, not the client: a queued background commit keeps its
+/// guard, and must not keep the client alive.
 struct ActiveGuard {
-    shared: Arc<Shared>,
+    active: Arc<Mutex<BTreeMap<Timestamp, usize>>>,
     ts: Timestamp,
 }
 
 impl ActiveGuard {
-    fn new(shared: &Arc<Shared>, ts: Timestamp) -> Arc<ActiveGuard> {
+    fn new(shared: &Shared, ts: Timestamp) -> Arc<ActiveGuard> {
         *shared.active.lock().entry(ts).or_insert(0) += 1;
         Arc::new(ActiveGuard {
-            shared: shared.clone(),
+            active: shared.active.clone(),
             ts,
         })
     }
@@ -136,7 +164,7 @@ impl ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let mut active = self.shared.active.lock();
+        let mut active = self.active.lock();
         if let Some(count) = active.get_mut(&self.ts) {
             *count -= 1;
             if *count == 0 {
@@ -174,10 +202,82 @@ impl Backoff {
     }
 }
 
+/// A condition a transaction confirms with its commit timestamp in hand: after every key is
+/// prewritten and before the primary commits, so nothing can commit between the check and the
+/// decision below it. The SQL layer fences commits against concurrent schema changes this way.
+///
+/// A commit at or below `free_until` is accepted without running `check` (the caller knows
+/// the condition holds until then); above it, `check` reads what it needs at the commit
+/// timestamp through the [`CommitView`] and returns an error to refuse the commit, which
+/// rolls the transaction back and fails [`Transaction::commit`] with [`TxnError::Fenced`] (or
+/// the check's own error).
+pub struct CommitFence {
+    /// The highest commit timestamp accepted without running `check`.
+    pub free_until: Timestamp,
+    /// Decides a commit above `free_until`.
+    pub check: Box<dyn Fn(&CommitView<'_>) -> Result<()> + Send + Sync>,
+}
+
+impl std::fmt::Debug for CommitFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitFence")
+            .field("free_until", &self.free_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`CommitFence`] check sees: committed data as of the commit timestamp.
+pub struct CommitView<'a> {
+    shared: &'a Shared,
+    start_ts: Timestamp,
+    commit_ts: Timestamp,
+}
+
+impl CommitView<'_> {
+    /// The timestamp the transaction is about to commit at.
+    pub fn commit_ts(&self) -> Timestamp {
+        self.commit_ts
+    }
+
+    /// Reads the committed value of `key` as of the commit timestamp, resolving the locks of
+    /// finished transactions on it. It does not wait for a live transaction's lock, which
+    /// could be waiting for this transaction's own locks: it fails with
+    /// [`TxnError::KeyIsLocked`] instead. The transaction's own writes are not visible here
+    /// either: a key it wrote is locked by itself, which is an error.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let shared = self.shared;
+        loop {
+            let lock = match shared.store.get(key, self.commit_ts) {
+                Err(TxnError::KeyIsLocked(lock)) => lock,
+                result => return result,
+            };
+            if lock.start_ts == self.start_ts {
+                return Err(TxnError::InvalidArgument(
+                    "a commit fence read a key its own transaction wrote".into(),
+                ));
+            }
+            if !shared.resolve_decided(&lock)? {
+                return Err(TxnError::KeyIsLocked(lock));
+            }
+        }
+    }
+}
+
 impl Shared {
     /// Deals with a lock in the way: resolves it if its transaction is decided (or expired),
     /// otherwise waits a little. The caller retries afterwards.
     fn handle_lock(&self, lock: &LockInfo, backoff: &mut Backoff) -> Result<()> {
+        if self.resolve_decided(lock)? {
+            Ok(())
+        } else {
+            backoff.wait()
+        }
+    }
+
+    /// Resolves a lock whose transaction is decided (committed, rolled back, or expired and
+    /// now rolled back): returns false, without touching it, while the transaction may still
+    /// commit.
+    fn resolve_decided(&self, lock: &LockInfo) -> Result<bool> {
         let current_ts = self.tso.get_ts()?;
         let keys = std::slice::from_ref(&lock.key);
         match self
@@ -191,14 +291,15 @@ impl Shared {
                     "committing a secondary lock"
                 );
                 self.store
-                    .resolve_lock(lock.start_ts, Some(commit_ts), keys)
+                    .resolve_lock(lock.start_ts, Some(commit_ts), keys)?;
             }
             TxnStatus::RolledBack => {
                 tracing::debug!(start_ts = lock.start_ts, "rolling back an abandoned lock");
-                self.store.resolve_lock(lock.start_ts, None, keys)
+                self.store.resolve_lock(lock.start_ts, None, keys)?;
             }
-            TxnStatus::Locked { .. } => backoff.wait(),
+            TxnStatus::Locked { .. } => return Ok(false),
         }
+        Ok(true)
     }
 
     /// Runs `op`, resolving or waiting for locks it meets and retrying.
@@ -257,14 +358,24 @@ impl TxnClient {
         tso: Arc<dyn TimestampOracle>,
         config: TxnConfig,
     ) -> TxnClient {
-        let committer = config.async_secondaries.then(|| start_committers(&store));
+        let (committer, committers) = match config.async_secondaries {
+            true => {
+                let (tx, handles) = start_committers(&store);
+                (Some(tx), handles)
+            }
+            false => (None, Vec::new()),
+        };
         TxnClient {
             shared: Arc::new(Shared {
                 store,
                 tso,
                 config,
-                active: Mutex::new(BTreeMap::new()),
+                active: Arc::new(Mutex::new(BTreeMap::new())),
+                beginning: std::sync::atomic::AtomicUsize::new(0),
+                one_phase: Default::default(),
+                two_phase: Default::default(),
                 committer,
+                committers,
             }),
         }
     }
@@ -287,8 +398,15 @@ impl TxnClient {
 
     /// Starts a transaction, taking its start timestamp from the oracle.
     pub fn begin(&self, isolation: IsolationLevel) -> Result<Transaction> {
-        let start_ts = self.shared.tso.get_ts()?;
-        let active = ActiveGuard::new(&self.shared, start_ts);
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.beginning.fetch_add(1, SeqCst);
+        let start_ts = self.shared.tso.get_ts();
+        let active = start_ts
+            .as_ref()
+            .ok()
+            .map(|ts| ActiveGuard::new(&self.shared, *ts));
+        self.shared.beginning.fetch_sub(1, SeqCst);
+        let (start_ts, active) = (start_ts?, active.expect("registered with its timestamp"));
         Ok(Transaction {
             inner: Arc::new(TxnInner {
                 shared: self.shared.clone(),
@@ -301,15 +419,45 @@ impl TxnClient {
                     buffer_bytes: 0,
                     status: Status::Active,
                     active: Some(active),
+                    fence: None,
                 }),
             }),
         })
+    }
+
+    /// Returns how many transactions of this client committed so far in one phase and in two.
+    pub fn commit_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.one_phase.load(Relaxed),
+            self.shared.two_phase.load(Relaxed),
+        )
     }
 
     /// Returns the smallest start timestamp of a live transaction (or scanner) of this client.
     /// A GC safe point must stay below it.
     pub fn min_active_start_ts(&self) -> Option<Timestamp> {
         self.shared.active.lock().keys().next().copied()
+    }
+
+    /// Returns true if a live transaction (or scanner) of this client other than the one that
+    /// started at `except` started below `ts`. A transaction still taking its start timestamp
+    /// counts as live: called after `ts` was handed out, a `false` means every transaction of
+    /// this client that is not live yet starts above `ts`.
+    pub fn has_live_before(&self, ts: Timestamp, except: Option<Timestamp>) -> bool {
+        if self
+            .shared
+            .beginning
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            return true;
+        }
+        self.shared
+            .active
+            .lock()
+            .range(..ts)
+            .any(|(start, count)| Some(*start) != except || *count > 1)
     }
 
     /// Collects garbage over the whole key space: settles the locks of finished transactions
@@ -487,6 +635,7 @@ struct TxnState {
     buffer_bytes: usize,
     status: Status,
     active: Option<Arc<ActiveGuard>>,
+    fence: Option<CommitFence>,
 }
 
 impl TxnState {
@@ -519,6 +668,7 @@ impl TxnState {
         self.writes.clear();
         self.buffer_bytes = 0;
         self.active = None;
+        self.fence = None;
     }
 }
 
@@ -576,6 +726,25 @@ impl Transaction {
         Ok(())
     }
 
+    /// Moves the read timestamp forward to `ts` (never back), at either isolation level: later
+    /// reads see every commit below it, and later writes conflict only with commits above it.
+    /// For a statement that must read fresher data than the transaction's snapshot (a schema
+    /// change reading a table after fencing its writers).
+    pub fn advance_read_ts(&self, ts: Timestamp) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        state.check_active()?;
+        state.read_ts = state.read_ts.max(ts);
+        Ok(())
+    }
+
+    /// Sets the condition the commit must meet (see [`CommitFence`]), replacing any earlier one.
+    pub fn set_commit_fence(&self, fence: CommitFence) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        state.check_active()?;
+        state.fence = Some(fence);
+        Ok(())
+    }
+
     /// Reads `key`: the transaction's own buffered write if any, otherwise the committed value
     /// at the read timestamp.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -598,7 +767,13 @@ impl Transaction {
         shared.retry_locks(|| shared.store.get(key, read_ts))
     }
 
-    fn scanner(&self, start: &[u8], end: &[u8], reverse: bool) -> Result<Scanner> {
+    fn scanner(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        program: Option<Arc<[u8]>>,
+    ) -> Result<Scanner> {
         let state = self.inner.state.lock();
         state.check_active()?;
         let upper = if end.is_empty() {
@@ -637,18 +812,27 @@ impl Transaction {
             batch: self.inner.shared.config.scan_batch_min.max(1),
             buffered,
             failed: false,
+            program,
         })
     }
 
     /// Scans `start <= key < end` (an empty `end` means no end) in ascending order, merging the
     /// transaction's buffered writes in the range as they are now.
     pub fn scan(&self, start: &[u8], end: &[u8]) -> Result<Scanner> {
-        self.scanner(start, end, false)
+        self.scanner(start, end, false, None)
+    }
+
+    /// Like [`Transaction::scan`], with `program` applied to committed pairs where they are
+    /// stored (see [`ScanFilter`](crate::ScanFilter)): pairs it drops never travel, and the
+    /// values that do may be reduced. The transaction's own buffered writes are merged
+    /// unfiltered, so the caller applies its filter to every pair it gets.
+    pub fn scan_filtered(&self, start: &[u8], end: &[u8], program: Arc<[u8]>) -> Result<Scanner> {
+        self.scanner(start, end, false, Some(program))
     }
 
     /// Like [`Transaction::scan`], in descending order.
     pub fn scan_reverse(&self, start: &[u8], end: &[u8]) -> Result<Scanner> {
-        self.scanner(start, end, true)
+        self.scanner(start, end, true, None)
     }
 
     /// Buffers a write of `value` to `key`.
@@ -731,15 +915,19 @@ impl Transaction {
         self.inner.state.lock().writes.is_empty()
     }
 
-    /// Commits: returns `Ok(None)` if nothing was written, otherwise runs Percolator's two-phase
-    /// commit (prewrite everything with the first key as primary, commit the primary, then the
-    /// secondaries) and returns the commit timestamp.
+    /// Commits: returns `Ok(None)` if nothing was written, otherwise commits in one phase when
+    /// the store can (every key in one request and one partition, see [`Store::one_pc`]) or
+    /// runs Percolator's two-phase commit (prewrite everything with the first key as primary,
+    /// commit the primary, then the secondaries), and returns the commit timestamp. A commit
+    /// fence (see [`CommitFence`]) bounds the one-phase commit timestamp and checks a
+    /// two-phase commit above its free bound.
     pub fn commit(&self) -> Result<Option<Timestamp>> {
-        let (mutations, bytes) = {
+        let (mutations, bytes, fence) = {
             let mut state = self.inner.state.lock();
             state.check_active()?;
             let writes = std::mem::take(&mut state.writes);
             let bytes = state.buffer_bytes;
+            let fence = state.fence.take();
             if writes.is_empty() {
                 state.finish(Status::Committed);
                 return Ok(None);
@@ -760,9 +948,9 @@ impl Transaction {
                     }
                 })
                 .collect();
-            (mutations, bytes)
+            (mutations, bytes, fence)
         };
-        let result = self.two_phase_commit(&mutations, bytes);
+        let result = self.two_phase_commit(&mutations, bytes, fence.as_ref());
         let status = if result.is_ok() {
             Status::Committed
         } else {
@@ -772,7 +960,12 @@ impl Transaction {
         result.map(Some)
     }
 
-    fn two_phase_commit(&self, mutations: &[Mutation], bytes: usize) -> Result<Timestamp> {
+    fn two_phase_commit(
+        &self,
+        mutations: &[Mutation],
+        bytes: usize,
+        fence: Option<&CommitFence>,
+    ) -> Result<Timestamp> {
         let shared = &self.inner.shared;
         let start_ts = self.inner.start_ts;
         let primary = mutations[0].key.clone();
@@ -782,6 +975,19 @@ impl Transaction {
         let ttl_ms = elapsed_ms + shared.config.min_lock_ttl_ms.max(size_ms);
 
         let chunks = shared.chunks(mutations);
+        // One request's worth of keys may commit in one phase, if the store can: all in one
+        // partition, at a timestamp the fence needs no check for.
+        if let [chunk] = chunks.as_slice() {
+            let max_commit_ts = fence.map_or(Timestamp::MAX, |f| f.free_until);
+            if let Some(commit_ts) =
+                shared.retry_locks(|| shared.store.one_pc(chunk, start_ts, max_commit_ts))?
+            {
+                shared
+                    .one_phase
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(commit_ts);
+            }
+        }
         for (done, chunk) in chunks.iter().enumerate() {
             let result =
                 shared.retry_locks(|| shared.store.prewrite(chunk, &primary, start_ts, ttl_ms));
@@ -796,10 +1002,28 @@ impl Transaction {
         }
 
         let commit_ts = shared.tso.get_ts()?;
-        if let Err(err) = shared
+        if let Some(fence) = fence.filter(|f| commit_ts > f.free_until) {
+            let view = CommitView {
+                shared,
+                start_ts,
+                commit_ts,
+            };
+            if let Err(err) = (fence.check)(&view) {
+                for chunk in &chunks {
+                    self.rollback_quietly(chunk);
+                }
+                return Err(err);
+            }
+        }
+        let committed = shared
             .store
-            .commit(std::slice::from_ref(&primary), start_ts, commit_ts)
-        {
+            .commit(std::slice::from_ref(&primary), start_ts, commit_ts);
+        if committed.is_ok() {
+            shared
+                .two_phase
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Err(err) = committed {
             if matches!(err, TxnError::TxnAborted | TxnError::TxnNotFound { .. }) {
                 // Someone rolled the transaction back (its locks expired): clean up.
                 for chunk in &chunks {
@@ -872,12 +1096,28 @@ pub struct Scanner {
     /// Buffered writes in scan order; `None` values are deletions.
     buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
     failed: bool,
+    /// The program the store applies to committed pairs, if any.
+    program: Option<Arc<[u8]>>,
 }
 
 impl Scanner {
     fn fetch(&mut self) -> Result<()> {
         let (shared, read_ts, limit) = (&self.shared, self.read_ts, self.batch);
         let (start, end) = (&self.start, &self.end);
+        if let Some(program) = &self.program {
+            let batch = shared.retry_locks(|| {
+                shared
+                    .store
+                    .scan_filtered(start, end, read_ts, limit, program)
+            })?;
+            match batch.resume {
+                Some(next) => self.start = next,
+                None => self.store_done = true,
+            }
+            self.batch = (self.batch * 2).min(self.shared.config.scan_batch_max.max(1));
+            self.fetched.extend(batch.pairs);
+            return Ok(());
+        }
         let pairs = if self.reverse {
             shared.retry_locks(|| shared.store.scan_reverse(start, end, read_ts, limit))?
         } else {

@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! prewrite start=TS primary=KEY [ttl=MS] [check=TS] k=v del:k ins:k=v lock:k
+//! onepc start=TS commit=TS [check=TS] k=v del:k ins:k=v lock:k
 //! commit KEY... start=TS commit=TS
 //! rollback KEY... start=TS
 //! check_txn_status primary=KEY start=TS current=TS
@@ -118,6 +119,33 @@ impl Args {
     }
 }
 
+/// The mutations a `prewrite` or `onepc` command lists: `k=v`, `del:k`, `ins:k=v`, `lock:k`,
+/// each checked against `check=` if given.
+fn mutations(args: &Args) -> Vec<Mutation> {
+    let check = args.opt("check").map(parse_ts);
+    args.words
+        .iter()
+        .map(|w| {
+            let (op, key) = if let Some(k) = w.strip_prefix("del:") {
+                (MutationOp::Delete, k)
+            } else if let Some(k) = w.strip_prefix("lock:") {
+                (MutationOp::Lock, k)
+            } else if let Some(kv) = w.strip_prefix("ins:") {
+                let (k, v) = kv.split_once('=').expect("ins:k=v");
+                (MutationOp::Insert(v.as_bytes().to_vec()), k)
+            } else {
+                let (k, v) = w.split_once('=').expect("k=v");
+                (MutationOp::Put(v.as_bytes().to_vec()), k)
+            };
+            Mutation {
+                op,
+                key: key.as_bytes().to_vec(),
+                conflict_ts: check,
+            }
+        })
+        .collect()
+}
+
 fn dump(engine: &dyn Engine) -> Vec<String> {
     let mut out = Vec::new();
     let mut cursor = engine.cursor(Cf::Lock, None, None);
@@ -194,29 +222,7 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
     let args = Args::parse(&tokens[1..]);
     let command = match tokens[0] {
         "prewrite" => {
-            let check = args.opt("check").map(parse_ts);
-            let mutations = args
-                .words
-                .iter()
-                .map(|w| {
-                    let (op, key) = if let Some(k) = w.strip_prefix("del:") {
-                        (MutationOp::Delete, k)
-                    } else if let Some(k) = w.strip_prefix("lock:") {
-                        (MutationOp::Lock, k)
-                    } else if let Some(kv) = w.strip_prefix("ins:") {
-                        let (k, v) = kv.split_once('=').expect("ins:k=v");
-                        (MutationOp::Insert(v.as_bytes().to_vec()), k)
-                    } else {
-                        let (k, v) = w.split_once('=').expect("k=v");
-                        (MutationOp::Put(v.as_bytes().to_vec()), k)
-                    };
-                    Mutation {
-                        op,
-                        key: key.as_bytes().to_vec(),
-                        conflict_ts: check,
-                    }
-                })
-                .collect();
+            let mutations = mutations(&args);
             Command::Prewrite {
                 mutations,
                 primary: args.opt("primary").expect("primary=").as_bytes().to_vec(),
@@ -225,6 +231,11 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
                 min_commit_ts: 0,
             }
         }
+        "onepc" => Command::OnePc {
+            mutations: mutations(&args),
+            start_ts: args.ts("start"),
+            commit_ts: args.ts("commit"),
+        },
         "commit" => Command::Commit {
             keys: args.keys(),
             start_ts: args.ts("start"),

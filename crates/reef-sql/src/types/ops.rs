@@ -24,7 +24,7 @@ pub const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
 pub const INVALID_ARGUMENT_FOR_LOG: &str = "2201E";
 
 /// A binary operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `+`
     Add,
@@ -122,7 +122,7 @@ impl BinaryOp {
 }
 
 /// A unary operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum UnaryOp {
     /// `-x`
     Neg,
