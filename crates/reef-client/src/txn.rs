@@ -299,7 +299,7 @@ impl RemoteTso {
                 match roots.tso(waiters.len() as u32).await {
                     Ok(first_ts) => {
                         for (i, waiter) in waiters.drain(..).enumerate() {
-                            let _ = waiter.send(Ok(first_ts + i as u64));
+                            let _ = waiter.send(Ok(first_ts + i as u64 * reef_common::TSO_STEP));
                         }
                     }
                     Err(err) => {

@@ -25,4 +25,7 @@ pub mod keys;
 mod ts;
 
 pub use error::ErrorCode;
-pub use ts::{compose_ts, ts_logical, ts_physical_ms, Timestamp, TS_LOGICAL_BITS, TS_LOGICAL_MASK};
+pub use ts::{
+    compose_ts, one_phase_commit_ts, ts_logical, ts_physical_ms, Timestamp, TSO_STEP,
+    TS_LOGICAL_BITS, TS_LOGICAL_MASK,
+};

@@ -11,6 +11,19 @@ pub const TS_LOGICAL_BITS: u32 = 18;
 /// The mask selecting the logical counter of a [`Timestamp`].
 pub const TS_LOGICAL_MASK: u64 = (1 << TS_LOGICAL_BITS) - 1;
 
+/// The distance between consecutive timestamps a timestamp oracle hands out: every one it
+/// hands out has an even logical part. The odd ones are left to the commit timestamps
+/// partition leaders choose for one-phase commits (see [`one_phase_commit_ts`]), so the two
+/// never collide on one key: a start timestamp (which keys rollback records) or an oracle
+/// commit timestamp is never a one-phase commit timestamp.
+pub const TSO_STEP: u64 = 2;
+
+/// The one-phase commit timestamp a partition leader picks above `floor` (its start
+/// timestamp, or a timestamp it served a read at): the smallest odd timestamp above it.
+pub fn one_phase_commit_ts(floor: Timestamp) -> Timestamp {
+    (floor + 1) | 1
+}
+
 /// Composes a timestamp from milliseconds since the Unix epoch and a logical counter.
 ///
 /// The logical part is truncated to [`TS_LOGICAL_BITS`] bits; callers keep it below

@@ -92,7 +92,7 @@ async fn take_timestamps(
                 first > previous,
                 "timestamp {first} is not above {previous}, handed out before it"
             );
-            previous = first + count as u64 - 1;
+            previous = first + (count as u64 - 1) * reef_common::TSO_STEP;
             out.push((first, previous));
         }
         out

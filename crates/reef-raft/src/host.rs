@@ -583,7 +583,8 @@ impl Host {
     /// Commits a transaction whose keys all lie in one partition in one step
     /// ([`Command::OnePc`]), if this leader can: it must know a timestamp above every read any
     /// leader of the partition served (see [`Host::sync_read_ts`]), and the commit timestamp
-    /// it picks (above that and above `start_ts`) must not exceed `max_commit_ts`. Otherwise
+    /// it picks (the smallest odd timestamp above that and `start_ts`) must not exceed
+    /// `max_commit_ts`. Otherwise
     /// `cb` gets `Ok(None)` at once and nothing was proposed. Once applied, `cb` gets the
     /// commit timestamp; reads that must see the writes wait until then.
     pub fn propose_one_pc(
@@ -595,20 +596,21 @@ impl Host {
         max_commit_ts: u64,
         cb: OnePcCallback,
     ) {
+        // Odd, so never an oracle timestamp (see `reef_common::TSO_STEP`).
+        let commit_ts = match self.peers.get(&partition_id) {
+            Some(peer) => reef_common::one_phase_commit_ts(peer.max_read_ts.max(start_ts)),
+            None => 0,
+        };
         let declined = match self.peers.get(&partition_id) {
             Some(peer) => {
                 peer.is_leader() && peer.read_ts_sync != ReadTsSync::Synced
-                    || peer.max_read_ts.max(start_ts) >= max_commit_ts
+                    || commit_ts > max_commit_ts
             }
             None => false,
         };
         if declined {
             return cb(Ok(None));
         }
-        let commit_ts = match self.peers.get(&partition_id) {
-            Some(peer) => peer.max_read_ts.max(start_ts) + 1,
-            None => 0,
-        };
         let mut keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
         keys.sort_unstable();
         let cmd = Command::OnePc {

@@ -398,8 +398,8 @@ impl Root {
         Ok(())
     }
 
-    /// Returns the first of `count` consecutive timestamps, each greater than every timestamp
-    /// this cluster handed out before.
+    /// Returns the first of `count` timestamps, `first + i * TSO_STEP`, each greater than every
+    /// timestamp this cluster handed out before.
     pub async fn tso(&self, count: u32) -> Result<Timestamp> {
         if count == 0 || count > self.config.max_tso_batch {
             return Err(RootError::InvalidArgument(format!(

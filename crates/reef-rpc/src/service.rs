@@ -203,14 +203,7 @@ impl NodeServices {
             .read(req.context.as_ref(), start, end, read_ts, move |view| {
                 let end = view.clip_end(&read_end);
                 let pairs = view.mvcc.scan(&read_start, end, read_ts, limit)?;
-                let resume = match pairs.last() {
-                    Some((last, _)) if pairs.len() >= limit => {
-                        let mut next = last.clone();
-                        next.push(0);
-                        next
-                    }
-                    _ => Vec::new(),
-                };
+                let resume = reef_txn::resume_key(&pairs, limit).unwrap_or_default();
                 let kept = pairs
                     .into_iter()
                     .filter_map(|(key, value)| {

@@ -232,6 +232,28 @@ impl TableDesc {
             .collect()
     }
 
+    /// True if writers of a table described by `other` do what writers of this one do: the
+    /// same columns (ids, types, constraints, defaults), key, indexes to maintain (whatever
+    /// their state or name) and fence. Names and an index turning public do not count.
+    pub fn same_write_shape(&self, other: &TableDesc) -> bool {
+        let columns = |t: &TableDesc| -> Vec<(u32, DataType, bool, Option<String>, bool)> {
+            t.columns
+                .iter()
+                .map(|c| (c.id, c.ty, c.nullable, c.default.clone(), c.hidden))
+                .collect()
+        };
+        let indexes = |t: &TableDesc| -> Vec<(u32, Vec<u32>, bool)> {
+            t.indexes
+                .iter()
+                .map(|i| (i.id, i.columns.clone(), i.unique))
+                .collect()
+        };
+        columns(self) == columns(other)
+            && self.primary_key == other.primary_key
+            && indexes(self) == indexes(other)
+            && self.fence == other.fence
+    }
+
     /// True when the key is the hidden row id.
     pub fn has_hidden_key(&self) -> bool {
         self.primary_key.len() == 1
@@ -418,6 +440,10 @@ pub struct Overlay {
     pub undo: Vec<SchemaStep>,
     /// The end of the earliest write fence this transaction holds: it must commit before it.
     pub fence_deadline: Option<u64>,
+    /// Tables whose schema change committed a step ahead of this transaction (see
+    /// `StmtCtx::fence_table`), with the step's commit timestamp: the final descriptor is
+    /// based on that step, and conflicts only with changes committed after it.
+    pub based_at: HashMap<ObjectId, u64>,
 }
 
 /// A schema change step committed ahead of the transaction that needs it.

@@ -863,7 +863,10 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
         if let Some(fenced) = ctx.fence_table(&table, None)? {
             table = fenced;
         }
+    } else {
+        ctx.respect_fence(&table)?;
     }
+    // This statement's own fence goes with it; another's never reaches here.
     table.fence = None;
     for op in &at.operations {
         table.version += 1;
@@ -1277,6 +1280,7 @@ pub(crate) fn drop(
             let Some(Object::Table(t)) = ctx.view().get(tid).as_deref().cloned() else {
                 continue;
             };
+            ctx.respect_fence(&t)?;
             let mut t = t;
             if let Some(pos) = t.indexes.iter().position(|i| i.name == name) {
                 let idx = t.indexes.remove(pos);
@@ -1294,6 +1298,7 @@ pub(crate) fn drop(
         };
         match &*obj {
             Object::Table(t) => {
+                ctx.respect_fence(t)?;
                 if cascade {
                     for v in dependent_views(ctx, &name) {
                         ctx.drop_object(v.id);

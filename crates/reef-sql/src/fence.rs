@@ -160,7 +160,17 @@ impl Database {
                     self.publish(&changes);
                     return Ok((table, commit_ts));
                 }
-                Err(e) if e.code().is_retryable() && waited.elapsed() < FENCE_WAIT => {
+                // A concurrent change of the catalog: read it again. (Not an unknown outcome,
+                // whose change may have landed: the caller takes its step back.)
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        reef_common::ErrorCode::WriteConflict
+                            | reef_common::ErrorCode::TxnAborted
+                            | reef_common::ErrorCode::KeyIsLocked
+                            | reef_common::ErrorCode::LockWaitTimeout
+                    ) && waited.elapsed() < FENCE_WAIT =>
+                {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_millis(50));
                 }
@@ -248,10 +258,15 @@ impl Database {
         let result = self.change_table_now(table, owned, &|t, txn| {
             match step {
                 SchemaStep::WriteOnlyIndex { index, .. } => {
+                    let before = t.indexes.len();
                     t.indexes
                         .retain(|i| !(i.id == index && i.state == IndexState::WriteOnly));
-                    let p = catalog::index_prefix(t.id, index);
-                    txn.destroy_range(&p, &crate::exec::prefix_end(&p));
+                    // Only an index still being built goes, with its entries; one that turned
+                    // public (its transaction committed after all) stays.
+                    if t.indexes.len() < before {
+                        let p = catalog::index_prefix(t.id, index);
+                        txn.destroy_range(&p, &crate::exec::prefix_end(&p));
+                    }
                 }
                 SchemaStep::Fence { fence, .. } => {
                     if t.fence == Some(fence) {

@@ -307,7 +307,11 @@ struct Compiled {
 
 impl reef_txn::PairFilter for Compiled {
     fn apply(&mut self, key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
-        // Anything this node cannot decide goes back whole, for the executor to decide.
+        // Anything this node cannot decide goes back whole, for the executor to decide. (A
+        // table row's key has its prefix: 0x02, the table and index ids.)
+        if key.len() < 9 {
+            return Some(value.to_vec());
+        }
         let Ok(row) = decode_table_row(&self.table, key, value, &self.needed) else {
             return Some(value.to_vec());
         };

@@ -809,21 +809,57 @@ impl<'s> StmtCtx<'s> {
     }
 
     /// Records a changed object in the transaction and the overlay. A table's write version
-    /// moves past every earlier one, committed or in this transaction.
+    /// moves past every earlier one, committed or in this transaction, when writers must
+    /// change what they do (see [`TableDesc::same_write_shape`]); it stays otherwise.
     pub fn put_object(&mut self, mut obj: Object) {
         if let Object::Table(t) = &mut obj {
-            let earlier = |o: Option<&Object>| match o {
-                Some(Object::Table(old)) => old.write_version,
-                _ => 0,
+            let committed = self.db.catalog().get(t.id);
+            let own = self.overlay.changes.get(&t.id).cloned().flatten();
+            let table = |o: &Option<Arc<Object>>| match o.as_deref() {
+                Some(Object::Table(old)) => Some(old.clone()),
+                _ => None,
             };
-            let committed = earlier(self.db.catalog().get(t.id).as_deref());
-            let own = earlier(self.overlay.changes.get(&t.id).and_then(|o| o.as_deref()));
-            t.write_version = t.write_version.max(committed).max(own) + 1;
+            let (committed, own) = (table(&committed), table(&own));
+            let floor = [&committed, &own]
+                .iter()
+                .filter_map(|o| o.as_ref().map(|old| old.write_version))
+                .fold(t.write_version, u64::max);
+            let previous = own.as_ref().or(committed.as_ref());
+            t.write_version = match previous {
+                Some(old) if old.same_write_shape(t) => floor,
+                _ => floor + 1,
+            };
         }
         self.bump_catalog_version();
-        self.txn
-            .put(catalog::object_key(obj.id()), catalog::encode_object(&obj));
+        let (key, value) = (catalog::object_key(obj.id()), catalog::encode_object(&obj));
+        match self.overlay.based_at.get(&obj.id()) {
+            Some(at) => self.txn.put_since(key, value, *at),
+            None => self.txn.put(key, value),
+        }
         self.overlay.changes.insert(obj.id(), Some(Arc::new(obj)));
+    }
+
+    /// Waits for a write fence another transaction holds on `table`, and then fails the
+    /// statement with 40001 (it planned against what the fence's schema change replaces; a
+    /// statement outside a transaction block is run again). A table this transaction changed
+    /// is its own.
+    pub fn respect_fence(&self, table: &TableDesc) -> Result<()> {
+        if self.overlay.changes.contains_key(&table.id) {
+            return Ok(());
+        }
+        let Some(fence) = crate::fence::active_fence(table, self.txn.read_ts()) else {
+            return Ok(());
+        };
+        self.db
+            .wait_for_fence(table.id, &table.name, fence, std::time::Instant::now())?;
+        Err(SqlError::new(
+            sqlstate::SERIALIZATION_FAILURE,
+            format!(
+                "could not serialize access: table \"{}\" was altered while this statement ran",
+                table.name
+            ),
+        )
+        .with_hint("The transaction might succeed if retried."))
     }
 
     /// Removes an object in the transaction and the overlay.
@@ -847,7 +883,9 @@ impl<'s> StmtCtx<'s> {
     /// statement's read timestamp past it, so the statement reads every row a writer planned
     /// against the older descriptor could commit. Returns the descriptor to continue from,
     /// with the write-only index (its id assigned) or the fence; `None` for a table this
-    /// transaction created, which no one else can write.
+    /// transaction created or fenced already, which no one else can write: an index is then
+    /// built as for a new table. A table this transaction already fenced keeps its fence (no
+    /// new wait).
     pub fn fence_table(
         &mut self,
         table: &TableDesc,
@@ -856,8 +894,22 @@ impl<'s> StmtCtx<'s> {
         if self.db.catalog().get(table.id).is_none() {
             return Ok(None);
         }
-        let index_id = std::cell::Cell::new(0);
-        let (committed, changed_at) = self.db.change_table_now(table.id, None, &|t, txn| {
+        let owned = self.overlay.undo.iter().find_map(|step| match step {
+            SchemaStep::Fence { table: id, fence } if *id == table.id => Some(*fence),
+            _ => None,
+        });
+        match (index, owned) {
+            // Fenced by an earlier statement of this transaction: writers are held off and the
+            // lease was waited out then.
+            (None, Some(_)) => return Ok(Some(self.own_table(table.id)?)),
+            // No writer can add rows meanwhile either: the index is built in this transaction,
+            // as for a table it created (it may cover columns only this transaction has).
+            (Some(_), Some(_)) => return Ok(None),
+            _ => {}
+        }
+        let chosen_index = std::cell::Cell::new(None);
+        let chosen_fence = std::cell::Cell::new(None);
+        let changed = self.db.change_table_now(table.id, owned, &|t, txn| {
             match index {
                 Some(idx) => {
                     if t.indexes.iter().any(|i| i.name == idx.name) {
@@ -866,43 +918,61 @@ impl<'s> StmtCtx<'s> {
                             format!("relation \"{}\" already exists", idx.name),
                         ));
                     }
+                    if idx.columns.iter().any(|c| t.column_pos(*c).is_none()) {
+                        return Err(SqlError::new(
+                            sqlstate::SERIALIZATION_FAILURE,
+                            "could not serialize access: the table's columns changed concurrently",
+                        )
+                        .with_hint("The transaction might succeed if retried."));
+                    }
                     let mut idx = idx.clone();
                     idx.id = t.next_index_id;
                     idx.state = IndexState::WriteOnly;
                     t.next_index_id += 1;
-                    index_id.set(idx.id);
+                    chosen_index.set(Some(idx.id));
                     t.indexes.push(idx);
                 }
                 None => {
-                    t.fence = Some(WriteFence {
+                    let fence = WriteFence {
                         until: crate::fence::after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
-                    })
+                    };
+                    chosen_fence.set(Some(fence));
+                    t.fence = Some(fence);
                 }
             }
             Ok(())
-        })?;
-        match (index, committed.fence) {
-            (Some(_), _) => self.overlay.undo.push(SchemaStep::WriteOnlyIndex {
-                table: table.id,
-                index: index_id.get(),
-            }),
-            (None, Some(fence)) => {
-                self.overlay.undo.push(SchemaStep::Fence {
+        });
+        // Record the step to take back even when the outcome is unknown: taking back a step
+        // that did not land does nothing.
+        let outcome_unknown = matches!(&changed, Err(e) if e.code == "40003");
+        if changed.is_ok() || outcome_unknown {
+            match (chosen_index.get(), chosen_fence.get()) {
+                (Some(index), _) => self.overlay.undo.push(SchemaStep::WriteOnlyIndex {
                     table: table.id,
-                    fence,
-                });
-                self.overlay.fence_deadline = Some(
-                    self.overlay
-                        .fence_deadline
-                        .map_or(fence.until, |d| d.min(fence.until)),
-                );
+                    index,
+                }),
+                (None, Some(fence)) => {
+                    self.overlay.undo.push(SchemaStep::Fence {
+                        table: table.id,
+                        fence,
+                    });
+                    self.overlay.fence_deadline = Some(
+                        self.overlay
+                            .fence_deadline
+                            .map_or(fence.until, |d| d.min(fence.until)),
+                    );
+                }
+                (None, None) => {}
             }
-            (None, None) => unreachable!("the change set a fence"),
         }
-        let now = self.db.wait_out_lease(changed_at, self.txn.start_ts())?;
-        self.txn
-            .advance_read_ts(now)
-            .map_err(crate::error::from_txn)?;
+        let (committed, changed_at) = changed?;
+        self.overlay.based_at.insert(table.id, changed_at);
+        if owned.is_none() {
+            let now = self.db.wait_out_lease(changed_at, self.txn.start_ts())?;
+            self.txn
+                .advance_read_ts(now)
+                .map_err(crate::error::from_txn)?;
+        }
         // Continue from this transaction's own version of the table, if it changed it already.
         let base = match self.overlay.changes.get(&table.id) {
             Some(Some(obj)) => match &**obj {
@@ -911,11 +981,11 @@ impl<'s> StmtCtx<'s> {
                     own.write_version = committed.write_version;
                     own.fence = committed.fence;
                     own.next_index_id = own.next_index_id.max(committed.next_index_id);
-                    if index.is_some() {
+                    if let Some(id) = chosen_index.get() {
                         let added = committed
                             .indexes
                             .iter()
-                            .find(|i| i.id == index_id.get())
+                            .find(|i| i.id == id)
                             .expect("the index was added");
                         own.indexes.push(added.clone());
                     }
@@ -926,6 +996,14 @@ impl<'s> StmtCtx<'s> {
             _ => committed,
         };
         Ok(Some(base))
+    }
+
+    /// This transaction's view of a table it is changing.
+    fn own_table(&self, id: u32) -> Result<TableDesc> {
+        match self.view().get(id).as_deref() {
+            Some(Object::Table(t)) => Ok(t.clone()),
+            _ => Err(SqlError::internal(format!("table {id} vanished"))),
+        }
     }
 }
 
@@ -1272,7 +1350,18 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        let result = self.run_in_txn(stmt, params, types);
+        let mut result = self.run_in_txn(stmt, params, types);
+        // A schema change outside a transaction block that met another one (a conflict on
+        // the catalog, a write fence it waited for) is run again: nothing of it remains.
+        let mut attempts = 1;
+        while self.block.is_none()
+            && matches!(Self::statement_kind(stmt), StmtKind::Ddl)
+            && matches!(&result, Err(e) if e.code == sqlstate::SERIALIZATION_FAILURE)
+            && attempts < 5
+        {
+            attempts += 1;
+            result = self.run_in_txn(stmt, params, types);
+        }
         if result.is_err() && self.block.is_some() {
             self.fail_block();
         }

@@ -39,7 +39,7 @@ pub use mvcc::{
 };
 pub use record::{Lock, LockKind, WriteKind, WriteRef};
 pub use reef_common::Timestamp;
-pub use store::{FilteredBatch, LocalStore, PairFilter, ScanFilter, Store};
+pub use store::{resume_key, FilteredBatch, LocalStore, PairFilter, ScanFilter, Store};
 pub use tso::{now_ms, LocalTso, TimestampOracle, TsoWindow};
 pub use txn::{
     CommitFence, CommitView, IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig,

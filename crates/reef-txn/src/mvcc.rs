@@ -642,7 +642,18 @@ impl MvccStore {
         for mutation in mutations {
             key_buf.clear();
             lock_key(&mut key_buf, &mutation.key);
-            let (kind, value) = match self.check_mutation(&key_buf, mutation, start_ts)? {
+            let checked = match self.check_mutation(&key_buf, mutation, start_ts) {
+                // A retry of this one-phase commit that applied already has its record, whatever
+                // lock a newer transaction holds on the key now.
+                Err(TxnError::KeyIsLocked(lock)) => {
+                    match self.find_txn_record(&mutation.key, start_ts)? {
+                        Some((_, kind)) if kind != WriteKind::Rollback => Checked::OwnRecord,
+                        _ => return Err(TxnError::KeyIsLocked(lock)),
+                    }
+                }
+                other => other?,
+            };
+            let (kind, value) = match checked {
                 Checked::Write(kind, value) => (kind, value),
                 // A retry of a one-phase commit that applied already.
                 Checked::OwnRecord => continue,

@@ -33,6 +33,20 @@ pub struct FilteredBatch {
     pub resume: Option<Vec<u8>>,
 }
 
+/// Where a scan that read `pairs` with a limit of `limit` goes on from: just after the last
+/// pair when the batch was full, `None` when the scan reached the end of its range.
+pub fn resume_key(pairs: &[KvPair], limit: usize) -> Option<Vec<u8>> {
+    match pairs.last() {
+        Some((last, _)) if pairs.len() >= limit => {
+            let mut next = Vec::with_capacity(last.len() + 1);
+            next.extend_from_slice(last);
+            next.push(0);
+            Some(next)
+        }
+        _ => None,
+    }
+}
+
 /// The transactional key-value service a [`Transaction`](crate::Transaction) uses.
 ///
 /// [`LocalStore`] serves it from the local engine; a routed cluster client will implement the
@@ -63,14 +77,7 @@ pub trait Store: Send + Sync {
     ) -> Result<FilteredBatch> {
         let _ = program;
         let pairs = self.scan(start, end, read_ts, limit)?;
-        let resume = match pairs.last() {
-            Some((last, _)) if pairs.len() >= limit => {
-                let mut next = last.clone();
-                next.push(0);
-                Some(next)
-            }
-            _ => None,
-        };
+        let resume = resume_key(&pairs, limit);
         Ok(FilteredBatch { pairs, resume })
     }
     /// Reads the last `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use reef_common::{compose_ts, ts_logical, ts_physical_ms, Timestamp, TS_LOGICAL_MASK};
+use reef_common::{compose_ts, ts_logical, ts_physical_ms, Timestamp, TSO_STEP, TS_LOGICAL_MASK};
 use reef_storage::{Cf, Engine, WriteBatch};
 
 use crate::error::{Result, TxnError};
@@ -19,8 +19,9 @@ pub trait TimestampOracle: Send + Sync {
 /// limit: every timestamp it returns is greater than every one before and below `limit`.
 ///
 /// It follows the wall clock, `compose_ts(now_ms, logical)`, and never goes backwards: if the
-/// clock stalls or goes back it counts the logical part up, borrowing the next millisecond when
-/// the counter is exhausted. When a request would reach the limit, [`TsoWindow::next`] returns
+/// clock stalls or goes back it counts the logical part up, in steps of [`TSO_STEP`] (every
+/// timestamp it hands out has an even logical part), borrowing the next millisecond when the
+/// counter is exhausted. When a request would reach the limit, [`TsoWindow::next`] returns
 /// the new limit to persist instead; the caller persists it (synced, or through consensus) and
 /// calls [`TsoWindow::set_limit`]. An oracle that restarts, or a new leader, resumes above the
 /// persisted limit ([`TsoWindow::resume`]), so timestamps keep increasing across restarts and
@@ -46,20 +47,23 @@ impl TsoWindow {
         }
     }
 
-    /// Returns the first of `count` (at least 1) consecutive new timestamps, or `Err(limit)`
-    /// when they would reach the persisted limit: persist `limit`, call
-    /// [`TsoWindow::set_limit`] and ask again.
+    /// Returns the first of `count` (at least 1) new timestamps, `first + i * TSO_STEP` for `i`
+    /// below `count`, or `Err(limit)` when they would reach the persisted limit: persist
+    /// `limit`, call [`TsoWindow::set_limit`] and ask again.
     pub fn next(&mut self, now_ms: u64, count: u64) -> std::result::Result<Timestamp, Timestamp> {
         let count = count.max(1);
+        let span = TSO_STEP * (count - 1);
         let last_physical = ts_physical_ms(self.last);
+        // The next even logical value after the last one handed out.
+        let next_logical = (ts_logical(self.last) | (TSO_STEP - 1)) + 1;
         let first = if now_ms > last_physical {
             compose_ts(now_ms, 0)
-        } else if ts_logical(self.last) < TS_LOGICAL_MASK {
-            self.last + 1
+        } else if next_logical + span <= TS_LOGICAL_MASK {
+            compose_ts(last_physical, next_logical)
         } else {
             compose_ts(last_physical + 1, 0)
         };
-        let last = first.saturating_add(count - 1);
+        let last = first.saturating_add(span);
         if last >= self.limit {
             return Err(compose_ts(ts_physical_ms(last) + self.window_ms, 0));
         }
@@ -152,11 +156,12 @@ mod tests {
         w.set_limit(compose_ts(6000, 0));
         let a = w.next(5000, 1).unwrap();
         assert_eq!(a, compose_ts(5000, 0));
-        // The clock stalls, then goes back: the logical part counts up.
+        // The clock stalls, then goes back: the logical part counts up, in even steps.
         let b = w.next(5000, 3).unwrap();
-        assert_eq!(b, a + 1);
+        assert_eq!(b, a + 2);
         let c = w.next(4000, 1).unwrap();
-        assert_eq!(c, b + 3);
+        assert_eq!(c, b + 6);
+        assert!([a, b, c].iter().all(|ts| ts_logical(*ts) % 2 == 0));
         // Reaching the limit asks for a new one instead of handing out past it.
         assert_eq!(w.next(6500, 1), Err(compose_ts(7500, 0)));
         w.set_limit(compose_ts(7500, 0));
@@ -174,5 +179,26 @@ mod tests {
         let mut w = TsoWindow::resume(compose_ts(10, TS_LOGICAL_MASK), 1000);
         w.set_limit(compose_ts(2000, 0));
         assert_eq!(w.next(5, 1), Ok(compose_ts(11, 0)));
+        // A batch that does not fit in what is left of a millisecond starts the next one.
+        let mut w = TsoWindow::resume(compose_ts(10, TS_LOGICAL_MASK - 5), 1000);
+        w.set_limit(compose_ts(2000, 0));
+        assert_eq!(w.next(5, 3), Ok(compose_ts(11, 0)));
+    }
+
+    #[test]
+    fn oracle_and_one_phase_timestamps_never_meet() {
+        let mut w = TsoWindow::resume(0, 1000);
+        w.set_limit(compose_ts(2000, 0));
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..50 {
+            let first = w.next(1000 + round / 10, 1 + round % 4).unwrap();
+            for i in 0..1 + round % 4 {
+                let ts = first + i * TSO_STEP;
+                assert!(seen.insert(ts), "{ts} handed out twice");
+                assert_eq!(ts % 2, 0, "oracle timestamps are even");
+                let one_phase = reef_common::one_phase_commit_ts(ts);
+                assert!(one_phase > ts && one_phase % 2 == 1);
+            }
+        }
     }
 }

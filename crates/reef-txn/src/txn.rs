@@ -846,6 +846,18 @@ impl Transaction {
         state.buffer(key, op);
     }
 
+    /// Buffers a write of `value` to `key` that conflicts only with commits to `key` above
+    /// `conflict_ts`, not above the statement's read timestamp: for a write based on what the
+    /// caller read at `conflict_ts` (a schema change continuing from the descriptor it
+    /// committed there).
+    pub fn put_since(&self, key: Vec<u8>, value: Vec<u8>, conflict_ts: Timestamp) {
+        let mut state = self.inner.state.lock();
+        state.buffer(key.clone(), BufferedOp::Put(value));
+        if let Some(entry) = state.writes.get_mut(&key) {
+            entry.conflict_ts = conflict_ts;
+        }
+    }
+
     /// Registers `start..end` (bounded) to be destroyed outright once this transaction has
     /// committed and the GC safe point has passed its commit, when no snapshot can read the
     /// range any more. For data nothing will address again, such as a dropped table's: it
