@@ -145,6 +145,7 @@ async fn filters_run_where_the_rows_are(client: &Client, cluster: &mut StoreClus
         version: 1,
         write_version: 1,
         fence: None,
+        building: None,
         row_estimate: None,
     };
     let row = |i: i32| {

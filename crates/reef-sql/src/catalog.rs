@@ -78,9 +78,11 @@ pub enum IndexState {
     WriteOnly,
 }
 
-/// A schema change that stops writes to a table while it reads and rewrites the table's rows
-/// (ALTER TABLE forms that check or rewrite data, TRUNCATE). Writers that see it wait for it
-/// to go; a fence whose schema change died goes by itself at `until`.
+/// A schema change in progress on a table: as `TableDesc::fence`, one that stops writes while
+/// it reads and rewrites the table's rows (ALTER TABLE forms that check or rewrite data,
+/// TRUNCATE), and writers wait for it to go; as `TableDesc::building`, an online index build,
+/// which only other schema changes wait for. A mark whose schema change died goes by itself at
+/// `until`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WriteFence {
     /// The timestamp the fence expires at; the schema change must commit below it.
@@ -118,6 +120,10 @@ pub struct TableDesc {
     /// A schema change holding writers off, if any.
     #[serde(default)]
     pub fence: Option<WriteFence>,
+    /// An online schema change (an index build) in progress, if any: other schema changes of
+    /// the table wait for it to end, writers do not. It expires like a fence.
+    #[serde(default)]
+    pub building: Option<WriteFence>,
     /// Row-count estimate from the last ANALYZE.
     #[serde(default)]
     pub row_estimate: Option<u64>,
@@ -449,12 +455,14 @@ pub struct Overlay {
 /// A schema change step committed ahead of the transaction that needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaStep {
-    /// A write-only index added to a table, to drop again.
+    /// A write-only index added to a table, to drop again, and the mark of the build.
     WriteOnlyIndex {
         /// The table.
         table: ObjectId,
         /// The index id.
         index: u32,
+        /// The table's `building` mark the build set.
+        mark: WriteFence,
     },
     /// A write fence put on a table, to lift again.
     Fence {
@@ -640,6 +648,7 @@ mod tests {
             version: 3,
             write_version: 2,
             fence: Some(WriteFence { until: 99 }),
+            building: None,
             row_estimate: None,
         });
         assert_eq!(decode_object(&encode_object(&t)).unwrap(), t);

@@ -376,6 +376,7 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
         version: 1,
         write_version: 0,
         fence: None,
+        building: None,
         row_estimate: None,
     };
     // Sequences for SERIAL columns.
@@ -656,6 +657,7 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
                     i.state = IndexState::Public;
                 }
             }
+            table.building = None;
             table
         }
         None => {

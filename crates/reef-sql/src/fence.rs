@@ -103,16 +103,26 @@ pub(crate) fn active_fence(table: &TableDesc, now: Timestamp) -> Option<WriteFen
     table.fence.filter(|f| now < f.until)
 }
 
+/// The marks of schema changes in progress on `table` (its fence, an index build) that other
+/// schema changes wait for, now.
+pub(crate) fn active_marks(table: &TableDesc, now: Timestamp) -> Vec<WriteFence> {
+    [table.fence, table.building]
+        .into_iter()
+        .flatten()
+        .filter(|f| now < f.until)
+        .collect()
+}
+
 impl Database {
     /// Commits a change to table `id`'s descriptor in a transaction of its own, bumping its
-    /// version and write version, and publishes it on this node. Waits first for a write
-    /// fence on the table to go, unless it is `owned` by the caller. `change` may also write
-    /// through the transaction it gets. Returns the committed descriptor and the commit
-    /// timestamp.
+    /// version and write version, and publishes it on this node. Waits first for the schema
+    /// changes in progress on the table (see [`active_marks`]) to end, except those whose
+    /// marks are `owned` by the caller. `change` may also write through the transaction it
+    /// gets. Returns the committed descriptor and the commit timestamp.
     pub(crate) fn change_table_now(
         &self,
         id: u32,
-        owned: Option<WriteFence>,
+        owned: &[WriteFence],
         change: &dyn Fn(&mut TableDesc, &Transaction) -> Result<()>,
     ) -> Result<(TableDesc, Timestamp)> {
         let waited = Instant::now();
@@ -135,7 +145,10 @@ impl Database {
                     .with_hint("The transaction might succeed if retried."))
                 }
             };
-            if let Some(f) = active_fence(&table, txn.start_ts()).filter(|f| Some(*f) != owned) {
+            let foreign = active_marks(&table, txn.start_ts())
+                .into_iter()
+                .find(|f| !owned.contains(f));
+            if let Some(f) = foreign {
                 let _ = txn.rollback();
                 self.wait_for_fence(id, &table.name, f, waited)?;
                 continue;
@@ -207,9 +220,9 @@ impl Database {
         }
     }
 
-    /// Waits for `fence` on table `id` to go (the schema change commits or gives up, or the
-    /// fence expires), reloading the catalog meanwhile. Fails with 55P03 after a minute from
-    /// `since`.
+    /// Waits for the mark `fence` on table `id` (a fence or an index build) to go (the schema
+    /// change commits or gives up, or the mark expires), reloading the catalog meanwhile.
+    /// Fails with 55P03 after a minute from `since`.
     pub(crate) fn wait_for_fence(
         &self,
         id: u32,
@@ -235,7 +248,7 @@ impl Database {
                 .get_ts()
                 .map_err(crate::error::from_txn)?;
             let still = match self.catalog().get(id).as_deref() {
-                Some(Object::Table(t)) => active_fence(t, now) == Some(fence),
+                Some(Object::Table(t)) => active_marks(t, now).contains(&fence),
                 _ => false,
             };
             if !still {
@@ -252,12 +265,15 @@ impl Database {
     /// dropped, or a fence until it expires), so it is logged rather than returned.
     pub(crate) fn undo_schema_step(&self, step: SchemaStep) {
         let (table, owned) = match step {
-            SchemaStep::WriteOnlyIndex { table, .. } => (table, None),
-            SchemaStep::Fence { table, fence } => (table, Some(fence)),
+            SchemaStep::WriteOnlyIndex { table, mark, .. } => (table, mark),
+            SchemaStep::Fence { table, fence } => (table, fence),
         };
-        let result = self.change_table_now(table, owned, &|t, txn| {
+        let result = self.change_table_now(table, &[owned], &|t, txn| {
             match step {
-                SchemaStep::WriteOnlyIndex { index, .. } => {
+                SchemaStep::WriteOnlyIndex { index, mark, .. } => {
+                    if t.building == Some(mark) {
+                        t.building = None;
+                    }
                     let before = t.indexes.len();
                     t.indexes
                         .retain(|i| !(i.id == index && i.state == IndexState::WriteOnly));

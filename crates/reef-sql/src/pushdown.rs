@@ -284,6 +284,7 @@ impl reef_txn::ScanFilter for PushdownFilter {
             version: 0,
             write_version: 0,
             fence: None,
+            building: None,
             row_estimate: None,
         };
         Ok(Box::new(Compiled {
@@ -374,6 +375,7 @@ mod tests {
             version: 1,
             write_version: 1,
             fence: None,
+            building: None,
             row_estimate: None,
         }
     }

@@ -839,15 +839,19 @@ impl<'s> StmtCtx<'s> {
         self.overlay.changes.insert(obj.id(), Some(Arc::new(obj)));
     }
 
-    /// Waits for a write fence another transaction holds on `table`, and then fails the
-    /// statement with 40001 (it planned against what the fence's schema change replaces; a
-    /// statement outside a transaction block is run again). A table this transaction changed
-    /// is its own.
+    /// Waits for a schema change another transaction has in progress on `table` (a write
+    /// fence, an index build), and then fails the statement with 40001 (it planned against
+    /// what that change replaces; a statement outside a transaction block is run again). A
+    /// table this transaction changed is its own.
     pub fn respect_fence(&self, table: &TableDesc) -> Result<()> {
         if self.overlay.changes.contains_key(&table.id) {
             return Ok(());
         }
-        let Some(fence) = crate::fence::active_fence(table, self.txn.read_ts()) else {
+        let owned = self.own_marks(table.id);
+        let Some(fence) = crate::fence::active_marks(table, self.txn.read_ts())
+            .into_iter()
+            .find(|f| !owned.contains(f))
+        else {
             return Ok(());
         };
         self.db
@@ -894,6 +898,7 @@ impl<'s> StmtCtx<'s> {
         if self.db.catalog().get(table.id).is_none() {
             return Ok(None);
         }
+        let marks = self.own_marks(table.id);
         let owned = self.overlay.undo.iter().find_map(|step| match step {
             SchemaStep::Fence { table: id, fence } if *id == table.id => Some(*fence),
             _ => None,
@@ -909,7 +914,11 @@ impl<'s> StmtCtx<'s> {
         }
         let chosen_index = std::cell::Cell::new(None);
         let chosen_fence = std::cell::Cell::new(None);
-        let changed = self.db.change_table_now(table.id, owned, &|t, txn| {
+        let changed = self.db.change_table_now(table.id, &marks, &|t, txn| {
+            let mark = WriteFence {
+                until: crate::fence::after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
+            };
+            chosen_fence.set(Some(mark));
             match index {
                 Some(idx) => {
                     if t.indexes.iter().any(|i| i.name == idx.name) {
@@ -931,14 +940,10 @@ impl<'s> StmtCtx<'s> {
                     t.next_index_id += 1;
                     chosen_index.set(Some(idx.id));
                     t.indexes.push(idx);
+                    // Other schema changes of the table wait for the build.
+                    t.building = Some(mark);
                 }
-                None => {
-                    let fence = WriteFence {
-                        until: crate::fence::after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
-                    };
-                    chosen_fence.set(Some(fence));
-                    t.fence = Some(fence);
-                }
+                None => t.fence = Some(mark),
             }
             Ok(())
         });
@@ -947,9 +952,10 @@ impl<'s> StmtCtx<'s> {
         let outcome_unknown = matches!(&changed, Err(e) if e.code == "40003");
         if changed.is_ok() || outcome_unknown {
             match (chosen_index.get(), chosen_fence.get()) {
-                (Some(index), _) => self.overlay.undo.push(SchemaStep::WriteOnlyIndex {
+                (Some(index), Some(mark)) => self.overlay.undo.push(SchemaStep::WriteOnlyIndex {
                     table: table.id,
                     index,
+                    mark,
                 }),
                 (None, Some(fence)) => {
                     self.overlay.undo.push(SchemaStep::Fence {
@@ -962,7 +968,7 @@ impl<'s> StmtCtx<'s> {
                             .map_or(fence.until, |d| d.min(fence.until)),
                     );
                 }
-                (None, None) => {}
+                _ => {}
             }
         }
         let (committed, changed_at) = changed?;
@@ -980,6 +986,7 @@ impl<'s> StmtCtx<'s> {
                     let mut own = own.clone();
                     own.write_version = committed.write_version;
                     own.fence = committed.fence;
+                    own.building = committed.building;
                     own.next_index_id = own.next_index_id.max(committed.next_index_id);
                     if let Some(id) = chosen_index.get() {
                         let added = committed
@@ -996,6 +1003,19 @@ impl<'s> StmtCtx<'s> {
             _ => committed,
         };
         Ok(Some(base))
+    }
+
+    /// The marks of schema changes this transaction has in progress on table `id`.
+    fn own_marks(&self, id: u32) -> Vec<WriteFence> {
+        self.overlay
+            .undo
+            .iter()
+            .filter_map(|step| match step {
+                SchemaStep::Fence { table, fence } if *table == id => Some(*fence),
+                SchemaStep::WriteOnlyIndex { table, mark, .. } if *table == id => Some(*mark),
+                _ => None,
+            })
+            .collect()
     }
 
     /// This transaction's view of a table it is changing.

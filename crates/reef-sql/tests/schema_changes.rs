@@ -30,6 +30,15 @@ fn open_with(alone: bool) -> (tempfile::TempDir, Database) {
     (dir, db)
 }
 
+/// Another SQL layer with its own catalog cache over `db`'s store: a second node.
+fn second_node(db: &Database) -> Database {
+    let config = SqlConfig {
+        alone: Arc::new(|| false),
+        ..SqlConfig::default()
+    };
+    Database::open(db.client().clone(), config).unwrap()
+}
+
 /// Every index of table `name`: (index name, state, entries stored).
 fn index_entries(db: &Database, name: &str) -> Vec<(String, reef_sql::catalog::IndexState, usize)> {
     let table = match db.catalog().get_by_name(name).as_deref() {
@@ -284,14 +293,7 @@ fn online_index_build(alone: bool) {
 #[test]
 fn concurrent_index_builds_on_one_table_both_land() {
     let (_dir, db) = open_with(false);
-    let other_node = Database::open(
-        db.client().clone(),
-        SqlConfig {
-            alone: Arc::new(|| false),
-            ..SqlConfig::default()
-        },
-    )
-    .unwrap();
+    let other_node = second_node(&db);
     let mut s = db.session("reef", "reef").unwrap();
     ok(&mut s, "CREATE TABLE t (id int PRIMARY KEY, a int, b int)");
     ok(
@@ -331,14 +333,7 @@ fn concurrent_index_builds_on_one_table_both_land() {
 #[test]
 fn schema_change_during_an_index_build_is_kept() {
     let (_dir, db) = open_with(false);
-    let other_node = Database::open(
-        db.client().clone(),
-        SqlConfig {
-            alone: Arc::new(|| false),
-            ..SqlConfig::default()
-        },
-    )
-    .unwrap();
+    let other_node = second_node(&db);
     let mut s = db.session("reef", "reef").unwrap();
     ok(&mut s, "CREATE TABLE t (id int PRIMARY KEY, a int)");
     ok(&mut s, "INSERT INTO t VALUES (1, 1)");

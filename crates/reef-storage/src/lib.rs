@@ -95,6 +95,12 @@ pub trait Cursor {
     fn status(&self) -> Result<()>;
 }
 
+/// A point-in-time view of an [`Engine`] (see [`Engine::snapshot`]).
+pub trait EngineSnapshot {
+    /// Opens a cursor over `cf` in the view, restricted like [`Engine::cursor`].
+    fn cursor(&self, cf: Cf, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_>;
+}
+
 /// An ordered, column-family-aware key-value engine.
 pub trait Engine: Send + Sync + 'static {
     /// Reads the value of `key`.
@@ -116,6 +122,10 @@ pub trait Engine: Send + Sync + 'static {
     /// Opens a cursor over `cf` restricted to `lower <= key < upper` (each bound optional). The
     /// cursor reads a consistent point-in-time view taken when it is created.
     fn cursor(&self, cf: Cf, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_>;
+
+    /// Takes a point-in-time view of every column family: cursors opened on it all read the
+    /// engine as it was when it was taken, whatever is written meanwhile.
+    fn snapshot(&self) -> Box<dyn EngineSnapshot + '_>;
 
     /// Applies a batch atomically. With `sync`, the write-ahead log is fsynced before returning.
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()>;

@@ -7,7 +7,7 @@ use rocksdb::{
     DBRawIteratorWithThreadMode, Options, ReadOptions, WriteOptions, DB,
 };
 
-use crate::{BatchOp, Cf, Cursor, Engine, Result, StorageError, WriteBatch};
+use crate::{BatchOp, Cf, Cursor, Engine, EngineSnapshot, Result, StorageError, WriteBatch};
 
 /// Tuning options for [`RocksEngine::open`].
 #[derive(Clone, Debug)]
@@ -145,15 +145,16 @@ impl Engine for RocksEngine {
     }
 
     fn cursor(&self, cf: Cf, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_> {
-        let mut read_opts = ReadOptions::default();
-        if let Some(lower) = lower {
-            read_opts.set_iterate_lower_bound(lower);
-        }
-        if let Some(upper) = upper {
-            read_opts.set_iterate_upper_bound(upper);
-        }
+        let read_opts = bounded(lower, upper);
         Box::new(RocksCursor {
             iter: self.db.raw_iterator_cf_opt(self.handle(cf), read_opts),
+        })
+    }
+
+    fn snapshot(&self) -> Box<dyn EngineSnapshot + '_> {
+        Box::new(RocksSnapshot {
+            engine: self,
+            snapshot: self.db.snapshot(),
         })
     }
 
@@ -197,6 +198,37 @@ impl Engine for RocksEngine {
 }
 
 /// A [`Cursor`] over a RocksDB raw iterator.
+/// Read options bounding a cursor to `lower <= key < upper`.
+fn bounded(lower: Option<&[u8]>, upper: Option<&[u8]>) -> ReadOptions {
+    let mut read_opts = ReadOptions::default();
+    if let Some(lower) = lower {
+        read_opts.set_iterate_lower_bound(lower);
+    }
+    if let Some(upper) = upper {
+        read_opts.set_iterate_upper_bound(upper);
+    }
+    read_opts
+}
+
+/// A RocksDB snapshot.
+struct RocksSnapshot<'a> {
+    engine: &'a RocksEngine,
+    snapshot: rocksdb::SnapshotWithThreadMode<'a, DB>,
+}
+
+impl EngineSnapshot for RocksSnapshot<'_> {
+    fn cursor(&self, cf: Cf, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_> {
+        let mut read_opts = bounded(lower, upper);
+        read_opts.set_snapshot(&self.snapshot);
+        Box::new(RocksCursor {
+            iter: self
+                .engine
+                .db
+                .raw_iterator_cf_opt(self.engine.handle(cf), read_opts),
+        })
+    }
+}
+
 struct RocksCursor<'a> {
     iter: DBRawIteratorWithThreadMode<'a, DB>,
 }

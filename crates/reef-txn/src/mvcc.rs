@@ -1184,9 +1184,11 @@ impl MvccStore {
         if limit == 0 {
             return Ok(out);
         }
-        let mut writes = self
-            .engine
-            .cursor(Cf::Write, Some(&lower), upper.as_deref());
+        // Both passes read one point-in-time view: a transaction committing between them
+        // would otherwise be in neither (its record not yet written in the first, its lock
+        // gone in the second).
+        let view = self.engine.snapshot();
+        let mut writes = view.cursor(Cf::Write, Some(&lower), upper.as_deref());
         let mut current = Vec::new();
         let mut seek_buf = Vec::new();
         if reverse {
@@ -1243,9 +1245,7 @@ impl MvccStore {
                 (bound, upper)
             }
         };
-        let mut locks = self
-            .engine
-            .cursor(Cf::Lock, Some(&lock_lower), lock_upper.as_deref());
+        let mut locks = view.cursor(Cf::Lock, Some(&lock_lower), lock_upper.as_deref());
         locks.seek_to_first();
         while locks.valid() {
             let lock = Lock::decode(locks.value())?;
