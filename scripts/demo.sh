@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds reefdb (release) and starts a single node serving PostgreSQL clients.
+# Builds reefdb (release) and starts a local cluster of three `reef` processes with a small
+# sample schema (`reef demo`).
 #
-#   scripts/demo.sh [extra `reef start` arguments, e.g. --pg-addr 127.0.0.1:6543]
+#   scripts/demo.sh [extra `reef demo` arguments, e.g. --nodes 5 or --pg-port 6543]
 #
-# Data lives in ./reef-data at the repository root and survives restarts; delete it to start
-# empty. Stop the server with Ctrl-C.
+# The nodes' data and logs live in ./reef-demo at the repository root and survive restarts:
+# a second run starts the same cluster on the same data; delete the folder to start empty.
+# Stop every node with Ctrl-C.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REEF_ROOT"
@@ -15,26 +17,5 @@ need_cargo
 info "building reef (release) into $CARGO_TARGET_DIR; the first build compiles RocksDB and takes a while"
 cargo build --release -p reef-node
 
-# Work out the address for the connection hint from the arguments, if given.
-addr="127.0.0.1:5433"
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case "${args[$i]}" in
-    --pg-addr) addr="${args[$((i + 1))]:-$addr}" ;;
-    --pg-addr=*) addr="${args[$i]#--pg-addr=}" ;;
-  esac
-done
-host="${addr%:*}"
-port="${addr##*:}"
-
-cat >&2 <<EOF
-
-reefdb is starting with data in $REEF_ROOT/reef-data.
-Connect from another terminal with:
-
-    psql -h $host -p $port -U reef reef
-
-(trust authentication on loopback: no password). Stop the server with Ctrl-C.
-
-EOF
-exec "$CARGO_TARGET_DIR/release/reef" start --data-dir "$REEF_ROOT/reef-data" "$@"
+info "starting the demo cluster; it prints how to connect once it is healthy"
+exec "$CARGO_TARGET_DIR/release/reef" demo --data-dir "$REEF_ROOT/reef-demo" "$@"

@@ -383,25 +383,46 @@ impl Client {
     /// Splits the partition holding `key` at `key`, so that `key` starts a partition. A split
     /// whose answer was lost and that a retry finds done counts as done.
     pub async fn split(&self, key: &[u8]) -> Result<()> {
-        let split_key = bytes::Bytes::copy_from_slice(key);
+        self.split_at(key, Some(key)).await
+    }
+
+    /// Splits the partition holding `key` at `at`, or without `at` at the key halfway through
+    /// its data (by size, as its leader sees it). Either way a split whose answer was lost is
+    /// not made twice: a retry that finds the partition changed since counts it as done.
+    pub async fn split_at(&self, key: &[u8], at: Option<&[u8]>) -> Result<()> {
+        let split_key = bytes::Bytes::copy_from_slice(at.unwrap_or_default());
+        // The partition (id, version) a request went to whose outcome is unknown.
+        let unknown: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+        let unknown = &unknown;
         let (resp, partition) = self
             .with_leader_channel(
                 key,
-                |ch, ctx, _| {
+                |ch, ctx, partition| {
                     let split_key = split_key.clone();
                     async move {
-                        AdminClient::new(ch)
+                        let version = partition.epoch.map_or(0, |e| e.version);
+                        let changed = unknown
+                            .lock()
+                            .is_some_and(|(id, v)| id != partition.id || v < version);
+                        if changed {
+                            return Ok(tonic::Response::new(pb::AdminResponse::default()));
+                        }
+                        let answer = AdminClient::new(ch)
                             .split(pb::SplitRequest {
                                 context: Some(ctx),
                                 split_key,
                             })
-                            .await
+                            .await;
+                        if answer.is_err() {
+                            *unknown.lock() = Some((partition.id, version));
+                        }
+                        answer
                     }
                 },
                 |r: &pb::AdminResponse| r.partition_error.as_ref(),
             )
             .await?;
-        if resp.error.is_empty() || partition.start.as_ref() == key {
+        if resp.error.is_empty() || at.is_some_and(|at| partition.start.as_ref() == at) {
             // The partition splits under the cached descriptor: forget it.
             self.cache.write().invalidate(partition.id);
             return Ok(());

@@ -66,4 +66,6 @@ calls!(MetaConn {
     tso(pb::TsoRequest) -> pb::TsoResponse;
     locate(pb::LocateRequest) -> pb::LocateResponse;
     cluster(pb::ClusterRequest) -> pb::ClusterResponse;
+    set_node_state(pb::SetNodeStateRequest) -> pb::SetNodeStateResponse;
+    move_replica(pb::MoveReplicaRequest) -> pb::MoveReplicaResponse;
 });

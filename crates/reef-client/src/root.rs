@@ -167,7 +167,7 @@ impl RootClient {
                     *self.leader.write() = None;
                 }
                 Some(Error::InvalidArgument(_)) => {
-                    return Err(ClientError::Root(err.message.clone()))
+                    return Err(ClientError::Refused(err.message.clone()))
                 }
                 _ => *self.leader.write() = None,
             }
@@ -199,19 +199,12 @@ impl RootClient {
     }
 
     /// Sends a node's heartbeat and returns the member list and operations.
-    pub async fn heartbeat(
-        &self,
-        node: pb::NodeDesc,
-        replicas: Vec<pb::ReplicaReport>,
-        min_active_ts: Option<u64>,
-    ) -> Result<pb::HeartbeatResponse> {
+    pub async fn heartbeat(&self, report: pb::HeartbeatRequest) -> Result<pb::HeartbeatResponse> {
         self.call(
             |mut meta, cluster_id| {
                 let req = pb::HeartbeatRequest {
                     cluster_id,
-                    node: Some(node.clone()),
-                    replicas: replicas.clone(),
-                    min_active_ts: min_active_ts.unwrap_or(0),
+                    ..report.clone()
                 };
                 async move { meta.heartbeat(req).await }
             },
@@ -252,6 +245,46 @@ impl RootClient {
             |r: &pb::LocateResponse| r.error.as_ref(),
         )
         .await
+    }
+
+    /// Records what operators ask of node `node_id`: "active", "draining" or
+    /// "decommissioning".
+    pub async fn set_node_state(&self, node_id: u64, state: &str) -> Result<()> {
+        self.call(
+            |mut meta, cluster_id| {
+                let state = state.to_string();
+                async move {
+                    meta.set_node_state(pb::SetNodeStateRequest {
+                        cluster_id,
+                        node_id,
+                        state,
+                    })
+                    .await
+                }
+            },
+            |r: &pb::SetNodeStateResponse| r.error.as_ref(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Asks the root service to move partition `partition_id`'s replica on node `from` to
+    /// node `to`; placement carries it out over the next heartbeats.
+    pub async fn move_replica(&self, partition_id: u64, from: u64, to: u64) -> Result<()> {
+        self.call(
+            |mut meta, cluster_id| async move {
+                meta.move_replica(pb::MoveReplicaRequest {
+                    cluster_id,
+                    partition_id,
+                    from_node_id: from,
+                    to_node_id: to,
+                })
+                .await
+            },
+            |r: &pb::MoveReplicaResponse| r.error.as_ref(),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Returns the whole cluster as the root leader sees it. A client that did not know the

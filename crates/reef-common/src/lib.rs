@@ -22,6 +22,7 @@
 pub mod codec;
 mod error;
 pub mod keys;
+pub mod metrics;
 mod ts;
 
 pub use error::ErrorCode;

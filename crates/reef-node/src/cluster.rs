@@ -98,6 +98,11 @@ pub struct ClusterConfig {
     pub gc_interval: Duration,
     /// RocksDB's block cache size in bytes.
     pub block_cache_bytes: usize,
+    /// Where to serve `/metrics` and `/healthz` (`None`: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Whether a metrics address that is taken falls back to any free port (for the default
+    /// address) instead of failing.
+    pub metrics_fallback: bool,
     /// Shared with the node's SQL layer: its oldest live transaction goes out with every
     /// heartbeat.
     pub gc: Arc<GcLink>,
@@ -143,6 +148,8 @@ impl ClusterConfig {
             heartbeat_interval: Duration::from_secs(1),
             gc_interval: Duration::from_secs(60),
             block_cache_bytes: reef_storage::EngineOptions::default().block_cache_bytes,
+            metrics_addr: None,
+            metrics_fallback: false,
             gc: Arc::default(),
         }
     }
@@ -166,6 +173,23 @@ pub struct LocalServices {
     pub meta: Option<MetaService>,
     /// The address other nodes reach this one at.
     pub advertise: String,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// The size in bytes of the files under `dir` (0 for what cannot be read).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Returns a random non-zero number from the standard library's per-process random keys.
@@ -222,6 +246,7 @@ pub async fn run_cluster_node(
         pg_addr: cfg.pg_addr.clone(),
         root: cfg.root,
         token: 0,
+        state: Default::default(),
     };
 
     let stored = StoreIdent::load(&*engine)?;
@@ -323,10 +348,26 @@ pub async fn run_cluster_node(
     )
     .with_gc_safe_point(cfg.gc.safe_point.clone())
     .with_scan_filter(Arc::new(reef_sql::pushdown::PushdownFilter));
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => Some(bind_metrics(addr, cfg.metrics_fallback).await?),
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_task = metrics.map(|listener| {
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            crate::metrics::Sources {
+                router: router.clone(),
+                engine: engine.clone(),
+                node_id: ident.node_id,
+            },
+        ))
+    });
     let mut local_services = LocalServices {
         kv: services.clone(),
         meta: None,
         advertise: advertise.clone(),
+        metrics_addr,
     };
     let meta = cfg.root.then(|| {
         let root = Arc::new(Root::new(
@@ -372,7 +413,30 @@ pub async fn run_cluster_node(
     heartbeats.abort();
     read_ts.abort();
     gc.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     result
+}
+
+/// Binds the metrics listener; a taken default address falls back to any free port.
+async fn bind_metrics(addr: SocketAddr, fallback: bool) -> Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(err) if fallback && err.kind() == std::io::ErrorKind::AddrInUse => {
+            let any = SocketAddr::new(addr.ip(), 0);
+            let listener = tokio::net::TcpListener::bind(any)
+                .await
+                .with_context(|| format!("cannot listen on {any} for metrics"))?;
+            tracing::warn!(
+                taken = %addr,
+                serving = %listener.local_addr()?,
+                "the default metrics address is taken; serving metrics elsewhere"
+            );
+            Ok(listener)
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot listen on {addr} for metrics")),
+    }
 }
 
 /// How often new partition leaders learn a timestamp above every read their predecessors
@@ -466,15 +530,17 @@ async fn heartbeat_loop(
 ) {
     use std::sync::atomic::Ordering;
     let node = reef_rpc::node_to_pb(&desc);
+    let started_ms = reef_txn::now_ms();
     let mut members: Vec<(u64, String)> = Vec::new();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let status = {
-            let router = router.clone();
-            match tokio::task::spawn_blocking(move || router.status()).await {
-                Ok(Ok(status)) => status,
+        let (status, disk_bytes) = {
+            let (router, path) = (router.clone(), engine.path().to_path_buf());
+            let read = move || router.status().map(|status| (status, dir_size(&path)));
+            match tokio::task::spawn_blocking(read).await {
+                Ok(Ok(read)) => read,
                 Ok(Err(err)) => {
                     tracing::warn!(%err, "cannot read replica status");
                     continue;
@@ -494,11 +560,23 @@ async fn heartbeat_loop(
                     term: s.term,
                     commit: s.commit,
                     applied: s.applied,
+                    bytes: s.bytes,
                 })
             })
             .collect();
-        let min_active_ts = gc.txns.get().and_then(|t| t.min_active_start_ts());
-        let reply = match roots.heartbeat(node.clone(), replicas, min_active_ts).await {
+        let report = pb::HeartbeatRequest {
+            node: Some(node.clone()),
+            replicas,
+            min_active_ts: gc
+                .txns
+                .get()
+                .and_then(|t| t.min_active_start_ts())
+                .unwrap_or(0),
+            started_ms,
+            disk_bytes,
+            ..Default::default()
+        };
+        let reply = match roots.heartbeat(report).await {
             Ok(reply) => reply,
             Err(err @ reef_client::ClientError::Refused(_)) => {
                 tracing::warn!(%err, "the root service refused the heartbeat");
@@ -574,93 +652,4 @@ fn execute(router: &Router, op: Operation) {
             });
         }
     }
-}
-
-/// Asks the root leader, through any of `roots`, for the cluster's state and renders it for
-/// an operator.
-pub async fn status_text(roots: Vec<String>, cluster_id: u64) -> Result<String> {
-    use std::fmt::Write as _;
-    let client = RootClient::new(cluster_id, roots, Duration::from_secs(10));
-    let status = client
-        .cluster()
-        .await
-        .context("asking the root service for the cluster status")?;
-    let mut out = String::new();
-    writeln!(
-        out,
-        "root leader: node {}; replicas per partition: {}; suspect after {} ms, dead after {} ms",
-        status.root_leader, status.replicas, status.suspect_after_ms, status.dead_after_ms
-    )?;
-    let safe_point = if status.gc_safe_point == 0 {
-        "none yet".to_string()
-    } else {
-        let ms = reef_common::ts_physical_ms(status.gc_safe_point);
-        format!(
-            "{} ({} ms ago)",
-            status.gc_safe_point,
-            reef_txn::now_ms().saturating_sub(ms)
-        )
-    };
-    writeln!(
-        out,
-        "GC: versions kept {} ms after being overwritten; safe point {safe_point}",
-        status.gc_life_ms
-    )?;
-    writeln!(
-        out,
-        "\nNODE  ADDRESS               ROOT  STATE    SILENT_MS  REPLICAS  LEADERS"
-    )?;
-    for n in &status.nodes {
-        let desc = n.node.clone().unwrap_or_default();
-        writeln!(
-            out,
-            "{:<5} {:<21} {:<5} {:<8} {:>9}  {:>8}  {:>7}",
-            desc.id,
-            desc.addr,
-            if desc.root { "yes" } else { "no" },
-            n.liveness,
-            n.silent_ms,
-            n.replicas,
-            n.leaders
-        )?;
-    }
-    writeln!(
-        out,
-        "\nPARTITION  EPOCH   LEADER  REPLICAS (node, * leader, ~ learner)  RANGE"
-    )?;
-    for p in &status.partitions {
-        let Some(part) = p.partition.as_ref() else {
-            continue;
-        };
-        let part = reef_rpc::partition_from_pb(part);
-        let replicas: Vec<String> = part
-            .replicas
-            .iter()
-            .map(|r| {
-                let mark = if r.node_id == p.leader_node_id {
-                    "*"
-                } else if r.learner {
-                    "~"
-                } else {
-                    ""
-                };
-                format!("{}{mark}", r.node_id)
-            })
-            .collect();
-        writeln!(
-            out,
-            "{:<10} {:<7} {:<7} {:<37} ['{}', '{}')",
-            part.id,
-            format!("{}/{}", part.epoch.conf_ver, part.epoch.version),
-            if p.leader_node_id == 0 {
-                "?".to_string()
-            } else {
-                p.leader_node_id.to_string()
-            },
-            replicas.join(","),
-            part.start.escape_ascii(),
-            part.end.escape_ascii()
-        )?;
-    }
-    Ok(out)
 }

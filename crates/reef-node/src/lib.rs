@@ -16,8 +16,12 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod cluster;
+pub mod demo;
+pub mod metrics;
 pub mod store;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -74,13 +78,14 @@ impl Config {
 /// roles of [`cluster::run_cluster_node`], and the PostgreSQL front end over transactions that
 /// reach the cluster's partitions through the routing client (partitions, leaders and node
 /// addresses from the root service) with timestamps from the root service's oracle. Calls
-/// `on_ready` with the PostgreSQL address and the node's identity once both serve.
+/// `on_ready` with the PostgreSQL and gRPC addresses, the node's identity and its metrics
+/// address (if it serves metrics) once everything serves.
 ///
 pub async fn serve_cluster(
     config: Config,
     cluster: cluster::ClusterConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    on_ready: impl FnOnce(SocketAddr, SocketAddr, reef_raft::StoreIdent),
+    on_ready: impl FnOnce(SocketAddr, SocketAddr, reef_raft::StoreIdent, Option<SocketAddr>),
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -102,6 +107,7 @@ pub async fn serve_cluster(
         }
     };
     let runtime = tokio::runtime::Handle::current();
+    let metrics_addr = services.metrics_addr;
     let mut roots = reef_client::RootClient::new(ident.cluster_id, seeds, Duration::from_secs(10));
     if let Some(meta) = services.meta {
         roots = roots.with_local(services.advertise, Arc::new(meta));
@@ -112,7 +118,10 @@ pub async fn serve_cluster(
         reef_client::Client::with_root(roots.clone(), Duration::from_secs(10))
             .with_local(ident.node_id, Arc::new(services.kv)),
     );
-    let store = Arc::new(reef_client::ClusterStore::new(client, runtime.clone()));
+    let store = Arc::new(reef_client::ClusterStore::new(
+        client.clone(),
+        runtime.clone(),
+    ));
     let tso = Arc::new(reef_client::RemoteTso::new(roots.clone(), &runtime));
     // Every commit request is a network round trip: secondaries commit in the background.
     let txn_config = reef_txn::TxnConfig {
@@ -132,19 +141,51 @@ pub async fn serve_cluster(
                 .unwrap_or(false)
         }
     };
+    let views = views::ClusterViews {
+        node_id: ident.node_id,
+        roots: roots.clone(),
+        client: client.clone(),
+        runtime: runtime.clone(),
+        gc: gc.clone(),
+    };
     let sql_config = reef_sql::SqlConfig {
         query_memory_limit: config.query_memory_limit,
         alone: Arc::new(alone),
+        system: Arc::new(views),
     };
-    // Loading the catalog waits for the cluster to elect leaders and report them.
-    let db = tokio::task::spawn_blocking(move || reef_sql::Database::open(txns, sql_config))
-        .await?
-        .map_err(|e| anyhow::anyhow!("cannot load the catalog from the cluster: {e}"))?;
+    // Loading the catalog waits for the cluster to elect leaders and report them. After a
+    // restart of the whole cluster that takes a quorum of the other nodes, which may still be
+    // starting: the node keeps trying, and says so, while the failure is one that passes.
+    let mut waited = false;
+    let db = loop {
+        let (txns, sql_config) = (txns.clone(), sql_config.clone());
+        let opened = tokio::select! {
+            opened = tokio::task::spawn_blocking(move || reef_sql::Database::open(txns, sql_config)) => opened?,
+            result = &mut storage => {
+                result??;
+                anyhow::bail!("the storage node stopped before it was ready");
+            }
+        };
+        match opened {
+            Ok(db) => break db,
+            Err(e) if e.is_transient() => {
+                if !waited {
+                    tracing::warn!(
+                        error = %e,
+                        "waiting for a quorum of the cluster to load the catalog"
+                    );
+                    waited = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => anyhow::bail!("cannot load the catalog from the cluster: {e}"),
+        }
+    };
     let listener = tokio::net::TcpListener::bind(config.pg_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.pg_addr))?;
     let pg_addr = listener.local_addr()?;
-    on_ready(pg_addr, grpc_addr, ident);
+    on_ready(pg_addr, grpc_addr, ident, metrics_addr);
     let pg = reef_pg::PgConfig {
         max_message_bytes: config.max_message_bytes,
         ..Default::default()

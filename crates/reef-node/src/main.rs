@@ -13,8 +13,24 @@ use clap::{Parser, Subcommand};
     about = "reefdb: a distributed SQL database that speaks PostgreSQL"
 )]
 struct Cli {
+    /// Log lines as text, or as JSON objects (one per line) for log collectors; also
+    /// REEF_LOG_FORMAT.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        env = "REEF_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +52,10 @@ enum Command {
         /// Addresses (HOST:PORT, comma-separated) of cluster nodes to join through.
         #[arg(long, value_delimiter = ',')]
         join: Vec<String>,
+        /// Where to serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP. Without
+        /// it, 127.0.0.1:20180, or any free port when that is taken.
+        #[arg(long)]
+        metrics_addr: Option<SocketAddr>,
         /// Milliseconds between heartbeats to the root leader (in a cluster).
         #[arg(long, default_value_t = 1000)]
         heartbeat_ms: u64,
@@ -66,6 +86,10 @@ enum Command {
         /// Never hold a replica of the root group.
         #[arg(long)]
         no_root: bool,
+        /// Where to serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP (in a
+        /// cluster run by the root service; none by default).
+        #[arg(long)]
+        metrics_addr: Option<SocketAddr>,
         /// Milliseconds between heartbeats to the root leader.
         #[arg(long, default_value_t = 1000)]
         heartbeat_ms: u64,
@@ -116,37 +140,143 @@ enum Command {
         #[arg(long)]
         log: Option<String>,
     },
+    /// Runs a local cluster of N `reef start` processes on loopback ports, each with its own
+    /// data directory under one folder; waits until it is healthy, creates a small sample
+    /// schema, prints how to connect, and stops every node on Ctrl-C. A second run reuses the
+    /// data.
+    Demo {
+        /// How many nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// The folder for the nodes' data directories and logs.
+        #[arg(long, default_value = "reef-demo")]
+        data_dir: PathBuf,
+        /// The first node's PostgreSQL port (node i listens on this plus i - 1).
+        #[arg(long, default_value_t = 5433)]
+        pg_port: u16,
+        /// The first node's gRPC port.
+        #[arg(long, default_value_t = 20160)]
+        grpc_port: u16,
+        /// The first node's metrics port.
+        #[arg(long, default_value_t = 20180)]
+        metrics_port: u16,
+    },
     /// Operator commands against a running cluster.
     Cluster {
+        /// The gRPC address (HOST:PORT) of any node; several, comma-separated, are tried in
+        /// turn.
+        #[arg(
+            long,
+            alias = "root",
+            value_delimiter = ',',
+            default_value = "127.0.0.1:20160",
+            global = true
+        )]
+        host: Vec<String>,
+        /// Output: human-readable tables, or JSON for scripts.
+        #[arg(long, value_enum, default_value = "table", global = true)]
+        format: OutputFormat,
+        /// The cluster id (0: whichever cluster answers).
+        #[arg(long, default_value_t = 0, global = true)]
+        cluster_id: u64,
         #[command(subcommand)]
         command: ClusterCommand,
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Shows the member nodes, their health, and the partition map, as the root leader sees
-    /// them.
-    Status {
-        /// Addresses (HOST:PORT, comma-separated) of nodes holding the root role.
-        #[arg(long, value_delimiter = ',', required = true)]
-        root: Vec<String>,
-        /// The cluster id (0: whichever cluster answers).
-        #[arg(long, default_value_t = 0)]
-        cluster_id: u64,
+    /// Shows every node (address, roles, state, liveness, uptime, replica and leader counts,
+    /// disk use) and the cluster's health (under-replicated and unavailable partitions).
+    Status,
+    /// Shows the partitions: key ranges (as table/index and values), size, replicas, leader,
+    /// epoch.
+    Partitions {
+        /// Only the partitions holding this table's rows and index entries.
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Splits a partition in two, in the middle of its data or at a key.
+    Split {
+        /// The partition id.
+        #[arg(long)]
+        partition: u64,
+        /// The raw key (hex) to split at; the middle of its data by default.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Moves a partition's leadership to another node holding a replica.
+    TransferLeader {
+        /// The partition id.
+        #[arg(long)]
+        partition: u64,
+        /// The node to lead it.
+        #[arg(long)]
+        to: u64,
+    },
+    /// Moves a partition's replica from one node to another.
+    MoveReplica {
+        /// The partition id.
+        #[arg(long)]
+        partition: u64,
+        /// The node that gives its replica up.
+        #[arg(long)]
+        from: u64,
+        /// The node that gets one.
+        #[arg(long)]
+        to: u64,
+    },
+    /// Moves every replica off a node so that it can leave the cluster, showing the progress.
+    Decommission {
+        /// The node id.
+        node: u64,
+        /// Return at once instead of waiting until the node holds nothing.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up (exit code 5, naming the stuck partitions) after this many seconds without
+        /// progress.
+        #[arg(long, default_value_t = 60)]
+        stall_secs: u64,
+    },
+    /// Makes a decommissioning or draining node a full member again.
+    Recommission {
+        /// The node id.
+        node: u64,
+    },
+    /// Moves every leadership off a node before a planned restart.
+    Drain {
+        /// The node id.
+        node: u64,
+        /// Return at once instead of waiting until the node leads nothing.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up after this many seconds without progress.
+        #[arg(long, default_value_t = 60)]
+        stall_secs: u64,
     },
 }
+
+/// The log format, set once from the command line before logging starts.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 fn init_logging(log: Option<String>) {
     let filter = log
         .or_else(|| std::env::var("REEF_LOG").ok())
         .unwrap_or_else(|| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text) {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -168,12 +298,14 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let _ = LOG_FORMAT.set(cli.log_format);
     match cli.command {
         Command::Start {
             data_dir,
             pg_addr,
             grpc_addr,
             join,
+            metrics_addr,
             heartbeat_ms,
             config,
             log,
@@ -197,6 +329,9 @@ fn run(cli: Cli) -> Result<()> {
             cluster.gc_interval = std::time::Duration::from_secs(cfg.gc_interval_secs.max(1));
             cluster.settings.gc_life_ms = cfg.gc_life_time_secs.saturating_mul(1000);
             cluster.block_cache_bytes = cfg.block_cache_bytes;
+            cluster.metrics_fallback = metrics_addr.is_none();
+            cluster.metrics_addr =
+                Some(metrics_addr.unwrap_or_else(|| "127.0.0.1:20180".parse().expect("valid")));
             start_cluster(cfg, cluster)
         }
         Command::Store {
@@ -205,6 +340,7 @@ fn run(cli: Cli) -> Result<()> {
             advertise,
             join,
             no_root,
+            metrics_addr,
             heartbeat_ms,
             replicas,
             suspect_after_ms,
@@ -268,6 +404,7 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.advertise = advertise;
                 cfg.join = join;
                 cfg.root = !no_root;
+                cfg.metrics_addr = metrics_addr;
                 cfg.raft = raft;
                 cfg.raft_threads = raft_threads as usize;
                 cfg.heartbeat_interval = std::time::Duration::from_millis(heartbeat_ms.max(10));
@@ -294,19 +431,95 @@ fn run(cli: Cli) -> Result<()> {
             tracing::info!("stopped cleanly");
             Ok(())
         }
-        Command::Cluster { command } => cluster_command(command),
+        Command::Demo {
+            nodes,
+            data_dir,
+            pg_port,
+            grpc_port,
+            metrics_port,
+        } => {
+            init_logging(Some("warn".into()));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(reef_node::demo::run(
+                reef_node::demo::DemoConfig {
+                    nodes,
+                    data_dir,
+                    pg_port,
+                    grpc_port,
+                    metrics_port,
+                },
+                shutdown_signal(),
+            ))
+        }
+        Command::Cluster {
+            host,
+            format,
+            cluster_id,
+            command,
+        } => cluster_command(host, format, cluster_id, command),
     }
 }
 
-fn cluster_command(command: ClusterCommand) -> Result<()> {
+/// Runs an operator's command; failures print one line and exit with the command's code.
+fn cluster_command(
+    hosts: Vec<String>,
+    format: OutputFormat,
+    cluster_id: u64,
+    command: ClusterCommand,
+) -> Result<()> {
+    use reef_node::admin::{Admin, Command as Op, Format};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    match command {
-        ClusterCommand::Status { root, cluster_id } => {
-            let text = runtime.block_on(reef_node::cluster::status_text(root, cluster_id))?;
-            print!("{text}");
+    let format = match format {
+        OutputFormat::Table => Format::Table,
+        OutputFormat::Json => Format::Json,
+    };
+    let op = match command {
+        ClusterCommand::Status => Op::Status,
+        ClusterCommand::Partitions { table } => Op::Partitions { table },
+        ClusterCommand::Split { partition, at } => Op::Split { partition, at },
+        ClusterCommand::TransferLeader { partition, to } => Op::TransferLeader { partition, to },
+        ClusterCommand::MoveReplica {
+            partition,
+            from,
+            to,
+        } => Op::MoveReplica {
+            partition,
+            from,
+            to,
+        },
+        ClusterCommand::Decommission {
+            node,
+            no_wait,
+            stall_secs,
+        } => Op::Decommission {
+            node,
+            no_wait,
+            stall: std::time::Duration::from_secs(stall_secs.max(1)),
+        },
+        ClusterCommand::Recommission { node } => Op::Recommission { node },
+        ClusterCommand::Drain {
+            node,
+            no_wait,
+            stall_secs,
+        } => Op::Drain {
+            node,
+            no_wait,
+            stall: std::time::Duration::from_secs(stall_secs.max(1)),
+        },
+    };
+    let admin = Admin::new(hosts, cluster_id);
+    match runtime.block_on(admin.run(op, format)) {
+        Ok(text) => {
+            println!("{}", text.trim_end());
             Ok(())
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(err.code);
         }
     }
 }
@@ -321,9 +534,10 @@ fn start_cluster(cfg: reef_node::Config, cluster: reef_node::cluster::ClusterCon
         cfg,
         cluster,
         shutdown_signal(),
-        |pg_addr, grpc_addr, ident| {
+        |pg_addr, grpc_addr, ident, metrics| {
+            let metrics = metrics.map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"));
             println!(
-                "reefdb ready: postgresql://reef@{pg_addr}/reef (node {} of cluster {}, gRPC on {grpc_addr})",
+                "reefdb ready: postgresql://reef@{pg_addr}/reef (node {} of cluster {}, gRPC on {grpc_addr}{metrics})",
                 ident.node_id, ident.cluster_id
             );
             use std::io::Write;

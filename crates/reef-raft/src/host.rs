@@ -155,6 +155,8 @@ pub struct ReplicaStatus {
     pub first_index: u64,
     /// The last index in the log.
     pub last_index: u64,
+    /// The approximate size of the replica's data on disk (flushed data only), in bytes.
+    pub bytes: u64,
 }
 
 /// The node-wide parts a replica's processing needs besides the replica itself.
@@ -167,6 +169,47 @@ struct Ctx {
     transport: Box<dyn Transport>,
     shard: Shard,
     registry: Arc<Registry>,
+    metrics: RaftMetrics,
+}
+
+/// The replication counters of the process (see `reef_common::metrics`).
+struct RaftMetrics {
+    proposals: reef_common::metrics::Counter,
+    applied: reef_common::metrics::Counter,
+    rounds: reef_common::metrics::Counter,
+    elections_won: reef_common::metrics::Counter,
+}
+
+impl RaftMetrics {
+    fn new() -> RaftMetrics {
+        let r = reef_common::metrics::registry();
+        RaftMetrics {
+            proposals: r.counter(
+                "reef_raft_proposals_total",
+                "Raft proposals (commands, splits, membership changes) accepted by leaders here.",
+                &[],
+                &[],
+            ),
+            applied: r.counter(
+                "reef_raft_entries_applied_total",
+                "Raft log entries applied by the replicas here.",
+                &[],
+                &[],
+            ),
+            rounds: r.counter(
+                "reef_raft_persist_rounds_total",
+                "Persist rounds that wrote Raft state (one write, at most one fsync, each).",
+                &[],
+                &[],
+            ),
+            elections_won: r.counter(
+                "reef_raft_leaderships_won_total",
+                "Times a replica here became its partition's leader.",
+                &[],
+                &[],
+            ),
+        }
+    }
 }
 
 /// What applying a batch of entries asks the host to do afterwards.
@@ -252,6 +295,7 @@ impl Host {
                 transport,
                 shard,
                 registry,
+                metrics: RaftMetrics::new(),
             },
             peers: BTreeMap::new(),
             ticks: 0,
@@ -667,7 +711,8 @@ impl Host {
         }
     }
 
-    /// Splits a partition at `split_key`; `cb` gets the outcome once applied.
+    /// Splits a partition at `split_key` (empty: the key halfway through its data by size);
+    /// `cb` gets the outcome once applied.
     pub fn split(
         &mut self,
         partition_id: u64,
@@ -678,10 +723,19 @@ impl Host {
         let node_id = self.ctx.node_id;
         let engine = self.ctx.engine.clone();
         let registry = self.ctx.registry.clone();
+        let data = self.ctx.engine.clone();
         let result = self.prepare(partition_id, epoch, |partition| {
             if partition.epoch != epoch {
                 return Err(epoch_mismatch(partition, epoch));
             }
+            let split_key = match split_key.is_empty() {
+                false => split_key,
+                true => middle_key(&*data, partition, 0)?.ok_or_else(|| {
+                    RaftError::InvalidArgument(format!(
+                        "{partition} holds no key past its start to split at"
+                    ))
+                })?,
+            };
             if split_key.as_slice() < reef_common::keys::SYSTEM_END {
                 return Err(RaftError::InvalidArgument(
                     "the system key range (the root group's partition) never splits".into(),
@@ -740,7 +794,10 @@ impl Host {
             .get_mut(&partition_id)
             .expect("checked by prepare");
         match peer.raw.propose(Vec::new(), data) {
-            Ok(()) => push_proposal(peer, now, cb),
+            Ok(()) => {
+                self.ctx.metrics.proposals.inc();
+                push_proposal(peer, now, cb)
+            }
             Err(err) => cb(Err(dropped(peer, err))),
         }
     }
@@ -878,7 +935,16 @@ impl Host {
             .values()
             .map(|peer| {
                 let store = peer.raw.store();
+                let bytes = store.partition.as_ref().map_or(0, |p| {
+                    let (lower, upper) = reef_txn::data_bounds(&p.start, &p.end);
+                    let upper = upper.unwrap_or_else(|| vec![0xff; 9]);
+                    self.ctx
+                        .engine
+                        .approximate_size(Cf::Write, &lower, &upper)
+                        .unwrap_or(0)
+                });
                 ReplicaStatus {
+                    bytes,
                     partition: store.partition.clone(),
                     replica: peer.replica,
                     role: peer.raw.raft.state,
@@ -957,6 +1023,9 @@ impl Host {
             }
             let mut rd = peer.raw.ready();
             if let Some(ss) = rd.ss() {
+                if ss.raft_state == StateRole::Leader && peer.role != StateRole::Leader {
+                    ctx.metrics.elections_won.inc();
+                }
                 peer.on_role_change(ss.raft_state);
             }
             // A leader may send appends before its own fsync (Raft thesis 10.2.1).
@@ -985,6 +1054,7 @@ impl Host {
             readies.push((id, rd, installed));
         }
         if !batch.is_empty() {
+            ctx.metrics.rounds.inc();
             if let Err(err) = ctx.engine.write(&batch, sync) {
                 // raft-rs cannot take back what it was told; continuing would lose acknowledged
                 // state.
@@ -1291,6 +1361,7 @@ fn apply_entries(ctx: &Ctx, peer: &mut Peer, entries: Vec<Entry>, effects: &mut 
                 entry.index
             );
         }
+        ctx.metrics.applied.inc();
         peer.settle_proposals(entry.index, entry.term, result, lease);
         while peer.one_pc.front().is_some_and(|c| c.index <= entry.index) {
             peer.one_pc.pop_front();
@@ -1564,12 +1635,22 @@ fn split_key_if_large(ctx: &Ctx, peer: &mut Peer) -> Result<Option<Vec<u8>>> {
     let Some(partition) = peer.partition().cloned() else {
         return Ok(None);
     };
-    let Some((lower, upper)) = cf_bounds(&*ctx.engine, Cf::Write, &partition)? else {
+    middle_key(&*ctx.engine, &partition, limit)
+}
+
+/// The user key halfway through `partition`'s data by size, if it holds more than `at_least`
+/// bytes and has such a key after its start.
+fn middle_key(
+    engine: &dyn Engine,
+    partition: &Partition,
+    at_least: u64,
+) -> Result<Option<Vec<u8>>> {
+    let Some((lower, upper)) = cf_bounds(engine, Cf::Write, partition)? else {
         return Ok(None);
     };
     let scan = |stop_at: Option<u64>| -> Result<(u64, Option<Vec<u8>>)> {
         let mut total = 0u64;
-        let mut cursor = ctx.engine.cursor(Cf::Write, Some(&lower), Some(&upper));
+        let mut cursor = engine.cursor(Cf::Write, Some(&lower), Some(&upper));
         cursor.seek_to_first();
         while cursor.valid() {
             total += (cursor.key().len() + cursor.value().len()) as u64;
@@ -1588,7 +1669,7 @@ fn split_key_if_large(ctx: &Ctx, peer: &mut Peer) -> Result<Option<Vec<u8>>> {
         Ok((total, None))
     };
     let (total, _) = scan(None)?;
-    if total <= limit {
+    if total <= at_least {
         return Ok(None);
     }
     let (_, key) = scan(Some(total / 2))?;

@@ -37,10 +37,11 @@ pub mod schedule;
 
 pub use error::{Result, RootError};
 pub use meta::{
-    bootstrap_batch, first_data_partition, root_partition, NodeDesc, RootData, Settings,
+    bootstrap_batch, first_data_partition, root_partition, NodeDesc, NodeState, RootData, Settings,
     DEFAULT_GC_LIFE_MS, FIRST_DATA_PARTITION_ID, ROOT_PARTITION_ID, SYSTEM_END,
 };
 pub use root::{
-    ClusterStatus, Heartbeat, HeartbeatReply, Location, NodeStatus, ReplicaReport, Root, RootConfig,
+    ClusterStatus, Heartbeat, HeartbeatReply, Location, NodeStats, NodeStatus, PartitionStatus,
+    ReplicaReport, Root, RootConfig,
 };
 pub use schedule::{Liveness, Operation, Progress};

@@ -73,6 +73,59 @@ pub struct NodeDesc {
     /// The random token it joined with: a retried join with the same token gets the same id,
     /// while a node that lost its data directory joins again as a new node.
     pub token: u64,
+    /// What operators asked of it (kept by the root service; a node's own report never
+    /// changes it).
+    pub state: NodeState,
+}
+
+/// What operators asked of a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// A full member: it holds replicas and leads partitions.
+    #[default]
+    Active,
+    /// Leaders move off it (before a planned restart); it keeps its replicas.
+    Draining,
+    /// Every replica moves off it (before it leaves the cluster).
+    Decommissioning,
+}
+
+impl NodeState {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Draining => "draining",
+            NodeState::Decommissioning => "decommissioning",
+        }
+    }
+
+    /// Parses a name given by [`NodeState::as_str`].
+    pub fn parse(name: &str) -> Option<NodeState> {
+        match name {
+            "active" | "" => Some(NodeState::Active),
+            "draining" => Some(NodeState::Draining),
+            "decommissioning" => Some(NodeState::Decommissioning),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> u64 {
+        match self {
+            NodeState::Active => 0,
+            NodeState::Draining => 1,
+            NodeState::Decommissioning => 2,
+        }
+    }
+
+    fn from_code(code: u64) -> Result<NodeState> {
+        match code {
+            0 => Ok(NodeState::Active),
+            1 => Ok(NodeState::Draining),
+            2 => Ok(NodeState::Decommissioning),
+            other => Err(RootError::Corruption(format!("unknown node state {other}"))),
+        }
+    }
 }
 
 impl NodeDesc {
@@ -83,6 +136,7 @@ impl NodeDesc {
         encode_len_prefixed(&mut buf, self.pg_addr.as_bytes());
         encode_var_u64(&mut buf, self.root as u64);
         encode_var_u64(&mut buf, self.token);
+        encode_var_u64(&mut buf, self.state.code());
         buf
     }
 
@@ -94,6 +148,12 @@ impl NodeDesc {
             pg_addr: string(input)?,
             root: var(input)? == 1,
             token: var(input)?,
+            // Records written before node states existed end here.
+            state: if input.is_empty() {
+                NodeState::Active
+            } else {
+                NodeState::from_code(var(input)?)?
+            },
         };
         end(input, "node")?;
         Ok(desc)
@@ -371,8 +431,19 @@ mod tests {
             pg_addr: String::new(),
             root: true,
             token: 99,
+            state: NodeState::Decommissioning,
         };
         assert_eq!(NodeDesc::decode(&node.encode()).unwrap(), node);
+        // A record from before node states decodes as an active node.
+        let mut old = node.encode();
+        old.pop();
+        assert_eq!(
+            NodeDesc::decode(&old).unwrap(),
+            NodeDesc {
+                state: NodeState::Active,
+                ..node.clone()
+            }
+        );
         let settings = Settings::default();
         assert_eq!(Settings::decode(&settings.encode()).unwrap(), settings);
         assert!(NodeDesc::decode(&node.encode()[..3]).is_err());

@@ -19,12 +19,14 @@ use reef_txn::{now_ms, Command, CommandResponse, RawBatch, TsoWindow};
 use tokio::sync::{oneshot, Mutex, MutexGuard};
 
 use crate::error::{Result, RootError};
-use crate::meta::{self, NodeDesc, RootData, Settings, ROOT_PARTITION_ID, SYSTEM_END};
-use crate::schedule::{self, Liveness, Operation, Progress, View};
+use crate::meta::{self, NodeDesc, NodeState, RootData, Settings, ROOT_PARTITION_ID, SYSTEM_END};
+use crate::schedule::{self, Liveness, Move, Operation, Progress, View};
 
 /// The smallest step, in milliseconds, by which the GC safe point moves (each move is a write
 /// to the root group).
 const GC_STEP_MS: u64 = 10_000;
+/// How long an operator's replica move may take before placement forgets it.
+const MOVE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The root service's settings.
 #[derive(Clone, Debug)]
@@ -61,6 +63,17 @@ pub struct ReplicaReport {
     pub commit: u64,
     /// Its applied index.
     pub applied: u64,
+    /// The approximate size of its data on disk, in bytes.
+    pub bytes: u64,
+}
+
+/// What a node reports about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// When its process started, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    /// The size of its data directory, in bytes.
+    pub disk_bytes: u64,
 }
 
 /// A node's periodic report.
@@ -73,6 +86,8 @@ pub struct Heartbeat {
     /// The start timestamp of the oldest transaction live on the node, if any: the GC safe
     /// point stays below it.
     pub min_active_ts: Option<Timestamp>,
+    /// What the node says of itself.
+    pub stats: NodeStats,
 }
 
 /// The root leader's answer to a heartbeat.
@@ -113,6 +128,19 @@ pub struct NodeStatus {
     pub replicas: usize,
     /// How many partitions it leads.
     pub leaders: usize,
+    /// What it last said of itself (zeros before its first heartbeat to this leader).
+    pub stats: NodeStats,
+}
+
+/// A partition as the cluster status shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// The partition.
+    pub partition: Partition,
+    /// The node that last reported leading it.
+    pub leader: Option<u64>,
+    /// Its approximate size on disk as its leader last reported it, in bytes.
+    pub bytes: u64,
 }
 
 /// The whole cluster as the root leader sees it.
@@ -124,8 +152,8 @@ pub struct ClusterStatus {
     pub settings: Settings,
     /// The member nodes.
     pub nodes: Vec<NodeStatus>,
-    /// The partitions, each with the node that last reported leading it.
-    pub partitions: Vec<(Partition, Option<u64>)>,
+    /// The partitions.
+    pub partitions: Vec<PartitionStatus>,
     /// The MVCC garbage collection safe point (0: none yet).
     pub gc_safe_point: Timestamp,
 }
@@ -156,6 +184,13 @@ struct LeaderState {
     /// Node → the start timestamp of its oldest live transaction as last reported to this
     /// leader (`Timestamp::MAX`: none).
     active: HashMap<u64, Timestamp>,
+    /// Node → what it last said of itself.
+    stats: HashMap<u64, NodeStats>,
+    /// Partition → its size as its leader last reported it.
+    sizes: HashMap<u64, u64>,
+    /// Partition → the replica move operators asked for, and when. Kept by this leader only:
+    /// a new leader knows none, and the operator's command asks again.
+    moves: HashMap<u64, (Move, Instant)>,
 }
 
 impl LeaderState {
@@ -213,15 +248,42 @@ impl LeaderState {
     }
 
     /// Returns true if `op` for `partition` is a balancing move rather than a repair: a
-    /// learner added to a partition that has its full set of voters, or a leadership transfer.
-    fn is_balancing(&self, partition: &Partition, op: &Operation) -> bool {
+    /// learner added to a partition that has its full set of voters on active nodes that are
+    /// not dead, or a leadership transfer away from an active node.
+    /// Operations that serve operators' requests (a move, a draining or decommissioning node)
+    /// are not balancing either, and are never held back.
+    fn is_balancing(
+        &self,
+        partition: &Partition,
+        leader_node: u64,
+        op: &Operation,
+        liveness: &HashMap<u64, Liveness>,
+    ) -> bool {
         let target = schedule::target(partition.id, &self.settings);
+        if self.moves.contains_key(&partition.id) {
+            return false;
+        }
+        let active = |node_id: u64| {
+            liveness.get(&node_id) != Some(&Liveness::Dead)
+                && self
+                    .data
+                    .nodes
+                    .get(&node_id)
+                    .is_some_and(|n| n.state == NodeState::Active)
+        };
         match op {
-            Operation::TransferLeader { .. } => true,
+            Operation::TransferLeader { .. } => active(leader_node),
             Operation::Change {
                 change: reef_raft::ReplicaChange::AddLearner { .. },
                 ..
-            } => partition.replicas.iter().filter(|r| !r.learner).count() as u64 >= target,
+            } => {
+                let staying = partition
+                    .replicas
+                    .iter()
+                    .filter(|r| !r.learner && active(r.node_id))
+                    .count() as u64;
+                staying >= target
+            }
             Operation::Change { .. } => false,
         }
     }
@@ -379,6 +441,9 @@ impl Root {
             learners: HashMap::new(),
             balanced_at: None,
             active: HashMap::new(),
+            stats: HashMap::new(),
+            sizes: HashMap::new(),
+            moves: HashMap::new(),
         });
         Ok(guard)
     }
@@ -455,7 +520,12 @@ impl Root {
             .data
             .next_node_id
             .max(state.data.nodes.keys().max().map_or(1, |m| m + 1));
-        let desc = NodeDesc { id, ..node };
+        // A node's state is the operators' to set: every node joins active.
+        let desc = NodeDesc {
+            id,
+            state: NodeState::Active,
+            ..node
+        };
         self.persist(&mut guard, meta::join_batch(&desc)).await?;
         let state = guard.as_mut().expect("kept after a successful write");
         state.data.next_node_id = id + 1;
@@ -481,9 +551,12 @@ impl Root {
         state
             .active
             .insert(node_id, heartbeat.min_active_ts.unwrap_or(Timestamp::MAX));
+        state.stats.insert(node_id, heartbeat.stats);
         let mut batch = RawBatch::default();
+        // The node reports its addresses and roles; its token and state are the root's.
         let updated = NodeDesc {
             token: known.token,
+            state: known.state,
             ..heartbeat.node.clone()
         };
         if *known != updated {
@@ -507,6 +580,7 @@ impl Root {
         for report in &heartbeat.replicas {
             let id = report.partition.id;
             if report.leader {
+                state.sizes.insert(id, report.bytes);
                 for learner in report.partition.replicas.iter().filter(|r| r.learner) {
                     state.learners.entry(learner.id).or_insert(now);
                 }
@@ -538,7 +612,18 @@ impl Root {
         if !batch.writes.is_empty() {
             self.persist(&mut guard, batch).await?;
         }
-        let state = guard.as_ref().expect("kept after a successful write");
+        let state = guard.as_mut().expect("kept after a successful write");
+        // A move is over once the source holds no replica, or when it took too long.
+        let data = &state.data;
+        state.moves.retain(|id, (wanted, since)| {
+            now.duration_since(*since) < MOVE_TIMEOUT
+                && data
+                    .partitions
+                    .get(id)
+                    .is_some_and(|p| p.replica_on(wanted.from).is_some())
+        });
+        let moves: HashMap<u64, Move> = state.moves.iter().map(|(id, (m, _))| (*id, *m)).collect();
+        let state = &*state;
         let liveness = state.liveness(now);
         let counts = state.replica_counts();
         let leader_counts = state.leader_counts();
@@ -552,6 +637,7 @@ impl Root {
                 && state
                     .balanced_at
                     .is_none_or(|at| now.duration_since(at) >= self.config.balance_interval),
+            moves: &moves,
         };
         let mut balancing = false;
         let operations = heartbeat
@@ -579,7 +665,7 @@ impl Root {
                     },
                 )?;
                 // At most one balancing move per reply: the counts it was decided on change.
-                let balance = state.is_balancing(&r.partition, &op);
+                let balance = state.is_balancing(&r.partition, node_id, &op, &liveness);
                 if balance && std::mem::replace(&mut balancing, true) {
                     return None;
                 }
@@ -644,6 +730,7 @@ impl Root {
                     .values()
                     .filter(|l| l.node_id == desc.id)
                     .count(),
+                stats: state.stats.get(&desc.id).copied().unwrap_or_default(),
                 desc: desc.clone(),
             })
             .collect();
@@ -655,9 +742,108 @@ impl Root {
                 .data
                 .partitions
                 .values()
-                .map(|p| (p.clone(), state.leaders.get(&p.id).map(|l| l.node_id)))
+                .map(|p| PartitionStatus {
+                    partition: p.clone(),
+                    leader: state.leaders.get(&p.id).map(|l| l.node_id),
+                    bytes: state.sizes.get(&p.id).copied().unwrap_or(0),
+                })
                 .collect(),
             gc_safe_point: state.data.gc_safe_point,
         })
+    }
+
+    /// Records an operator's request to move partition `partition_id`'s replica on node
+    /// `from` to node `to`; placement carries it out over the next heartbeats (see
+    /// [`schedule::Move`]). Asking again for a move under way or done is harmless.
+    pub async fn move_replica(&self, partition_id: u64, from: u64, to: u64) -> Result<()> {
+        let mut guard = self.leader().await?;
+        let state = guard.as_mut().expect("leader state is loaded");
+        let invalid = |message: String| Err(RootError::InvalidArgument(message));
+        if from == to {
+            return invalid(format!("a move from node {from} to itself"));
+        }
+        let Some(partition) = state.data.partitions.get(&partition_id) else {
+            return invalid(format!("no partition {partition_id}"));
+        };
+        let Some(target) = state.data.nodes.get(&to) else {
+            return invalid(format!("node {to} is not a member of this cluster"));
+        };
+        match (partition.replica_on(from), partition.replica_on(to)) {
+            (None, Some(_)) => return Ok(()),
+            (None, None) => {
+                return invalid(format!(
+                    "node {from} holds no replica of partition {partition_id}"
+                ))
+            }
+            (Some(_), None) => {
+                let liveness = state.liveness(Instant::now());
+                if liveness.get(&to) != Some(&Liveness::Up) || target.state != NodeState::Active {
+                    return invalid(format!(
+                        "node {to} takes no replicas: it is {} and {}",
+                        liveness.get(&to).map_or("unknown", |l| l.as_str()),
+                        target.state.as_str()
+                    ));
+                }
+                if partition_id == ROOT_PARTITION_ID && !target.root {
+                    return invalid(format!(
+                        "node {to} does not have the root role, so it cannot hold the root \
+                         partition"
+                    ));
+                }
+            }
+            // A voter on the target is a move under way only while the partition holds more
+            // voters than it should (the target added, the source not yet removed).
+            (Some(_), Some(r)) => {
+                let voters = partition.replicas.iter().filter(|r| !r.learner).count() as u64;
+                let under_way = state
+                    .moves
+                    .get(&partition_id)
+                    .is_some_and(|(m, _)| *m == Move { from, to });
+                if !r.learner
+                    && !under_way
+                    && voters <= schedule::target(partition_id, &state.settings)
+                {
+                    return invalid(format!(
+                        "node {to} already holds a replica of partition {partition_id}"
+                    ));
+                }
+            }
+        }
+        let since = state
+            .moves
+            .get(&partition_id)
+            .filter(|(m, _)| *m == Move { from, to })
+            .map_or_else(Instant::now, |(_, since)| *since);
+        state.moves.insert(partition_id, (Move { from, to }, since));
+        tracing::info!(partition = partition_id, from, to, "replica move asked for");
+        Ok(())
+    }
+
+    /// Records what operators asked of node `node_id` (see [`NodeState`]); placement acts on
+    /// it from the next heartbeats.
+    pub async fn set_node_state(&self, node_id: u64, node_state: NodeState) -> Result<()> {
+        let mut guard = self.leader().await?;
+        let state = guard.as_mut().expect("leader state is loaded");
+        let Some(known) = state.data.nodes.get(&node_id) else {
+            return Err(RootError::InvalidArgument(format!(
+                "node {node_id} is not a member of this cluster"
+            )));
+        };
+        if known.state == node_state {
+            return Ok(());
+        }
+        let updated = NodeDesc {
+            state: node_state,
+            ..known.clone()
+        };
+        self.persist(&mut guard, meta::node_batch(&updated)).await?;
+        let state = guard.as_mut().expect("kept after a successful write");
+        state.data.nodes.insert(node_id, updated);
+        tracing::info!(
+            node = node_id,
+            state = node_state.as_str(),
+            "node state set"
+        );
+        Ok(())
     }
 }

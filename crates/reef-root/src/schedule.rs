@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reef_raft::{Epoch, Partition, Replica, ReplicaChange};
 
-use crate::meta::{NodeDesc, Settings, ROOT_PARTITION_ID};
+use crate::meta::{NodeDesc, NodeState, Settings, ROOT_PARTITION_ID};
 
 /// The most replicas the root group gets.
 pub const ROOT_REPLICAS: u64 = 3;
@@ -76,6 +76,15 @@ pub struct Progress {
     pub applied: u64,
 }
 
+/// A replica move an operator asked for: the partition's replica on `from` goes to `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// The node that gives its replica up.
+    pub from: u64,
+    /// The node that gets one.
+    pub to: u64,
+}
+
 /// What a decision looks at.
 pub struct View<'a> {
     /// The member nodes.
@@ -91,6 +100,8 @@ pub struct View<'a> {
     /// Whether balancing moves are allowed now: only when no other membership change is under
     /// way anywhere, so decisions taken on the same stale counts cannot pile up.
     pub balance: bool,
+    /// Replica moves operators asked for, by partition id.
+    pub moves: &'a HashMap<u64, Move>,
 }
 
 /// How much more loaded (in replicas or leaders) a node must be than another before a
@@ -133,14 +144,42 @@ pub fn next_operation(
         })
     };
     let target = target(partition.id, view.settings);
+    let state = |node_id: u64| {
+        view.nodes
+            .get(&node_id)
+            .map_or(NodeState::Active, |n| n.state)
+    };
+    // A decommissioning node's replicas all move elsewhere.
+    let leaving = |node_id: u64| state(node_id) == NodeState::Decommissioning;
+    // Nodes that may get a new replica, and voters that may lead.
+    let placeable = |n: &NodeDesc| {
+        eligible(n) && liveness(n.id) == Liveness::Up && n.state == NodeState::Active
+    };
+    let may_lead =
+        |node_id: u64| liveness(node_id) == Liveness::Up && state(node_id) == NodeState::Active;
+    let count =
+        |counts: &HashMap<u64, usize>, node_id: u64| counts.get(&node_id).copied().unwrap_or(0);
+    // Leadership to the voter whose node may lead and leads the fewest partitions.
+    let new_leader = || {
+        partition
+            .replicas
+            .iter()
+            .filter(|r| !r.learner && r.node_id != leader_node && may_lead(r.node_id))
+            .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id))
+            .map(|r| Operation::TransferLeader {
+                partition_id: partition.id,
+                to_replica_id: r.id,
+            })
+    };
 
-    // A learner is promoted once it caught up, or removed if its node died or it took too
-    // long.
+    // A learner is promoted once it caught up, or removed if its node died or is leaving, or
+    // it took too long.
     if let Some(learner) = partition.replicas.iter().find(|r| r.learner) {
         let caught_up = progress(learner).is_some_and(|p| {
             p.initialised && p.applied.saturating_add(PROMOTE_LAG) >= leader_commit
         });
         let remove = liveness(learner.node_id) == Liveness::Dead
+            || leaving(learner.node_id)
             || (!caught_up && learner_age(learner) >= LEARNER_TIMEOUT);
         if remove {
             return change(ReplicaChange::Remove {
@@ -161,16 +200,17 @@ pub fn next_operation(
     // group).
     let live_voters = voters
         .iter()
-        .filter(|r| liveness(r.node_id) != Liveness::Dead)
+        .filter(|r| liveness(r.node_id) != Liveness::Dead && !leaving(r.node_id))
         .filter(|r| view.nodes.get(&r.node_id).is_some_and(eligible))
         .count() as u64;
 
-    // Too few live replicas: add one on the least loaded healthy node that has none.
+    // Too few live replicas (a leaving node's do not count): add one on the least loaded
+    // healthy active node that has none.
     if live_voters < target {
         let candidate = view
             .nodes
             .values()
-            .filter(|n| eligible(n) && liveness(n.id) == Liveness::Up)
+            .filter(|n| placeable(n))
             .filter(|n| partition.replica_on(n.id).is_none())
             .min_by_key(|n| (view.replica_counts.get(&n.id).copied().unwrap_or(0), n.id));
         if let Some(node) = candidate {
@@ -178,21 +218,57 @@ pub fn next_operation(
         }
     }
 
-    // A dead node's replica goes once enough live ones replace it; until then it stays, so a
-    // node that comes back still counts towards the quorum.
+    // A dead or leaving node's replica goes once enough live ones replace it; until then it
+    // stays, so a node that comes back still counts towards the quorum. A leader cannot
+    // remove itself: leadership moves first.
     if live_voters >= target {
-        if let Some(dead) = voters
+        if let Some(gone) = voters
             .iter()
-            .find(|r| liveness(r.node_id) == Liveness::Dead)
+            .find(|r| liveness(r.node_id) == Liveness::Dead || leaving(r.node_id))
         {
+            if gone.node_id == leader_node {
+                return new_leader();
+            }
             return change(ReplicaChange::Remove {
-                replica_id: dead.id,
+                replica_id: gone.id,
             });
         }
     }
 
-    let count =
-        |counts: &HashMap<u64, usize>, node_id: u64| counts.get(&node_id).copied().unwrap_or(0);
+    // An operator's move: a learner on the target first (promoted by the rule above), then
+    // the source's replica goes (its leadership first, to the target). Balancing waits.
+    if let Some(wanted) = view.moves.get(&partition.id) {
+        let source = partition.replica_on(wanted.from).filter(|r| !r.learner);
+        match (source, partition.replica_on(wanted.to)) {
+            (Some(_), None) => {
+                if view.nodes.get(&wanted.to).is_some_and(placeable) {
+                    return change(ReplicaChange::AddLearner { node_id: wanted.to });
+                }
+            }
+            (Some(source), Some(target)) if !target.learner => {
+                if source.node_id != leader_node {
+                    return change(ReplicaChange::Remove {
+                        replica_id: source.id,
+                    });
+                }
+                if may_lead(target.node_id) {
+                    return Some(Operation::TransferLeader {
+                        partition_id: partition.id,
+                        to_replica_id: target.id,
+                    });
+                }
+                return new_leader();
+            }
+            _ => {}
+        }
+    }
+
+    // A draining or leaving node leads nothing.
+    if state(leader_node) != NodeState::Active {
+        if let Some(op) = new_leader() {
+            return Some(op);
+        }
+    }
     // More live voters than the target (a balancing move half done, or a lower target): remove
     // the one on the most loaded node, never the leader's.
     if live_voters > target {
@@ -221,7 +297,7 @@ pub fn next_operation(
     let lightest = view
         .nodes
         .values()
-        .filter(|n| eligible(n) && liveness(n.id) == Liveness::Up)
+        .filter(|n| placeable(n))
         .filter(|n| partition.replica_on(n.id).is_none())
         .min_by_key(|n| (count(view.replica_counts, n.id), n.id));
     if let Some(node) = lightest {
@@ -234,7 +310,7 @@ pub fn next_operation(
     let led = count(view.leader_counts, leader_node);
     let lightest = voters
         .iter()
-        .filter(|r| r.node_id != leader_node && liveness(r.node_id) == Liveness::Up)
+        .filter(|r| r.node_id != leader_node && may_lead(r.node_id))
         .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id));
     if let Some(voter) = lightest {
         if led >= count(view.leader_counts, voter.node_id) + BALANCE_MARGIN {
@@ -261,6 +337,7 @@ mod tests {
         leaders: HashMap<u64, usize>,
         balance: bool,
         learner_age: Duration,
+        moves: HashMap<u64, Move>,
     }
 
     impl Fixture {
@@ -276,6 +353,7 @@ mod tests {
                                 pg_addr: String::new(),
                                 root: id <= 3,
                                 token: id,
+                                state: NodeState::Active,
                             },
                         )
                     })
@@ -286,6 +364,7 @@ mod tests {
                 leaders: HashMap::new(),
                 balance: false,
                 learner_age: Duration::ZERO,
+                moves: HashMap::new(),
             }
         }
 
@@ -297,6 +376,7 @@ mod tests {
                 replica_counts: &self.counts,
                 leader_counts: &self.leaders,
                 balance: self.balance,
+                moves: &self.moves,
             };
             next_operation(
                 &view,
@@ -383,6 +463,128 @@ mod tests {
             ],
         );
         assert_eq!(f.decide(&p, &[]), None);
+    }
+
+    #[test]
+    fn an_operators_move_adds_the_target_then_removes_the_source() {
+        let mut f = Fixture::new(4);
+        // Node 4 holds the most replicas, so balancing alone would never pick it.
+        f.counts.insert(4, 9);
+        f.moves.insert(2, Move { from: 2, to: 4 });
+        let voters = vec![
+            Replica::voter(1, 1),
+            Replica::voter(2, 2),
+            Replica::voter(3, 3),
+        ];
+        let p = partition(2, voters.clone());
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 4 })
+        );
+        // The learner is promoted as any other; then four voters, and the source goes, not
+        // the most loaded one.
+        let mut four = voters.clone();
+        four.push(Replica::voter(7, 4));
+        let p = partition(2, four.clone());
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::Remove { replica_id: 2 })
+        );
+        // A source that leads hands leadership to the target first.
+        f.moves.insert(2, Move { from: 1, to: 4 });
+        assert_eq!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader {
+                partition_id: 2,
+                to_replica_id: 7
+            })
+        );
+        // A target that may not take replicas gets none.
+        f.moves.insert(2, Move { from: 2, to: 4 });
+        f.nodes.get_mut(&4).unwrap().state = NodeState::Draining;
+        assert_eq!(f.decide(&partition(2, voters), &[]), None);
+    }
+
+    #[test]
+    fn decommissioning_moves_every_replica_and_leadership_off_the_node() {
+        let mut f = Fixture::new(4);
+        f.nodes.get_mut(&1).unwrap().state = NodeState::Decommissioning;
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        // The leaving node's replica does not count: a learner on the spare first.
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 4 })
+        );
+        // It never gets a new replica itself.
+        let p = partition(2, vec![Replica::voter(2, 2), Replica::voter(3, 3)]);
+        assert_eq!(
+            change(f.decide(&p, &[])),
+            Some(ReplicaChange::AddLearner { node_id: 4 })
+        );
+        // Once replaced, its voter goes; it leads (the fixture's leader is node 1), so
+        // leadership moves first.
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+                Replica::voter(4, 4),
+            ],
+        );
+        assert!(matches!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader { to_replica_id, .. }) if to_replica_id != 1
+        ));
+        // With no spare node, nothing moves: the replica stays rather than losing one.
+        let mut f = Fixture::new(3);
+        f.nodes.get_mut(&3).unwrap().state = NodeState::Decommissioning;
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        assert_eq!(f.decide(&p, &[]), None);
+    }
+
+    #[test]
+    fn draining_moves_leadership_only() {
+        let mut f = Fixture::new(3);
+        f.nodes.get_mut(&1).unwrap().state = NodeState::Draining;
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        assert!(matches!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader { to_replica_id, .. }) if to_replica_id != 1
+        ));
+        // A draining node gets no new replica and no leadership from balancing.
+        f.nodes.get_mut(&1).unwrap().state = NodeState::Active;
+        f.nodes.get_mut(&2).unwrap().state = NodeState::Draining;
+        f.balance = true;
+        f.leaders.insert(1, 10);
+        assert!(matches!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader {
+                to_replica_id: 3,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use reef_raft::ReplicaChange;
-use reef_root::{Heartbeat, Liveness, NodeDesc, Operation, ReplicaReport, Root, RootError};
+use reef_root::{
+    Heartbeat, Liveness, NodeDesc, NodeState, NodeStats, Operation, ReplicaReport, Root, RootError,
+};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{epoch_from_pb, epoch_to_pb, partition_from_pb, partition_to_pb};
@@ -19,10 +21,11 @@ pub fn node_to_pb(n: &NodeDesc) -> pb::NodeDesc {
         pg_addr: n.pg_addr.clone(),
         root: n.root,
         token: n.token,
+        state: n.state.as_str().to_string(),
     }
 }
 
-/// Converts a node record from its protocol form.
+/// Converts a node record from its protocol form (an unknown state reads as active).
 pub fn node_from_pb(n: &pb::NodeDesc) -> NodeDesc {
     NodeDesc {
         id: n.id,
@@ -30,6 +33,7 @@ pub fn node_from_pb(n: &pb::NodeDesc) -> NodeDesc {
         pg_addr: n.pg_addr.clone(),
         root: n.root,
         token: n.token,
+        state: NodeState::parse(&n.state).unwrap_or_default(),
     }
 }
 
@@ -185,10 +189,15 @@ impl pb::meta_server::Meta for MetaService {
                         term: r.term,
                         commit: r.commit,
                         applied: r.applied,
+                        bytes: r.bytes,
                     })
                 })
                 .collect(),
             min_active_ts: (req.min_active_ts != 0).then_some(req.min_active_ts),
+            stats: NodeStats {
+                started_ms: req.started_ms,
+                disk_bytes: req.disk_bytes,
+            },
         };
         match self.root.heartbeat(heartbeat).await {
             Ok(reply) => {
@@ -244,6 +253,49 @@ impl pb::meta_server::Meta for MetaService {
         Ok(Response::new(resp))
     }
 
+    async fn set_node_state(
+        &self,
+        request: Request<pb::SetNodeStateRequest>,
+    ) -> Result<Response<pb::SetNodeStateResponse>, Status> {
+        let req = request.into_inner();
+        let mut resp = pb::SetNodeStateResponse::default();
+        if let Err(err) = self.check_cluster(req.cluster_id) {
+            resp.error = Some(*err);
+            return Ok(Response::new(resp));
+        }
+        let Some(state) = NodeState::parse(&req.state) else {
+            resp.error = Some(self.error(RootError::InvalidArgument(format!(
+                "unknown node state {:?}: use active, draining or decommissioning",
+                req.state
+            ))));
+            return Ok(Response::new(resp));
+        };
+        if let Err(err) = self.root.set_node_state(req.node_id, state).await {
+            resp.error = Some(self.error(err));
+        }
+        Ok(Response::new(resp))
+    }
+
+    async fn move_replica(
+        &self,
+        request: Request<pb::MoveReplicaRequest>,
+    ) -> Result<Response<pb::MoveReplicaResponse>, Status> {
+        let req = request.into_inner();
+        let mut resp = pb::MoveReplicaResponse::default();
+        if let Err(err) = self.check_cluster(req.cluster_id) {
+            resp.error = Some(*err);
+            return Ok(Response::new(resp));
+        }
+        let moved = self
+            .root
+            .move_replica(req.partition_id, req.from_node_id, req.to_node_id)
+            .await;
+        if let Err(err) = moved {
+            resp.error = Some(self.error(err));
+        }
+        Ok(Response::new(resp))
+    }
+
     async fn cluster(
         &self,
         request: Request<pb::ClusterRequest>,
@@ -275,14 +327,17 @@ impl pb::meta_server::Meta for MetaService {
                         silent_ms: n.silent_ms,
                         replicas: n.replicas as u64,
                         leaders: n.leaders as u64,
+                        started_ms: n.stats.started_ms,
+                        disk_bytes: n.stats.disk_bytes,
                     })
                     .collect();
                 resp.partitions = status
                     .partitions
                     .iter()
-                    .map(|(p, leader)| pb::PartitionStatus {
-                        partition: Some(partition_to_pb(p)),
-                        leader_node_id: leader.unwrap_or(0),
+                    .map(|p| pb::PartitionStatus {
+                        partition: Some(partition_to_pb(&p.partition)),
+                        leader_node_id: p.leader.unwrap_or(0),
+                        bytes: p.bytes,
                     })
                     .collect();
             }

@@ -40,6 +40,55 @@ async fn wait<T>(
     }
 }
 
+/// Counts a `Kv` request and records its latency when dropped.
+struct RequestTimer {
+    started: std::time::Instant,
+    latency: reef_common::metrics::Histogram,
+}
+
+impl RequestTimer {
+    fn start(method: &'static str) -> RequestTimer {
+        static LATENCIES: std::sync::OnceLock<
+            std::collections::HashMap<&'static str, reef_common::metrics::Histogram>,
+        > = std::sync::OnceLock::new();
+        let latencies = LATENCIES.get_or_init(|| {
+            [
+                "get",
+                "scan",
+                "prewrite",
+                "commit",
+                "rollback",
+                "check_txn_status",
+                "resolve_lock",
+                "scan_locks",
+                "gc",
+                "destroy_range",
+            ]
+            .into_iter()
+            .map(|m| {
+                let h = reef_common::metrics::registry().histogram(
+                    "reef_kv_request_duration_seconds",
+                    "Kv requests served by this node, by method, and how long they took.",
+                    &["method"],
+                    &[m],
+                );
+                (m, h)
+            })
+            .collect()
+        });
+        RequestTimer {
+            started: std::time::Instant::now(),
+            latency: latencies[method].clone(),
+        }
+    }
+}
+
+impl Drop for RequestTimer {
+    fn drop(&mut self) {
+        self.latency.observe(self.started.elapsed());
+    }
+}
+
 /// The services of one node, sharing its identity and its replication router.
 #[derive(Clone)]
 pub struct NodeServices {
@@ -399,6 +448,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
+        let _timer = RequestTimer::start("get");
         let req = request.into_inner();
         if let Some(err) = self.too_old(req.read_ts) {
             return Ok(Response::new(pb::GetResponse {
@@ -433,6 +483,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::ScanRequest>,
     ) -> Result<Response<pb::ScanResponse>, Status> {
+        let _timer = RequestTimer::start("scan");
         let req = request.into_inner();
         if let Some(err) = self.too_old(req.read_ts) {
             return Ok(Response::new(pb::ScanResponse {
@@ -482,6 +533,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::PrewriteRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("prewrite");
         let req = request.into_inner();
         // A rollback record below the safe point may be collected: a prewrite that old could
         // otherwise revive a transaction that readers already rolled back.
@@ -523,6 +575,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::CommitRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("commit");
         let req = request.into_inner();
         let cmd = Command::Commit {
             keys: req.keys.iter().map(|k| k.to_vec()).collect(),
@@ -538,6 +591,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::RollbackRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("rollback");
         let req = request.into_inner();
         let cmd = Command::Rollback {
             keys: req.keys.iter().map(|k| k.to_vec()).collect(),
@@ -552,6 +606,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::CheckTxnStatusRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("check_txn_status");
         let req = request.into_inner();
         let cmd = Command::CheckTxnStatus {
             primary: req.primary.to_vec(),
@@ -567,6 +622,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::ResolveLockRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("resolve_lock");
         let req = request.into_inner();
         let cmd = Command::ResolveLock {
             start_ts: req.start_ts,
@@ -582,6 +638,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::ScanLocksRequest>,
     ) -> Result<Response<pb::ScanLocksResponse>, Status> {
+        let _timer = RequestTimer::start("scan_locks");
         let req = request.into_inner();
         let (start, end) = (req.start.to_vec(), req.end.to_vec());
         let limit = (req.limit as usize).clamp(1, MAX_SCAN);
@@ -610,6 +667,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::GcRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("gc");
         let req = request.into_inner();
         let cmd = Command::Gc {
             safe_point: req.safe_point,
@@ -626,6 +684,7 @@ impl pb::kv_server::Kv for NodeServices {
         &self,
         request: Request<pb::DestroyRangeRequest>,
     ) -> Result<Response<pb::CommandResponse>, Status> {
+        let _timer = RequestTimer::start("destroy_range");
         let req = request.into_inner();
         if req.end.is_empty() {
             return Err(Status::invalid_argument("DestroyRange needs an end key"));

@@ -104,6 +104,17 @@ pub fn object_name(name: &ast::ObjectName) -> Result<String> {
     match parts.len() {
         1 => Ok(parts[0].clone()),
         2 if parts[0] == "public" || parts[0] == "pg_catalog" => Ok(parts[1].clone()),
+        // Reading a system view goes through `bind_system_view`; every other use names it
+        // as something to change.
+        2 if parts[0] == crate::system::SCHEMA => Err(err(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!(
+                "\"{}.{}\" cannot be changed: the {} schema holds read-only system views",
+                parts[0],
+                parts[1],
+                crate::system::SCHEMA
+            ),
+        )),
         2 => Err(err(
             sqlstate::UNDEFINED_OBJECT,
             format!("schema \"{}\" does not exist", parts[0]),
@@ -1264,11 +1275,71 @@ impl<'a> Binder<'a> {
         Ok((plan, scope))
     }
 
+    /// A system view (`reef_catalog.<view>`): its rows as of now, as literal rows.
+    fn bind_system_view(
+        &mut self,
+        name: &str,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Plan, Scope)> {
+        let shape = crate::system::find(crate::system::SCHEMA, name)
+            .ok_or_else(|| crate::system::undefined(name))?;
+        let qual = alias
+            .map(|a| ident_name(&a.name))
+            .unwrap_or_else(|| name.to_string());
+        let rows = self
+            .catalog
+            .catalog
+            .system_rows(name)?
+            .into_iter()
+            .map(|row| {
+                if row.len() != shape.columns.len() {
+                    return Err(SqlError::internal(format!(
+                        "system view {name} got a row of {} values for {} columns",
+                        row.len(),
+                        shape.columns.len()
+                    )));
+                }
+                Ok(row.into_iter().map(Expr::Literal).collect())
+            })
+            .collect::<Result<Vec<Vec<Expr>>>>()?;
+        let mut scope = Scope {
+            columns: shape
+                .columns
+                .iter()
+                .map(|(column, ty)| ScopeColumn {
+                    table: Some(qual.clone()),
+                    name: column.to_string(),
+                    ty: *ty,
+                    hidden: false,
+                })
+                .collect(),
+        };
+        if let Some(a) = alias {
+            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+            rename_scope(&mut scope, &qual, &cols)?;
+        }
+        Ok((
+            Plan::Values {
+                rows,
+                width: shape.columns.len(),
+            },
+            scope,
+        ))
+    }
+
     fn bind_table_factor(&mut self, tf: &ast::TableFactor) -> Result<(Plan, Scope)> {
         match tf {
             ast::TableFactor::Table {
                 name, alias, args, ..
             } => {
+                if let [ast::ObjectNamePart::Identifier(schema), ast::ObjectNamePart::Identifier(view)] =
+                    name.0.as_slice()
+                {
+                    let (schema, view) = (ident_name(schema), ident_name(view));
+                    if schema == crate::system::SCHEMA {
+                        return self.bind_system_view(&view, alias.as_ref());
+                    }
+                }
                 let n = object_name(name)?;
                 if let Some(args) = args {
                     return self.bind_table_function(&n, &args.args, alias.as_ref());

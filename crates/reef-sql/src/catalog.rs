@@ -335,12 +335,13 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
 }
 
 /// The committed catalog shared by all sessions of a node.
-#[derive(Default)]
 pub struct Catalog {
     state: RwLock<CatalogState>,
     /// Held by a session whose transaction changes the schema, so this node's schema changes
     /// run one at a time.
     pub ddl_lock: Arc<parking_lot::Mutex<()>>,
+    /// Fills the system views in (`reef_catalog.*`).
+    system: RwLock<Option<Arc<dyn crate::system::SystemViews>>>,
 }
 
 #[derive(Default, Clone)]
@@ -384,6 +385,20 @@ impl Catalog {
         Catalog {
             state: RwLock::new(state),
             ddl_lock: Arc::new(parking_lot::Mutex::new(())),
+            system: RwLock::new(None),
+        }
+    }
+
+    /// Sets what fills the system views in.
+    pub fn set_system_views(&self, views: Arc<dyn crate::system::SystemViews>) {
+        *self.system.write() = Some(views);
+    }
+
+    /// The rows of system view `name` (none without a filler).
+    pub fn system_rows(&self, name: &str) -> Result<Vec<Vec<crate::types::Value>>> {
+        match self.system.read().clone() {
+            Some(views) => views.rows(name),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -433,6 +448,12 @@ impl Catalog {
     /// The table that owns the index with this name.
     pub fn index_owner(&self, name: &str) -> Option<ObjectId> {
         self.state.read().index_names.get(name).copied()
+    }
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog::load(Vec::new())
     }
 }
 

@@ -96,6 +96,15 @@ impl SqlError {
         }
     }
 
+    /// Whether the same statement may succeed if tried again unchanged: a conflict, a lock
+    /// held, a busy or unavailable cluster.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.code,
+            sqlstate::SERIALIZATION_FAILURE | sqlstate::LOCK_NOT_AVAILABLE | "40003" | "53300"
+        )
+    }
+
     /// Adds a DETAIL line.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

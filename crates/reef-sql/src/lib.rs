@@ -32,6 +32,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod pushdown;
 pub mod session;
+pub mod system;
 pub mod types;
 
 pub use error::{sqlstate, Result, SqlError};

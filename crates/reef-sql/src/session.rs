@@ -92,6 +92,8 @@ pub struct SqlConfig {
     /// [`crate::fence`]). Over a cluster the answer must be linearizable: a node that joins
     /// after it was given starts its transactions later.
     pub alone: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Fills the system views (`reef_catalog.*`) in.
+    pub system: Arc<dyn crate::system::SystemViews>,
 }
 
 impl std::fmt::Debug for SqlConfig {
@@ -107,6 +109,7 @@ impl Default for SqlConfig {
         SqlConfig {
             query_memory_limit: 1 << 30,
             alone: Arc::new(|| true),
+            system: Arc::new(crate::system::NoCluster),
         }
     }
 }
@@ -147,6 +150,9 @@ impl Database {
                 next_pid: AtomicU32::new(1000),
             }),
         };
+        db.inner
+            .catalog
+            .set_system_views(db.inner.config.system.clone());
         let txn = db
             .inner
             .client

@@ -141,4 +141,8 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Returns the directory the engine stores its files in.
     fn path(&self) -> &Path;
+
+    /// Returns an integer property of the engine summed over every column family (RocksDB's
+    /// `rocksdb.*` properties, such as `rocksdb.cur-size-all-mem-tables`), if it has it.
+    fn property(&self, name: &str) -> Option<u64>;
 }

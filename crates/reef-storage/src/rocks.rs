@@ -151,6 +151,16 @@ impl Engine for RocksEngine {
         })
     }
 
+    fn property(&self, name: &str) -> Option<u64> {
+        let mut total = None;
+        for cf in Cf::ALL {
+            if let Ok(Some(v)) = self.db.property_int_value_cf(self.handle(cf), name) {
+                total = Some(total.unwrap_or(0) + v);
+            }
+        }
+        total
+    }
+
     fn snapshot(&self) -> Box<dyn EngineSnapshot + '_> {
         Box::new(RocksSnapshot {
             engine: self,

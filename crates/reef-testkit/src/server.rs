@@ -157,6 +157,7 @@ impl Builder {
         };
         let mut server = TestServer {
             grpc_port,
+            ready_line: None,
             bin,
             log_path: root.path().join("reef.log"),
             root,
@@ -207,6 +208,8 @@ pub struct TestServer {
     port: u16,
     /// The gRPC port the builder chose (`None`: the arguments give one).
     grpc_port: Option<u16>,
+    /// The line the server printed when it became ready, if it printed one.
+    ready_line: Option<String>,
     child: Option<Child>,
     start_timeout: Duration,
 }
@@ -230,6 +233,18 @@ impl TestServer {
     /// The loopback port the server listens on; it stays the same across restarts.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The line the server printed when it last became ready (`reefdb ready: ...`), if any.
+    pub fn ready_line(&self) -> Option<&str> {
+        self.ready_line.as_deref()
+    }
+
+    /// The address the server serves `/metrics` on, from its ready line.
+    pub fn metrics_addr(&self) -> Option<String> {
+        let line = self.ready_line.as_deref()?;
+        let rest = &line[line.find("metrics on http://")? + "metrics on http://".len()..];
+        Some(rest.split('/').next()?.to_string())
     }
 
     /// The server's data directory; it stays the same across restarts.
@@ -352,11 +367,12 @@ impl TestServer {
     }
 
     /// Waits until the ready line appears, or (after a grace period) a TCP connect succeeds.
-    fn wait_ready(&mut self, ready_rx: &mpsc::Receiver<()>) -> Result<(), Error> {
+    fn wait_ready(&mut self, ready_rx: &mpsc::Receiver<String>) -> Result<(), Error> {
         let started = Instant::now();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
-            if ready_rx.try_recv().is_ok() {
+            if let Ok(line) = ready_rx.try_recv() {
+                self.ready_line = Some(line);
                 return Ok(());
             }
             let child = self.child.as_mut().ok_or(Error::NotRunning)?;
@@ -410,7 +426,7 @@ impl Drop for TestServer {
 }
 
 /// Copies the server's stdout into the log, signalling once the ready line passes.
-fn copy_stdout(stdout: std::process::ChildStdout, mut log: File, ready_tx: mpsc::Sender<()>) {
+fn copy_stdout(stdout: std::process::ChildStdout, mut log: File, ready_tx: mpsc::Sender<String>) {
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     loop {
@@ -420,7 +436,7 @@ fn copy_stdout(stdout: std::process::ChildStdout, mut log: File, ready_tx: mpsc:
             Ok(_) => {
                 let _ = log.write_all(line.as_bytes());
                 if line.contains(READY_MARKER) {
-                    let _ = ready_tx.send(());
+                    let _ = ready_tx.send(line.trim_end().to_string());
                 }
             }
         }

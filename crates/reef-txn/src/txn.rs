@@ -340,6 +340,47 @@ impl Shared {
     }
 }
 
+/// The transaction counters of the process (see `reef_common::metrics`).
+struct TxnMetrics {
+    one_phase: reef_common::metrics::Counter,
+    two_phase: reef_common::metrics::Counter,
+    conflicts: reef_common::metrics::Counter,
+    aborts: reef_common::metrics::Counter,
+    unavailable: reef_common::metrics::Counter,
+}
+
+fn txn_metrics() -> &'static TxnMetrics {
+    static METRICS: std::sync::OnceLock<TxnMetrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(|| {
+        let r = reef_common::metrics::registry();
+        let commits = |kind| {
+            r.counter(
+                "reef_txn_commits_total",
+                "Transactions committed, by how.",
+                &["kind"],
+                &[kind],
+            )
+        };
+        let failed = |reason| {
+            r.counter(
+                "reef_txn_commit_failures_total",
+                "Commits that failed, by why: a write conflict, another abort, or an unavailable \
+                 cluster (it did not answer in time; when that was the primary's commit, the \
+                 outcome is unknown to the client).",
+                &["reason"],
+                &[reason],
+            )
+        };
+        TxnMetrics {
+            one_phase: commits("one_phase"),
+            two_phase: commits("two_phase"),
+            conflicts: failed("conflict"),
+            aborts: failed("abort"),
+            unavailable: failed("unavailable"),
+        }
+    })
+}
+
 /// The entry point for transactions: a cheap, cloneable handle on a store and an oracle.
 #[derive(Clone)]
 pub struct TxnClient {
@@ -432,6 +473,12 @@ impl TxnClient {
             self.shared.one_phase.load(Relaxed),
             self.shared.two_phase.load(Relaxed),
         )
+    }
+
+    /// Returns the start timestamps of this client's live transactions (and scanners, and
+    /// queued background commits), oldest first.
+    pub fn live_start_timestamps(&self) -> Vec<Timestamp> {
+        self.shared.active.lock().keys().copied().collect()
     }
 
     /// Returns the smallest start timestamp of a live transaction (or scanner) of this client.
@@ -963,6 +1010,14 @@ impl Transaction {
             (mutations, bytes, fence)
         };
         let result = self.two_phase_commit(&mutations, bytes, fence.as_ref());
+        if let Err(err) = &result {
+            let m = txn_metrics();
+            match err {
+                TxnError::WriteConflict { .. } => m.conflicts.inc(),
+                TxnError::Unavailable(_) => m.unavailable.inc(),
+                _ => m.aborts.inc(),
+            }
+        }
         let status = if result.is_ok() {
             Status::Committed
         } else {
@@ -997,6 +1052,7 @@ impl Transaction {
                 shared
                     .one_phase
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                txn_metrics().one_phase.inc();
                 return Ok(commit_ts);
             }
         }
@@ -1034,6 +1090,7 @@ impl Transaction {
             shared
                 .two_phase
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            txn_metrics().two_phase.inc();
         }
         if let Err(err) = committed {
             if matches!(err, TxnError::TxnAborted | TxnError::TxnNotFound { .. }) {
