@@ -320,6 +320,20 @@ fn operators_see_and_change_the_cluster_from_the_command_line() {
             .get(0);
         assert_eq!(parts, 1);
     });
+    // With three active nodes left for three replicas, taking out another is refused up
+    // front instead of hanging.
+    let another = if victim == 1 { "2" } else { "1" };
+    let out = cli(&host, &["decommission", another]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused") && err.contains("add a node"),
+        "{err}"
+    );
+    assert_eq!(
+        node_of(&json(&host, &["status"]), another.parse().unwrap()).1,
+        "active"
+    );
     // Recommissioned, it takes replicas again.
     ok(&host, &["recommission", &victim.to_string()]);
     let until = Instant::now() + Duration::from_secs(60);
