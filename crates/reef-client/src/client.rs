@@ -149,11 +149,10 @@ impl Client {
             .get(&node_id)
             .cloned()
             .ok_or(ClientError::UnknownNode(node_id))?;
-        let ch = tonic::transport::Endpoint::from_shared(addr.clone())
+        let ch = reef_rpc::dial::endpoint(addr.clone())
             .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
             .connect_lazy();
         self.channels.lock().insert(node_id, ch.clone());
         Ok(ch)

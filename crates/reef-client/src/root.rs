@@ -81,11 +81,10 @@ impl RootClient {
         if let Some(ch) = self.channels.lock().get(addr) {
             return Ok(ch.clone());
         }
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        let ch = reef_rpc::dial::endpoint(format!("http://{addr}"))
             .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
             .connect_lazy();
         self.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)

@@ -239,6 +239,8 @@ pub async fn run_cluster_node(
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr()?;
+    // Connections to other nodes leave from the address this node listens on.
+    reef_rpc::dial::set_source(local.ip());
     let advertise = cfg.advertise.clone().unwrap_or_else(|| local.to_string());
     let mut desc = NodeDesc {
         id: 0,

@@ -112,6 +112,8 @@ pub async fn run_store(
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr()?;
+    // Connections to other nodes leave from the address this node listens on.
+    reef_rpc::dial::set_source(local.ip());
     serve_node(listener, services, None, driver, shutdown, || ready(local)).await
 }
 

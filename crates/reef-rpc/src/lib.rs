@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod convert;
+pub mod dial;
 mod meta;
 mod service;
 mod transport;

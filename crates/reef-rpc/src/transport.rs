@@ -208,9 +208,8 @@ impl Link {
 async fn connect(
     addr: &str,
 ) -> Result<RaftClient<tonic::transport::Channel>, tonic::transport::Error> {
-    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
+    let channel = crate::dial::endpoint(addr.to_string())?
         .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(2))
         .keep_alive_timeout(Duration::from_secs(2))
         .connect()

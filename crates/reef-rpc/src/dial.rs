@@ -1,0 +1,30 @@
+//! Outgoing gRPC connections: the one place their settings live.
+//!
+//! A node that listens on a specific address also dials from it, so that every connection
+//! between two nodes carries both nodes' addresses. Operators' firewall rules, and the fault
+//! tests' network partitions, can then tell nodes apart even when they share a host.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use tonic::transport::Endpoint;
+
+static SOURCE: OnceLock<IpAddr> = OnceLock::new();
+
+/// Makes this process dial every later gRPC connection from `ip` (the first call wins). An
+/// unspecified address (`0.0.0.0`, `::`) leaves the choice to the operating system.
+pub fn set_source(ip: IpAddr) {
+    if !ip.is_unspecified() {
+        let _ = SOURCE.set(ip);
+    }
+}
+
+/// An endpoint for `uri` (`http://HOST:PORT`) with the settings every connection shares:
+/// no Nagle delay, and the source address set by [`set_source`].
+pub fn endpoint(uri: String) -> Result<Endpoint, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(uri)?.tcp_nodelay(true);
+    Ok(match SOURCE.get() {
+        Some(ip) => endpoint.local_address(Some(*ip)),
+        None => endpoint,
+    })
+}
