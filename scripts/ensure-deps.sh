@@ -4,7 +4,9 @@
 #   scripts/ensure-deps.sh [build|test|bench|all]     (default: all)
 #
 #   build  compilers and tools for the Rust build (RocksDB needs a C++ toolchain and libclang)
-#   test   build + psql (postgresql-client), used by the client tests
+#   test   build + psql (postgresql-client), used by the client tests; gdb (stacks of a hung
+#          server in a test's failure report); iproute2, nftables and libfaketime (the fault
+#          tests' network namespaces, partitions and clock skew)
 #   bench  test + PostgreSQL 15 (server and pgbench) and sysbench
 #   all    everything
 #
@@ -16,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 group="${1:-all}"
 build_pkgs=(build-essential clang libclang-dev protobuf-compiler pkg-config)
-test_pkgs=(postgresql-client)
+test_pkgs=(postgresql-client gdb iproute2 nftables libfaketime faketime)
 bench_pkgs=(postgresql-15 sysbench)
 
 case "$group" in

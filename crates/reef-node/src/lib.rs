@@ -199,6 +199,7 @@ pub async fn serve_cluster(
             anyhow::bail!("the storage node stopped unexpectedly");
         }
     };
+    tracing::info!("PostgreSQL sessions ended; stopping the storage node");
     let _ = stop_tx.send(());
     storage.await??;
     served

@@ -544,6 +544,9 @@ fn start_cluster(cfg: reef_node::Config, cluster: reef_node::cluster::ClusterCon
             let _ = std::io::stdout().flush();
         },
     ))?;
+    // Everything that holds data has stopped and synced; a blocking task still finishing a
+    // request (say, one that waits on a peer that is gone) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -201,6 +201,8 @@ pub(crate) async fn serve_node(
     {
         server.abort();
     }
+    tracing::info!("gRPC stopped; stopping the replication threads");
     tokio::task::spawn_blocking(move || driver.stop()).await?;
+    tracing::info!("replication threads stopped");
     Ok(())
 }

@@ -42,10 +42,14 @@ pub enum Error {
         tail: String,
     },
     /// The server did not exit in time after SIGTERM.
-    #[error("reef did not exit within {secs}s of SIGTERM; it was killed")]
+    #[error("reef did not exit within {secs}s of SIGTERM; it was killed. Its threads then:\n{stacks}\nThe end of its log:\n{tail}")]
     StopTimeout {
         /// The timeout in seconds.
         secs: u64,
+        /// The stacks of the process's threads (from gdb, when installed) before it was killed.
+        stacks: String,
+        /// The last lines of the server log.
+        tail: String,
     },
     /// The operation needs a running server.
     #[error("the server is not running")]

@@ -55,6 +55,26 @@ pub fn find_reef_bin() -> Result<PathBuf, Error> {
         })
 }
 
+/// Returns the stacks of every thread of process `pid` as gdb prints them, or why they are
+/// missing: what a hung server was doing is the first thing its failure report needs.
+pub(crate) fn thread_stacks(pid: u32) -> String {
+    let out = Command::new("gdb")
+        .args(["-batch", "-nx", "-ex", "thread apply all bt", "-p", &pid.to_string()])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            // Only the frames: gdb's banner and symbol-loading chatter say nothing here.
+            text.lines()
+                .filter(|l| l.starts_with('#') || l.starts_with("Thread "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Err(e) => format!("(no stacks: cannot run gdb: {e})"),
+    }
+}
+
 /// Picks a loopback TCP port that is free right now.
 fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -308,10 +328,13 @@ impl TestServer {
                 return Ok(status);
             }
             if Instant::now() >= deadline {
+                let stacks = thread_stacks(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Error::StopTimeout {
                     secs: STOP_TIMEOUT.as_secs(),
+                    stacks,
+                    tail: self.log_tail(60),
                 });
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -313,9 +313,14 @@ impl StoreCluster {
                     break;
                 }
                 if Instant::now() > deadline {
+                    let stacks = crate::server::thread_stacks(child.id());
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(Error::StopTimeout { secs: 20 });
+                    return Err(Error::StopTimeout {
+                        secs: 20,
+                        stacks,
+                        tail: String::new(),
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
