@@ -439,7 +439,9 @@ impl Root {
             leaders: HashMap::new(),
             progress: HashMap::new(),
             learners: HashMap::new(),
-            balanced_at: None,
+            // A new leader has heard from no node yet: the counts it would balance on fill
+            // in over the first heartbeats, so balancing waits one interval.
+            balanced_at: Some(Instant::now()),
             active: HashMap::new(),
             stats: HashMap::new(),
             sizes: HashMap::new(),

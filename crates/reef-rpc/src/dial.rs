@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use tonic::transport::Endpoint;
 
@@ -19,10 +20,23 @@ pub fn set_source(ip: IpAddr) {
     }
 }
 
+/// How often an open connection is probed with an HTTP/2 PING, and how long the answer may
+/// take before the connection counts as dead.
+///
+/// A node that is stopped (SIGSTOP, a long pause) or cut off by the network still has a
+/// connection that looks open, and requests on it would wait for their whole deadline; the
+/// probe fails them within about two seconds instead, so callers turn to another replica.
+pub const KEEPALIVE: Duration = Duration::from_secs(1);
+
 /// An endpoint for `uri` (`http://HOST:PORT`) with the settings every connection shares:
-/// no Nagle delay, and the source address set by [`set_source`].
+/// no Nagle delay, a PING every [`KEEPALIVE`] that must be answered within it, and the source
+/// address set by [`set_source`].
 pub fn endpoint(uri: String) -> Result<Endpoint, tonic::transport::Error> {
-    let endpoint = Endpoint::from_shared(uri)?.tcp_nodelay(true);
+    let endpoint = Endpoint::from_shared(uri)?
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE)
+        .keep_alive_while_idle(true);
     Ok(match SOURCE.get() {
         Some(ip) => endpoint.local_address(Some(*ip)),
         None => endpoint,

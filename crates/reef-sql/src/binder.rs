@@ -2999,7 +2999,17 @@ impl<'a> Binder<'a> {
                 .filter(|k| *k < bound.scope.columns.len());
             let x = match src {
                 Some(k) => {
-                    let st = bound.scope.columns[k].ty;
+                    // A bare NULL in the SELECT list takes the column's type, as in
+                    // PostgreSQL, where INSERT leaves the source's unknown-type outputs
+                    // unresolved until it knows the targets.
+                    let st = match &bound.plan {
+                        Plan::Project { exprs, .. }
+                            if matches!(exprs.get(k), Some(Expr::Literal(Value::Null))) =>
+                        {
+                            DataType::Unknown
+                        }
+                        _ => bound.scope.columns[k].ty,
+                    };
                     self.assign_expr(Expr::Column(k), st, col.ty, &col.name)?
                 }
                 None => self.default_expr(&table, pos)?,

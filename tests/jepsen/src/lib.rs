@@ -18,4 +18,14 @@
 //! See [docs/architecture/reef-jepsen.md](../../../docs/architecture/reef-jepsen.md).
 
 pub mod check;
+pub mod cluster;
+pub mod error;
 pub mod history;
+pub mod nemesis;
+pub mod net;
+pub mod plot;
+pub mod report;
+pub mod run;
+pub mod workload;
+
+pub use error::{Error, Result};
