@@ -178,3 +178,37 @@ async fn transactions_and_typed_round_trips() {
         .get(0);
     assert_eq!(count, 1);
 }
+
+/// Parameters and NULLs in the SELECT list of INSERT ... SELECT take their target columns'
+/// types, as PostgreSQL infers them.
+#[tokio::test]
+async fn insert_select_parameters_take_the_column_types() {
+    let server = start().await;
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, note date)")
+        .await
+        .unwrap();
+    let inserted = client
+        .execute(
+            "INSERT INTO acct SELECT g, $2, NULL FROM generate_series(0, $1) AS g",
+            &[&3i32, &100i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 4);
+    let total: i64 = client
+        .query_one("SELECT sum(balance)::bigint FROM acct", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 400);
+    let statement = client
+        .prepare("INSERT INTO acct SELECT $1, $2")
+        .await
+        .unwrap();
+    assert_eq!(
+        statement.params(),
+        &[tokio_postgres::types::Type::INT4, tokio_postgres::types::Type::INT8]
+    );
+}

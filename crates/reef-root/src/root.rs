@@ -9,7 +9,7 @@
 //! successor's first entry, so whatever the successor loaded includes every committed change,
 //! and a proposal whose outcome is unknown drops the copy so the next request reloads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -208,6 +208,16 @@ impl LeaderState {
             bound = bound.min(oldest.saturating_sub(1));
         }
         Some(bound)
+    }
+
+    /// The nodes heard from within half the suspect time.
+    fn fresh(&self, now: Instant) -> HashSet<u64> {
+        let within = Duration::from_millis(self.settings.suspect_after_ms / 2);
+        self.seen
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) < within)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn liveness(&self, now: Instant) -> HashMap<u64, Liveness> {
@@ -629,12 +639,14 @@ impl Root {
         let liveness = state.liveness(now);
         let counts = state.replica_counts();
         let leader_counts = state.leader_counts();
+        let fresh = state.fresh(now);
         let view = View {
             nodes: &state.data.nodes,
             liveness: &liveness,
             settings: &state.settings,
             replica_counts: &counts,
             leader_counts: &leader_counts,
+            fresh: &fresh,
             balance: state.settled()
                 && state
                     .balanced_at

@@ -8,7 +8,7 @@
 //! state. Membership grows one replica at a time (a learner first, promoted once it caught up)
 //! and shrinks one at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use reef_raft::{Epoch, Partition, Replica, ReplicaChange};
@@ -97,6 +97,10 @@ pub struct View<'a> {
     pub replica_counts: &'a HashMap<u64, usize>,
     /// How many partitions each node leads, by node id.
     pub leader_counts: &'a HashMap<u64, usize>,
+    /// The nodes heard from recently (within half the suspect time): balancing moves go only
+    /// to them. A node that stopped answering a moment ago still counts as up, and handing
+    /// it leadership would stall the partition until the transfer times out.
+    pub fresh: &'a HashSet<u64>,
     /// Whether balancing moves are allowed now: only when no other membership change is under
     /// way anywhere, so decisions taken on the same stale counts cannot pile up.
     pub balance: bool,
@@ -289,15 +293,19 @@ pub fn next_operation(
     // Replica balance: a replica moves from the most loaded node holding one to the least
     // loaded healthy node without one (a learner there first; the excess rule then removes
     // the most loaded voter).
+    // Only a voter the excess rule may remove counts: never the leader's. Counting the
+    // leader's node would keep moving replicas among the others while the leader's node, the
+    // heaviest, never sheds one, and leader balance (which comes after) would never run.
     let heaviest = voters
         .iter()
+        .filter(|r| r.node_id != leader_node)
         .map(|r| count(view.replica_counts, r.node_id))
         .max()
         .unwrap_or(0);
     let lightest = view
         .nodes
         .values()
-        .filter(|n| placeable(n))
+        .filter(|n| placeable(n) && view.fresh.contains(&n.id))
         .filter(|n| partition.replica_on(n.id).is_none())
         .min_by_key(|n| (count(view.replica_counts, n.id), n.id));
     if let Some(node) = lightest {
@@ -317,6 +325,7 @@ pub fn next_operation(
     let lightest = voters
         .iter()
         .filter(|r| r.node_id != leader_node && may_lead(r.node_id))
+        .filter(|r| view.fresh.contains(&r.node_id))
         .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id));
     if let Some(voter) = lightest {
         if led >= count(view.leader_counts, voter.node_id) + BALANCE_MARGIN {
@@ -341,6 +350,7 @@ mod tests {
         settings: Settings,
         counts: HashMap<u64, usize>,
         leaders: HashMap<u64, usize>,
+        fresh: HashSet<u64>,
         balance: bool,
         learner_age: Duration,
         moves: HashMap<u64, Move>,
@@ -368,6 +378,7 @@ mod tests {
                 settings: Settings::default(),
                 counts: HashMap::new(),
                 leaders: HashMap::new(),
+                fresh: (1..=n).collect(),
                 balance: false,
                 learner_age: Duration::ZERO,
                 moves: HashMap::new(),
@@ -381,6 +392,7 @@ mod tests {
                 settings: &self.settings,
                 replica_counts: &self.counts,
                 leader_counts: &self.leaders,
+                fresh: &self.fresh,
                 balance: self.balance,
                 moves: &self.moves,
             };
@@ -696,12 +708,31 @@ mod tests {
         );
         f.leaders = HashMap::from([(1, 2), (2, 1), (3, 1), (4, 1)]);
         assert_eq!(f.decide(&p, &[]), None);
+        // The leader's node is the heaviest only because it leads everything: no replica can
+        // leave it, so leadership moves first.
+        f.counts = HashMap::from([(1, 7), (2, 5), (3, 4), (4, 5)]);
+        f.leaders = HashMap::from([(1, 6), (2, 0), (3, 0), (4, 1)]);
+        assert_eq!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader {
+                partition_id: 2,
+                to_replica_id: 2
+            })
+        );
         // The root group's leadership is not balanced: moving it moves the oracle. (Two new
         // root leaders each counting the other as idle once handed it back and forth.)
         f.leaders = HashMap::from([(1, 3), (2, 0), (3, 0), (4, 1)]);
         let root = partition(ROOT_PARTITION_ID, p.replicas.clone());
         assert_eq!(f.decide(&root, &[]), None);
         assert!(matches!(f.decide(&p, &[]), Some(Operation::TransferLeader { .. })));
+        // Nor to a node that has just gone quiet (a paused process still looks up).
+        f.fresh.remove(&2);
+        assert!(matches!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader { to_replica_id: 3, .. })
+        ));
+        f.fresh.remove(&3);
+        assert_eq!(f.decide(&p, &[]), None);
     }
 
     #[test]

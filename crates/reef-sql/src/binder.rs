@@ -2991,6 +2991,22 @@ impl<'a> Binder<'a> {
                 "INSERT has more target columns than expressions",
             ));
         }
+        // A parameter of unknown type in the SELECT list takes its column's type, as in
+        // PostgreSQL, where INSERT leaves the source's unknown-type outputs unresolved until
+        // it knows the targets.
+        let mut bound = bound;
+        if let Plan::Project { exprs, .. } = &mut bound.plan {
+            for (k, pos) in targets.iter().enumerate() {
+                if let Some(Expr::Param(i, DataType::Unknown)) = exprs.get(k) {
+                    let (i, ty) = (*i, table.columns[*pos].ty);
+                    if self.params[i] == DataType::Unknown {
+                        self.params[i] = ty;
+                    }
+                    exprs[k] = Expr::Param(i, self.params[i]);
+                    bound.scope.columns[k].ty = self.params[i];
+                }
+            }
+        }
         let mut exprs = Vec::new();
         for (pos, col) in table.columns.iter().enumerate() {
             let src = targets
@@ -2999,9 +3015,7 @@ impl<'a> Binder<'a> {
                 .filter(|k| *k < bound.scope.columns.len());
             let x = match src {
                 Some(k) => {
-                    // A bare NULL in the SELECT list takes the column's type, as in
-                    // PostgreSQL, where INSERT leaves the source's unknown-type outputs
-                    // unresolved until it knows the targets.
+                    // A bare NULL in the SELECT list takes the column's type too.
                     let st = match &bound.plan {
                         Plan::Project { exprs, .. }
                             if matches!(exprs.get(k), Some(Expr::Literal(Value::Null))) =>

@@ -154,13 +154,19 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                 }
                 Kind::Split => {
                     let parts = c.admin(&["partitions"])?;
-                    let ids = table_partitions(&parts);
-                    let Some(id) = ids.choose(&mut rng) else {
-                        fault.detail = "split: no table partition".into();
-                        return Ok(());
-                    };
-                    fault.detail = format!("split partition {id}");
-                    c.admin(&["split", "--partition", &id.to_string()]).map(|_| ())
+                    let mut ids = table_partitions(&parts);
+                    ids.shuffle(&mut rng);
+                    // Some partitions hold too little to split (the refusal says so): the
+                    // first that splits counts.
+                    let mut last = Ok(());
+                    for id in ids {
+                        fault.detail = format!("split partition {id}");
+                        last = c.admin(&["split", "--partition", &id.to_string()]).map(|_| ());
+                        if last.is_ok() {
+                            break;
+                        }
+                    }
+                    last
                 }
                 Kind::Transfer => {
                     let parts = c.admin(&["partitions"])?;
