@@ -16,6 +16,7 @@ use crate::cache::{PartitionCache, Route};
 use crate::conn::KvConn;
 use crate::error::{ClientError, Result};
 use crate::root::RootClient;
+use crate::shun::Shunned;
 
 /// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -47,6 +48,20 @@ pub struct Client {
     guesses: std::sync::atomic::AtomicUsize,
     /// The node this client runs in and its `Kv` service, called directly.
     local: Option<(u64, Arc<dyn pb::kv_server::Kv>)>,
+    /// Nodes that just failed to answer.
+    shunned: Shunned<u64>,
+}
+
+/// Whether a gRPC failure says the node could not be reached or did not answer in time (as
+/// opposed to an answer that refused the request).
+pub(crate) fn unreachable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
 }
 
 /// Returns where a request on `partition` for a range ending at `end` (empty: no end) stops:
@@ -87,6 +102,7 @@ impl Client {
             root: None,
             guesses: Default::default(),
             local: None,
+            shunned: Shunned::default(),
         }
     }
 
@@ -203,16 +219,21 @@ impl Client {
     /// the partition is known but its leader is not (the root service learns leaders from
     /// reports, which lag elections), the route names one of its voters in turn: a voter that
     /// does not lead answers with the leader it knows.
+    ///
+    /// A leader that just failed to answer (see [`Shunned`]) is passed over the same way: the
+    /// route names another voter, which knows the new leader once one is elected.
     async fn route(&self, key: &[u8]) -> Result<Route> {
-        if let Some(route) = self.cached_route(key).filter(|r| r.leader.is_some()) {
-            return Ok(route);
-        }
-        match &self.root {
-            Some(root) => self.lookup(root, key, false).await?,
-            None => self.refresh().await?,
-        }
-        let route = self.cached_route(key).ok_or(ClientError::NoLeader)?;
-        if route.leader.is_some() {
+        let route = match self.cached_route(key).filter(|r| r.leader.is_some()) {
+            Some(route) => route,
+            None => {
+                match &self.root {
+                    Some(root) => self.lookup(root, key, false).await?,
+                    None => self.refresh().await?,
+                }
+                self.cached_route(key).ok_or(ClientError::NoLeader)?
+            }
+        };
+        if route.leader.is_some_and(|l| !self.shunned.is_shunned(&l)) {
             return Ok(route);
         }
         let voters: Vec<u64> = route
@@ -228,8 +249,13 @@ impl Client {
         let turn = self
             .guesses
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let guess = match self.shunned.pick(&voters, turn) {
+            Some(voter) => *voter,
+            // Every voter is shunned: the known leader, if any, is the best guess left.
+            None => route.leader.unwrap_or(voters[turn % voters.len()]),
+        };
         Ok(Route {
-            leader: Some(voters[turn % voters.len()]),
+            leader: Some(guess),
             ..route
         })
     }
@@ -243,7 +269,13 @@ impl Client {
             Some(Error::NotLeader(not_leader)) => match &not_leader.leader {
                 Some(leader) if Some(leader.node_id) != route.leader => {
                     cache.set_leader(id, Some(leader.node_id));
-                    Next::Retry
+                    // A hint at a node that just failed is probably stale: wait a little
+                    // before asking around again.
+                    if self.shunned.is_shunned(&leader.node_id) {
+                        Next::Backoff
+                    } else {
+                        Next::Retry
+                    }
                 }
                 // No leader known yet (an election): wait for one.
                 _ => {
@@ -355,6 +387,7 @@ impl Client {
             };
             let next = match answer {
                 Ok(resp) => {
+                    self.shunned.answered(&leader);
                     let resp = resp.into_inner();
                     match partition_error(&resp) {
                         None => return Ok((resp, route.partition)),
@@ -366,6 +399,9 @@ impl Client {
                 }
                 Err(status) => {
                     // The node is down or unreachable: look the leader up again.
+                    if unreachable(&status) {
+                        self.shunned.failed(&leader);
+                    }
                     last = status.to_string();
                     self.drop_channel(leader);
                     self.cache.write().set_leader(route.partition.id, None);

@@ -25,6 +25,7 @@ mod client;
 mod conn;
 mod error;
 mod root;
+mod shun;
 mod txn;
 
 pub use cache::{PartitionCache, Route};

@@ -12,7 +12,9 @@ use reef_rpc::pb::meta_client::MetaClient;
 use crate::conn::MetaConn;
 use tonic::transport::Channel;
 
+use crate::client::unreachable;
 use crate::error::{ClientError, Result};
+use crate::shun::Shunned;
 
 /// The first wait after a retryable failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -31,6 +33,8 @@ pub struct RootClient {
     deadline: Duration,
     /// The address of the node this client runs in and its `Meta` service, called directly.
     local: Option<(String, Arc<dyn pb::meta_server::Meta>)>,
+    /// Addresses that just failed to answer.
+    shunned: Shunned<String>,
 }
 
 impl RootClient {
@@ -44,6 +48,7 @@ impl RootClient {
             channels: Mutex::new(HashMap::new()),
             deadline,
             local: None,
+            shunned: Shunned::default(),
         }
     }
 
@@ -113,7 +118,12 @@ impl RootClient {
                 )));
             }
             // The known leader first, then each candidate in turn.
-            let leader = self.leader.read().clone();
+            // A leader that just failed to answer is passed over while others may answer.
+            let leader = self
+                .leader
+                .read()
+                .clone()
+                .filter(|addr| !self.shunned.is_shunned(addr));
             let addr = match leader {
                 Some(addr) => addr,
                 None => {
@@ -122,7 +132,11 @@ impl RootClient {
                         if addrs.is_empty() {
                             return Err(ClientError::Root("no root address is known".into()));
                         }
-                        let addr = addrs[next_addr % addrs.len()].clone();
+                        let addr = self
+                            .shunned
+                            .pick(&addrs[..], next_addr)
+                            .unwrap_or(&addrs[next_addr % addrs.len()])
+                            .clone();
                         next_addr += 1;
                         (addr, next_addr.is_multiple_of(addrs.len()))
                     };
@@ -139,8 +153,14 @@ impl RootClient {
                 Err(err) => Err(tonic::Status::unavailable(err.to_string())),
             };
             let resp = match answer {
-                Ok(resp) => resp.into_inner(),
+                Ok(resp) => {
+                    self.shunned.answered(&addr);
+                    resp.into_inner()
+                }
                 Err(status) => {
+                    if unreachable(&status) {
+                        self.shunned.failed(&addr);
+                    }
                     last = format!("{addr}: {status}");
                     self.channels.lock().remove(&addr);
                     *self.leader.write() = None;
@@ -157,8 +177,9 @@ impl RootClient {
                     let hinted = hint.leader_addr.clone();
                     self.learn([hinted.clone()]);
                     hints += 1;
-                    // Follow a hint at once, but not around a cycle of stale hints.
-                    if hinted != addr && hints <= 3 {
+                    // Follow a hint at once, but not around a cycle of stale hints, nor to
+                    // an address that just failed (the hint is probably stale).
+                    if hinted != addr && hints <= 3 && !self.shunned.is_shunned(&hinted) {
                         *self.leader.write() = Some(hinted);
                         continue;
                     }

@@ -647,7 +647,12 @@ impl Root {
             replica_counts: &counts,
             leader_counts: &leader_counts,
             fresh: &fresh,
+            // No balancing while a node that is not known dead has gone quiet: the cluster
+            // is riding out a failure, and moving leaders now only adds elections to it.
             balance: state.settled()
+                && liveness
+                    .iter()
+                    .all(|(id, l)| *l == Liveness::Dead || fresh.contains(id))
                 && state
                     .balanced_at
                     .is_none_or(|at| now.duration_since(at) >= self.config.balance_interval),

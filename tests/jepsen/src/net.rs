@@ -37,6 +37,7 @@ impl Namespace {
                     .into(),
             ));
         }
+        remove_orphans();
         let _ = Command::new("ip")
             .args(["netns", "del", name])
             .stderr(Stdio::null())
@@ -69,6 +70,36 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Deletes the namespaces of earlier runs that were killed before they could (`reefj-PID`
+/// with no process PID left), killing the `reef` processes still running in them: nodes
+/// outlive a harness that was killed.
+fn remove_orphans() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("reefj-").and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<libc::pid_t>() {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
             .stderr(Stdio::null())
             .status();
     }

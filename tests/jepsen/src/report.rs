@@ -68,6 +68,10 @@ pub struct Report {
     /// For each kill: the time from the kill until every key in use just before it had
     /// committed a write again.
     pub failover: Spread,
+    /// The same from the start of each pause (SIGSTOP).
+    pub pause_stall: Spread,
+    /// The same from the start of each network partition.
+    pub partition_stall: Spread,
     /// Whether the cluster healed and answered the final reads.
     pub recovered: bool,
     /// What went wrong in recovery, if it did.
@@ -81,11 +85,17 @@ pub struct Report {
 /// How recently before a kill a key must have been written to count as in use then.
 const ACTIVE_BEFORE_KILL_NS: u64 = 2_000_000_000;
 
-/// The failover time of each kill: from the kill until every key that was in use just before
-/// it (an ok write completed in the two seconds before) had an ok write complete after it.
+/// The failover time of each fault of `kind` (for `kill -9`, the failover time proper): from
+/// the fault until every key that was in use just before it (an ok write completed in the two
+/// seconds before) had an ok write complete after it.
 /// Keys that no client happened to write again are left out; with a handful of hot keys and
 /// tens of writes a second, the figure is the longest stall of any key in use.
-pub fn failover_times<V>(history: &History<V>, faults: &[Fault], writes: impl Fn(&V) -> Vec<u64>) -> Vec<u64> {
+pub fn failover_times<V>(
+    history: &History<V>,
+    faults: &[Fault],
+    kind: Kind,
+    writes: impl Fn(&V) -> Vec<u64>,
+) -> Vec<u64> {
     let mut by_key: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for op in history.iter().filter(|op| op.outcome == Outcome::Ok) {
         for key in writes(&op.value) {
@@ -97,7 +107,7 @@ pub fn failover_times<V>(history: &History<V>, faults: &[Fault], writes: impl Fn
     }
     faults
         .iter()
-        .filter(|f| f.kind == Kind::Kill && f.error.is_none())
+        .filter(|f| f.kind == kind && f.error.is_none())
         .filter_map(|f| {
             let kill = f.start_ns;
             by_key
@@ -143,6 +153,15 @@ impl Report {
                 "failover after kill -9 (until every key in use committed again): {} kills, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
                 self.failover.count, self.failover.p50_ms, self.failover.p99_ms, self.failover.max_ms
             );
+        }
+        for (what, spread) in [("a pause", &self.pause_stall), ("a partition", &self.partition_stall)] {
+            if spread.count > 0 {
+                let _ = writeln!(
+                    out,
+                    "writes stalled after {what} (same measure): {} faults, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                    spread.count, spread.p50_ms, spread.p99_ms, spread.max_ms
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -218,12 +237,13 @@ mod tests {
             write(2, 13.0),
             write(3, 20.0),
         ];
-        let times = failover_times(&history, &[kill_at(10.0)], |k| vec![*k]);
+        let times = failover_times(&history, &[kill_at(10.0)], Kind::Kill, |k| vec![*k]);
+        assert!(failover_times(&history, &[kill_at(10.0)], Kind::Pause, |k| vec![*k]).is_empty());
         assert_eq!(times, vec![3_000_000_000]);
         // A kill that failed to happen is not measured.
         let mut failed = kill_at(10.0);
         failed.error = Some("no such process".into());
-        assert!(failover_times(&history, &[failed], |k| vec![*k]).is_empty());
+        assert!(failover_times(&history, &[failed], Kind::Kill, |k| vec![*k]).is_empty());
     }
 
     #[test]

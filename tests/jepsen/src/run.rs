@@ -217,7 +217,9 @@ fn summarize<W: Workload>(
             .map(|op| op.complete_ns.saturating_sub(op.invoke_ns))
             .collect(),
     );
-    let failover = Spread::of(failover_times(history, faults, |v| workload.writes(v)));
+    let stalls = |kind| Spread::of(failover_times(history, faults, kind, |v| workload.writes(v)));
+    let (failover, pause_stall, partition_stall) =
+        (stalls(Kind::Kill), stalls(Kind::Pause), stalls(Kind::Partition));
     let valid = recovery_error.is_none() && anomalies.is_empty();
     Report {
         workload: opts.workload.clone(),
@@ -231,6 +233,8 @@ fn summarize<W: Workload>(
         fault_errors: faults.iter().filter(|f| f.error.is_some()).count(),
         latency,
         failover,
+        pause_stall,
+        partition_stall,
         recovered: recovery_error.is_none(),
         recovery_error,
         anomalies,

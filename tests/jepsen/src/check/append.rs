@@ -292,28 +292,25 @@ pub fn check(history: &History<Txn>) -> Vec<Anomaly> {
     };
     let ww = graph(&[Edge::Ww]);
     let wwr = graph(&[Edge::Ww, Edge::Wr]);
-    let all = graph(&[Edge::Ww, Edge::Wr, Edge::Rw]);
-    // Only edges inside a strongly connected component can close a cycle: most histories
-    // have none, and no path is searched.
-    let component = components(&all);
-    let cyclic =
-        |a: usize, b: usize| component.get(&a).is_some() && component.get(&a) == component.get(&b);
+    // An edge closes a cycle of a graph only inside one of its strongly connected components:
+    // most histories have none, and no path is searched.
+    let ww_components = components(&ww);
+    let wwr_components = components(&wwr);
+    let same = |c: &HashMap<usize, usize>, a: usize, b: usize| {
+        c.get(&a).is_some() && c.get(&a) == c.get(&b)
+    };
     let mut reported = 0;
     // G0, then G1c: a cycle through each edge that closes one.
-    for (kind, g) in [("G0", &ww), ("G1c", &wwr)] {
+    for (kind, g, comps) in [("G0", &ww, &ww_components), ("G1c", &wwr, &wwr_components)] {
         for (&a, outs) in g.iter() {
             for &(b, e) in outs {
-                if !cyclic(a, b) {
+                if !same(comps, a, b) {
                     continue;
                 }
-                if kind == "G1c"
-                    && e == Edge::Ww
-                    && ww.contains_key(&a)
-                    && path(&ww, b, a).is_some()
-                {
+                if kind == "G1c" && e == Edge::Ww && same(&ww_components, a, b) {
                     continue;
                 }
-                if let Some(mut cycle) = path(g, b, a) {
+                if let Some(mut cycle) = path(g, b, a, |_| true) {
                     cycle.insert(0, (a, e));
                     if reported < 8 {
                         anomalies.push(Anomaly::new(kind, describe_cycle(&cycle)));
@@ -323,19 +320,68 @@ pub fn check(history: &History<Txn>) -> Vec<Anomaly> {
             }
         }
     }
-    // G-single: one rw edge closed by ww and wr edges.
+    // G-single: an rw edge a -> b closed by a ww/wr path from b back to a. Such a path climbs
+    // the topological order of the ww/wr graph with its cycles (G1c, reported above)
+    // contracted, so the search from b never needs a node ranked above a, and none at all when
+    // b ranks above a, as it usually does (a read that missed a later write).
+    let rank = ranks(&wwr, &wwr_components);
+    let rank_of = |t: usize| rank.get(&wwr_components.get(&t).copied().unwrap_or(t)).copied().unwrap_or(0);
     for (&(a, b), kinds) in &edges {
-        if kinds.contains(&Edge::Rw) && cyclic(a, b) {
-            if let Some(mut cycle) = path(&wwr, b, a) {
-                cycle.insert(0, (a, Edge::Rw));
-                if reported < 8 {
-                    anomalies.push(Anomaly::new("G-single", describe_cycle(&cycle)));
-                }
-                reported += 1;
+        if !kinds.contains(&Edge::Rw) || rank_of(b) > rank_of(a) {
+            continue;
+        }
+        let limit = rank_of(a);
+        if let Some(mut cycle) = path(&wwr, b, a, |t| rank_of(t) <= limit) {
+            cycle.insert(0, (a, Edge::Rw));
+            if reported < 8 {
+                anomalies.push(Anomaly::new("G-single", describe_cycle(&cycle)));
             }
+            reported += 1;
         }
     }
     anomalies
+}
+
+/// A topological rank of every node of `graph` with each strongly connected component of
+/// `components` contracted to its representative (Kahn's algorithm): an edge between two
+/// contracted nodes always goes from a lower rank to a higher one. Keys are representatives.
+fn ranks(
+    graph: &HashMap<usize, Vec<(usize, Edge)>>,
+    components: &HashMap<usize, usize>,
+) -> HashMap<usize, usize> {
+    let rep = |t: usize| components.get(&t).copied().unwrap_or(t);
+    let mut outs: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut indegree: HashMap<usize, usize> = HashMap::new();
+    for (&a, edges) in graph {
+        indegree.entry(rep(a)).or_insert(0);
+        for &(b, _) in edges {
+            let (ra, rb) = (rep(a), rep(b));
+            indegree.entry(rb).or_insert(0);
+            if ra != rb {
+                outs.entry(ra).or_default().push(rb);
+                *indegree.get_mut(&rb).expect("inserted above") += 1;
+            }
+        }
+    }
+    let mut ready: Vec<usize> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| *n)
+        .collect();
+    ready.sort_unstable();
+    let mut queue = VecDeque::from(ready);
+    let mut rank = HashMap::new();
+    while let Some(n) = queue.pop_front() {
+        rank.insert(n, rank.len());
+        for &m in outs.get(&n).map(Vec::as_slice).unwrap_or_default() {
+            let d = indegree.get_mut(&m).expect("every target has a degree");
+            *d -= 1;
+            if *d == 0 {
+                queue.push_back(m);
+            }
+        }
+    }
+    rank
 }
 
 /// The strongly connected components of `graph` with more than one node (Tarjan's
@@ -409,6 +455,7 @@ fn path(
     graph: &HashMap<usize, Vec<(usize, Edge)>>,
     from: usize,
     to: usize,
+    allowed: impl Fn(usize) -> bool,
 ) -> Option<Vec<(usize, Edge)>> {
     let mut parent: HashMap<usize, (usize, Edge)> = HashMap::new();
     let mut queue = VecDeque::from([from]);
@@ -426,7 +473,7 @@ fn path(
             return Some(steps);
         }
         for &(next, e) in graph.get(&node).map(Vec::as_slice).unwrap_or_default() {
-            if visited.insert(next) {
+            if allowed(next) && visited.insert(next) {
                 parent.insert(next, (node, e));
                 queue.push_back(next);
             }
