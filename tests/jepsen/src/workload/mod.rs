@@ -152,15 +152,24 @@ pub async fn run_clients<W: Workload>(
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(slot as u64 + 1)));
             let mut process = slot as u64;
-            let mut node = slot % urls.len();
+            // Each client has a home node and returns to it on every reconnect, so the
+            // clients stay spread over the nodes: one that drifted for good onto whichever
+            // node answered would leave all of them on one node, stalling together when the
+            // nemesis pauses it.
+            let home = slot % urls.len();
+            let mut attempt = 0usize;
             let mut client: Option<Client> = None;
             while Instant::now() < until {
                 if client.as_ref().is_none_or(|c| c.is_closed()) {
+                    let node = (home + attempt) % urls.len();
                     match tokio::time::timeout(Duration::from_secs(5), connect(&urls[node])).await {
-                        Ok(Ok(c)) => client = Some(c),
+                        Ok(Ok(c)) => {
+                            client = Some(c);
+                            attempt = 0;
+                        }
                         _ => {
-                            // Try another node next time, as a client's pool would.
-                            node = (node + 1) % urls.len();
+                            // Try the next node, as a client's pool would.
+                            attempt += 1;
                             tokio::time::sleep(Duration::from_millis(200)).await;
                             continue;
                         }
