@@ -165,11 +165,7 @@ impl Client {
             .get(&node_id)
             .cloned()
             .ok_or(ClientError::UnknownNode(node_id))?;
-        let ch = reef_rpc::dial::endpoint(addr.clone())
-            .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let ch = crate::conn::lazy_channel(addr)?;
         self.channels.lock().insert(node_id, ch.clone());
         Ok(ch)
     }

@@ -3,11 +3,22 @@
 //! the same handlers).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reef_rpc::pb;
 use reef_rpc::pb::kv_client::KvClient;
 use reef_rpc::pb::meta_client::MetaClient;
 use tonic::transport::Channel;
+
+/// A channel to `uri` (`http://HOST:PORT`) that connects on first use, with the clients'
+/// timeouts: 500 ms to connect, 5 s per request (on top of `reef_rpc::dial`'s settings).
+pub(crate) fn lazy_channel(uri: String) -> crate::error::Result<Channel> {
+    Ok(reef_rpc::dial::endpoint(uri.clone())
+        .map_err(|e| crate::error::ClientError::Transport(format!("{uri}: {e}")))?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy())
+}
 
 /// A node's `Kv` service.
 #[derive(Clone)]

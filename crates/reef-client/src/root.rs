@@ -86,11 +86,7 @@ impl RootClient {
         if let Some(ch) = self.channels.lock().get(addr) {
             return Ok(ch.clone());
         }
-        let ch = reef_rpc::dial::endpoint(format!("http://{addr}"))
-            .map_err(|e| ClientError::Transport(format!("{addr}: {e}")))?
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let ch = crate::conn::lazy_channel(format!("http://{addr}"))?;
         self.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
     }

@@ -2962,7 +2962,6 @@ impl<'a> Binder<'a> {
             }
             v
         };
-        let target_types: Vec<DataType> = targets.iter().map(|p| table.columns[*p].ty).collect();
         let source = match &ins.source {
             Some(q) => q,
             None => return self.bind_default_values(&table, ins.returning.as_ref()),
@@ -2991,19 +2990,25 @@ impl<'a> Binder<'a> {
                 "INSERT has more target columns than expressions",
             ));
         }
-        // A parameter of unknown type in the SELECT list takes its column's type, as in
-        // PostgreSQL, where INSERT leaves the source's unknown-type outputs unresolved until
-        // it knows the targets.
+        // Unknown-type outputs of the SELECT list take their columns' types, as in PostgreSQL,
+        // where INSERT leaves them unresolved until it knows the targets: a parameter is
+        // typed as its column, and a bare NULL converts to it.
         let mut bound = bound;
         if let Plan::Project { exprs, .. } = &mut bound.plan {
             for (k, pos) in targets.iter().enumerate() {
-                if let Some(Expr::Param(i, DataType::Unknown)) = exprs.get(k) {
-                    let (i, ty) = (*i, table.columns[*pos].ty);
-                    if self.params[i] == DataType::Unknown {
-                        self.params[i] = ty;
+                match exprs.get(k) {
+                    Some(Expr::Param(i, DataType::Unknown)) => {
+                        let (i, ty) = (*i, table.columns[*pos].ty);
+                        if self.params[i] == DataType::Unknown {
+                            self.params[i] = ty;
+                        }
+                        exprs[k] = Expr::Param(i, self.params[i]);
+                        bound.scope.columns[k].ty = self.params[i];
                     }
-                    exprs[k] = Expr::Param(i, self.params[i]);
-                    bound.scope.columns[k].ty = self.params[i];
+                    Some(Expr::Literal(Value::Null)) => {
+                        bound.scope.columns[k].ty = DataType::Unknown;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -3015,22 +3020,13 @@ impl<'a> Binder<'a> {
                 .filter(|k| *k < bound.scope.columns.len());
             let x = match src {
                 Some(k) => {
-                    // A bare NULL in the SELECT list takes the column's type too.
-                    let st = match &bound.plan {
-                        Plan::Project { exprs, .. }
-                            if matches!(exprs.get(k), Some(Expr::Literal(Value::Null))) =>
-                        {
-                            DataType::Unknown
-                        }
-                        _ => bound.scope.columns[k].ty,
-                    };
+                    let st = bound.scope.columns[k].ty;
                     self.assign_expr(Expr::Column(k), st, col.ty, &col.name)?
                 }
                 None => self.default_expr(&table, pos)?,
             };
             exprs.push(x);
         }
-        let _ = target_types;
         let input = Plan::Project {
             input: Box::new(bound.plan),
             exprs,

@@ -188,6 +188,14 @@ impl Cluster {
         }
     }
 
+    /// Kills node `i` and starts it again with its wall clock `skew_s` seconds off (0: the
+    /// true time).
+    pub fn restart_with_skew(&mut self, i: usize, skew_s: i64) -> Result<()> {
+        self.kill(i)?;
+        self.nodes[i].skew_s = skew_s;
+        self.start(i)
+    }
+
     /// Whether node `i` runs (it may be paused).
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i].child.is_some()

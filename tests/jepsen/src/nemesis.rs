@@ -148,9 +148,7 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                     let secs = *[-30i64, -5, -1, 1, 5, 30].choose(&mut rng).expect("offsets");
                     fault.detail = format!("node {} restarted with its clock {secs:+} s", node + 1);
                     fault.nodes = vec![node + 1];
-                    c.kill(node)?;
-                    c.nodes[node].skew_s = secs;
-                    c.start(node)
+                    c.restart_with_skew(node, secs)
                 }
                 Kind::Split => {
                     let parts = c.admin(&["partitions"])?;
@@ -193,11 +191,7 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                     Kind::Kill => c.start(node),
                     Kind::Pause => c.pause(node, false),
                     Kind::Partition => net::cut(&[]),
-                    Kind::Skew => {
-                        c.kill(node)?;
-                        c.nodes[node].skew_s = 0;
-                        c.start(node)
-                    }
+                    Kind::Skew => c.restart_with_skew(node, 0),
                     _ => Ok(()),
                 }
             })();
@@ -223,8 +217,7 @@ pub fn heal_all(cluster: &mut Cluster) -> Result<()> {
             cluster.pause(i, false)?;
         }
         if cluster.nodes[i].skew_s != 0 {
-            cluster.kill(i)?;
-            cluster.nodes[i].skew_s = 0;
+            cluster.restart_with_skew(i, 0)?;
         }
         if !cluster.is_running(i) {
             cluster.start(i)?;
@@ -279,7 +272,7 @@ fn partition(rng: &mut StdRng, count: usize) -> (String, Vec<(std::net::Ipv4Addr
 }
 
 /// The ids of partitions holding SQL data (every one but the root service's own).
-fn table_partitions(parts: &serde_json::Value) -> Vec<u64> {
+pub fn table_partitions(parts: &serde_json::Value) -> Vec<u64> {
     parts
         .as_array()
         .map(|ps| {

@@ -112,13 +112,10 @@ pub fn failover_times<V>(
             let kill = f.start_ns;
             by_key
                 .values()
-                .filter(|times| {
-                    let i = times.partition_point(|&t| t < kill);
-                    i > 0 && times[i - 1] + ACTIVE_BEFORE_KILL_NS >= kill
-                })
                 .filter_map(|times| {
                     let i = times.partition_point(|&t| t < kill);
-                    times.get(i).map(|&t| t - kill)
+                    let in_use = i > 0 && times[i - 1] + ACTIVE_BEFORE_KILL_NS >= kill;
+                    times.get(i).filter(|_| in_use).map(|&t| t - kill)
                 })
                 .max()
         })

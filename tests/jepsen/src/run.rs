@@ -101,12 +101,8 @@ fn go<W: Workload>(workload: W, opts: &Options) -> Result<Report> {
         let c = c.lock().expect("cluster lock");
         for _ in 0..2 {
             if let Ok(parts) = c.admin(&["partitions"]) {
-                for p in parts.as_array().into_iter().flatten() {
-                    if p["start"] != "start" {
-                        if let Some(id) = p["id"].as_u64() {
-                            let _ = c.admin(&["split", "--partition", &id.to_string()]);
-                        }
-                    }
+                for id in nemesis::table_partitions(&parts) {
+                    let _ = c.admin(&["split", "--partition", &id.to_string()]);
                 }
             }
         }

@@ -237,7 +237,7 @@ pub fn tally<V>(history: &History<V>) -> (usize, usize, usize) {
     (count(Outcome::Ok), count(Outcome::Fail), count(Outcome::Info))
 }
 
-/// Marks `n` of `unique`'s values as used and returns the first.
+/// Takes the next value of `unique`, one no other operation of the run gets.
 pub fn take_unique(unique: &AtomicU64) -> u64 {
     unique.fetch_add(1, Ordering::Relaxed)
 }
