@@ -416,6 +416,9 @@ impl TestServer {
             if elapsed >= CONNECT_PROBE_AFTER
                 && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
             {
+                // The server prints its ready line right after it binds: a connect can beat
+                // the line through the log thread, so give the line a moment to arrive.
+                self.ready_line = ready_rx.recv_timeout(Duration::from_secs(2)).ok();
                 return Ok(());
             }
             if elapsed >= self.start_timeout {
