@@ -4,6 +4,9 @@
 //! against a scripted engine; the only production implementation is `reef_sql`'s
 //! `Database`/`Session`, which the public [`crate::serve`] uses.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use reef_sql::{Column, DataType, ExecResult, Result, TxnStatus, Value};
 
 /// A statement prepared by the extended protocol's Parse.
@@ -38,6 +41,16 @@ pub(crate) trait SqlSession: Send + 'static {
     ) -> Result<Described<Self::Statement>>;
     /// Runs a prepared statement with bound parameters.
     fn execute_prepared(&mut self, stmt: &Self::Statement, params: &[Value]) -> Result<ExecResult>;
+    /// Runs the statements of a simple query that followed a COPY FROM STDIN.
+    fn resume(&mut self) -> Vec<Result<ExecResult>>;
+    /// Takes a CopyData message's bytes during COPY FROM STDIN.
+    fn copy_data(&mut self, data: &[u8]) -> Result<()>;
+    /// Ends COPY FROM STDIN (CopyDone).
+    fn copy_done(&mut self) -> Result<ExecResult>;
+    /// Abandons COPY FROM STDIN (CopyFail, or a protocol error); returns the error to report.
+    fn copy_fail(&mut self, message: &str) -> reef_sql::SqlError;
+    /// The flag a CancelRequest for this session raises.
+    fn cancel_flag(&self) -> Arc<AtomicBool>;
     /// The status for ReadyForQuery.
     fn txn_status(&self) -> TxnStatus;
     /// Ends an implicit transaction at Sync.
@@ -76,6 +89,26 @@ impl SqlSession for reef_sql::Session {
 
     fn execute_prepared(&mut self, stmt: &Self::Statement, params: &[Value]) -> Result<ExecResult> {
         reef_sql::Session::execute_prepared(self, stmt, params)
+    }
+
+    fn resume(&mut self) -> Vec<Result<ExecResult>> {
+        reef_sql::Session::resume(self)
+    }
+
+    fn copy_data(&mut self, data: &[u8]) -> Result<()> {
+        reef_sql::Session::copy_data(self, data)
+    }
+
+    fn copy_done(&mut self) -> Result<ExecResult> {
+        reef_sql::Session::copy_done(self)
+    }
+
+    fn copy_fail(&mut self, message: &str) -> reef_sql::SqlError {
+        reef_sql::Session::copy_fail(self, message)
+    }
+
+    fn cancel_flag(&self) -> Arc<AtomicBool> {
+        reef_sql::Session::cancel_flag(self)
     }
 
     fn txn_status(&self) -> TxnStatus {

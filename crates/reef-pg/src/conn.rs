@@ -7,10 +7,11 @@
 //! handle to it; only this task ever uses it, so the lock is never contended.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+use pgwire::messages::copy::{CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{
     DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
 };
@@ -25,6 +26,7 @@ use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
 };
 use pgwire::messages::Message;
+use reef_sql::copy::CopyTransfer;
 use reef_sql::{sqlstate, Column, DataType, ExecResult, SqlError, TxnStatus, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -52,6 +54,8 @@ const TEXT_OID: u32 = 25;
 const TOO_MANY_CONNECTIONS: &str = "53300";
 /// SQLSTATE: a portal with that name already exists.
 const DUPLICATE_CURSOR: &str = "42P03";
+/// COPY FROM STDIN data is handed to the session in batches of about this many bytes.
+const COPY_BATCH_BYTES: usize = 1 << 20;
 
 /// State shared by all connections of one server.
 pub(crate) struct Shared<D> {
@@ -63,6 +67,22 @@ pub(crate) struct Shared<D> {
     pub next_pid: AtomicI32,
     /// Connections that hold a session.
     pub active: Arc<AtomicUsize>,
+    /// Sessions by backend process ID: their secret key and cancel flag, for CancelRequest.
+    pub backends: Arc<Mutex<HashMap<i32, (i32, Arc<AtomicBool>)>>>,
+}
+
+/// Removes a session from the cancel registry when its connection ends.
+struct Registered {
+    backends: Arc<Mutex<HashMap<i32, (i32, Arc<AtomicBool>)>>>,
+    pid: i32,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.backends.lock() {
+            b.remove(&self.pid);
+        }
+    }
 }
 
 /// Releases a connection slot when dropped.
@@ -129,6 +149,7 @@ pub(crate) async fn run<D: SqlDatabase>(
         reported: Vec::new(),
         row_buf: BytesMut::new(),
         encoder: RowEncoder::default(),
+        registered: None,
     };
     let result = match conn.startup(&shared).await {
         Ok(true) => conn.serve(&mut stop).await,
@@ -163,6 +184,27 @@ struct Conn<S: SqlSession> {
     reported: Vec<(String, String)>,
     row_buf: BytesMut,
     encoder: RowEncoder,
+    /// The session's entry in the cancel registry.
+    registered: Option<Registered>,
+}
+
+/// A frontend message's name, for errors.
+fn frontend_name(msg: &Frontend) -> &'static str {
+    match msg {
+        Frontend::Query(_) => "Query",
+        Frontend::Parse { .. } => "Parse",
+        Frontend::Bind { .. } => "Bind",
+        Frontend::Describe { .. } => "Describe",
+        Frontend::Execute { .. } => "Execute",
+        Frontend::Close { .. } => "Close",
+        Frontend::Sync => "Sync",
+        Frontend::Flush => "Flush",
+        Frontend::Terminate => "Terminate",
+        Frontend::CopyData(_) => "CopyData",
+        Frontend::CopyDone => "CopyDone",
+        Frontend::CopyFail(_) => "CopyFail",
+        Frontend::Invalid { .. } => "an invalid message",
+    }
 }
 
 fn txn_indicator(status: TxnStatus) -> TransactionStatus {
@@ -436,10 +478,22 @@ impl<S: SqlSession> Conn<S> {
                 Some(StartupPacket::Ssl | StartupPacket::GssEnc) => {
                     return Err(PgError::protocol("duplicate encryption request"));
                 }
-                Some(StartupPacket::Cancel { pid, .. }) => {
-                    // Query cancellation is not implemented yet; the request is accepted and
-                    // ignored, as PostgreSQL does for requests that match no backend.
-                    tracing::debug!(pid, "ignoring cancel request");
+                Some(StartupPacket::Cancel { pid, key }) => {
+                    // The running statement of the session with this process ID and secret key
+                    // stops with SQLSTATE 57014. A request that matches no session is ignored,
+                    // as in PostgreSQL; the requester gets no answer either way.
+                    let flag = shared.backends.lock().ok().and_then(|b| {
+                        b.get(&pid)
+                            .filter(|(secret, _)| key.as_ref() == secret.to_be_bytes())
+                            .map(|(_, flag)| flag.clone())
+                    });
+                    match flag {
+                        Some(flag) => {
+                            tracing::debug!(pid, "cancel request");
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                        None => tracing::debug!(pid, "cancel request for no session"),
+                    }
                     return Ok(false);
                 }
                 Some(StartupPacket::Startup {
@@ -489,12 +543,13 @@ impl<S: SqlSession> Conn<S> {
             db.session(&user, &database).map(|s| {
                 let params = s.parameter_status();
                 let status = s.txn_status();
-                (s, params, status)
+                let cancel = s.cancel_flag();
+                (s, params, status, cancel)
             })
         })
         .await
         .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?;
-        let (session, params, status) = opened.map_err(PgError::Rejected)?;
+        let (session, params, status, cancel) = opened.map_err(PgError::Rejected)?;
         self.session = Some(Arc::new(Mutex::new(session)));
         self.slot = Some(slot);
 
@@ -504,7 +559,15 @@ impl<S: SqlSession> Conn<S> {
         }
         self.reported = params;
         let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        self.put(&BackendKeyData::new(pid, SecretKey::I32(rand::random())))?;
+        let secret: i32 = rand::random();
+        if let Ok(mut b) = shared.backends.lock() {
+            b.insert(pid, (secret, cancel));
+        }
+        self.registered = Some(Registered {
+            backends: shared.backends.clone(),
+            pid,
+        });
+        self.put(&BackendKeyData::new(pid, SecretKey::I32(secret)))?;
         self.put(&ReadyForQuery::new(txn_indicator(status)))?;
         self.flush().await?;
         Ok(true)
@@ -532,7 +595,8 @@ impl<S: SqlSession> Conn<S> {
                 Frontend::Sync => self.sync().await?,
                 _ if self.skip_until_sync => {}
                 Frontend::Flush => self.flush().await?,
-                Frontend::CopyIgnored => {}
+                // Outside COPY FROM STDIN, copy messages are dropped, as the protocol requires.
+                Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {}
                 Frontend::Query(sql) => self.simple_query(sql).await?,
                 Frontend::Invalid { extended, error } => {
                     self.put_error("ERROR", &error)?;
@@ -593,7 +657,7 @@ impl<S: SqlSession> Conn<S> {
         // A simple Query destroys the unnamed statement and portal.
         self.statements.remove("");
         self.portals.remove("");
-        let (results, status, params) = self
+        let (mut results, mut status, mut params) = self
             .blocking(move |s| {
                 let results = s.execute_simple(&sql);
                 let dirty = results
@@ -605,25 +669,56 @@ impl<S: SqlSession> Conn<S> {
         if results.is_empty() {
             self.put(&EmptyQueryResponse::new())?;
         }
-        for result in results {
-            let sent = match result {
-                Ok(result) => self.send_simple_result(result).await,
-                Err(e) => Err(PgError::Sql(e)),
-            };
-            match sent {
-                Ok(()) => {}
-                Err(PgError::Sql(e)) => {
-                    self.put_error("ERROR", &e)?;
-                    break;
+        // A COPY FROM STDIN ends the results; once the client's rows are in, the statements
+        // after it run.
+        loop {
+            let mut copy_in = None;
+            for result in results {
+                let sent = match result {
+                    Ok(ExecResult {
+                        copy: Some(CopyTransfer::In { columns }),
+                        ..
+                    }) => {
+                        copy_in = Some(columns);
+                        Ok(())
+                    }
+                    Ok(result) => self.send_result(result).await,
+                    Err(e) => Err(PgError::Sql(e)),
+                };
+                match sent {
+                    Ok(()) => {}
+                    Err(PgError::Sql(e)) => {
+                        self.put_error("ERROR", &e)?;
+                        break;
+                    }
+                    Err(fatal) => return Err(fatal),
                 }
-                Err(fatal) => return Err(fatal),
             }
+            let Some(columns) = copy_in else { break };
+            match self.copy_in(columns).await? {
+                Ok(done) => self.put(&CommandComplete::new(done.tag))?,
+                Err(e) => self.put_error("ERROR", &e)?,
+            }
+            (results, status, params) = self
+                .blocking(|s| {
+                    let results = s.resume();
+                    (results, s.txn_status(), Some(s.parameter_status()))
+                })
+                .await?;
         }
         self.ready_for_query(status, params).await
     }
 
-    async fn send_simple_result(&mut self, result: ExecResult) -> Result<(), PgError> {
-        if let Some(columns) = &result.columns {
+    /// Sends a statement's rows (or COPY TO's data) and its CommandComplete.
+    async fn send_result(&mut self, result: ExecResult) -> Result<(), PgError> {
+        if let Some(CopyTransfer::Out {
+            columns,
+            data,
+            ends,
+        }) = &result.copy
+        {
+            self.copy_out(*columns, data, ends).await?;
+        } else if let Some(columns) = &result.columns {
             self.put(&row_description(columns, &[]))?;
             for row in &result.rows {
                 self.put_row(row, columns, &[])?;
@@ -631,6 +726,75 @@ impl<S: SqlSession> Conn<S> {
             }
         }
         self.put(&CommandComplete::new(result.tag))
+    }
+
+    /// Sends COPY TO STDOUT's rows: CopyOutResponse, one CopyData per row, CopyDone.
+    async fn copy_out(
+        &mut self,
+        columns: usize,
+        data: &[u8],
+        ends: &[usize],
+    ) -> Result<(), PgError> {
+        self.put(&CopyOutResponse::new(0, columns as i16, vec![0; columns]))?;
+        let mut start = 0;
+        for &end in ends {
+            let row = &data[start..end];
+            self.wbuf.put_u8(b'd');
+            self.wbuf.put_i32(4 + row.len() as i32);
+            self.wbuf.put_slice(row);
+            start = end;
+            self.maybe_flush().await?;
+        }
+        self.put(&CopyDone::new())
+    }
+
+    /// Carries out COPY FROM STDIN: CopyInResponse, then CopyData until CopyDone or CopyFail.
+    /// Returns the COPY's result, or its error (the COPY is then over and none of its rows
+    /// stay). Data is handed to the session in batches, not one hop per message.
+    async fn copy_in(&mut self, columns: usize) -> Result<Result<ExecResult, SqlError>, PgError> {
+        self.put(&CopyInResponse::new(0, columns as i16, vec![0; columns]))?;
+        self.flush().await?;
+        let mut batch = BytesMut::new();
+        loop {
+            let msg = match self.read_message().await? {
+                Some(msg) => msg,
+                None => return Err(PgError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            };
+            match msg {
+                Frontend::CopyData(data) => {
+                    batch.extend_from_slice(&data);
+                    if batch.len() >= COPY_BATCH_BYTES {
+                        let data = std::mem::take(&mut batch).freeze();
+                        if let Err(e) = self.blocking(move |s| s.copy_data(&data)).await? {
+                            return Ok(Err(e));
+                        }
+                    }
+                }
+                Frontend::CopyDone => {
+                    let data = batch.freeze();
+                    return self
+                        .blocking(move |s| s.copy_data(&data).and_then(|()| s.copy_done()))
+                        .await;
+                }
+                Frontend::CopyFail(message) => {
+                    return Ok(Err(self.blocking(move |s| s.copy_fail(&message)).await?));
+                }
+                // Flush and Sync are ignored during copy-in.
+                Frontend::Flush | Frontend::Sync => {}
+                Frontend::Terminate => {
+                    return Err(PgError::Io(std::io::ErrorKind::UnexpectedEof.into()))
+                }
+                other => {
+                    let message = format!(
+                        "unexpected message during COPY from stdin: {}",
+                        frontend_name(&other)
+                    );
+                    let mut e = self.blocking(move |s| s.copy_fail(&message)).await?;
+                    e.code = sqlstate::PROTOCOL_VIOLATION;
+                    return Ok(Err(e));
+                }
+            }
+        }
     }
 
     /// Encodes one DataRow, reusing the row buffer.
@@ -900,6 +1064,23 @@ impl<S: SqlSession> Conn<S> {
                     .await??;
                 if may_change_settings(&result.tag) {
                     self.settings_dirty = true;
+                }
+                let tag = match result.copy {
+                    Some(CopyTransfer::In { columns }) => Some(self.copy_in(columns).await??.tag),
+                    Some(CopyTransfer::Out {
+                        columns,
+                        ref data,
+                        ref ends,
+                    }) => {
+                        self.copy_out(columns, data, ends).await?;
+                        Some(result.tag.clone())
+                    }
+                    None => None,
+                };
+                if let Some(tag) = tag {
+                    self.put(&CommandComplete::new(tag.clone()))?;
+                    portal.state = PortalState::Done { tag };
+                    return Ok(());
                 }
                 match result.columns {
                     Some(columns) => {

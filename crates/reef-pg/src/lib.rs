@@ -101,6 +101,7 @@ pub(crate) async fn serve_with<D: SqlDatabase>(
         config,
         next_pid: AtomicI32::new(1),
         active: Arc::new(AtomicUsize::new(0)),
+        backends: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();

@@ -76,8 +76,12 @@ pub(crate) enum Frontend {
     Flush,
     /// Terminate.
     Terminate,
-    /// CopyData, CopyDone or CopyFail outside COPY; ignored as the protocol requires.
-    CopyIgnored,
+    /// CopyData: rows of a COPY FROM STDIN.
+    CopyData(Bytes),
+    /// CopyDone: the end of a COPY FROM STDIN's rows.
+    CopyDone,
+    /// CopyFail: the client abandons a COPY FROM STDIN, with its reason.
+    CopyFail(String),
     /// A well-framed message that could not be decoded or is not supported. `extended` tells
     /// whether it belongs to the extended-query protocol (then messages are skipped until Sync).
     Invalid { extended: bool, error: SqlError },
@@ -294,7 +298,9 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
         b'S' => Frontend::Sync,
         b'H' => Frontend::Flush,
         b'X' => Frontend::Terminate,
-        b'd' | b'c' | b'f' => return Ok(Frontend::CopyIgnored),
+        b'd' => return Ok(Frontend::CopyData(b.buf.split_off(0))),
+        b'c' => Frontend::CopyDone,
+        b'f' => Frontend::CopyFail(b.cstr()?),
         b'F' => {
             return Err(SqlError::unsupported(
                 "the function call protocol is not supported",

@@ -38,6 +38,7 @@ struct FakeSession {
     dropped: Arc<AtomicUsize>,
     status: TxnStatus,
     app: String,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for FakeSession {
@@ -72,6 +73,7 @@ impl SqlDatabase for FakeDb {
             dropped: self.dropped.clone(),
             status: TxnStatus::Idle,
             app: String::new(),
+            cancel: Default::default(),
         })
     }
 }
@@ -82,6 +84,7 @@ impl FakeSession {
         let words: Vec<&str> = lower.split_whitespace().collect();
         let done = |tag: &str| {
             Ok(ExecResult {
+                copy: None,
                 tag: tag.into(),
                 columns: None,
                 rows: vec![],
@@ -111,6 +114,7 @@ impl FakeSession {
                     .parse()
                     .map_err(|_| SqlError::new(sqlstate::SYNTAX_ERROR, "bad count"))?;
                 Ok(ExecResult {
+                    copy: None,
                     tag: format!("SELECT {n}"),
                     columns: Some(vec![col("n", DataType::Int32)]),
                     rows: (1..=n).map(|i| vec![Value::Int32(i)]).collect(),
@@ -199,6 +203,7 @@ impl SqlSession for FakeSession {
     fn execute_prepared(&mut self, stmt: &FakeStmt, params: &[Value]) -> Result<ExecResult> {
         match stmt.command.as_str() {
             "echo" => Ok(ExecResult {
+                copy: None,
                 tag: "SELECT 1".into(),
                 columns: stmt.columns.clone(),
                 rows: vec![params.to_vec()],
@@ -206,6 +211,26 @@ impl SqlSession for FakeSession {
             "fail_exec" => Err(SqlError::unsupported("fails at execute")),
             other => self.run(other),
         }
+    }
+
+    fn resume(&mut self) -> Vec<Result<ExecResult>> {
+        Vec::new()
+    }
+
+    fn copy_data(&mut self, _data: &[u8]) -> Result<()> {
+        Err(SqlError::unsupported("the fake engine has no COPY"))
+    }
+
+    fn copy_done(&mut self) -> Result<ExecResult> {
+        Err(SqlError::unsupported("the fake engine has no COPY"))
+    }
+
+    fn copy_fail(&mut self, message: &str) -> SqlError {
+        SqlError::new(sqlstate::QUERY_CANCELED, message)
+    }
+
+    fn cancel_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.cancel.clone()
     }
 
     fn txn_status(&self) -> TxnStatus {

@@ -209,6 +209,198 @@ async fn insert_select_parameters_take_the_column_types() {
         .unwrap();
     assert_eq!(
         statement.params(),
-        &[tokio_postgres::types::Type::INT4, tokio_postgres::types::Type::INT8]
+        &[
+            tokio_postgres::types::Type::INT4,
+            tokio_postgres::types::Type::INT8
+        ]
     );
+}
+
+/// Sends `chunks` through COPY FROM STDIN and returns the row count the server reports.
+async fn copy_in(
+    client: &Client,
+    sql: &str,
+    chunks: &[&[u8]],
+) -> Result<u64, tokio_postgres::Error> {
+    use futures::SinkExt;
+    let sink = client.copy_in::<_, bytes::Bytes>(sql).await?;
+    futures::pin_mut!(sink);
+    for c in chunks {
+        sink.send(bytes::Bytes::copy_from_slice(c)).await?;
+    }
+    sink.finish().await
+}
+
+/// Reads all of COPY TO STDOUT's data.
+async fn copy_out(client: &Client, sql: &str) -> String {
+    use futures::TryStreamExt;
+    let stream = client.copy_out(sql).await.unwrap();
+    let parts: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    String::from_utf8(parts.concat()).unwrap()
+}
+
+async fn count(client: &Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn copy_moves_rows_in_text_and_csv_atomically() {
+    let server = start().await;
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE t (id INT PRIMARY KEY, name TEXT, score FLOAT8, note TEXT DEFAULT 'none')")
+        .await
+        .unwrap();
+    // Rows split across messages at awkward places, with escapes and NULLs.
+    let n = copy_in(
+        &client,
+        "COPY t (id, name, score) FROM STDIN",
+        &[
+            b"1\tal",
+            b"ice\t1.5\n2\t\\N\t",
+            b"2\n3\ttab\\there\\\\\t3\n",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        copy_out(&client, "COPY t TO STDOUT").await,
+        "1\talice\t1.5\tnone\n2\t\\N\t2\tnone\n3\ttab\\there\\\\\t3\tnone\n"
+    );
+    let n = copy_in(
+        &client,
+        "COPY t FROM STDIN WITH (FORMAT csv, HEADER true)",
+        &[b"id,name,score,note\n4,\"a,\"\"b\"\"\nc\",4,\n5,,5,x\n"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        copy_out(&client, "COPY (SELECT id, name, note FROM t WHERE id >= 4 ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)").await,
+        "id,name,note\n4,\"a,\"\"b\"\"\nc\",\n5,,x\n"
+    );
+
+    // A bad value fails the whole COPY with the value's SQLSTATE: no row of it stays.
+    let err = copy_in(
+        &client,
+        "COPY t (id, name) FROM STDIN",
+        &[b"6\tok\n7\tok\nx\tbad\n"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "22P02", "{err:?}");
+    let err = copy_in(
+        &client,
+        "COPY t (id, name) FROM STDIN",
+        &[b"8\tok\textra\n"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "22P04", "{err:?}");
+    // A duplicate key, found in a later batch than its first copy.
+    let mut rows = String::new();
+    for i in 100..1200 {
+        rows.push_str(&format!("{i}\tn\n"));
+    }
+    rows.push_str("100\tdup\n");
+    let err = copy_in(&client, "COPY t (id, name) FROM STDIN", &[rows.as_bytes()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "23505", "{err:?}");
+    assert_eq!(count(&client, "t").await, 5);
+
+    // Inside a transaction block, COPY's rows go with the block.
+    client.batch_execute("BEGIN").await.unwrap();
+    copy_in(&client, "COPY t (id) FROM STDIN", &[b"9\n10\n"])
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "t").await, 7);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(count(&client, "t").await, 5);
+
+    // The client abandoning a COPY (CopyFail) keeps none of it, and the session goes on.
+    {
+        use futures::SinkExt;
+        let sink = client
+            .copy_in::<_, bytes::Bytes>("COPY t (id) FROM STDIN")
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from_static(b"11\n")).await.unwrap();
+        // Dropping the sink unfinished sends CopyFail.
+    }
+    assert_eq!(count(&client, "t").await, 5);
+
+    // Files on the server are refused with a hint.
+    let err = client
+        .batch_execute("COPY t FROM '/etc/passwd'")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "0A000");
+    // pgbench's form of the options.
+    copy_in(
+        &client,
+        "copy t (id) from stdin with (freeze on)",
+        &[b"12\n"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&client, "t").await, 6);
+}
+
+#[tokio::test]
+async fn cancel_request_and_statement_timeout_stop_statements() {
+    let server = start().await;
+    let client = connect(&server).await;
+    let token = client.cancel_token();
+    let sleeper = tokio::spawn(async move {
+        let r = client.simple_query("SELECT pg_sleep(60)").await;
+        (client, r)
+    });
+    // The cancel may race the query's start; send it until the query ends.
+    let (client, result) = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        token.cancel_query(NoTls).await.unwrap();
+        if sleeper.is_finished() {
+            break sleeper.await.unwrap();
+        }
+    };
+    let err = result.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "57014");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("user request"), "{message}");
+    // The session goes on; the cancel does not stick to the next statement.
+    assert_eq!(count(&client, "generate_series(1, 3) AS g").await, 3);
+
+    client
+        .batch_execute("SET statement_timeout = '250ms'")
+        .await
+        .unwrap();
+    let show = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap();
+    assert_eq!(show.get::<_, String>(0), "250ms");
+    let err = client
+        .query("SELECT count(*) FROM generate_series(1, 1000000000)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "57014");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("statement timeout"), "{message}");
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    client.query("SELECT pg_sleep(0.3)", &[]).await.unwrap();
+    let err = client
+        .batch_execute("SET statement_timeout = 'soon'")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "22023");
 }

@@ -724,12 +724,18 @@ mod tests {
         f.leaders = HashMap::from([(1, 3), (2, 0), (3, 0), (4, 1)]);
         let root = partition(ROOT_PARTITION_ID, p.replicas.clone());
         assert_eq!(f.decide(&root, &[]), None);
-        assert!(matches!(f.decide(&p, &[]), Some(Operation::TransferLeader { .. })));
+        assert!(matches!(
+            f.decide(&p, &[]),
+            Some(Operation::TransferLeader { .. })
+        ));
         // Nor to a node that has just gone quiet (a paused process still looks up).
         f.fresh.remove(&2);
         assert!(matches!(
             f.decide(&p, &[]),
-            Some(Operation::TransferLeader { to_replica_id: 3, .. })
+            Some(Operation::TransferLeader {
+                to_replica_id: 3,
+                ..
+            })
         ));
         f.fresh.remove(&3);
         assert_eq!(f.decide(&p, &[]), None);

@@ -2682,6 +2682,18 @@ impl<'a> Binder<'a> {
                 Ok((Expr::Session(f, rest), DataType::Int64))
             }
             "lastval" => Ok((Expr::Session(SessionFunc::Lastval, vec![]), DataType::Int64)),
+            "pg_sleep" => {
+                let mut bound = bound;
+                if bound.len() != 1 {
+                    return Err(err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        "function pg_sleep takes one argument (seconds)",
+                    ));
+                }
+                let (x, t) = bound.pop().unwrap();
+                let x = self.coerce(x, t, DataType::Float64, "pg_sleep")?;
+                Ok((Expr::Session(SessionFunc::Sleep, vec![x]), DataType::Text))
+            }
             "current_setting" => {
                 let xs = bound.into_iter().map(|(x, _)| x).collect();
                 Ok((

@@ -25,6 +25,7 @@ use crate::types::{DataType, Value};
 
 fn tag(t: &str) -> Result<ExecResult> {
     Ok(ExecResult {
+        copy: None,
         tag: t.into(),
         columns: None,
         rows: vec![],
@@ -467,6 +468,7 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
                 .put(row_key(&table_arc, &row), row_value(&table_arc, &row));
         }
         return Ok(ExecResult {
+            copy: None,
             tag: format!("SELECT {n}"),
             columns: None,
             rows: vec![],

@@ -63,6 +63,8 @@ pub mod sqlstate {
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";

@@ -9,8 +9,9 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use reef_txn::Transaction;
@@ -65,6 +66,58 @@ impl MemTracker {
     }
 }
 
+/// Stops a running statement when its client cancels it (a CancelRequest) or its
+/// `statement_timeout` passes. Scans, joins, series and sleeps check it as they go.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    cancel: Option<Arc<AtomicBool>>,
+    deadline: Option<Instant>,
+}
+
+impl Interrupt {
+    /// An interrupt raised by `cancel` becoming true or, with a timeout, by the clock.
+    pub fn new(cancel: Arc<AtomicBool>, timeout: Option<Duration>) -> Self {
+        Interrupt {
+            cancel: Some(cancel),
+            deadline: timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    /// Fails with SQLSTATE 57014 once the statement is cancelled or past its timeout.
+    pub fn check(&self) -> Result<()> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
+        {
+            return Err(SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to user request",
+            ));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to statement timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for `d`, failing early if the statement is interrupted.
+    pub fn sleep(&self, d: Duration) -> Result<()> {
+        let end = Instant::now() + d;
+        loop {
+            self.check()?;
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(10)));
+        }
+    }
+}
+
 /// An estimate of a row's heap footprint.
 pub fn row_bytes(row: &[Value]) -> usize {
     let mut n = 24 + row.len() * std::mem::size_of::<Value>();
@@ -109,6 +162,8 @@ pub struct ExecContext {
     cache: Arc<Mutex<HashMap<usize, Arc<Vec<Row>>>>>,
     /// The statement's memory budget.
     pub mem: Arc<MemTracker>,
+    /// Cancellation and timeout.
+    pub interrupt: Interrupt,
 }
 
 impl ExecContext {
@@ -120,6 +175,7 @@ impl ExecContext {
         txn_time: i64,
         stmt_time: i64,
         mem_limit: usize,
+        interrupt: Interrupt,
     ) -> Self {
         ExecContext {
             txn: Some(txn),
@@ -130,6 +186,7 @@ impl ExecContext {
             stmt_time,
             cache: Arc::new(Mutex::new(HashMap::new())),
             mem: Arc::new(MemTracker::new(mem_limit)),
+            interrupt,
         }
     }
 
@@ -145,6 +202,7 @@ impl ExecContext {
             stmt_time: now,
             cache: Arc::new(Mutex::new(HashMap::new())),
             mem: Arc::new(MemTracker::new(usize::MAX)),
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -211,6 +269,15 @@ impl ExecContext {
                 Some(Value::Text(n)) => Value::Text(h.current_setting(n)?),
                 _ => Value::Null,
             },
+            SessionFunc::Sleep => {
+                if let Some(Value::Float64(secs)) = args.first() {
+                    if secs.is_finite() && *secs > 0.0 {
+                        self.interrupt
+                            .sleep(Duration::from_secs_f64(secs.min(1e7)))?;
+                    }
+                }
+                Value::Null
+            }
         })
     }
 
@@ -245,6 +312,7 @@ impl ExecContext {
                 self.cache.clone()
             },
             mem: self.mem.clone(),
+            interrupt: self.interrupt.clone(),
         };
         let mut rows = Vec::new();
         for r in build(&sub.plan, &child)? {
@@ -408,7 +476,13 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
             }
             Ok(Box::new(out.into_iter()))
         }
-        Plan::GenerateSeries { args, ty } => generate_series(args, *ty, ctx),
+        Plan::GenerateSeries { args, ty } => {
+            let series = generate_series(args, *ty, ctx)?;
+            Ok(Box::new(series.map(move |r| {
+                ctx.interrupt.check()?;
+                r
+            })))
+        }
         Plan::Filter { input, predicate } => {
             let input = build(input, ctx)?;
             Ok(Box::new(input.filter_map(move |r| match r {
@@ -568,6 +642,7 @@ fn scan_table<'a>(
             let end = prefix_end(&prefix);
             let scanner = scan_rows(&prefix, &end).map_err(txn_error)?;
             let it = scanner.map(move |kv| {
+                ctx.interrupt.check()?;
                 let (k, v) = kv.map_err(txn_error)?;
                 decode_table_row(table, &k, &v, needed)
             });
@@ -638,6 +713,7 @@ fn scan_table<'a>(
             match index {
                 None => {
                     let it = scanner.map(move |kv| {
+                        ctx.interrupt.check()?;
                         let (k, v) = kv.map_err(txn_error)?;
                         decode_table_row(table, &k, &v, needed)
                     });
@@ -650,6 +726,7 @@ fn scan_table<'a>(
                     let nidx = idx.columns.len();
                     let it = scanner.filter_map(move |kv| {
                         let r = (|| -> Result<Option<Row>> {
+                            ctx.interrupt.check()?;
                             let (k, v) = kv.map_err(txn_error)?;
                             let pk_bytes: Vec<u8> = if v.is_empty() {
                                 // Skip the index columns to reach the primary key.
@@ -1294,7 +1371,7 @@ fn join<'a>(
     if streaming {
         let rr = right_rows.clone();
         let it = left_iter.flat_map(move |l| -> Vec<Result<Row>> {
-            let l = match l {
+            let l = match l.and_then(|l| ctx.interrupt.check().map(|()| l)) {
                 Ok(l) => l,
                 Err(e) => return vec![Err(e)],
             };
@@ -1352,6 +1429,7 @@ fn join<'a>(
     }
     for l in left_iter {
         let l = l?;
+        ctx.interrupt.check()?;
         let candidates: Vec<usize> = if equi.is_empty() {
             all_right.clone()
         } else {

@@ -81,6 +81,8 @@ pub enum SessionFunc {
     Lastval,
     /// `current_setting(name)`.
     CurrentSetting,
+    /// `pg_sleep(seconds)`: waits, unless the statement is cancelled or times out first.
+    Sleep,
 }
 
 /// A bound scalar expression.

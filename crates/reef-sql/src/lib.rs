@@ -23,6 +23,7 @@
 pub mod binder;
 pub mod catalog;
 pub mod codec;
+pub mod copy;
 pub(crate) mod ddl;
 pub mod error;
 pub mod exec;

@@ -7,7 +7,7 @@
 //! from a blocking thread.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
@@ -21,6 +21,7 @@ use crate::catalog::{
     self, Catalog, CatalogView, IndexDesc, IndexState, Object, Overlay, SchemaStep, TableDesc,
     WriteFence,
 };
+use crate::copy::{CopyOptions, CopyReader, CopyTransfer, Fields};
 use crate::ddl;
 use crate::error::{sqlstate, Result, SqlError};
 use crate::exec::{self, ExecContext, SessionHooks};
@@ -46,11 +47,14 @@ pub struct ExecResult {
     pub columns: Option<Vec<Column>>,
     /// The rows.
     pub rows: Vec<Vec<Value>>,
+    /// Set by COPY: the data transfer the connection carries out with the client.
+    pub copy: Option<CopyTransfer>,
 }
 
 impl ExecResult {
     fn tag(tag: impl Into<String>) -> Self {
         ExecResult {
+            copy: None,
             tag: tag.into(),
             columns: None,
             rows: vec![],
@@ -266,6 +270,9 @@ impl Database {
             ddl_guard: None,
             pid,
             prepared: HashMap::new(),
+            copy_in: None,
+            pending: Vec::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -417,6 +424,8 @@ pub struct Settings {
     values: HashMap<String, String>,
     /// The per-query memory limit in bytes.
     pub query_memory_limit: usize,
+    /// `statement_timeout`: how long a statement may run (None: no limit).
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// Settings clients may SET, with their defaults. Names are lower case.
@@ -471,6 +480,7 @@ impl Settings {
         Settings {
             values,
             query_memory_limit: mem,
+            statement_timeout: None,
         }
     }
 
@@ -588,10 +598,28 @@ impl Settings {
                 self.query_memory_limit = n;
                 n.to_string()
             }
-            "statement_timeout"
-            | "lock_timeout"
-            | "idle_in_transaction_session_timeout"
-            | "extra_float_digits" => {
+            "statement_timeout" => {
+                let ms = parse_duration_ms(value).ok_or_else(|| {
+                    bad("Give milliseconds, or a number with a unit (ms, s, min, h, d).")
+                })?;
+                self.statement_timeout =
+                    (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
+                // Shown as PostgreSQL shows it: in the largest unit that divides it.
+                match [
+                    (86_400_000, "d"),
+                    (3_600_000, "h"),
+                    (60_000, "min"),
+                    (1000, "s"),
+                ]
+                .into_iter()
+                .find(|(unit, _)| ms > 0 && ms % unit == 0)
+                {
+                    Some((unit, name)) => format!("{}{name}", ms / unit),
+                    None if ms == 0 => "0".into(),
+                    None => format!("{ms}ms"),
+                }
+            }
+            "lock_timeout" | "idle_in_transaction_session_timeout" | "extra_float_digits" => {
                 let t = value.trim().trim_end_matches("ms").trim();
                 t.parse::<i64>().map_err(|_| bad("Give a whole number."))?;
                 value.to_string()
@@ -601,6 +629,26 @@ impl Settings {
         self.values.insert(name, v);
         Ok(())
     }
+}
+
+/// A duration setting in milliseconds: a bare number is milliseconds; units ms, s, min, h, d.
+fn parse_duration_ms(value: &str) -> Option<i64> {
+    let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1.0,
+        "s" => 1e3,
+        "min" => 60e3,
+        "h" => 3600e3,
+        "d" => 86_400e3,
+        _ => return None,
+    };
+    let ms = (n * scale).round();
+    (ms >= 0.0 && ms <= i32::MAX as f64).then_some(ms as i64)
 }
 
 fn parse_isolation_name(v: &str) -> Result<IsolationLevel> {
@@ -714,6 +762,37 @@ pub struct Session {
     ddl_guard: Option<ArcMutexGuard<RawMutex, ()>>,
     pid: u32,
     prepared: HashMap<String, Prepared>,
+    /// A COPY FROM STDIN receiving rows.
+    copy_in: Option<CopyIn>,
+    /// Statements of a simple query that follow a COPY FROM STDIN; they run once it ends.
+    pending: Vec<ast::Statement>,
+    /// Raised by a CancelRequest for this session ([`Session::cancel_flag`]); cleared when a
+    /// new request from the client starts.
+    cancel: Arc<AtomicBool>,
+}
+
+/// Rows a COPY FROM STDIN inserts in one INSERT statement.
+const COPY_BATCH: usize = 500;
+
+/// A COPY FROM STDIN in progress.
+struct CopyIn {
+    /// The table's name, for messages.
+    table: String,
+    /// The target columns' types, in input order.
+    types: Vec<DataType>,
+    /// The target columns' names, in input order.
+    names: Vec<String>,
+    reader: CopyReader,
+    /// Rows read and not yet inserted.
+    rows: Vec<Fields>,
+    /// Rows inserted.
+    count: u64,
+    /// Whether the COPY began the transaction block it runs in (it then ends it too).
+    implicit: bool,
+    /// The INSERT for a full batch, parsed once.
+    batch: Option<ast::Statement>,
+    /// SQL text of INSERT ... VALUES up to (but excluding) the value lists.
+    insert_head: String,
 }
 
 impl Drop for Session {
@@ -730,6 +809,59 @@ impl Drop for Session {
 
 /// Parses SQL text into statements.
 pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
+    match parse_sql_text(sql) {
+        Err(e) => match copy_option_booleans(sql) {
+            Some(fixed) => parse_sql_text(&fixed).map_err(|_| e),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// COPY options written `FREEZE on` or `HEADER off` (PostgreSQL's generic option values, which
+/// pgbench sends) in the `true`/`false` form the parser reads; None if there are none.
+fn copy_option_booleans(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.trim_start().starts_with("copy") {
+        return None;
+    }
+    let mut edits = Vec::new();
+    for name in ["freeze", "header"] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(name) {
+            let start = from + at + name.len();
+            from = start;
+            let after = &lower[start..];
+            let word_at = start + after.len() - after.trim_start().len();
+            if word_at == start {
+                continue;
+            }
+            for (word, value) in [("on", "true"), ("off", "false")] {
+                let end = word_at + word.len();
+                if lower[word_at..].starts_with(word)
+                    && !lower[end..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                {
+                    edits.push((word_at, end, value));
+                }
+            }
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort();
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = 0;
+    for (at, end, value) in edits {
+        out.push_str(&sql[rest..at]);
+        out.push_str(value);
+        rest = end;
+    }
+    out.push_str(&sql[rest..]);
+    Some(out)
+}
+
+fn parse_sql_text(sql: &str) -> Result<Vec<ast::Statement>> {
     // The parser's default recursion limit (50) rejects WHERE clauses that
     // PostgreSQL accepts; statements run on threads with a large stack.
     Parser::new(&PostgreSqlDialect {})
@@ -768,6 +900,7 @@ pub(crate) struct StmtCtx<'s> {
     pub overlay: &'s mut Overlay,
     pub hooks: Arc<dyn SessionHooks>,
     pub mem_limit: usize,
+    pub interrupt: exec::Interrupt,
     pub txn_time: i64,
     pub stmt_time: i64,
 }
@@ -790,6 +923,7 @@ impl<'s> StmtCtx<'s> {
             self.txn_time,
             self.stmt_time,
             self.mem_limit,
+            self.interrupt.clone(),
         )
     }
 
@@ -1051,8 +1185,15 @@ impl Session {
         self.pid
     }
 
+    /// The flag a CancelRequest raises to stop this session's running statement: the
+    /// statement fails with SQLSTATE 57014. The flag is lowered when the next request starts.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
     /// Runs a simple query.
     pub fn execute_simple(&mut self, sql: &str) -> Vec<Result<ExecResult>> {
+        self.cancel.store(false, AtomicOrdering::Relaxed);
         if let Some(r) = self.vacuum(sql) {
             return vec![r];
         }
@@ -1065,16 +1206,35 @@ impl Session {
                 return vec![Err(e)];
             }
         };
+        self.run_statements(stmts)
+    }
+
+    /// Runs statements of a simple query until one fails or one starts a COPY FROM STDIN
+    /// (the rest then wait in `pending` for [`Session::resume`]).
+    fn run_statements(&mut self, stmts: Vec<ast::Statement>) -> Vec<Result<ExecResult>> {
         let mut out = Vec::with_capacity(stmts.len());
-        for stmt in stmts {
+        let mut stmts = stmts.into_iter();
+        while let Some(stmt) = stmts.next() {
             let r = self.execute_stmt(&stmt, &[]);
             let stop = r.is_err();
+            let copy_in = matches!(&r, Ok(r) if matches!(r.copy, Some(CopyTransfer::In { .. })));
             out.push(r);
+            if copy_in {
+                self.pending = stmts.collect();
+                break;
+            }
             if stop {
                 break;
             }
         }
         out
+    }
+
+    /// Runs the statements of a simple query that followed a COPY FROM STDIN, once the copy
+    /// succeeded.
+    pub fn resume(&mut self) -> Vec<Result<ExecResult>> {
+        let stmts = std::mem::take(&mut self.pending);
+        self.run_statements(stmts)
     }
 
     /// VACUUM in the forms the parser does not know (`VACUUM ANALYZE t`,
@@ -1181,6 +1341,7 @@ impl Session {
 
     /// Executes a prepared statement.
     pub fn execute_prepared(&mut self, p: &Prepared, params: &[Value]) -> Result<ExecResult> {
+        self.cancel.store(false, AtomicOrdering::Relaxed);
         match &p.stmt {
             None => Ok(ExecResult::tag("")),
             Some(stmt) => {
@@ -1376,7 +1537,10 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        let mut result = self.run_in_txn(stmt, params, types);
+        let mut result = match stmt {
+            ast::Statement::Copy { .. } => self.start_copy(stmt),
+            _ => self.run_in_txn(stmt, params, types),
+        };
         // A schema change outside a transaction block that met another one (a conflict on
         // the catalog, a write fence it waited for) is run again: nothing of it remains.
         let mut attempts = 1;
@@ -1392,6 +1556,314 @@ impl Session {
             self.fail_block();
         }
         result
+    }
+
+    /// Starts a COPY: TO STDOUT runs the query and formats its rows; FROM STDIN checks the
+    /// table and columns, begins a transaction block unless one is open, and waits for rows.
+    fn start_copy(&mut self, stmt: &ast::Statement) -> Result<ExecResult> {
+        let ast::Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            payload,
+        } = stmt
+        else {
+            return Err(SqlError::internal(
+                "start_copy on a statement that is no COPY",
+            ));
+        };
+        if self.copy_in.is_some() {
+            return Err(SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "a COPY is already in progress",
+            ));
+        }
+        let opts = CopyOptions::from_ast(options, legacy_options)?;
+        let files = || {
+            SqlError::unsupported(
+                "COPY to or from a file or program on the server is not supported",
+            )
+            .with_hint("Use COPY ... FROM STDIN or TO STDOUT (psql's \\copy does).")
+        };
+        let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        if *to {
+            if !matches!(target, ast::CopyTarget::Stdout) {
+                return Err(files());
+            }
+            let query = match source {
+                ast::CopySource::Query(q) => ast::Statement::Query(q.clone()),
+                ast::CopySource::Table {
+                    table_name,
+                    columns,
+                } => {
+                    let cols = if columns.is_empty() {
+                        "*".to_string()
+                    } else {
+                        columns
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let mut q = parse_sql(&format!("SELECT {cols} FROM {table_name}"))?;
+                    q.pop()
+                        .ok_or_else(|| SqlError::internal("empty COPY query"))?
+                }
+            };
+            let r = self.run_in_txn(&query, &[], &[])?;
+            let columns = r.columns.unwrap_or_default();
+            let (mut data, mut ends, mut text) = (Vec::new(), Vec::new(), String::new());
+            if opts.header {
+                let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+                crate::copy::format_header(&names, &opts, &mut data);
+                ends.push(data.len());
+            }
+            for row in &r.rows {
+                crate::copy::format_row(row, &opts, &mut text, &mut data);
+                ends.push(data.len());
+            }
+            return Ok(ExecResult {
+                tag: format!("COPY {}", r.rows.len()),
+                columns: None,
+                rows: Vec::new(),
+                copy: Some(CopyTransfer::Out {
+                    columns: columns.len(),
+                    data,
+                    ends,
+                }),
+            });
+        }
+        if !matches!(target, ast::CopyTarget::Stdin) {
+            return Err(files());
+        }
+        let ast::CopySource::Table {
+            table_name,
+            columns,
+        } = source
+        else {
+            return Err(SqlError::new(
+                sqlstate::SYNTAX_ERROR,
+                "COPY FROM needs a table, not a query",
+            ));
+        };
+        if self.block.as_ref().is_some_and(|b| b.read_only) {
+            return Err(SqlError::new(
+                sqlstate::READ_ONLY_SQL_TRANSACTION,
+                "cannot execute COPY FROM in a read-only transaction",
+            ));
+        }
+        self.db.sync_catalog()?;
+        let table = CatalogView {
+            catalog: self.db.catalog(),
+            overlay: &self.overlay,
+        }
+        .table(&object_name(table_name)?)?;
+        let mut targets: Vec<&catalog::ColumnDesc> = Vec::new();
+        if columns.is_empty() {
+            targets.extend(table.columns.iter().filter(|c| !c.hidden));
+        } else {
+            for ident in columns {
+                let name = crate::binder::ident_name(ident);
+                let c = table
+                    .columns
+                    .iter()
+                    .find(|c| !c.hidden && c.name == name)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!(
+                                "column \"{name}\" of relation \"{}\" does not exist",
+                                table.name
+                            ),
+                        )
+                    })?;
+                if targets.iter().any(|t| t.id == c.id) {
+                    return Err(SqlError::new(
+                        sqlstate::DUPLICATE_COLUMN,
+                        format!("column \"{name}\" specified more than once"),
+                    ));
+                }
+                targets.push(c);
+            }
+        }
+        let insert_head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            quote(&table.name),
+            targets
+                .iter()
+                .map(|c| quote(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let implicit = self.block.is_none();
+        if implicit {
+            self.begin(&[])?;
+        }
+        self.copy_in = Some(CopyIn {
+            table: table.name.clone(),
+            types: targets.iter().map(|c| c.ty).collect(),
+            names: targets.iter().map(|c| c.name.clone()).collect(),
+            reader: CopyReader::new(opts),
+            rows: Vec::new(),
+            count: 0,
+            implicit,
+            batch: None,
+            insert_head,
+        });
+        if let Some(p) = payload {
+            // Rows written inline after the statement: take them now.
+            self.copy_data(p.data.as_bytes())?;
+            return self.copy_done();
+        }
+        Ok(ExecResult {
+            tag: String::new(),
+            columns: None,
+            rows: Vec::new(),
+            copy: Some(CopyTransfer::In {
+                columns: self.copy_in.as_ref().map_or(0, |c| c.types.len()),
+            }),
+        })
+    }
+
+    /// Takes rows of a COPY FROM STDIN (a CopyData message's bytes). On error the COPY is
+    /// over: its transaction block is rolled back (or, if the client opened it, failed).
+    pub fn copy_data(&mut self, data: &[u8]) -> Result<()> {
+        let Some(mut c) = self.copy_in.take() else {
+            return Err(SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "unexpected COPY data outside COPY FROM STDIN",
+            ));
+        };
+        let r = c.reader.push(data, &mut c.rows).and_then(|()| {
+            if c.rows.len() >= COPY_BATCH {
+                self.copy_rows(&mut c)
+            } else {
+                Ok(())
+            }
+        });
+        match r {
+            Ok(()) => {
+                self.copy_in = Some(c);
+                Ok(())
+            }
+            Err(e) => Err(self.copy_abort(c, e)),
+        }
+    }
+
+    /// Ends a COPY FROM STDIN (CopyDone): inserts the last rows and commits the block the
+    /// COPY began. Returns `COPY n`.
+    pub fn copy_done(&mut self) -> Result<ExecResult> {
+        let Some(mut c) = self.copy_in.take() else {
+            return Err(SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "unexpected CopyDone outside COPY FROM STDIN",
+            ));
+        };
+        let r = c
+            .reader
+            .finish(&mut c.rows)
+            .and_then(|()| self.copy_rows(&mut c));
+        if let Err(e) = r {
+            return Err(self.copy_abort(c, e));
+        }
+        if c.implicit {
+            let committed = self.commit_block()?;
+            if committed.tag != "COMMIT" {
+                return Err(SqlError::new(
+                    sqlstate::IN_FAILED_SQL_TRANSACTION,
+                    "COPY's transaction was rolled back",
+                ));
+            }
+        }
+        Ok(ExecResult::tag(format!("COPY {}", c.count)))
+    }
+
+    /// Ends a COPY FROM STDIN that the client gave up on (CopyFail): nothing it sent stays.
+    pub fn copy_fail(&mut self, message: &str) -> SqlError {
+        let e = SqlError::new(
+            sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        );
+        match self.copy_in.take() {
+            Some(c) => self.copy_abort(c, e),
+            None => e,
+        }
+    }
+
+    /// Whether a COPY FROM STDIN is waiting for rows.
+    pub fn in_copy(&self) -> bool {
+        self.copy_in.is_some()
+    }
+
+    fn copy_abort(&mut self, c: CopyIn, e: SqlError) -> SqlError {
+        self.pending.clear();
+        if c.implicit {
+            let _ = self.rollback_block();
+        } else {
+            self.fail_block();
+        }
+        e
+    }
+
+    /// Inserts the rows read so far, in batches of [`COPY_BATCH`].
+    fn copy_rows(&mut self, c: &mut CopyIn) -> Result<()> {
+        let rows = std::mem::take(&mut c.rows);
+        let ncols = c.types.len();
+        for chunk in rows.chunks(COPY_BATCH) {
+            let mut params = Vec::with_capacity(chunk.len() * ncols);
+            for (i, fields) in chunk.iter().enumerate() {
+                let line = c.count + i as u64 + 1;
+                let context = |e: SqlError| e.with_detail(format!("COPY {}, line {line}", c.table));
+                if fields.len() > ncols {
+                    return Err(context(SqlError::new(
+                        sqlstate::BAD_COPY_FILE_FORMAT,
+                        "extra data after last expected column",
+                    )));
+                }
+                if fields.len() < ncols {
+                    return Err(context(SqlError::new(
+                        sqlstate::BAD_COPY_FILE_FORMAT,
+                        format!("missing data for column \"{}\"", c.names[fields.len()]),
+                    )));
+                }
+                for (f, ty) in fields.iter().zip(&c.types) {
+                    params.push(match f {
+                        None => Value::Null,
+                        Some(text) => crate::types::text::parse_text(text, ty).map_err(context)?,
+                    });
+                }
+            }
+            let stmt = if chunk.len() == COPY_BATCH && c.batch.is_some() {
+                c.batch.clone().unwrap()
+            } else {
+                let mut sql = c.insert_head.clone();
+                for r in 0..chunk.len() {
+                    sql.push_str(if r == 0 { "(" } else { ", (" });
+                    for k in 0..ncols {
+                        if k > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("${}", r * ncols + k + 1));
+                    }
+                    sql.push(')');
+                }
+                let stmt = parse_sql(&sql)?
+                    .pop()
+                    .ok_or_else(|| SqlError::internal("empty COPY insert"))?;
+                if chunk.len() == COPY_BATCH {
+                    c.batch = Some(stmt.clone());
+                }
+                stmt
+            };
+            let types: Vec<DataType> = (0..chunk.len())
+                .flat_map(|_| c.types.iter().copied())
+                .collect();
+            self.run_in_txn(&stmt, &params, &types)?;
+            c.count += chunk.len() as u64;
+        }
+        Ok(())
     }
 
     fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<ExecResult> {
@@ -1665,7 +2137,11 @@ impl Session {
             None => (self.db.begin(isolation)?, now_micros()),
         };
         let read_only = self.block.as_ref().map(|b| b.read_only).unwrap_or(false);
-        let mem_limit = self.shared.settings.lock().query_memory_limit;
+        let (mem_limit, timeout) = {
+            let settings = self.shared.settings.lock();
+            (settings.query_memory_limit, settings.statement_timeout)
+        };
+        let interrupt = exec::Interrupt::new(self.cancel.clone(), timeout);
         let hooks: Arc<dyn SessionHooks> = self.shared.clone();
         let mut ctx = StmtCtx {
             db: &self.db,
@@ -1674,6 +2150,7 @@ impl Session {
             overlay: &mut self.overlay,
             hooks,
             mem_limit,
+            interrupt,
             txn_time,
             stmt_time: now_micros(),
         };
@@ -1837,6 +2314,7 @@ impl Session {
                 })
                 .collect();
             return Ok(ExecResult {
+                copy: None,
                 tag: "SHOW".into(),
                 columns: Some(show_all_columns()),
                 rows,
@@ -1864,6 +2342,7 @@ impl Session {
             other => other.to_string(),
         };
         Ok(ExecResult {
+            copy: None,
             tag: "SHOW".into(),
             columns: Some(vec![Column {
                 name: col,
@@ -1976,6 +2455,7 @@ fn run_statement(
                 rows.push(r);
             }
             Ok(ExecResult {
+                copy: None,
                 tag: format!("SELECT {}", rows.len()),
                 columns: Some(cols),
                 rows,
@@ -2046,6 +2526,7 @@ fn run_statement(
                 _ => unreachable!(),
             };
             Ok(ExecResult {
+                copy: None,
                 tag,
                 columns: if has_ret { Some(ret_cols) } else { None },
                 rows: res.rows,
@@ -2076,6 +2557,7 @@ fn run_statement(
                 .map(|l| vec![Value::Text(l)])
                 .collect();
             Ok(ExecResult {
+                copy: None,
                 tag: "EXPLAIN".into(),
                 columns: Some(vec![Column {
                     name: "QUERY PLAN".into(),

@@ -59,7 +59,14 @@ pub fn find_reef_bin() -> Result<PathBuf, Error> {
 /// missing: what a hung server was doing is the first thing its failure report needs.
 pub(crate) fn thread_stacks(pid: u32) -> String {
     let out = Command::new("gdb")
-        .args(["-batch", "-nx", "-ex", "thread apply all bt", "-p", &pid.to_string()])
+        .args([
+            "-batch",
+            "-nx",
+            "-ex",
+            "thread apply all bt",
+            "-p",
+            &pid.to_string(),
+        ])
         .stdin(Stdio::null())
         .output();
     match out {

@@ -91,7 +91,10 @@ impl Cluster {
 
     /// Every node's gRPC address, comma-separated, for `reef cluster --host`.
     pub fn hosts(&self) -> String {
-        (0..self.nodes.len()).map(grpc).collect::<Vec<_>>().join(",")
+        (0..self.nodes.len())
+            .map(grpc)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Starts node 0 (which founds the cluster), then the others joining through it, and waits
@@ -162,7 +165,8 @@ impl Cluster {
         let until = Instant::now() + timeout;
         loop {
             let text = std::fs::read(&self.nodes[i].log).unwrap_or_default();
-            let fresh = String::from_utf8_lossy(&text[(offset as usize).min(text.len())..]).into_owned();
+            let fresh =
+                String::from_utf8_lossy(&text[(offset as usize).min(text.len())..]).into_owned();
             if fresh.contains(READY_MARKER) {
                 return Ok(());
             }
@@ -206,7 +210,9 @@ impl Cluster {
         let node = &mut self.nodes[i];
         if let Some(mut child) = node.child.take() {
             child.kill().map_err(|e| Error::io("sending SIGKILL", e))?;
-            child.wait().map_err(|e| Error::io("waiting for a killed node", e))?;
+            child
+                .wait()
+                .map_err(|e| Error::io("waiting for a killed node", e))?;
         }
         node.paused = false;
         Ok(())
@@ -221,7 +227,10 @@ impl Cluster {
         let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
         // SAFETY: kill(2) on our own child, which has not been waited for.
         if unsafe { libc::kill(child.id() as libc::pid_t, signal) } != 0 {
-            return Err(Error::io("signalling a node", std::io::Error::last_os_error()));
+            return Err(Error::io(
+                "signalling a node",
+                std::io::Error::last_os_error(),
+            ));
         }
         node.paused = pause;
         Ok(())
@@ -244,10 +253,12 @@ impl Cluster {
             .arg("--format")
             .arg("json")
             .args(args))?;
-        serde_json::from_str(out.trim()).map_err(|e| Error::Setup(format!(
-            "reef cluster {}: unexpected answer {out:?}: {e}",
-            args.join(" ")
-        )))
+        serde_json::from_str(out.trim()).map_err(|e| {
+            Error::Setup(format!(
+                "reef cluster {}: unexpected answer {out:?}: {e}",
+                args.join(" ")
+            ))
+        })
     }
 
     /// Waits until every node is up and no partition is under-replicated or unavailable.

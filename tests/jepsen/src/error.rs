@@ -49,7 +49,12 @@ impl Error {
     /// Wraps a driver error with what was being done.
     pub fn sql(what: impl Into<String>, source: tokio_postgres::Error) -> Error {
         let message = match source.as_db_error() {
-            Some(db) => format!("{} ({}): {}", db.message(), db.code().code(), db.detail().unwrap_or("")),
+            Some(db) => format!(
+                "{} ({}): {}",
+                db.message(),
+                db.code().code(),
+                db.detail().unwrap_or("")
+            ),
             None => source.to_string(),
         };
         Error::Sql {
@@ -65,7 +70,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Runs a command to completion, returning its stdout, or an error with its stderr.
 pub fn run(cmd: &mut std::process::Command) -> Result<String> {
     let what = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| Error::io(format!("running {what}"), e))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io(format!("running {what}"), e))?;
     if !out.status.success() {
         return Err(Error::Command {
             what,

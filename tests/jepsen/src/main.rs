@@ -82,8 +82,14 @@ fn main() -> ExitCode {
     };
     match run(&opts) {
         Ok(report) => {
-            print!("{}", std::fs::read_to_string(args.out.join("report.txt")).unwrap_or_default());
-            eprintln!("reef-jepsen: history, report and plot in {}", args.out.display());
+            print!(
+                "{}",
+                std::fs::read_to_string(args.out.join("report.txt")).unwrap_or_default()
+            );
+            eprintln!(
+                "reef-jepsen: history, report and plot in {}",
+                args.out.display()
+            );
             if report.valid {
                 ExitCode::SUCCESS
             } else {

@@ -96,7 +96,12 @@ pub struct Plan {
 
 /// Runs faults against `cluster` until `stop` is set, then heals whatever is still broken.
 /// Returns the faults as they happened.
-pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<AtomicBool>) -> Vec<Fault> {
+pub fn run(
+    cluster: Arc<Mutex<Cluster>>,
+    plan: Plan,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let mut faults = Vec::new();
     let now_ns = || start.elapsed().as_nanos() as u64;
@@ -145,7 +150,9 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                     net::cut(&cuts)
                 }
                 Kind::Skew => {
-                    let secs = *[-30i64, -5, -1, 1, 5, 30].choose(&mut rng).expect("offsets");
+                    let secs = *[-30i64, -5, -1, 1, 5, 30]
+                        .choose(&mut rng)
+                        .expect("offsets");
                     fault.detail = format!("node {} restarted with its clock {secs:+} s", node + 1);
                     fault.nodes = vec![node + 1];
                     c.restart_with_skew(node, secs)
@@ -159,7 +166,9 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                     let mut last = Ok(());
                     for id in ids {
                         fault.detail = format!("split partition {id}");
-                        last = c.admin(&["split", "--partition", &id.to_string()]).map(|_| ());
+                        last = c
+                            .admin(&["split", "--partition", &id.to_string()])
+                            .map(|_| ());
                         if last.is_ok() {
                             break;
                         }
@@ -174,15 +183,24 @@ pub fn run(cluster: Arc<Mutex<Cluster>>, plan: Plan, start: Instant, stop: Arc<A
                         return Ok(());
                     };
                     fault.detail = format!("move partition {id}'s leadership to node {to}");
-                    c.admin(&["transfer-leader", "--partition", &id.to_string(), "--to", &to.to_string()])
-                        .map(|_| ())
+                    c.admin(&[
+                        "transfer-leader",
+                        "--partition",
+                        &id.to_string(),
+                        "--to",
+                        &to.to_string(),
+                    ])
+                    .map(|_| ())
                 }
             }
         })();
         if let Err(e) = applied {
             fault.error = Some(e.to_string());
         }
-        if matches!(kind, Kind::Kill | Kind::Pause | Kind::Partition | Kind::Skew) {
+        if matches!(
+            kind,
+            Kind::Kill | Kind::Pause | Kind::Partition | Kind::Skew
+        ) {
             let hold = between(&mut rng, plan.hold);
             sleep(hold, &stop);
             let healed: Result<()> = (|| {
@@ -227,21 +245,39 @@ pub fn heal_all(cluster: &mut Cluster) -> Result<()> {
 }
 
 /// Picks a network partition of `count` nodes: its name and the links to cut.
-fn partition(rng: &mut StdRng, count: usize) -> (String, Vec<(std::net::Ipv4Addr, std::net::Ipv4Addr)>) {
+fn partition(
+    rng: &mut StdRng,
+    count: usize,
+) -> (String, Vec<(std::net::Ipv4Addr, std::net::Ipv4Addr)>) {
     let mut order: Vec<usize> = (0..count).collect();
     order.shuffle(rng);
-    let names = |g: &[usize]| g.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(",");
-    let shape = if count >= 5 { rng.random_range(0..4) } else { rng.random_range(0..3) };
+    let names = |g: &[usize]| {
+        g.iter()
+            .map(|i| (i + 1).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let shape = if count >= 5 {
+        rng.random_range(0..4)
+    } else {
+        rng.random_range(0..3)
+    };
     match shape {
         0 => {
             let (one, rest) = order.split_at(1);
             let groups = vec![one.to_vec(), rest.to_vec()];
-            (format!("isolate node {}", names(one)), net::cuts_between(&groups, addr))
+            (
+                format!("isolate node {}", names(one)),
+                net::cuts_between(&groups, addr),
+            )
         }
         1 => {
             let (a, b) = order.split_at(count / 2);
             let groups = vec![a.to_vec(), b.to_vec()];
-            (format!("halves [{}] [{}]", names(a), names(b)), net::cuts_between(&groups, addr))
+            (
+                format!("halves [{}] [{}]", names(a), names(b)),
+                net::cuts_between(&groups, addr),
+            )
         }
         2 => {
             // The first node reaches both sides, which cannot reach each other.
@@ -250,7 +286,12 @@ fn partition(rng: &mut StdRng, count: usize) -> (String, Vec<(std::net::Ipv4Addr
             let (a, b) = rest.split_at(rest.len() / 2);
             let groups = vec![a.to_vec(), b.to_vec()];
             (
-                format!("bridge node {} between [{}] and [{}]", bridge + 1, names(a), names(b)),
+                format!(
+                    "bridge node {} between [{}] and [{}]",
+                    bridge + 1,
+                    names(a),
+                    names(b)
+                ),
                 net::cuts_between(&groups, addr),
             )
         }

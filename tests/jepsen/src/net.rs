@@ -84,7 +84,10 @@ fn remove_orphans() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("reefj-").and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = name
+            .strip_prefix("reefj-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -150,7 +153,10 @@ pub fn cut(cuts: &[(Ipv4Addr, Ipv4Addr)]) -> Result<()> {
 
 /// The links to cut so that nodes in different `groups` cannot reach each other (nodes in no
 /// group reach everyone). Addresses are `addr(i)` for node `i`.
-pub fn cuts_between(groups: &[Vec<usize>], addr: impl Fn(usize) -> Ipv4Addr) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+pub fn cuts_between(
+    groups: &[Vec<usize>],
+    addr: impl Fn(usize) -> Ipv4Addr,
+) -> Vec<(Ipv4Addr, Ipv4Addr)> {
     let mut cuts = Vec::new();
     for (gi, g) in groups.iter().enumerate() {
         for (hi, h) in groups.iter().enumerate() {

@@ -46,7 +46,8 @@ impl Canvas {
         if x < WIDTH && y < HEIGHT {
             let i = (y * WIDTH + x) * 3;
             for c in 0..3 {
-                self.pixels[i + c] = ((u16::from(self.pixels[i + c]) + u16::from(rgb[c])) / 2) as u8;
+                self.pixels[i + c] =
+                    ((u16::from(self.pixels[i + c]) + u16::from(rgb[c])) / 2) as u8;
             }
         }
     }
@@ -60,7 +61,9 @@ pub fn draw(path: &Path, duration_ns: u64, points: &[Point], faults: &[Fault]) -
     let plot_w = WIDTH - 2 * MARGIN;
     let plot_h = HEIGHT - 2 * MARGIN;
     let span = duration_ns.max(1) as f64;
-    let x_of = |ns: u64| MARGIN + ((ns as f64 / span) * (plot_w - 1) as f64).min((plot_w - 1) as f64) as usize;
+    let x_of = |ns: u64| {
+        MARGIN + ((ns as f64 / span) * (plot_w - 1) as f64).min((plot_w - 1) as f64) as usize
+    };
     let y_of = |latency_ns: u64| {
         let ms = (latency_ns as f64 / 1e6).max(1e-9);
         let t = ((ms.log10() - LOG_MIN) / (LOG_MAX - LOG_MIN)).clamp(0.0, 1.0);
@@ -76,7 +79,11 @@ pub fn draw(path: &Path, duration_ns: u64, points: &[Point], faults: &[Fault]) -
             Kind::Transfer => [90, 200, 220],
         };
         let (a, b) = (x_of(f.start_ns), x_of(f.end_ns.max(f.start_ns)));
-        let b = if matches!(f.kind, Kind::Split | Kind::Transfer) { a } else { b };
+        let b = if matches!(f.kind, Kind::Split | Kind::Transfer) {
+            a
+        } else {
+            b
+        };
         for x in a..=b {
             for y in MARGIN..MARGIN + plot_h {
                 canvas.blend(x, y, color);
@@ -115,7 +122,8 @@ pub fn draw(path: &Path, duration_ns: u64, points: &[Point], faults: &[Fault]) -
             canvas.set(x + dx, y + dy, color);
         }
     }
-    let file = std::fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), WIDTH as u32, HEIGHT as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);

@@ -131,17 +131,33 @@ impl Report {
             "reef-jepsen: workload {}, seed {}, {} nodes, {} s",
             self.workload, self.seed, self.nodes, self.seconds
         );
-        let _ = writeln!(out, "verdict: {}", if self.valid { "VALID (no anomaly found)" } else { "INVALID" });
+        let _ = writeln!(
+            out,
+            "verdict: {}",
+            if self.valid {
+                "VALID (no anomaly found)"
+            } else {
+                "INVALID"
+            }
+        );
         let _ = writeln!(
             out,
             "operations: {} ok, {} failed, {} unknown; ok latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.ok, self.fail, self.info, self.latency.p50_ms, self.latency.p99_ms, self.latency.max_ms
         );
-        let kinds: Vec<String> = self.faults.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let kinds: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
         let _ = writeln!(
             out,
             "faults: {} ({} could not be applied or healed)",
-            if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") },
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            },
             self.fault_errors
         );
         if self.failover.count > 0 {
@@ -151,7 +167,10 @@ impl Report {
                 self.failover.count, self.failover.p50_ms, self.failover.p99_ms, self.failover.max_ms
             );
         }
-        for (what, spread) in [("a pause", &self.pause_stall), ("a partition", &self.partition_stall)] {
+        for (what, spread) in [
+            ("a pause", &self.pause_stall),
+            ("a partition", &self.partition_stall),
+        ] {
             if spread.count > 0 {
                 let _ = writeln!(
                     out,
@@ -173,7 +192,11 @@ impl Report {
             let _ = writeln!(out, "  {}: {}", a.kind, a.detail);
         }
         if self.anomalies.len() > 50 {
-            let _ = writeln!(out, "  ... and {} more (report.json has all)", self.anomalies.len() - 50);
+            let _ = writeln!(
+                out,
+                "  ... and {} more (report.json has all)",
+                self.anomalies.len() - 50
+            );
         }
         let _ = writeln!(out, "\nfault timeline (seconds since start):");
         for f in faults {
@@ -184,7 +207,9 @@ impl Report {
                 f.end_ns as f64 / 1e9,
                 f.kind.name(),
                 f.detail,
-                f.error.as_ref().map_or(String::new(), |e| format!("  [error: {e}]"))
+                f.error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!("  [error: {e}]"))
             );
         }
         let _ = writeln!(
@@ -246,7 +271,10 @@ mod tests {
     #[test]
     fn spreads_take_percentiles_in_milliseconds() {
         let s = Spread::of((1..=100).map(|ms| ms * 1_000_000).collect());
-        assert_eq!((s.count, s.p50_ms, s.p99_ms, s.max_ms), (100, 50.0, 99.0, 100.0));
+        assert_eq!(
+            (s.count, s.p50_ms, s.p99_ms, s.max_ms),
+            (100, 50.0, 99.0, 100.0)
+        );
         assert_eq!(Spread::of(Vec::new()).count, 0);
     }
 }

@@ -121,7 +121,9 @@ fn go<W: Workload>(workload: W, opts: &Options) -> Result<Report> {
                 hold: (Duration::from_secs(3), Duration::from_secs(8)),
             };
             let (c, stop) = (c.clone(), stop.clone());
-            Some(std::thread::spawn(move || nemesis::run(c, plan, start, stop)))
+            Some(std::thread::spawn(move || {
+                nemesis::run(c, plan, start, stop)
+            }))
         }
         _ => None,
     };
@@ -140,19 +142,28 @@ fn go<W: Workload>(workload: W, opts: &Options) -> Result<Report> {
         Duration::from_millis(20),
     ));
     stop.store(true, Ordering::Relaxed);
-    let faults = nemesis.map(|n| n.join().unwrap_or_default()).unwrap_or_default();
+    let faults = nemesis
+        .map(|n| n.join().unwrap_or_default())
+        .unwrap_or_default();
 
     say("healing every fault and waiting for the cluster to recover");
     let mut recovery_error = None;
     if let Some(c) = &cluster {
         let mut c = c.lock().expect("cluster lock");
-        if let Err(e) = nemesis::heal_all(&mut c).and_then(|()| c.wait_healthy(Duration::from_secs(120))) {
+        if let Err(e) =
+            nemesis::heal_all(&mut c).and_then(|()| c.wait_healthy(Duration::from_secs(120)))
+        {
             recovery_error = Some(e.to_string());
         }
     }
     std::thread::sleep(Duration::from_secs(2));
     say("final reads");
-    if !runtime.block_on(workload::final_reads(&*workload, &recorder, &urls, Duration::from_secs(60))) {
+    if !runtime.block_on(workload::final_reads(
+        &*workload,
+        &recorder,
+        &urls,
+        Duration::from_secs(60),
+    )) {
         recovery_error.get_or_insert_with(|| "the final reads did not succeed within 60 s".into());
     }
     let history = recorder.history();
@@ -162,7 +173,14 @@ fn go<W: Workload>(workload: W, opts: &Options) -> Result<Report> {
     say(&format!("checking {} operations", history.len()));
     let mut anomalies = workload.check(&history);
     anomalies.extend(node_panics(&opts.out.join("nodes")));
-    let report = summarize(&*workload, opts, &history, &faults, recovery_error, anomalies);
+    let report = summarize(
+        &*workload,
+        opts,
+        &history,
+        &faults,
+        recovery_error,
+        anomalies,
+    );
     std::fs::write(opts.out.join("report.txt"), report.text(&faults))
         .map_err(|e| Error::io("writing report.txt", e))?;
     std::fs::write(
@@ -186,7 +204,12 @@ fn go<W: Workload>(workload: W, opts: &Options) -> Result<Report> {
         c.kill_all();
         if report.valid && !opts.keep {
             for i in 0..opts.nodes {
-                let _ = std::fs::remove_dir_all(opts.out.join("nodes").join(format!("n{}", i + 1)).join("data"));
+                let _ = std::fs::remove_dir_all(
+                    opts.out
+                        .join("nodes")
+                        .join(format!("n{}", i + 1))
+                        .join("data"),
+                );
             }
         }
     }
@@ -213,9 +236,16 @@ fn summarize<W: Workload>(
             .map(|op| op.complete_ns.saturating_sub(op.invoke_ns))
             .collect(),
     );
-    let stalls = |kind| Spread::of(failover_times(history, faults, kind, |v| workload.writes(v)));
-    let (failover, pause_stall, partition_stall) =
-        (stalls(Kind::Kill), stalls(Kind::Pause), stalls(Kind::Partition));
+    let stalls = |kind| {
+        Spread::of(failover_times(history, faults, kind, |v| {
+            workload.writes(v)
+        }))
+    };
+    let (failover, pause_stall, partition_stall) = (
+        stalls(Kind::Kill),
+        stalls(Kind::Pause),
+        stalls(Kind::Partition),
+    );
     let valid = recovery_error.is_none() && anomalies.is_empty();
     Report {
         workload: opts.workload.clone(),
@@ -247,20 +277,26 @@ fn node_panics(dir: &Path) -> Vec<Anomaly> {
             continue;
         };
         for line in text.lines().filter(|l| l.contains("panicked at")) {
-            found.push(Anomaly::new("node-panic", format!("{}: {line}", log.display())));
+            found.push(Anomaly::new(
+                "node-panic",
+                format!("{}: {line}", log.display()),
+            ));
         }
     }
     found
 }
 
 fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     let mut out = std::io::BufWriter::new(file);
     for item in items {
         serde_json::to_writer(&mut out, item).expect("history items serialize");
-        out.write_all(b"\n").map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
-    out.flush().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    out.flush()
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 fn say(text: &str) {

@@ -325,7 +325,11 @@ pub fn check(history: &History<Txn>) -> Vec<Anomaly> {
     // contracted, so the search from b never needs a node ranked above a, and none at all when
     // b ranks above a, as it usually does (a read that missed a later write).
     let rank = ranks(&wwr, &wwr_components);
-    let rank_of = |t: usize| rank.get(&wwr_components.get(&t).copied().unwrap_or(t)).copied().unwrap_or(0);
+    let rank_of = |t: usize| {
+        rank.get(&wwr_components.get(&t).copied().unwrap_or(t))
+            .copied()
+            .unwrap_or(0)
+    };
     for (&(a, b), kinds) in &edges {
         if !kinds.contains(&Edge::Rw) || rank_of(b) > rank_of(a) {
             continue;

@@ -33,13 +33,20 @@ pub trait Workload: Send + Sync + 'static {
     type Value: Clone + Send + Sync + Serialize + std::fmt::Debug + 'static;
 
     /// Creates the tables and rows the workload starts from.
-    fn setup(&self, client: &Client) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send;
+    fn setup(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send;
 
     /// Picks the next operation; `unique` hands out values never used before in the run.
     fn generate(&self, rng: &mut StdRng, unique: &AtomicU64) -> Self::Value;
 
     /// Runs `op` on `client`.
-    fn invoke(&self, client: &Client, op: Self::Value) -> impl Future<Output = (Outcome, Self::Value)> + Send;
+    fn invoke(
+        &self,
+        client: &Client,
+        op: Self::Value,
+    ) -> impl Future<Output = (Outcome, Self::Value)> + Send;
 
     /// The reads made at the end, once the cluster has healed.
     fn final_reads(&self) -> Vec<Self::Value>;
@@ -63,7 +70,14 @@ pub fn outcome_of(err: &tokio_postgres::Error, committing: bool) -> Outcome {
         // Serialization failures, deadlocks and constraint violations roll back; 40003 says
         // the outcome is unknown.
         Some("40003") => Outcome::Info,
-        Some(code) if code.starts_with("40") || code.starts_with("23") || code.starts_with("42") || code.starts_with("22") => Outcome::Fail,
+        Some(code)
+            if code.starts_with("40")
+                || code.starts_with("23")
+                || code.starts_with("42")
+                || code.starts_with("22") =>
+        {
+            Outcome::Fail
+        }
         _ => Outcome::Info,
     }
 }
@@ -119,10 +133,11 @@ pub async fn run_op<W: Workload>(
     op: W::Value,
 ) -> Outcome {
     let invoke_ns = recorder.now_ns();
-    let (outcome, value) = match tokio::time::timeout(OP_TIMEOUT, workload.invoke(client, op.clone())).await {
-        Ok(done) => done,
-        Err(_) => (Outcome::Info, op),
-    };
+    let (outcome, value) =
+        match tokio::time::timeout(OP_TIMEOUT, workload.invoke(client, op.clone())).await {
+            Ok(done) => done,
+            Err(_) => (Outcome::Info, op),
+        };
     recorder.record(Op {
         process,
         invoke_ns,
@@ -147,10 +162,16 @@ pub async fn run_clients<W: Workload>(
     let unique = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for slot in 0..clients {
-        let (workload, recorder, urls, unique) =
-            (workload.clone(), recorder.clone(), urls.clone(), unique.clone());
+        let (workload, recorder, urls, unique) = (
+            workload.clone(),
+            recorder.clone(),
+            urls.clone(),
+            unique.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(slot as u64 + 1)));
+            let mut rng = StdRng::seed_from_u64(
+                seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(slot as u64 + 1)),
+            );
             let mut process = slot as u64;
             // Each client has a home node and returns to it on every reconnect, so the
             // clients stay spread over the nodes: one that drifted for good onto whichever
@@ -213,7 +234,8 @@ pub async fn final_reads<W: Workload>(
         while !done && Instant::now() < until {
             let url = &urls[attempt % urls.len()];
             attempt += 1;
-            let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(5), connect(url)).await else {
+            let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(5), connect(url)).await
+            else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
@@ -234,7 +256,11 @@ pub fn pick_key(rng: &mut StdRng, keys: u64) -> u64 {
 /// Counts operations by outcome.
 pub fn tally<V>(history: &History<V>) -> (usize, usize, usize) {
     let count = |o| history.iter().filter(|op| op.outcome == o).count();
-    (count(Outcome::Ok), count(Outcome::Fail), count(Outcome::Info))
+    (
+        count(Outcome::Ok),
+        count(Outcome::Fail),
+        count(Outcome::Info),
+    )
 }
 
 /// Takes the next value of `unique`, one no other operation of the run gets.

@@ -30,7 +30,9 @@ impl Workload for Register {
 
     async fn setup(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
         client
-            .batch_execute("DROP TABLE IF EXISTS reg; CREATE TABLE reg (k integer PRIMARY KEY, v bigint)")
+            .batch_execute(
+                "DROP TABLE IF EXISTS reg; CREATE TABLE reg (k integer PRIMARY KEY, v bigint)",
+            )
             .await?;
         client
             .execute(
@@ -86,11 +88,20 @@ impl Workload for Register {
             }
             RegisterOp::Write { key, value } => {
                 match client
-                    .execute("UPDATE reg SET v = $2 WHERE k = $1", &[&(key as i32), &value])
+                    .execute(
+                        "UPDATE reg SET v = $2 WHERE k = $1",
+                        &[&(key as i32), &value],
+                    )
                     .await
                 {
                     Ok(1) => (Outcome::Ok, op),
-                    Ok(_) => (Outcome::Ok, RegisterOp::Write { key, value: i64::MIN }),
+                    Ok(_) => (
+                        Outcome::Ok,
+                        RegisterOp::Write {
+                            key,
+                            value: i64::MIN,
+                        },
+                    ),
                     Err(e) => (outcome_of(&e, true), op),
                 }
             }
@@ -129,9 +140,23 @@ impl Workload for Register {
             .iter()
             .filter(|op| {
                 op.outcome == Outcome::Ok
-                    && matches!(op.value, RegisterOp::Write { value: i64::MIN, .. })
+                    && matches!(
+                        op.value,
+                        RegisterOp::Write {
+                            value: i64::MIN,
+                            ..
+                        }
+                    )
             })
-            .map(|op| Anomaly::new("lost-row", format!("process {} wrote to a key whose row was gone: {op:?}", op.process)))
+            .map(|op| {
+                Anomaly::new(
+                    "lost-row",
+                    format!(
+                        "process {} wrote to a key whose row was gone: {op:?}",
+                        op.process
+                    ),
+                )
+            })
             .collect();
         anomalies.extend(register::check(history));
         anomalies
