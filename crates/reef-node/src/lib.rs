@@ -49,6 +49,12 @@ pub struct Config {
     pub gc_life_time_secs: u64,
     /// How often garbage collection runs, in seconds.
     pub gc_interval_secs: u64,
+    /// Whether every PostgreSQL client must give a password, even from loopback.
+    pub require_password: bool,
+    /// A PEM certificate chain for TLS on the PostgreSQL port (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -61,6 +67,9 @@ impl Default for Config {
             block_cache_bytes: 256 << 20,
             gc_life_time_secs: 600,
             gc_interval_secs: 60,
+            require_password: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -181,6 +190,13 @@ pub async fn serve_cluster(
             Err(e) => anyhow::bail!("cannot load the catalog from the cluster: {e}"),
         }
     };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            reef_pg::TlsConfig::from_pem_files(cert, key).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
+    };
     let listener = tokio::net::TcpListener::bind(config.pg_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.pg_addr))?;
@@ -188,6 +204,8 @@ pub async fn serve_cluster(
     on_ready(pg_addr, grpc_addr, ident, metrics_addr);
     let pg = reef_pg::PgConfig {
         max_message_bytes: config.max_message_bytes,
+        require_password: config.require_password,
+        tls,
         ..Default::default()
     };
     let served = tokio::select! {

@@ -46,6 +46,16 @@ enum Command {
         /// PostgreSQL protocol listen address (default 127.0.0.1:5433).
         #[arg(long)]
         pg_addr: Option<SocketAddr>,
+        /// Require a password of every PostgreSQL client, even from loopback (otherwise a
+        /// user without a password, such as the initial `reef`, may connect from loopback).
+        #[arg(long)]
+        require_password: bool,
+        /// PEM certificate chain for TLS on the PostgreSQL port (needs --tls-key).
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
         /// The gRPC address other nodes reach this one at.
         #[arg(long, default_value = "127.0.0.1:20160")]
         grpc_addr: SocketAddr,
@@ -303,6 +313,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Start {
             data_dir,
             pg_addr,
+            require_password,
+            tls_cert,
+            tls_key,
             grpc_addr,
             join,
             metrics_addr,
@@ -320,6 +333,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(a) = pg_addr {
                 cfg.pg_addr = a;
+            }
+            cfg.require_password |= require_password;
+            if tls_cert.is_some() {
+                cfg.tls_cert = tls_cert;
+            }
+            if tls_key.is_some() {
+                cfg.tls_key = tls_key;
             }
             let mut cluster =
                 reef_node::cluster::ClusterConfig::new(cfg.data_dir.join("db"), grpc_addr);

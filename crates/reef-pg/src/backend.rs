@@ -23,6 +23,8 @@ pub(crate) struct Described<P> {
 pub(crate) trait SqlDatabase: Clone + Send + Sync + 'static {
     /// The session type.
     type Session: SqlSession;
+    /// The role named `user`, for authentication; None if there is none.
+    fn role(&self, user: &str) -> Result<Option<reef_sql::role::RoleDesc>>;
     /// Opens a session; fails with SQLSTATE 3D000 if the database does not exist.
     fn session(&self, user: &str, database: &str) -> Result<Self::Session>;
 }
@@ -61,6 +63,10 @@ pub(crate) trait SqlSession: Send + 'static {
 
 impl SqlDatabase for reef_sql::Database {
     type Session = reef_sql::Session;
+
+    fn role(&self, user: &str) -> Result<Option<reef_sql::role::RoleDesc>> {
+        reef_sql::Database::role(self, user)
+    }
 
     fn session(&self, user: &str, database: &str) -> Result<Self::Session> {
         reef_sql::Database::session(self, user, database)

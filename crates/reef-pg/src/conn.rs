@@ -28,11 +28,12 @@ use pgwire::messages::startup::{
 use pgwire::messages::Message;
 use reef_sql::copy::CopyTransfer;
 use reef_sql::{sqlstate, Column, DataType, ExecResult, SqlError, TxnStatus, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
+use crate::auth;
 use crate::backend::{SqlDatabase, SqlSession};
 use crate::codec::{decode_param, RowEncoder, FORMAT_BINARY, FORMAT_TEXT};
 use crate::error::PgError;
@@ -40,6 +41,7 @@ use crate::protocol::{
     decode_message, decode_startup, known_message_type, Frontend, StartupPacket, MAX_STARTUP_PACKET,
 };
 use crate::PgConfig;
+use reef_sql::role::Verifier;
 
 /// Pending output beyond this size is written out even before ReadyForQuery.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
@@ -136,7 +138,8 @@ pub(crate) async fn run<D: SqlDatabase>(
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let mut conn: Conn<D::Session> = Conn {
-        stream,
+        stream: Box::new(stream),
+        loopback: peer.is_some_and(|p| p.ip().is_loopback()),
         rbuf: BytesMut::with_capacity(8192),
         wbuf: BytesMut::with_capacity(8192),
         max_message: shared.config.max_message_bytes,
@@ -167,8 +170,15 @@ pub(crate) async fn run<D: SqlDatabase>(
     conn.close().await;
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+
 struct Conn<S: SqlSession> {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
+    /// Whether the client connected from a loopback address.
+    loopback: bool,
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_message: usize,
@@ -201,6 +211,7 @@ fn frontend_name(msg: &Frontend) -> &'static str {
         Frontend::Flush => "Flush",
         Frontend::Terminate => "Terminate",
         Frontend::CopyData(_) => "CopyData",
+        Frontend::Password(_) => "a password message",
         Frontend::CopyDone => "CopyDone",
         Frontend::CopyFail(_) => "CopyFail",
         Frontend::Invalid { .. } => "an invalid message",
@@ -465,10 +476,33 @@ impl<S: SqlSession> Conn<S> {
             match packet {
                 None => return Ok(false),
                 Some(StartupPacket::Ssl) if !ssl_done => {
-                    // TLS is not offered yet; the client continues in plain text or gives up.
                     ssl_done = true;
-                    self.put(&SslResponse::Refuse)?;
-                    self.flush().await?;
+                    match &shared.config.tls {
+                        Some(tls) => {
+                            self.put(&SslResponse::Accept)?;
+                            self.flush().await?;
+                            if !self.rbuf.is_empty() {
+                                return Err(PgError::protocol(
+                                    "received unencrypted data after SSL request",
+                                ));
+                            }
+                            let acceptor = tokio_rustls::TlsAcceptor::from(tls.0.clone());
+                            let plain = std::mem::replace(
+                                &mut self.stream,
+                                Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
+                            );
+                            let tls_stream =
+                                timeout_at(deadline, acceptor.accept(plain))
+                                    .await
+                                    .map_err(|_| PgError::protocol("TLS handshake timed out"))??;
+                            self.stream = Box::new(tls_stream);
+                        }
+                        None => {
+                            // The client continues in plain text or gives up.
+                            self.put(&SslResponse::Refuse)?;
+                            self.flush().await?;
+                        }
+                    }
                 }
                 Some(StartupPacket::GssEnc) if !gss_done => {
                     gss_done = true;
@@ -537,7 +571,7 @@ impl<S: SqlSession> Conn<S> {
             )));
         }
 
-        // Authentication: trust. Password and SCRAM authentication come later.
+        self.authenticate(shared, &user, deadline).await?;
         let db = shared.db.clone();
         let opened = tokio::task::spawn_blocking(move || {
             db.session(&user, &database).map(|s| {
@@ -553,7 +587,6 @@ impl<S: SqlSession> Conn<S> {
         self.session = Some(Arc::new(Mutex::new(session)));
         self.slot = Some(slot);
 
-        self.put(&Authentication::Ok)?;
         for (name, value) in &params {
             self.put(&ParameterStatus::new(name.clone(), value.clone()))?;
         }
@@ -571,6 +604,88 @@ impl<S: SqlSession> Conn<S> {
         self.put(&ReadyForQuery::new(txn_indicator(status)))?;
         self.flush().await?;
         Ok(true)
+    }
+
+    /// Authenticates the startup's user (see `auth`) and sends AuthenticationOk; a refusal is
+    /// a fatal 28000 or 28P01 error.
+    async fn authenticate<D: SqlDatabase<Session = S>>(
+        &mut self,
+        shared: &Shared<D>,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<(), PgError> {
+        let db = shared.db.clone();
+        let name = user.to_owned();
+        let role = tokio::task::spawn_blocking(move || db.role(&name))
+            .await
+            .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?
+            .map_err(PgError::Rejected)?;
+        let trusted = self.loopback && !shared.config.require_password;
+        let verifier = match role {
+            Some(r) if !r.login => {
+                return Err(PgError::Rejected(SqlError::new(
+                    sqlstate::INVALID_AUTHORIZATION,
+                    format!("role \"{user}\" is not permitted to log in"),
+                )))
+            }
+            Some(r) => match r.verifier.as_deref().map(Verifier::parse) {
+                Some(Some(v)) => v,
+                Some(None) => {
+                    return Err(PgError::Internal(format!(
+                        "the stored password verifier of role \"{user}\" is corrupt"
+                    )))
+                }
+                None if trusted => {
+                    self.put(&Authentication::Ok)?;
+                    return Ok(());
+                }
+                None => {
+                    return Err(PgError::Rejected(
+                        SqlError::new(
+                            sqlstate::INVALID_AUTHORIZATION,
+                            format!("user \"{user}\" has no password and may connect without one only from loopback"),
+                        )
+                        .with_hint(format!("Set one with ALTER USER {user} PASSWORD '...'.")),
+                    ))
+                }
+            },
+            None if trusted => {
+                return Err(PgError::Rejected(SqlError::new(
+                    sqlstate::INVALID_AUTHORIZATION,
+                    format!("role \"{user}\" does not exist"),
+                )))
+            }
+            None => auth::mock_verifier(),
+        };
+        self.put(&Authentication::SASL(vec![auth::MECHANISM.into()]))?;
+        self.flush().await?;
+        let first = self.read_password(deadline).await?;
+        let (scram, server_first) = auth::Scram::start(&first, &verifier)?;
+        self.put(&Authentication::SASLContinue(server_first.into()))?;
+        self.flush().await?;
+        let last = self.read_password(deadline).await?;
+        match scram.finish(&last, &verifier)? {
+            Some(server_final) => {
+                self.put(&Authentication::SASLFinal(server_final.into()))?;
+                self.put(&Authentication::Ok)?;
+                Ok(())
+            }
+            None => Err(auth::failed(user)),
+        }
+    }
+
+    /// Reads a password-family message during authentication.
+    async fn read_password(&mut self, deadline: Instant) -> Result<bytes::Bytes, PgError> {
+        match timeout_at(deadline, self.read_message()).await {
+            Err(_) => Err(PgError::protocol("authentication timed out")),
+            Ok(msg) => match msg? {
+                Some(Frontend::Password(body)) => Ok(body),
+                Some(_) => Err(PgError::protocol(
+                    "expected a SASL response during authentication",
+                )),
+                None => Err(PgError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            },
+        }
     }
 
     // ----- Message loop -----
@@ -595,6 +710,9 @@ impl<S: SqlSession> Conn<S> {
                 Frontend::Sync => self.sync().await?,
                 _ if self.skip_until_sync => {}
                 Frontend::Flush => self.flush().await?,
+                Frontend::Password(_) => {
+                    return Err(PgError::protocol("unexpected password message"));
+                }
                 // Outside COPY FROM STDIN, copy messages are dropped, as the protocol requires.
                 Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {}
                 Frontend::Query(sql) => self.simple_query(sql).await?,

@@ -8,7 +8,8 @@
 //! session API is reef-sql's business, and this crate must never reach past it.
 //!
 //! [`serve`] accepts connections until its shutdown future completes. Each connection is one
-//! tokio task that runs the startup handshake (trust authentication, no TLS yet), then the
+//! tokio task that runs the startup handshake (TLS when configured, SCRAM-SHA-256 or loopback trust,
+//! see `auth`), then the
 //! simple and extended query protocols. Session calls are synchronous and may block on storage,
 //! so they run on tokio's blocking pool. Frontend messages are framed and decoded here with
 //! every read bounds-checked and a configurable size limit ([`PgConfig::max_message_bytes`]);
@@ -23,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod auth;
 mod backend;
 mod codec;
 mod conn;
@@ -41,6 +43,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use auth::TlsConfig;
 pub use error::PgError;
 
 use backend::SqlDatabase;
@@ -59,6 +62,11 @@ pub struct PgConfig {
     /// After shutdown is requested, how long open connections may take to finish their current
     /// message before they are cut off.
     pub shutdown_grace: Duration,
+    /// Whether every role must give a password, even from loopback (otherwise a role without
+    /// a password is trusted from loopback only).
+    pub require_password: bool,
+    /// TLS for clients that ask for it (`sslmode=require`); None refuses TLS.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for PgConfig {
@@ -68,6 +76,8 @@ impl Default for PgConfig {
             startup_timeout: Duration::from_secs(60),
             max_connections: 1000,
             shutdown_grace: Duration::from_secs(10),
+            require_password: false,
+            tls: None,
         }
     }
 }

@@ -76,6 +76,8 @@ pub(crate) enum Frontend {
     Flush,
     /// Terminate.
     Terminate,
+    /// A password-family message (SASLInitialResponse, SASLResponse): its raw body.
+    Password(Bytes),
     /// CopyData: rows of a COPY FROM STDIN.
     CopyData(Bytes),
     /// CopyDone: the end of a COPY FROM STDIN's rows.
@@ -91,7 +93,19 @@ pub(crate) enum Frontend {
 pub(crate) fn known_message_type(ty: u8) -> bool {
     matches!(
         ty,
-        b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'X' | b'd' | b'c' | b'f' | b'F'
+        b'Q' | b'P'
+            | b'B'
+            | b'D'
+            | b'E'
+            | b'C'
+            | b'S'
+            | b'H'
+            | b'X'
+            | b'd'
+            | b'c'
+            | b'f'
+            | b'F'
+            | b'p'
     )
 }
 
@@ -299,6 +313,7 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
         b'H' => Frontend::Flush,
         b'X' => Frontend::Terminate,
         b'd' => return Ok(Frontend::CopyData(b.buf.split_off(0))),
+        b'p' => return Ok(Frontend::Password(b.buf.split_off(0))),
         b'c' => Frontend::CopyDone,
         b'f' => Frontend::CopyFail(b.cstr()?),
         b'F' => {

@@ -62,6 +62,14 @@ fn col(name: &str, data_type: DataType) -> Column {
 impl SqlDatabase for FakeDb {
     type Session = FakeSession;
 
+    fn role(&self, user: &str) -> Result<Option<reef_sql::role::RoleDesc>> {
+        // Every user exists, without a password.
+        Ok(Some(reef_sql::role::RoleDesc {
+            name: user.into(),
+            ..reef_sql::role::RoleDesc::bootstrap()
+        }))
+    }
+
     fn session(&self, _user: &str, database: &str) -> Result<FakeSession> {
         if database != "reef" {
             return Err(SqlError::new(

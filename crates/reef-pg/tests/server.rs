@@ -17,6 +17,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(PgConfig::default()).await
+}
+
+async fn start_with(config: PgConfig) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = oneshot::channel();
@@ -25,7 +29,7 @@ async fn start() -> Server {
         reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
     let client = reef_txn::TxnClient::local(std::sync::Arc::new(engine)).unwrap();
     let db = reef_sql::Database::open(client, reef_sql::SqlConfig::default()).unwrap();
-    let task = tokio::spawn(serve(db, listener, PgConfig::default(), async {
+    let task = tokio::spawn(serve(db, listener, config, async {
         let _ = rx.await;
     }));
     Server {
@@ -403,4 +407,195 @@ async fn cancel_request_and_statement_timeout_stop_statements() {
         .await
         .unwrap_err();
     assert_eq!(err.code().unwrap().code(), "22023");
+}
+
+async fn connect_as(
+    server: &Server,
+    user: &str,
+    password: Option<&str>,
+) -> Result<Client, tokio_postgres::Error> {
+    let mut conn_str = format!(
+        "host=127.0.0.1 port={} user={user} dbname=reef",
+        server.port
+    );
+    if let Some(p) = password {
+        conn_str.push_str(&format!(" password='{p}'"));
+    }
+    let (client, connection) = tokio_postgres::connect(&conn_str, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+fn code(e: &tokio_postgres::Error) -> Option<&str> {
+    e.code().map(|c| c.code())
+}
+
+#[tokio::test]
+async fn roles_with_passwords_authenticate_with_scram() {
+    let server = start().await;
+    let admin = connect(&server).await;
+    admin
+        .batch_execute("CREATE USER alice PASSWORD 'wonder land'; CREATE ROLE viewer; CREATE USER \"Bob\" WITH NOLOGIN")
+        .await
+        .unwrap();
+    let err = admin.batch_execute("CREATE USER alice").await.unwrap_err();
+    assert_eq!(code(&err), Some("42710"));
+
+    // The right password gets in; the session runs as the role.
+    let alice = connect_as(&server, "alice", Some("wonder land"))
+        .await
+        .unwrap();
+    let me: String = alice
+        .query_one("SHOW session_authorization", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(me, "alice");
+    // A wrong one, or none, does not.
+    let err = connect_as(&server, "alice", Some("wonderland"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some("28P01"), "{err:?}");
+    assert!(connect_as(&server, "alice", None).await.is_err());
+    // Roles that may not log in, and unknown roles, are refused.
+    let err = connect_as(&server, "viewer", None).await.err().unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+    let err = connect_as(&server, "Bob", None).await.err().unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+    let err = connect_as(&server, "nobody", None).await.err().unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+
+    // Only superusers manage roles; a user may change its own password.
+    let err = alice
+        .batch_execute("CREATE USER mallory")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some("42501"));
+    let err = alice
+        .batch_execute("ALTER USER alice SUPERUSER")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some("42501"));
+    alice
+        .batch_execute("ALTER USER alice PASSWORD 'through the glass'")
+        .await
+        .unwrap();
+    assert!(connect_as(&server, "alice", Some("wonder land"))
+        .await
+        .is_err());
+    connect_as(&server, "alice", Some("through the glass"))
+        .await
+        .unwrap();
+
+    // Passwords are stored as SCRAM verifiers; a verifier given as the password is kept.
+    // Made by PostgreSQL 15 for the password "pencil" (pg_authid.rolpassword).
+    let verifier = "SCRAM-SHA-256$4096:hXRxXvGJU8aUVIezupjtyw==$jzMIHH8CzK74KYSNke9wA6knRF6OC0Y8uawz8Cs8kyg=:7J97Bvt3j+MLbCYvFJh4u9l8UQ/E392uvZTLlYmIYfc=";
+    admin
+        .batch_execute(&format!("CREATE USER carol PASSWORD '{verifier}'"))
+        .await
+        .unwrap();
+    connect_as(&server, "carol", Some("pencil")).await.unwrap();
+
+    let err = admin.batch_execute("DROP USER reef").await.unwrap_err();
+    assert_eq!(code(&err), Some("55006"));
+    admin
+        .batch_execute("DROP USER alice, carol; DROP ROLE IF EXISTS nobody")
+        .await
+        .unwrap();
+    let err = connect_as(&server, "alice", Some("through the glass"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+}
+
+#[tokio::test]
+async fn required_passwords_refuse_roles_without_one() {
+    let server = start_with(PgConfig {
+        require_password: true,
+        ..PgConfig::default()
+    })
+    .await;
+    let err = connect_as(&server, "reef", None).await.err().unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+    // An unknown role goes through SCRAM and fails like a wrong password.
+    let err = connect_as(&server, "nobody", Some("guess"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some("28P01"), "{err:?}");
+}
+
+#[tokio::test]
+async fn tls_is_offered_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl must be installed (scripts/ensure-deps.sh installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = start_with(PgConfig {
+        tls: Some(reef_pg::TlsConfig::from_pem_files(&cert, &key).unwrap()),
+        ..PgConfig::default()
+    })
+    .await;
+    // psql with sslmode=require fails unless the server speaks TLS.
+    let port = server.port;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "postgresql://reef@127.0.0.1:{port}/reef?sslmode=require"
+            ))
+            .args(["-X", "-A", "-t", "-c", "SELECT 40 + 2"])
+            .output()
+            .expect("psql must be installed (scripts/ensure-deps.sh installs it)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    // A server without TLS refuses sslmode=require.
+    let plain = start().await;
+    let port = plain.port;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "postgresql://reef@127.0.0.1:{port}/reef?sslmode=require"
+            ))
+            .args(["-X", "-c", "SELECT 1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SSL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

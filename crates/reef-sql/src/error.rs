@@ -45,6 +45,9 @@ pub mod sqlstate {
     pub const UNDEFINED_OBJECT: &str = "42704";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const DUPLICATE_OBJECT: &str = "42710";
+    pub const OBJECT_IN_USE: &str = "55006";
+    pub const INVALID_PASSWORD: &str = "28P01";
+    pub const INVALID_AUTHORIZATION: &str = "28000";
     pub const DUPLICATE_TABLE: &str = "42P07";
     pub const DUPLICATE_ALIAS: &str = "42712";
     pub const AMBIGUOUS_COLUMN: &str = "42702";

@@ -32,6 +32,7 @@ pub mod fence;
 pub mod optimizer;
 pub mod plan;
 pub mod pushdown;
+pub mod role;
 pub mod session;
 pub mod system;
 pub mod types;

@@ -52,7 +52,7 @@ pub struct ExecResult {
 }
 
 impl ExecResult {
-    fn tag(tag: impl Into<String>) -> Self {
+    pub(crate) fn tag(tag: impl Into<String>) -> Self {
         ExecResult {
             copy: None,
             tag: tag.into(),
@@ -274,6 +274,18 @@ impl Database {
             pending: Vec::new(),
             cancel: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// A role, read at a fresh snapshot (for authentication); None if there is none.
+    pub fn role(&self, name: &str) -> Result<Option<crate::role::RoleDesc>> {
+        let txn = self
+            .inner
+            .client
+            .begin(IsolationLevel::RepeatableRead)
+            .map_err(crate::error::from_txn)?;
+        let role = crate::role::load(&txn, name);
+        let _ = txn.rollback();
+        role
     }
 
     /// Runs a closure in a short transaction of its own, retrying on
@@ -809,6 +821,9 @@ impl Drop for Session {
 
 /// Parses SQL text into statements.
 pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
+    if let Some(role) = create_user_as_role(sql) {
+        return parse_sql_text(&role);
+    }
     match parse_sql_text(sql) {
         Err(e) => match copy_option_booleans(sql) {
             Some(fixed) => parse_sql_text(&fixed).map_err(|_| e),
@@ -816,6 +831,84 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
         },
         ok => ok,
     }
+}
+
+/// PostgreSQL's `CREATE USER name ...` as the `CREATE ROLE name LOGIN ...` it stands for (the
+/// parser reads CREATE USER in another dialect's form); None if the text has no CREATE USER.
+fn create_user_as_role(sql: &str) -> Option<String> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let lower = sql.to_ascii_lowercase();
+    if !(lower.contains("create") && lower.contains("user")) {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let is_ws = |t: &Token| matches!(t, Token::Whitespace(_));
+    let kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len() + 4);
+    let mut changed = false;
+    let mut at_start = true;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if at_start && kw(t, Keyword::CREATE) {
+            // The next two significant tokens: USER and the name (or MAPPING).
+            let sig: Vec<usize> = (i + 1..tokens.len())
+                .filter(|&j| !is_ws(&tokens[j]))
+                .take(2)
+                .collect();
+            if let [u, n] = sig[..] {
+                if kw(&tokens[u], Keyword::USER) && !kw(&tokens[n], Keyword::MAPPING) {
+                    let end = (i..tokens.len())
+                        .find(|&j| tokens[j] == Token::SemiColon)
+                        .unwrap_or(tokens.len());
+                    let has_login = tokens[i..end]
+                        .iter()
+                        .any(|t| kw(t, Keyword::LOGIN) || kw(t, Keyword::NOLOGIN));
+                    out.extend(tokens[i..u].iter().cloned());
+                    out.push(Token::make_keyword("ROLE"));
+                    // Past IF NOT EXISTS and the name, and WITH if it follows.
+                    let mut j = u + 1;
+                    let mut names_left = 1;
+                    while j < end {
+                        let t = &tokens[j];
+                        out.push(t.clone());
+                        j += 1;
+                        if is_ws(t)
+                            || kw(t, Keyword::IF)
+                            || kw(t, Keyword::NOT)
+                            || kw(t, Keyword::EXISTS)
+                        {
+                            continue;
+                        }
+                        names_left -= 1;
+                        if names_left == 0 {
+                            break;
+                        }
+                    }
+                    let with = (j..end).find(|&k| !is_ws(&tokens[k]));
+                    if let Some(w) = with.filter(|&w| kw(&tokens[w], Keyword::WITH)) {
+                        out.extend(tokens[j..=w].iter().cloned());
+                        j = w + 1;
+                    }
+                    if !has_login {
+                        out.push(Token::Whitespace(Whitespace::Space));
+                        out.push(Token::make_keyword("LOGIN"));
+                    }
+                    changed = true;
+                    at_start = false;
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        if !is_ws(t) {
+            at_start = *t == Token::SemiColon;
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    changed.then(|| out.iter().map(|t| t.to_string()).collect())
 }
 
 /// COPY options written `FREEZE on` or `HEADER off` (PostgreSQL's generic option values, which
@@ -2583,6 +2676,14 @@ fn run_statement(
             ..
         } => ddl::create_sequence(ctx, name, *if_not_exists, sequence_options),
         S::AlterTable(at) => ddl::alter_table(ctx, at),
+        S::CreateRole(cr) => crate::role::create(ctx, cr),
+        S::AlterRole { name, operation } => crate::role::alter(ctx, name, operation),
+        S::Drop {
+            object_type: ast::ObjectType::Role | ast::ObjectType::User,
+            if_exists,
+            names,
+            ..
+        } => crate::role::drop(ctx, *if_exists, names),
         S::Drop {
             object_type,
             if_exists,
