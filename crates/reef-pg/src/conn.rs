@@ -198,6 +198,49 @@ struct Conn<S: SqlSession> {
     registered: Option<Registered>,
 }
 
+/// The settings in a startup packet's `options` (`-c name=value`, `--name=value`, separated by
+/// spaces; a backslash escapes the next character).
+fn parse_options(options: &str) -> Result<Vec<(String, String)>, PgError> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut out = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next()
+        } else if let Some(rest) = w.strip_prefix("-c") {
+            Some(rest.to_owned())
+        } else {
+            w.strip_prefix("--").map(str::to_owned)
+        };
+        let bad = || {
+            PgError::Rejected(SqlError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("invalid command-line argument for server process: {w}"),
+            ))
+        };
+        let setting = setting.ok_or_else(bad)?;
+        let (name, value) = setting.split_once('=').ok_or_else(bad)?;
+        out.push((name.replace('-', "_"), value.to_owned()));
+    }
+    Ok(out)
+}
+
 /// A frontend message's name, for errors.
 fn frontend_name(msg: &Frontend) -> &'static str {
     match msg {
@@ -548,12 +591,21 @@ impl<S: SqlSession> Conn<S> {
         let mut user = None;
         let mut database = None;
         let mut unsupported = Vec::new();
+        // Settings the client sets at startup: parameters, and `-c name=value` in `options`.
+        let mut settings = Vec::new();
         for (name, value) in params {
             match name.as_str() {
                 "user" if !value.is_empty() => user = Some(value),
                 "database" if !value.is_empty() => database = Some(value),
+                "user" | "database" => {}
+                "replication" => {
+                    return Err(PgError::Rejected(SqlError::unsupported(
+                        "replication connections are not supported",
+                    )))
+                }
+                "options" => settings.extend(parse_options(&value)?),
                 _ if name.starts_with("_pq_.") => unsupported.push(name),
-                _ => {}
+                _ => settings.push((name, value)),
             }
         }
         if minor > 0 || !unsupported.is_empty() {
@@ -574,12 +626,26 @@ impl<S: SqlSession> Conn<S> {
         self.authenticate(shared, &user, deadline).await?;
         let db = shared.db.clone();
         let opened = tokio::task::spawn_blocking(move || {
-            db.session(&user, &database).map(|s| {
-                let params = s.parameter_status();
-                let status = s.txn_status();
-                let cancel = s.cancel_flag();
-                (s, params, status, cancel)
-            })
+            db.session(&user, &database)
+                .and_then(|mut s| {
+                    for (name, value) in &settings {
+                        let sql = format!(
+                            "SET \"{}\" = '{}'",
+                            name.replace('"', "\"\""),
+                            value.replace('\'', "''")
+                        );
+                        if let Some(Err(e)) = s.execute_simple(&sql).pop() {
+                            return Err(e);
+                        }
+                    }
+                    Ok(s)
+                })
+                .map(|s| {
+                    let params = s.parameter_status();
+                    let status = s.txn_status();
+                    let cancel = s.cancel_flag();
+                    (s, params, status, cancel)
+                })
         })
         .await
         .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?;
