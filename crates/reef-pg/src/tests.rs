@@ -136,6 +136,8 @@ impl FakeSession {
                     .with_detail("some detail")
                     .with_hint("some hint"))
             }
+            // Startup parameters (tokio-postgres sends client_encoding and friends).
+            ["set", _, "=", _, ..] => done("SET"),
             ["set", "app", name] => {
                 self.app = name.into();
                 done("SET")
