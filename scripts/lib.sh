@@ -80,15 +80,18 @@ free_port() {
   die "no free TCP port found"
 }
 
-# Starts `reef start` in the background: start_reef BIN DATA_DIR PORT LOG [GRPC_PORT].
-# The node's gRPC address is 127.0.0.1:GRPC_PORT (default: a free port).
+# Starts `reef start` in the background: start_reef BIN DATA_DIR PORT LOG [GRPC_PORT [ARG...]].
+# The node's gRPC address is 127.0.0.1:GRPC_PORT (empty or absent: a free port); further
+# arguments go to `reef start` (e.g. --tls-cert FILE --tls-key FILE).
 # Sets REEF_PID, and waits (up to $REEF_START_TIMEOUT seconds, default 120) until the server
 # prints its ready line or accepts connections. Returns non-zero if it exits or times out.
 start_reef() {
-  local bin="$1" data_dir="$2" port="$3" log="$4" grpc="${5:-$(free_port)}" waited=0
+  local bin="$1" data_dir="$2" port="$3" log="$4" grpc="${5:-}" waited=0
   local timeout="${REEF_START_TIMEOUT:-120}"
+  shift $(($# < 5 ? $# : 5))
+  [[ -n "$grpc" ]] || grpc="$(free_port)"
   "$bin" start --data-dir "$data_dir" --pg-addr "127.0.0.1:$port" \
-    --grpc-addr "127.0.0.1:$grpc" >"$log" 2>&1 </dev/null &
+    --grpc-addr "127.0.0.1:$grpc" "$@" >"$log" 2>&1 </dev/null &
   REEF_PID=$!
   while (( waited < timeout * 10 )); do
     if grep -q 'reefdb ready:' "$log" 2>/dev/null; then

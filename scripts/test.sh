@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds reefdb and runs every test: the SQLite sqllogictest corpus against a reef server
-# (compared with tests/conformance/reef-baseline.tsv), then the workspace's tests (unit,
-# integration, the tests/sql golden files, crash and client tests). Exits non-zero on any failure.
+# (compared with tests/conformance/reef-baseline.tsv), the driver tests (psycopg 3, node-postgres
+# and pgJDBC against a reef server, scripts/drivers.sh), then the workspace's tests (unit,
+# integration, the tests/sql golden files, crash and client tests) and the fault tests. Exits
+# non-zero on any failure.
 #
 #   scripts/test.sh
 #
@@ -13,6 +15,8 @@
 #                        set REEF_CORPUS_PATHS=. for everything)
 #   REEF_CORPUS_TIMEOUT  per-record timeout in seconds (default 30)
 #   REEF_SKIP_CORPUS=1   skip the corpus step
+#   REEF_SKIP_DRIVERS=1  skip the driver tests (reported as NOT RUN in the summary)
+#   REEF_SKIP_JEPSEN=1   skip the fault tests (reported as NOT RUN in the summary)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REEF_ROOT"
@@ -26,6 +30,7 @@ cargo build --workspace --bins
 info "build done after $((SECONDS - started))s"
 
 failures=()
+skipped=()
 
 # 1. Corpus conformance against a reef server.
 corpus_dir="${REEF_CORPUS_DIR:-$REEF_ROOT/../shared/sqllogictest}"
@@ -67,13 +72,22 @@ else
   fi
 fi
 
-# 2. Doc tests (nextest does not run them).
+# 2. Driver tests: psycopg 3, node-postgres and pgJDBC used as applications use them, against a
+# fresh reef server with TLS (scripts/drivers.sh installs what they need; tests/drivers/README.md).
+if [[ "${REEF_SKIP_DRIVERS:-0}" == 1 ]]; then
+  info "drivers: SKIPPED (REEF_SKIP_DRIVERS=1)"
+  skipped+=("driver tests (REEF_SKIP_DRIVERS=1)")
+elif ! "$REEF_ROOT/scripts/drivers.sh" "$CARGO_TARGET_DIR/debug/reef"; then
+  failures+=("driver tests (see above; scripts/drivers.sh to rerun them alone)")
+fi
+
+# 3. Doc tests (nextest does not run them).
 info "doc tests"
 if ! cargo test --workspace --doc --quiet; then
   failures+=("doc tests")
 fi
 
-# 3. The workspace's tests; the runner's summary is the last thing printed on success.
+# 4. The workspace's tests; the runner's summary is the last thing printed on success.
 if cargo nextest --version >/dev/null 2>&1; then
   info "workspace tests (cargo nextest)"
   if ! cargo nextest run --workspace --no-fail-fast --failure-output final; then
@@ -86,10 +100,9 @@ else
   fi
 fi
 
-# Fault tests: each workload twice for REEF_JEPSEN_TIME seconds (60 by default), once with a
+# 5. Fault tests: each workload twice for REEF_JEPSEN_TIME seconds (60 by default), once with a
 # fixed seed and once with a random one (printed, to replay with scripts/jepsen.sh --seed N),
 # against clusters of real reef processes in network namespaces of their own.
-skipped=()
 if [[ "${REEF_SKIP_JEPSEN:-0}" == 1 ]]; then
   info "jepsen: SKIPPED (REEF_SKIP_JEPSEN=1)"
   skipped+=("fault tests (REEF_SKIP_JEPSEN=1)")
@@ -113,13 +126,19 @@ else
   done
 fi
 
+not_run=
+if ((${#skipped[@]} > 0)); then
+  not_run="$(printf '%s; ' "${skipped[@]}")"
+  not_run="${not_run%; }"
+fi
 if ((${#failures[@]} > 0)); then
   printf 'test.sh: FAILED after %ss:\n' "$((SECONDS - started))" >&2
   printf '  - %s\n' "${failures[@]}" >&2
+  [[ -z "$not_run" ]] || printf 'NOT RUN: %s\n' "$not_run" >&2
   exit 1
 fi
-if ((${#skipped[@]} > 0)); then
-  info "test.sh: everything that ran passed in $((SECONDS - started))s; NOT RUN: ${skipped[*]}"
+if [[ -n "$not_run" ]]; then
+  info "test.sh: everything that ran passed in $((SECONDS - started))s; NOT RUN: $not_run"
 else
   info "test.sh: everything passed in $((SECONDS - started))s"
 fi

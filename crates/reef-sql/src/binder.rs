@@ -2712,9 +2712,13 @@ impl<'a> Binder<'a> {
                 Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text))
             }
             "current_schema" => Ok((Expr::Literal(Value::Text("public".into())), DataType::Text)),
-            "current_user" | "session_user" | "user" => {
-                Ok((Expr::Literal(Value::Text("reef".into())), DataType::Text))
-            }
+            "current_user" | "session_user" | "user" | "current_role" => Ok((
+                Expr::Session(
+                    SessionFunc::CurrentSetting,
+                    vec![Expr::Literal(Value::Text("session_authorization".into()))],
+                ),
+                DataType::Text,
+            )),
             _ => self.bind_func_call(&name, bound),
         }
     }
