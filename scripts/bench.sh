@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Benchmarks reefdb against a local PostgreSQL 15 with pgbench and prints TPS side by side.
+# Benchmarks reefdb against a local PostgreSQL 15 with pgbench and sysbench and prints
+# throughput side by side.
 #
 #   scripts/bench.sh [--scale N] [--duration SECONDS] [--clients N] [--threads N]
-#                    [--only postgres|reef] [--pg-port PORT] [--reef-port PORT] [--no-build] [--keep]
+#                    [--sysbench-tables N] [--sysbench-size ROWS] [--only postgres|reef]
+#                    [--pg-port PORT] [--reef-port PORT] [--reef-bin PATH] [--no-build] [--keep]
 #
 # For each target: `pgbench -i -I dtGvp -s SCALE` (drop, create, server-side generate, vacuum,
 # primary keys), then select-only (`-S`) and TPC-B-like read/write runs of DURATION seconds with
 # CLIENTS clients on THREADS threads (the read/write run retries serialization failures with
 # --max-tries 100 where pgbench supports it). Both servers use temporary data directories and are
 # stopped at the end. A failing step marks that cell FAIL and the script goes on; step logs are
-# kept in the output directory printed at the end.
+# kept in the output directory printed at the end. Then sysbench (pgsql driver) prepares
+# --sysbench-tables tables of --sysbench-size rows (default 4 x 10000) and runs oltp_point_select
+# and oltp_read_write for DURATION seconds with CLIENTS threads. --reef-bin runs a given reef
+# binary instead of building the release one (debug figures say nothing about speed).
 #
 # Defaults: scale 10, 30 s, 8 clients, 2 threads, PostgreSQL on port 5499 and reef on 5433 (or
 # free ports when those are taken).
@@ -18,6 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REEF_ROOT"
 
 scale=10 duration=30 clients=8 threads=2 only="" pg_port=5499 reef_port=5433 build=1 keep=0
+sb_tables=4 sb_size=10000 reef_bin=""
 while (($# > 0)); do
   case "$1" in
     --scale) scale="$2"; shift 2 ;;
@@ -27,9 +33,12 @@ while (($# > 0)); do
     --only) only="$2"; shift 2 ;;
     --pg-port) pg_port="$2"; shift 2 ;;
     --reef-port) reef_port="$2"; shift 2 ;;
+    --sysbench-tables) sb_tables="$2"; shift 2 ;;
+    --sysbench-size) sb_size="$2"; shift 2 ;;
+    --reef-bin) reef_bin="$2"; build=0; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -66,7 +75,7 @@ trap 'exit 130' INT TERM
 
 declare -A result
 for target in postgres reef; do
-  for step in init select tpcb tries; do
+  for step in init select tpcb tries sb_prepare sb_point sb_rw sb_rw_errors; do
     result[$target.$step]="-"
   done
 done
@@ -115,6 +124,46 @@ bench_target() {
   done
 }
 
+# Runs sysbench's OLTP workloads against one target: sysbench_target NAME PORT.
+sysbench_target() {
+  local name="$1" port="$2" log tps step
+  if ! command -v sysbench >/dev/null; then
+    result[$name.sb_prepare]="no sysbench"
+    return 0
+  fi
+  local sb=(sysbench --db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$port"
+    --pgsql-user=reef --pgsql-db=reef --tables="$sb_tables" --table-size="$sb_size")
+  log="$out/$name-sysbench-prepare.log"
+  info "$name: sysbench prepare ($sb_tables tables of $sb_size rows)"
+  local start
+  start="$(date +%s.%N)"
+  if ! "${sb[@]}" --threads="$sb_tables" oltp_read_write prepare >"$log" 2>&1; then
+    result[$name.sb_prepare]="FAIL"
+    warn "$name: sysbench prepare failed; last lines of $log:"
+    tail -n 5 "$log" >&2
+    return 0
+  fi
+  result[$name.sb_prepare]="$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs", e - s }')"
+  for step in point rw; do
+    local workload=oltp_point_select
+    [[ $step == rw ]] && workload=oltp_read_write
+    log="$out/$name-sysbench-$step.log"
+    info "$name: sysbench $workload, $clients threads, ${duration}s"
+    if "${sb[@]}" --threads="$clients" --time="$duration" --report-interval=0 "$workload" run >"$log" 2>&1; then
+      tps="$(sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.)/\1/p' "$log" | head -n 1)"
+      result[$name.sb_$step]="${tps:-FAIL}"
+      if [[ $step == rw ]]; then
+        result[$name.sb_rw_errors]="$(sed -n 's/^ *ignored errors: *\([0-9]*\).*/\1/p' "$log" | head -n 1)"
+      fi
+    else
+      result[$name.sb_$step]="FAIL"
+      warn "$name: sysbench $workload failed; last lines of $log:"
+      tail -n 5 "$log" >&2
+    fi
+  done
+  "${sb[@]}" oltp_read_write cleanup >>"$out/$name-sysbench-prepare.log" 2>&1 || true
+}
+
 # PostgreSQL 15.
 if [[ "$only" != reef ]]; then
   pg_port="$(free_port "$pg_port")"
@@ -126,6 +175,7 @@ if [[ "$only" != reef ]]; then
       -o "-p $pg_port -k $PG_DATA -c listen_addresses=127.0.0.1" start >"$out/postgres-start.log" 2>&1 &&
     "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U reef reef >>"$out/postgres-start.log" 2>&1; then
     bench_target postgres "$pg_port"
+    sysbench_target postgres "$pg_port"
   else
     warn "postgres: could not start; see $out/postgres-initdb.log, $out/postgres-start.log"
     result[postgres.init]="FAIL" result[postgres.select]="skipped" result[postgres.tpcb]="skipped"
@@ -146,9 +196,11 @@ if [[ "$only" != postgres ]]; then
   fi
   reef_port="$(free_port "$reef_port")"
   REEF_DATA="$(mktemp -d /tmp/reef-bench-data.XXXXXX)"
-  if ((reef_ok)) && start_reef "$CARGO_TARGET_DIR/release/reef" "$REEF_DATA" "$reef_port" "$out/reef-server.log"; then
-    info "reef: started on 127.0.0.1:$reef_port (data $REEF_DATA)"
+  [[ -n "$reef_bin" ]] || reef_bin="$CARGO_TARGET_DIR/release/reef"
+  if ((reef_ok)) && start_reef "$reef_bin" "$REEF_DATA" "$reef_port" "$out/reef-server.log"; then
+    info "reef: started on 127.0.0.1:$reef_port (data $REEF_DATA, binary $reef_bin)"
     bench_target reef "$reef_port"
+    sysbench_target reef "$reef_port"
   else
     warn "reef: could not start; see $out/reef-server.log"
     result[reef.init]="FAIL" result[reef.select]="skipped" result[reef.tpcb]="skipped"
@@ -176,3 +228,13 @@ printf '%-22s %16s %16s %12s\n' "select-only (TPS)" "${result[postgres.select]}"
 printf '%-22s %16s %16s %12s\n' "TPC-B-like (TPS)" "${result[postgres.tpcb]}" "${result[reef.tpcb]}" \
   "$(ratio "${result[reef.tpcb]}" "${result[postgres.tpcb]}")"
 printf '%-22s %16s %16s %12s\n' "TPC-B failed/retried" "${result[postgres.tries]}" "${result[reef.tries]}" "-"
+printf '\nsysbench (pgsql driver), %s tables of %s rows, %s threads, %ss per run\n\n' \
+  "$sb_tables" "$sb_size" "$clients" "$duration"
+printf '%-22s %16s %16s %12s\n' "workload" "PostgreSQL 15" "reefdb" "reef/PG"
+printf '%-22s %16s %16s %12s\n' "----------------------" "----------------" "----------------" "------------"
+printf '%-22s %16s %16s %12s\n' "prepare (time)" "${result[postgres.sb_prepare]}" "${result[reef.sb_prepare]}" "-"
+printf '%-22s %16s %16s %12s\n' "oltp_point_select TPS" "${result[postgres.sb_point]}" "${result[reef.sb_point]}" \
+  "$(ratio "${result[reef.sb_point]}" "${result[postgres.sb_point]}")"
+printf '%-22s %16s %16s %12s\n' "oltp_read_write TPS" "${result[postgres.sb_rw]}" "${result[reef.sb_rw]}" \
+  "$(ratio "${result[reef.sb_rw]}" "${result[postgres.sb_rw]}")"
+printf '%-22s %16s %16s %12s\n' "read_write errors" "${result[postgres.sb_rw_errors]}" "${result[reef.sb_rw_errors]}" "-"
