@@ -10,9 +10,7 @@
 # Environment:
 #   CARGO_TARGET_DIR     build cache (default /var/tmp/reef-target)
 #   REEF_CORPUS_DIR      the corpus (default ../shared/sqllogictest beside the repository)
-#   REEF_CORPUS_PATHS    space-separated files/folders inside it to run (default: all but
-#                        random/select, whose multi-way joins take PostgreSQL itself ~100 s;
-#                        set REEF_CORPUS_PATHS=. for everything)
+#   REEF_CORPUS_PATHS    space-separated files/folders inside it to run (default: every file)
 #   REEF_CORPUS_TIMEOUT  per-record timeout in seconds (default 30)
 #   REEF_SKIP_CORPUS=1   skip the corpus step
 #   REEF_SKIP_DRIVERS=1  skip the driver tests (reported as NOT RUN in the summary)
@@ -41,7 +39,7 @@ elif [[ ! -d "$corpus_dir" ]]; then
 else
   corpus_dir="$(cd "$corpus_dir" && pwd)"
   paths=()
-  default_paths="select1.test select2.test evidence index random/aggregates random/expr random/groupby"
+  default_paths="."
   for p in ${REEF_CORPUS_PATHS:-$default_paths}; do
     paths+=("$corpus_dir/$p")
   done
