@@ -471,6 +471,18 @@ impl<S: SqlSession> Conn<S> {
         if let Some(h) = &e.hint {
             fields.push((b'H', h.clone()));
         }
+        if let Some(o) = &e.object {
+            for (tag, value) in [
+                (b's', &o.schema),
+                (b't', &o.table),
+                (b'c', &o.column),
+                (b'n', &o.constraint),
+            ] {
+                if let Some(v) = value {
+                    fields.push((tag, v.clone()));
+                }
+            }
+        }
         self.put(&ErrorResponse::new(fields))
     }
 

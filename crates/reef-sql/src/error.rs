@@ -88,6 +88,22 @@ pub struct SqlError {
     pub detail: Option<String>,
     /// Optional hint line (PostgreSQL's HINT).
     pub hint: Option<String>,
+    /// The object the error is about (schema, table, column, constraint), for clients that map
+    /// constraint errors without parsing messages.
+    pub object: Option<Box<ErrorObject>>,
+}
+
+/// The object an error concerns, as PostgreSQL reports it in ErrorResponse fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorObject {
+    /// The schema (always `public` for tables).
+    pub schema: Option<String>,
+    /// The table.
+    pub table: Option<String>,
+    /// The column.
+    pub column: Option<String>,
+    /// The constraint (or unique index).
+    pub constraint: Option<String>,
 }
 
 impl SqlError {
@@ -98,7 +114,25 @@ impl SqlError {
             message: message.into(),
             detail: None,
             hint: None,
+            object: None,
         }
+    }
+
+    /// Names the table (in `public`), and optionally the column and constraint, the error
+    /// concerns.
+    pub fn on_object(
+        mut self,
+        table: &str,
+        column: Option<&str>,
+        constraint: Option<&str>,
+    ) -> Self {
+        self.object = Some(Box::new(ErrorObject {
+            schema: Some("public".into()),
+            table: Some(table.into()),
+            column: column.map(Into::into),
+            constraint: constraint.map(Into::into),
+        }));
+        self
     }
 
     /// Whether the same statement may succeed if tried again unchanged: a conflict, a lock

@@ -1558,6 +1558,7 @@ fn duplicate_error(table: &TableDesc, index: Option<&IndexDesc>, row: &[Value]) 
         format!("duplicate key value violates unique constraint \"{name}\""),
     )
     .with_detail(format!("Key {key} already exists."))
+    .on_object(&table.name, None, Some(&name))
 }
 
 /// Names a unique key of `table` (`index`, or the primary key when `None`) and shows its value
@@ -1618,7 +1619,8 @@ fn check_not_null(table: &TableDesc, row: &[Value]) -> Result<()> {
                     "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
                     c.name, table.name
                 ),
-            ));
+            )
+            .on_object(&table.name, Some(&c.name), None));
         }
     }
     Ok(())

@@ -37,6 +37,6 @@ pub mod session;
 pub mod system;
 pub mod types;
 
-pub use error::{sqlstate, Result, SqlError};
+pub use error::{sqlstate, ErrorObject, Result, SqlError};
 pub use session::{Column, Database, ExecResult, Prepared, Session, SqlConfig, TxnStatus};
 pub use types::{DataType, Decimal, Interval, Value};

@@ -427,10 +427,9 @@ async function main() {
     await expectSqlstate('42703', `SELECT no_such_column FROM ${ITEMS}`);
   });
 
-  await check('a unique violation names its schema, table and constraint (as ORMs read them; reef: none, a known limit)', async () => {
+  await check('a unique violation names its schema, table and constraint (as ORMs read them)', async () => {
     const e = await expectSqlstate('23505', `INSERT INTO ${PREFIX}txn VALUES (3, 'again')`);
-    // reef's error responses carry the SQLSTATE, message and detail only.
-    const want = IS_REEF ? [undefined, undefined, undefined] : ['public', `${PREFIX}txn`, `${PREFIX}txn_pkey`];
+    const want = ['public', `${PREFIX}txn`, `${PREFIX}txn_pkey`];
     assert.deepEqual([e.schema, e.table, e.constraint], want, 'error fields schema, table and constraint');
     assert.match(e.message, /duplicate key/);
   });
