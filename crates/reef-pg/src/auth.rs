@@ -3,9 +3,11 @@
 //!
 //! The rule: a role with a password always authenticates with SCRAM; a role without one (the
 //! bootstrap `reef` superuser of a fresh cluster) is trusted from loopback only, unless
-//! [`crate::PgConfig::require_password`] is set. An unknown role that would have to give a
-//! password runs the exchange against a random verifier, so that a client cannot tell unknown
-//! roles from wrong passwords.
+//! [`crate::PgConfig::require_password`] is set. A client that is not trusted learns nothing
+//! about roles before it proves a password: unknown roles, roles without a password and roles
+//! that may not log in all run the exchange against a mock verifier (with a salt that is stable
+//! per role name) and fail with 28P01; a role that may not log in is refused with 28000 only
+//! after a correct proof.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -89,13 +91,18 @@ fn malformed(what: &str) -> PgError {
     }
 }
 
-/// A verifier no password matches, for roles that do not exist.
-pub(crate) fn mock_verifier() -> Verifier {
+/// A verifier no password matches, for roles that do not exist or may not use a password. Its
+/// salt is derived from the role name and a secret of this process, so that asking twice shows
+/// the same salt, as for a real role.
+pub(crate) fn mock_verifier(user: &str) -> Verifier {
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let secret = SECRET.get_or_init(rand::random);
+    let derived = reef_sql::role::hmac(secret, user.as_bytes());
     Verifier {
         iterations: reef_sql::role::ITERATIONS,
-        salt: rand::random::<[u8; 16]>().to_vec(),
-        stored_key: rand::random(),
-        server_key: rand::random(),
+        salt: derived[..16].to_vec(),
+        stored_key: reef_sql::role::hmac(secret, &derived),
+        server_key: reef_sql::role::hmac(&derived, secret),
     }
 }
 

@@ -699,33 +699,27 @@ impl<S: SqlSession> Conn<S> {
             .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?
             .map_err(PgError::Rejected)?;
         let trusted = self.loopback && !shared.config.require_password;
-        let verifier = match role {
-            Some(r) if !r.login => {
-                return Err(PgError::Rejected(SqlError::new(
-                    sqlstate::INVALID_AUTHORIZATION,
-                    format!("role \"{user}\" is not permitted to log in"),
-                )))
-            }
+        let not_permitted = || {
+            PgError::Rejected(SqlError::new(
+                sqlstate::INVALID_AUTHORIZATION,
+                format!("role \"{user}\" is not permitted to log in"),
+            ))
+        };
+        // (verifier, whether a correct proof may log in).
+        let (verifier, login) = match role {
             Some(r) => match r.verifier.as_deref().map(Verifier::parse) {
-                Some(Some(v)) => v,
+                Some(Some(v)) => (v, r.login),
                 Some(None) => {
                     return Err(PgError::Internal(format!(
                         "the stored password verifier of role \"{user}\" is corrupt"
                     )))
                 }
-                None if trusted => {
+                None if trusted && r.login => {
                     self.put(&Authentication::Ok)?;
                     return Ok(());
                 }
-                None => {
-                    return Err(PgError::Rejected(
-                        SqlError::new(
-                            sqlstate::INVALID_AUTHORIZATION,
-                            format!("user \"{user}\" has no password and may connect without one only from loopback"),
-                        )
-                        .with_hint(format!("Set one with ALTER USER {user} PASSWORD '...'.")),
-                    ))
-                }
+                None if trusted => return Err(not_permitted()),
+                None => (auth::mock_verifier(user), false),
             },
             None if trusted => {
                 return Err(PgError::Rejected(SqlError::new(
@@ -733,7 +727,7 @@ impl<S: SqlSession> Conn<S> {
                     format!("role \"{user}\" does not exist"),
                 )))
             }
-            None => auth::mock_verifier(),
+            None => (auth::mock_verifier(user), false),
         };
         self.put(&Authentication::SASL(vec![auth::MECHANISM.into()]))?;
         self.flush().await?;
@@ -743,6 +737,7 @@ impl<S: SqlSession> Conn<S> {
         self.flush().await?;
         let last = self.read_password(deadline).await?;
         match scram.finish(&last, &verifier)? {
+            Some(_) if !login => Err(not_permitted()),
             Some(server_final) => {
                 self.put(&Authentication::SASLFinal(server_final.into()))?;
                 self.put(&Authentication::Ok)?;

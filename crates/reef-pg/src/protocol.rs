@@ -314,8 +314,15 @@ fn decode_checked(ty: u8, mut b: Body) -> Result<Frontend, SqlError> {
         b'X' => Frontend::Terminate,
         b'd' => return Ok(Frontend::CopyData(b.buf.split_off(0))),
         b'p' => return Ok(Frontend::Password(b.buf.split_off(0))),
-        b'c' => Frontend::CopyDone,
-        b'f' => Frontend::CopyFail(b.cstr()?),
+        // Read leniently: outside COPY these are dropped whatever their body.
+        b'c' => return Ok(Frontend::CopyDone),
+        b'f' => {
+            let raw = b.buf.split_off(0);
+            let text = raw.strip_suffix(b"\0").unwrap_or(&raw);
+            return Ok(Frontend::CopyFail(
+                String::from_utf8_lossy(text).into_owned(),
+            ));
+        }
         b'F' => {
             return Err(SqlError::unsupported(
                 "the function call protocol is not supported",

@@ -397,6 +397,18 @@ async fn cancel_request_and_statement_timeout_stop_statements() {
     assert_eq!(err.code().unwrap().code(), "57014");
     let message = err.as_db_error().unwrap().message();
     assert!(message.contains("statement timeout"), "{message}");
+    // RESET brings the timeout back to none.
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    client.query("SELECT pg_sleep(0.4)", &[]).await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = '250ms'")
+        .await
+        .unwrap();
+    client.batch_execute("RESET ALL").await.unwrap();
+    client.query("SELECT pg_sleep(0.4)", &[]).await.unwrap();
     client
         .batch_execute("SET statement_timeout = 0")
         .await
@@ -466,6 +478,42 @@ async fn roles_with_passwords_authenticate_with_scram() {
     let err = connect_as(&server, "nobody", None).await.err().unwrap();
     assert_eq!(code(&err), Some("28000"), "{err:?}");
 
+    // The session's role is the one that authenticated: it cannot be changed by SET, RESET
+    // or a startup option.
+    let err = alice
+        .batch_execute("SET session_authorization = 'reef'")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some("55P02"));
+    alice.batch_execute("RESET ALL").await.unwrap();
+    let me: String = alice
+        .query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(me, "alice");
+    let forged = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password='wonder land' dbname=reef options='-c session_authorization=reef'",
+            server.port
+        ),
+        NoTls,
+    )
+    .await
+    .err()
+    .expect("a startup option must not change the role");
+    assert_eq!(code(&forged), Some("55P02"), "{forged:?}");
+    // A role that may not log in is refused even with its right password.
+    admin
+        .batch_execute("CREATE ROLE keeper PASSWORD 'k'")
+        .await
+        .unwrap();
+    let err = connect_as(&server, "keeper", Some("k"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some("28000"), "{err:?}");
+
     // Only superusers manage roles; a user may change its own password.
     let err = alice
         .batch_execute("CREATE USER mallory")
@@ -517,8 +565,13 @@ async fn required_passwords_refuse_roles_without_one() {
         ..PgConfig::default()
     })
     .await;
-    let err = connect_as(&server, "reef", None).await.err().unwrap();
-    assert_eq!(code(&err), Some("28000"), "{err:?}");
+    // A role without a password cannot log in, and is not told why before a proof.
+    assert!(connect_as(&server, "reef", None).await.is_err());
+    let err = connect_as(&server, "reef", Some("guess"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some("28P01"), "{err:?}");
     // An unknown role goes through SCRAM and fails like a wrong password.
     let err = connect_as(&server, "nobody", Some("guess"))
         .await

@@ -32,6 +32,9 @@ pub enum CopyTransfer {
     },
 }
 
+/// The longest row COPY FROM accepts (a row still without its end past this fails with 54000).
+pub const MAX_ROW_BYTES: usize = 64 << 20;
+
 /// SQLSTATE: bad COPY file format.
 const BAD_COPY_FORMAT: &str = sqlstate::BAD_COPY_FILE_FORMAT;
 
@@ -241,6 +244,13 @@ impl CopyReader {
             }
         }
         pending.drain(..start);
+        if pending.len() > MAX_ROW_BYTES {
+            return Err(SqlError::new(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                format!("COPY row is longer than {MAX_ROW_BYTES} bytes"),
+            )
+            .with_detail(format!("COPY, line {}", self.line)));
+        }
         self.pending = pending;
         Ok(())
     }
@@ -287,8 +297,24 @@ impl CopyReader {
             self.ended = true;
             return Ok(Some((None, used, 1)));
         }
+        // Fields end at delimiters that no backslash escapes.
+        let mut raws = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'\\' {
+                i += 2;
+            } else if line[i] == self.opts.delimiter {
+                raws.push(&line[start..i]);
+                i += 1;
+                start = i;
+            } else {
+                i += 1;
+            }
+        }
+        raws.push(&line[start.min(line.len())..]);
         let mut fields = Vec::new();
-        for raw in line.split(|b| *b == self.opts.delimiter) {
+        for raw in raws {
             if raw == self.opts.null.as_bytes() {
                 fields.push(None);
                 continue;
@@ -417,10 +443,11 @@ impl CopyReader {
             } else if b == delimiter {
                 fields.push(self.csv_field(std::mem::take(&mut field), quoted)?);
                 quoted = false;
+            } else if b == b'\r' && buf.get(i) == Some(&b'\n') {
+                // CRLF ends the row like LF does; the LF is taken next.
+            } else if b == b'\r' && i == buf.len() && !last {
+                return Ok(None);
             } else if b == b'\n' {
-                if field.last() == Some(&b'\r') && !quoted {
-                    field.pop();
-                }
                 fields.push(self.csv_field(field, quoted)?);
                 return Ok(Some((Some(fields), i, lines)));
             } else {
@@ -578,6 +605,27 @@ mod tests {
         }
         let err = read_all(opts(CopyFormat::Csv), &[b"1,\"open\n"]).unwrap_err();
         assert_eq!(err.code, BAD_COPY_FORMAT);
+    }
+
+    #[test]
+    fn crlf_rows_and_escaped_delimiters() {
+        let data = b"1,\"x\"\r\n2,y\r\n";
+        let want = vec![vec![s("1"), s("x")], vec![s("2"), s("y")]];
+        for cut in 0..data.len() {
+            let got = read_all(opts(CopyFormat::Csv), &[&data[..cut], &data[cut..]]).unwrap();
+            assert_eq!(got, want, "cut at {cut}");
+        }
+        let mut o = opts(CopyFormat::Text);
+        o.delimiter = b',';
+        let (mut text, mut out) = (String::new(), Vec::new());
+        format_row(
+            &[Value::Text("a,b".into()), Value::Int64(1)],
+            &o,
+            &mut text,
+            &mut out,
+        );
+        assert_eq!(out, b"a\\,b,1\n");
+        assert_eq!(read_all(o, &[&out]).unwrap(), vec![vec![s("a,b"), s("1")]]);
     }
 
     #[test]

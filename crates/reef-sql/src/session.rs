@@ -509,6 +509,18 @@ impl Settings {
             })
     }
 
+    /// Sets a setting back to its default, through [`Settings::set`] so that the parsed forms
+    /// (the statement timeout) follow.
+    fn reset(&mut self, name: &str, default: &str) -> Result<()> {
+        match name {
+            "reef.query_memory_limit" | "transaction_isolation" | "transaction_read_only" => {
+                self.values.insert(name.to_string(), default.to_string());
+                Ok(())
+            }
+            _ => self.set(name, default),
+        }
+    }
+
     fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let name = name.to_lowercase();
         if !self.values.contains_key(&name) {
@@ -525,25 +537,32 @@ impl Settings {
             .with_hint(hint.to_string())
         };
         let v = match name.as_str() {
+            // The session's role is the one that authenticated; it cannot be changed.
             "server_version"
             | "server_version_num"
             | "server_encoding"
             | "integer_datetimes"
             | "max_identifier_length"
-            | "is_superuser" => {
+            | "is_superuser"
+            | "session_authorization" => {
                 return Err(SqlError::new(
                     sqlstate::CANT_CHANGE_RUNTIME_PARAM,
                     format!("parameter \"{name}\" cannot be changed"),
                 ))
             }
             "client_encoding" => {
-                let u = value.to_uppercase().replace('-', "");
-                if u != "UTF8" && u != "UNICODE" {
-                    return Err(SqlError::unsupported(format!(
-                        "client encoding \"{value}\" is not supported; reefdb speaks UTF8 only"
-                    )));
+                let u = value.to_uppercase().replace(['-', '_'], "");
+                match u.as_str() {
+                    "UTF8" | "UNICODE" => "UTF8".to_string(),
+                    // psql in a C locale asks for SQL_ASCII: bytes pass through unchanged, as in
+                    // PostgreSQL.
+                    "SQLASCII" => "SQL_ASCII".to_string(),
+                    _ => {
+                        return Err(SqlError::unsupported(format!(
+                            "client encoding \"{value}\" is not supported; reefdb speaks UTF8 only"
+                        )))
+                    }
                 }
-                "UTF8".to_string()
             }
             "standard_conforming_strings" => {
                 if !matches!(value.to_lowercase().as_str(), "on" | "true" | "1") {
@@ -560,8 +579,16 @@ impl Settings {
                 "hex".into()
             }
             "datestyle" => {
-                if !value.to_uppercase().contains("ISO") {
+                let u = value.to_uppercase();
+                if !u.contains("ISO") {
                     return Err(SqlError::unsupported("DateStyle must include ISO"));
+                }
+                // Input order: only month-day-year is implemented; accepting another order and
+                // reading dates as MDY would silently swap days and months.
+                if u.contains("DMY") || u.contains("YMD") || u.contains("EURO") {
+                    return Err(SqlError::unsupported(
+                        "DateStyle input orders other than MDY are not supported",
+                    ));
                 }
                 "ISO, MDY".into()
             }
@@ -581,6 +608,10 @@ impl Settings {
                         | "Z"
                         | "ZULU"
                         | "UCT"
+                        | "UNIVERSAL"
+                        | "ETC/UNIVERSAL"
+                        | "ETC/UCT"
+                        | "ETC/ZULU"
                         | "ETC/GMT"
                         | "+00"
                         | "0"
@@ -835,80 +866,90 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>> {
 
 /// PostgreSQL's `CREATE USER name ...` as the `CREATE ROLE name LOGIN ...` it stands for (the
 /// parser reads CREATE USER in another dialect's form); None if the text has no CREATE USER.
+/// The original text is edited in place (USER becomes ROLE, LOGIN is inserted after the name),
+/// so literals and everything else keep their exact spelling.
 fn create_user_as_role(sql: &str) -> Option<String> {
     use sqlparser::keywords::Keyword;
-    use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    use sqlparser::tokenizer::{Location, Token, Tokenizer};
     let lower = sql.to_ascii_lowercase();
     if !(lower.contains("create") && lower.contains("user")) {
         return None;
     }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // Byte offsets of locations (1-based lines, 1-based columns counted in characters).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |loc: Location| -> Option<usize> {
+        let start = *line_starts.get((loc.line as usize).checked_sub(1)?)?;
+        let line = &sql[start..];
+        let col = (loc.column as usize).checked_sub(1)?;
+        Some(start + line.char_indices().nth(col).map_or(line.len(), |(i, _)| i))
+    };
     let is_ws = |t: &Token| matches!(t, Token::Whitespace(_));
     let kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k && w.quote_style.is_none());
-    let mut out: Vec<Token> = Vec::with_capacity(tokens.len() + 4);
-    let mut changed = false;
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
     let mut at_start = true;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        if at_start && kw(t, Keyword::CREATE) {
-            // The next two significant tokens: USER and the name (or MAPPING).
-            let sig: Vec<usize> = (i + 1..tokens.len())
-                .filter(|&j| !is_ws(&tokens[j]))
-                .take(2)
-                .collect();
-            if let [u, n] = sig[..] {
-                if kw(&tokens[u], Keyword::USER) && !kw(&tokens[n], Keyword::MAPPING) {
-                    let end = (i..tokens.len())
-                        .find(|&j| tokens[j] == Token::SemiColon)
-                        .unwrap_or(tokens.len());
-                    let has_login = tokens[i..end]
-                        .iter()
-                        .any(|t| kw(t, Keyword::LOGIN) || kw(t, Keyword::NOLOGIN));
-                    out.extend(tokens[i..u].iter().cloned());
-                    out.push(Token::make_keyword("ROLE"));
-                    // Past IF NOT EXISTS and the name, and WITH if it follows.
-                    let mut j = u + 1;
-                    let mut names_left = 1;
-                    while j < end {
-                        let t = &tokens[j];
-                        out.push(t.clone());
-                        j += 1;
-                        if is_ws(t)
-                            || kw(t, Keyword::IF)
-                            || kw(t, Keyword::NOT)
-                            || kw(t, Keyword::EXISTS)
-                        {
-                            continue;
-                        }
-                        names_left -= 1;
-                        if names_left == 0 {
-                            break;
-                        }
-                    }
-                    let with = (j..end).find(|&k| !is_ws(&tokens[k]));
-                    if let Some(w) = with.filter(|&w| kw(&tokens[w], Keyword::WITH)) {
-                        out.extend(tokens[j..=w].iter().cloned());
-                        j = w + 1;
-                    }
-                    if !has_login {
-                        out.push(Token::Whitespace(Whitespace::Space));
-                        out.push(Token::make_keyword("LOGIN"));
-                    }
-                    changed = true;
-                    at_start = false;
-                    i = j;
-                    continue;
+    for i in 0..tokens.len() {
+        let t = &tokens[i].token;
+        if is_ws(t) {
+            continue;
+        }
+        let start = at_start;
+        at_start = *t == Token::SemiColon;
+        if !(start && kw(t, Keyword::CREATE)) {
+            continue;
+        }
+        let sig: Vec<usize> = (i + 1..tokens.len())
+            .filter(|&j| !is_ws(&tokens[j].token))
+            .collect();
+        let (Some(&u), Some(&after_user)) = (sig.first(), sig.get(1)) else {
+            continue;
+        };
+        if !kw(&tokens[u].token, Keyword::USER) || kw(&tokens[after_user].token, Keyword::MAPPING) {
+            continue;
+        }
+        // The name: the first significant token after USER [IF NOT EXISTS].
+        let mut k = 1;
+        if kw(&tokens[after_user].token, Keyword::IF) {
+            k = 4;
+        }
+        let name = *sig.get(k)?;
+        let end = (name..tokens.len())
+            .find(|&j| tokens[j].token == Token::SemiColon)
+            .unwrap_or(tokens.len());
+        let has_login = (name + 1..end).any(|j| {
+            kw(&tokens[j].token, Keyword::LOGIN) || kw(&tokens[j].token, Keyword::NOLOGIN)
+        });
+        let user_at = offset(tokens[u].span.start)?;
+        let user_end = offset(tokens[u].span.end)?;
+        edits.push((user_at, user_end, "ROLE"));
+        if !has_login {
+            // After the name, or after WITH when it follows the name.
+            let mut at = offset(tokens[name].span.end)?;
+            if let Some(&w) = sig.get(k + 1).filter(|&&w| w < end) {
+                if kw(&tokens[w].token, Keyword::WITH) {
+                    at = offset(tokens[w].span.end)?;
                 }
             }
+            edits.push((at, at, " LOGIN"));
         }
-        if !is_ws(t) {
-            at_start = *t == Token::SemiColon;
-        }
-        out.push(t.clone());
-        i += 1;
     }
-    changed.then(|| out.iter().map(|t| t.to_string()).collect())
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort();
+    let mut out = String::with_capacity(sql.len() + 8 * edits.len());
+    let mut rest = 0;
+    for (at, end, text) in edits {
+        out.push_str(&sql[rest..at]);
+        out.push_str(text);
+        rest = end;
+    }
+    out.push_str(&sql[rest..]);
+    Some(out)
 }
 
 /// COPY options written `FREEZE on` or `HEADER off` (PostgreSQL's generic option values, which
@@ -1326,6 +1367,7 @@ impl Session {
     /// Runs the statements of a simple query that followed a COPY FROM STDIN, once the copy
     /// succeeded.
     pub fn resume(&mut self) -> Vec<Result<ExecResult>> {
+        self.cancel.store(false, AtomicOrdering::Relaxed);
         let stmts = std::mem::take(&mut self.pending);
         self.run_statements(stmts)
     }
@@ -1805,10 +1847,14 @@ impl Session {
             batch: None,
             insert_head,
         });
-        if let Some(p) = payload {
-            // Rows written inline after the statement: take them now.
-            self.copy_data(p.data.as_bytes())?;
-            return self.copy_done();
+        if payload.is_some() {
+            // The parser took the text after `FROM STDIN;` as inline rows; over the wire the
+            // rows come as CopyData, and that text was meant as further statements.
+            let e = SqlError::unsupported(
+                "COPY FROM STDIN must be the last statement of its query string; its rows travel as CopyData",
+            );
+            self.copy_in = None;
+            return Err(self.copy_abort_implicit(implicit, e));
         }
         Ok(ExecResult {
             tag: String::new(),
@@ -1891,8 +1937,12 @@ impl Session {
     }
 
     fn copy_abort(&mut self, c: CopyIn, e: SqlError) -> SqlError {
+        self.copy_abort_implicit(c.implicit, e)
+    }
+
+    fn copy_abort_implicit(&mut self, implicit: bool, e: SqlError) -> SqlError {
         self.pending.clear();
-        if c.implicit {
+        if implicit {
             let _ = self.rollback_block();
         } else {
             self.fail_block();
@@ -2106,13 +2156,13 @@ impl Session {
                                     )
                                 })?;
                         if !fixed.contains(&def.0) {
-                            s.values.insert(def.0.to_string(), def.1.to_string());
+                            s.reset(def.0, def.1)?;
                         }
                     }
                     _ => {
                         for (k, v) in KNOWN_SETTINGS {
                             if !fixed.contains(k) {
-                                s.values.insert(k.to_string(), v.to_string());
+                                s.reset(k, v)?;
                             }
                         }
                     }
@@ -2716,4 +2766,44 @@ fn show_all_columns() -> Vec<Column> {
             data_type: DataType::Text,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod create_user_tests {
+    use super::create_user_as_role;
+
+    #[test]
+    fn create_user_becomes_create_role_login_with_literals_untouched() {
+        let cases = [
+            ("CREATE USER bob", "CREATE ROLE bob LOGIN"),
+            (
+                "create user bob with password 'x'';DROP TABLE t;--'",
+                "create ROLE bob with LOGIN password 'x'';DROP TABLE t;--'",
+            ),
+            (
+                "CREATE USER a; INSERT INTO t VALUES ('O''Brien', E'a\\\\b')",
+                "CREATE ROLE a LOGIN; INSERT INTO t VALUES ('O''Brien', E'a\\\\b')",
+            ),
+            (
+                "CREATE USER IF NOT EXISTS \"Ünï\" NOLOGIN",
+                "CREATE ROLE IF NOT EXISTS \"Ünï\" NOLOGIN",
+            ),
+            (
+                "CREATE USER login PASSWORD 'p'",
+                "CREATE ROLE login LOGIN PASSWORD 'p'",
+            ),
+            (
+                "SELECT 1;\nCREATE USER x;CREATE USER y WITH SUPERUSER",
+                "SELECT 1;\nCREATE ROLE x LOGIN;CREATE ROLE y WITH LOGIN SUPERUSER",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(create_user_as_role(input).as_deref(), Some(want), "{input}");
+        }
+        assert_eq!(
+            create_user_as_role("CREATE USER MAPPING FOR bob SERVER s"),
+            None
+        );
+        assert_eq!(create_user_as_role("SELECT 'create user'"), None);
+    }
 }
