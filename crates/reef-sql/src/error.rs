@@ -28,6 +28,7 @@ pub mod sqlstate {
     pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";
+    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
     pub const INTEGRITY_CONSTRAINT_VIOLATION: &str = "23000";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";

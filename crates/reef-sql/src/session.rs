@@ -429,7 +429,7 @@ pub struct Settings {
 }
 
 /// Settings clients may SET, with their defaults. Names are lower case.
-const KNOWN_SETTINGS: &[(&str, &str)] = &[
+pub(crate) const KNOWN_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("server_encoding", "UTF8"),
@@ -466,6 +466,8 @@ const KNOWN_SETTINGS: &[(&str, &str)] = &[
     ("enable_seqscan", "on"),
     ("geqo", "on"),
     ("max_parallel_workers_per_gather", "0"),
+    ("max_index_keys", "32"),
+    ("default_table_access_method", "heap"),
     ("reef.query_memory_limit", ""),
 ];
 
@@ -518,6 +520,7 @@ impl Settings {
             | "server_encoding"
             | "integer_datetimes"
             | "max_identifier_length"
+            | "max_index_keys"
             | "is_superuser" => {
                 return Err(SqlError::new(
                     sqlstate::CANT_CHANGE_RUNTIME_PARAM,
