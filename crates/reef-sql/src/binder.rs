@@ -189,6 +189,7 @@ pub fn convert_type(ty: &ast::DataType) -> Result<DataType> {
             _ => DataType::Timestamp,
         },
         T::Interval { .. } => DataType::Interval,
+        T::Regclass => DataType::Int64,
         T::Array(
             ast::ArrayElemTypeDef::SquareBracket(inner, _)
             | ast::ArrayElemTypeDef::AngleBracket(inner)
@@ -2231,6 +2232,10 @@ impl<'a> Binder<'a> {
             } => {
                 if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
                     return Err(SqlError::unsupported("TRY_CAST is not supported"));
+                }
+                if let ast::DataType::Regclass = data_type {
+                    let (x, t) = self.bind_expr(expr, scope)?;
+                    return self.bind_reg_cast("regclass", x, t);
                 }
                 if let ast::DataType::Custom(name, _) = data_type {
                     let n = object_name(name)?;
