@@ -1674,6 +1674,18 @@ impl<'a> Binder<'a> {
                 }
                 self.bind_table_function(&n, args, alias.as_ref())
             }
+            ast::TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_ordinality,
+                ..
+            } => {
+                let args: Vec<ast::FunctionArg> = array_exprs
+                    .iter()
+                    .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                    .collect();
+                self.bind_array_table_function("unnest", &args, *with_ordinality, alias.as_ref())
+            }
             _ => Err(SqlError::unsupported("this FROM item is not supported")),
         }
     }
@@ -2249,6 +2261,12 @@ impl<'a> Binder<'a> {
                 }
                 let ty = convert_type(data_type)?;
                 let (x, t) = self.bind_expr(expr, scope)?;
+                if t == DataType::Int2Vector && ty.is_string() {
+                    // int2vector's text form is its numbers separated by spaces.
+                    let sep = Expr::Literal(Value::Text(" ".into()));
+                    let x = Expr::Func("array_to_string".into(), vec![x, sep]);
+                    return Ok((self.fold(Expr::Cast(Box::new(x), ty))?, ty));
+                }
                 if let Expr::Param(i, DataType::Unknown) = x {
                     if self.params[i] == DataType::Unknown {
                         self.params[i] = ty;
@@ -3350,6 +3368,13 @@ impl<'a> Binder<'a> {
                     _ => match it.next() {
                         // (oid, column, pretty): column 0 is the whole index, n its nth column.
                         Some((col, ct)) => {
+                            let pretty =
+                                matches!(it.next(), Some((Expr::Literal(Value::Bool(true)), _)));
+                            let whole = if pretty {
+                                &lookups.index_defs_pretty
+                            } else {
+                                &lookups.index_defs
+                            };
                             let col = self.coerce(col, ct, DataType::Int64, &name)?;
                             let key = Expr::Binary(
                                 BinaryOp::Add,
@@ -3368,11 +3393,7 @@ impl<'a> Binder<'a> {
                                         Box::new(col),
                                         Box::new(Expr::Literal(Value::Int64(0))),
                                     ),
-                                    Self::lookup_case(
-                                        oid,
-                                        pairs(&lookups.index_defs),
-                                        null.clone(),
-                                    ),
+                                    Self::lookup_case(oid, pairs(whole), null.clone()),
                                 )],
                                 otherwise: Some(Box::new(Self::lookup_case(
                                     key,

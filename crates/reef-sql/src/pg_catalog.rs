@@ -45,6 +45,8 @@ pub const NS_INFORMATION_SCHEMA: i64 = 13000;
 pub const NS_REEF_CATALOG: i64 = 13001;
 /// OID of the role `reef`, the one superuser.
 pub const ROLE_REEF: i64 = 10;
+/// OID of the role `pg_database_owner`, which owns `public` as in PostgreSQL 15.
+pub const ROLE_DATABASE_OWNER: i64 = 6171;
 /// OID of the database `reef`.
 pub const DATABASE_OID: i64 = 16383;
 const AM_HEAP: i64 = 2;
@@ -1039,8 +1041,10 @@ pub struct Lookups {
     pub class_names: Vec<(i64, String)>,
     /// `'name'::regclass`: name (plain and schema-qualified) to OID.
     pub class_oids: Vec<(String, i64)>,
-    /// `pg_get_indexdef(oid, 0, ..)`.
+    /// `pg_get_indexdef(oid)`: the table's name qualified.
     pub index_defs: Vec<(i64, String)>,
+    /// `pg_get_indexdef(oid, 0, true)`: pretty, the table's name as the search path finds it.
+    pub index_defs_pretty: Vec<(i64, String)>,
     /// `pg_get_indexdef(oid, n, ..)`: the index's nth column, keyed `oid * 4096 + n`.
     pub index_columns: Vec<(i64, String)>,
     /// `pg_get_constraintdef(oid)`.
@@ -1072,6 +1076,7 @@ impl Lookups {
             class_names: Vec::new(),
             class_oids: Vec::new(),
             index_defs: Vec::new(),
+            index_defs_pretty: Vec::new(),
             index_columns: Vec::new(),
             constraint_defs: Vec::new(),
             view_defs: Vec::new(),
@@ -1102,16 +1107,21 @@ impl Lookups {
                         let oid = index_oid(t.id, index);
                         let unique = index == 0 || index_desc(t, index).is_some_and(|i| i.unique);
                         let names: Vec<String> = cols.iter().map(col_name).collect();
-                        l.index_defs.push((
-                            oid,
-                            format!(
-                                "CREATE {}INDEX {} ON public.{} USING btree ({})",
-                                if unique { "UNIQUE " } else { "" },
-                                quote_ident(&name),
-                                quote_ident(&t.name),
-                                names.join(", ")
-                            ),
-                        ));
+                        for (defs, schema) in [
+                            (&mut l.index_defs, "public."),
+                            (&mut l.index_defs_pretty, ""),
+                        ] {
+                            defs.push((
+                                oid,
+                                format!(
+                                    "CREATE {}INDEX {} ON {schema}{} USING btree ({})",
+                                    if unique { "UNIQUE " } else { "" },
+                                    quote_ident(&name),
+                                    quote_ident(&t.name),
+                                    names.join(", ")
+                                ),
+                            ));
+                        }
                         for (i, n) in names.iter().enumerate() {
                             l.index_columns.push((oid * 4096 + i as i64 + 1, n.clone()));
                         }
@@ -1166,11 +1176,16 @@ pub fn rows(rel: &Relation, snap: &Snapshot) -> Vec<Vec<Expr>> {
                 (NS_INFORMATION_SCHEMA, INFORMATION_SCHEMA),
                 (NS_REEF_CATALOG, crate::system::SCHEMA),
             ] {
+                let owner = if oid == NS_PUBLIC {
+                    ROLE_DATABASE_OWNER
+                } else {
+                    ROLE_REEF
+                };
                 out.push(
                     row()
                         .set("oid", oid)
                         .set("nspname", name)
-                        .set("nspowner", ROLE_REEF)
+                        .set("nspowner", owner)
                         .done(),
                 );
             }
@@ -1438,6 +1453,14 @@ pub fn rows(rel: &Relation, snap: &Snapshot) -> Vec<Vec<Expr>> {
                     .set("rolbypassrls", true)
                     .set("rolconnlimit", -1)
                     .set_expr("rolpassword", Expr::Literal(Value::Text("********".into())))
+                    .done(),
+            );
+            out.push(
+                row()
+                    .set("oid", ROLE_DATABASE_OWNER)
+                    .set("rolname", "pg_database_owner")
+                    .set("rolinherit", true)
+                    .set("rolconnlimit", -1)
                     .done(),
             );
         }

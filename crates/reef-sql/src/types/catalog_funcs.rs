@@ -231,6 +231,7 @@ pub fn eval(name: &str, a: &[Value]) -> Option<Result<Value>> {
         ("pg_get_userbyid", 1) => match int_of(&a[0]) {
             None => Value::Null,
             Some(pg_catalog::ROLE_REEF) => Value::Text("reef".into()),
+            Some(pg_catalog::ROLE_DATABASE_OWNER) => Value::Text("pg_database_owner".into()),
             Some(o) => Value::Text(format!("unknown (OID={o})")),
         },
         ("pg_table_is_visible", 1) => match int_of(&a[0]) {
