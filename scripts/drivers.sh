@@ -5,7 +5,7 @@
 #   scripts/drivers.sh [REEF_BINARY]      (default: $CARGO_TARGET_DIR/debug/reef)
 #
 # It installs what is missing first: with apt-get, python3-venv, nodejs and npm, a JDK
-# (default-jdk-headless) and pgJDBC (libpostgresql-jdbc-java); with pip, psycopg into a venv
+# (default-jdk-headless) and pgJDBC (libpostgresql-jdbc-java); with pip, psycopg and SQLAlchemy into a venv
 # under the cache directory; with npm, node-postgres into tests/drivers/node/node_modules.
 #
 # Environment:
@@ -123,6 +123,8 @@ run_test() {
 
 wants python && run_test "psycopg 3 (tests/drivers/python/test_psycopg.py)" \
   "$cache/venv/bin/python" "$drivers_dir/python/test_psycopg.py"
+wants python && run_test "SQLAlchemy 2 (tests/drivers/python/test_sqlalchemy.py)" \
+  "$cache/venv/bin/python" "$drivers_dir/python/test_sqlalchemy.py"
 wants node && run_test "node-postgres (tests/drivers/node/test_pg.js)" \
   node "$drivers_dir/node/test_pg.js"
 wants java && run_test "pgJDBC (tests/drivers/java/DriverTest.java)" \
