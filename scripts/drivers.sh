@@ -5,8 +5,9 @@
 #   scripts/drivers.sh [REEF_BINARY]      (default: $CARGO_TARGET_DIR/debug/reef)
 #
 # It installs what is missing first: with apt-get, python3-venv, nodejs and npm, a JDK
-# (default-jdk-headless) and pgJDBC (libpostgresql-jdbc-java); with pip, psycopg and SQLAlchemy into a venv
-# under the cache directory; with npm, node-postgres into tests/drivers/node/node_modules.
+# (default-jdk-headless) and pgJDBC (libpostgresql-jdbc-java); with pip, psycopg and SQLAlchemy
+# into a venv under the cache directory; with npm, node-postgres into
+# tests/drivers/node/node_modules.
 #
 # Environment:
 #   CARGO_TARGET_DIR    where the default binary is (default /var/tmp/reef-target)

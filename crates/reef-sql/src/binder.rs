@@ -104,8 +104,9 @@ pub fn ident_name(id: &ast::Ident) -> String {
     }
 }
 
-/// The last part of an object name (schema qualifiers `public.` and
-/// `pg_catalog.` are accepted and ignored).
+/// The last part of an object name (schema qualifiers `public.` and `pg_catalog.` are accepted
+/// and ignored, except that a relation of `pg_catalog` cannot be named this way: reading one
+/// goes through the binder's own path).
 pub fn object_name(name: &ast::ObjectName) -> Result<String> {
     let parts: Vec<String> = name
         .0
@@ -117,6 +118,17 @@ pub fn object_name(name: &ast::ObjectName) -> Result<String> {
         .collect::<Result<_>>()?;
     match parts.len() {
         1 => Ok(parts[0].clone()),
+        // Reading a catalog relation goes through `bind_catalog_relation`; every other use
+        // names it as something to change.
+        2 if parts[0] == crate::pg_catalog::SCHEMA && crate::pg_catalog::find(&parts[1]).is_some() => {
+            Err(err(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!(
+                    "\"{}.{}\" cannot be changed: the pg_catalog schema is computed from reef's own catalog",
+                    parts[0], parts[1]
+                ),
+            ))
+        }
         2 if parts[0] == "public" || parts[0] == "pg_catalog" => Ok(parts[1].clone()),
         // Reading a system view goes through `bind_system_view`; every other use names it
         // as something to change.
