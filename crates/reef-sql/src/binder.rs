@@ -77,6 +77,8 @@ pub struct Binder<'a> {
     clause: String,
     /// The catalog functions' lookups (`regclass`, `pg_get_indexdef`, ...), made on first use.
     lookups: Option<Arc<crate::pg_catalog::Lookups>>,
+    /// Window function calls of the select list being bound (None where none are allowed).
+    windows: Option<Vec<(Vec<Expr>, Vec<SortKey>)>>,
     /// True while binding a view's query to find its column types for `pg_attribute`: the
     /// catalog relations read inside leave view types unknown instead of recursing.
     typing_views: bool,
@@ -85,6 +87,10 @@ pub struct Binder<'a> {
 /// Marks a set-returning function call in a select list until `finish_select` moves it into a
 /// ProjectSet: `Func(SRF_MARK, [array])` stands for one element of the array.
 const SRF_MARK: &str = "\u{1}srf";
+
+/// Marks a window function call until `finish_select` puts a Window node under the projection:
+/// `Func(WINDOW_MARK + n, [])` is the nth call's column.
+const WINDOW_MARK: &str = "\u{1}win";
 
 /// `format_type(oid, NULL)`: a type's SQL name, as `regtype` prints it.
 fn functions_format_type(oid: i64) -> Option<String> {
@@ -314,6 +320,7 @@ impl<'a> Binder<'a> {
             written_tables: Vec::new(),
             returning_names: Vec::new(),
             lookups: None,
+            windows: None,
             typing_views: false,
             clause: String::new(),
         }
@@ -628,6 +635,18 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_select(
+        &mut self,
+        sel: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<BoundQuery> {
+        // Window calls belong to this select list, not to an enclosing or nested one.
+        let saved = self.windows.replace(Vec::new());
+        let bound = self.bind_select_list(sel, order_by);
+        self.windows = saved;
+        bound
+    }
+
+    fn bind_select_list(
         &mut self,
         sel: &ast::Select,
         order_by: &[ast::OrderByExpr],
@@ -1019,6 +1038,37 @@ impl<'a> Binder<'a> {
                 nulls_first,
             });
         }
+        // Window functions run in a Window node under the projection, each call a column.
+        let windows = self.windows.take().unwrap_or_default();
+        let (plan, exprs) = if windows.is_empty() {
+            (plan, exprs)
+        } else {
+            if matches!(plan, Plan::Aggregate { .. }) {
+                return Err(SqlError::unsupported(
+                    "window functions over aggregates are not supported",
+                ));
+            }
+            let width = crate::optimizer::output_width(&plan);
+            let exprs = exprs
+                .into_iter()
+                .map(|x| {
+                    x.transform(&mut |e| match e {
+                        Expr::Func(n, args) if args.is_empty() && n.starts_with(WINDOW_MARK) => {
+                            let k: usize = n[WINDOW_MARK.len()..].parse().unwrap_or(0);
+                            Ok(Expr::Column(width + k))
+                        }
+                        other => Ok(other),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (
+                Plan::Window {
+                    input: Box::new(plan),
+                    calls: windows,
+                },
+                exprs,
+            )
+        };
         // Set-returning functions in the select list run in a ProjectSet under the projection,
         // each one becoming a column of its rows.
         let mut srfs = Vec::new();
@@ -2411,8 +2461,26 @@ impl<'a> Binder<'a> {
                 Ok((self.fold(x)?, DataType::array_of(ty)))
             }
             E::CompoundFieldAccess { root, access_chain } => {
-                let (mut x, mut t) = self.bind_expr(root, scope)?;
-                for access in access_chain {
+                // `con.confkey[pos.n]` arrives as `con` then `.confkey` then the subscript:
+                // leading dotted names are a column reference.
+                let mut names = match &**root {
+                    E::Identifier(id) => vec![id.clone()],
+                    E::CompoundIdentifier(ids) => ids.clone(),
+                    _ => vec![],
+                };
+                let mut rest = access_chain.as_slice();
+                if !names.is_empty() {
+                    while let Some(ast::AccessExpr::Dot(E::Identifier(id))) = rest.first() {
+                        names.push(id.clone());
+                        rest = &rest[1..];
+                    }
+                }
+                let (mut x, mut t) = if names.len() > 1 {
+                    self.bind_expr(&E::CompoundIdentifier(names), scope)?
+                } else {
+                    self.bind_expr(root, scope)?
+                };
+                for access in rest {
                     let index = match access {
                         ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => index,
                         _ => return Err(SqlError::unsupported(format!("expression {e}"))),
@@ -3112,8 +3180,8 @@ impl<'a> Binder<'a> {
 
     fn bind_function(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Expr, DataType)> {
         let name = object_name(&f.name)?;
-        if f.over.is_some() {
-            return Err(SqlError::unsupported("window functions are not supported"));
+        if let Some(over) = &f.over {
+            return self.bind_window_call(&name, f, over, scope);
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (vec![], false, false),
@@ -3510,6 +3578,55 @@ impl<'a> Binder<'a> {
             }
             _ => self.bind_func_call(&name, bound),
         }
+    }
+
+    /// `row_number() OVER (PARTITION BY .. ORDER BY ..)`: a column of a Window node under the
+    /// select list's projection (`finish_select`).
+    fn bind_window_call(
+        &mut self,
+        name: &str,
+        f: &ast::Function,
+        over: &ast::WindowType,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let ast::WindowType::WindowSpec(spec) = over else {
+            return Err(SqlError::unsupported("named windows are not supported"));
+        };
+        if name != "row_number"
+            || !matches!(&f.args, ast::FunctionArguments::List(l) if l.args.is_empty())
+                && !matches!(f.args, ast::FunctionArguments::None)
+        {
+            return Err(SqlError::unsupported(format!(
+                "window function {name} is not supported (row_number() is)"
+            )));
+        }
+        if spec.window_frame.is_some() {
+            return Err(SqlError::unsupported("window frames are not supported"));
+        }
+        let mut parts = Vec::new();
+        for e in &spec.partition_by {
+            parts.push(self.bind_expr(e, scope)?.0);
+        }
+        let mut keys = Vec::new();
+        for o in &spec.order_by {
+            let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+            keys.push(SortKey {
+                expr: self.bind_expr(&o.expr, scope)?.0,
+                desc,
+                nulls_first: o.options.nulls_first.unwrap_or(desc),
+            });
+        }
+        let Some(windows) = self.windows.as_mut() else {
+            return Err(err(
+                sqlstate::WINDOWING_ERROR,
+                "window functions are not allowed here",
+            ));
+        };
+        windows.push((parts, keys));
+        Ok((
+            Expr::Func(format!("{WINDOW_MARK}{}", windows.len() - 1), vec![]),
+            DataType::Int64,
+        ))
     }
 
     fn bind_func_call(

@@ -539,6 +539,47 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
                 }
             })))
         }
+        Plan::Window { input, calls } => {
+            let mut rows: Vec<Row> = build(input, ctx)?.collect::<Result<_>>()?;
+            for (parts, keys) in calls {
+                // Sort row positions by (partition, order); number each partition from 1.
+                let mut keyed = Vec::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    let mut k = Vec::with_capacity(parts.len() + keys.len());
+                    for e in parts {
+                        k.push(e.eval(row, ctx)?);
+                    }
+                    for key in keys {
+                        k.push(key.expr.eval(row, ctx)?);
+                    }
+                    keyed.push((k, i));
+                }
+                let all_keys: Vec<SortKey> = parts
+                    .iter()
+                    .map(|e| SortKey {
+                        expr: e.clone(),
+                        desc: false,
+                        nulls_first: false,
+                    })
+                    .chain(keys.iter().cloned())
+                    .collect();
+                keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, &all_keys));
+                let mut numbers = vec![0i64; rows.len()];
+                let mut n = 0;
+                for (j, (k, i)) in keyed.iter().enumerate() {
+                    let np = parts.len();
+                    let same = j > 0
+                        && compare_keys(&keyed[j - 1].0[..np], &k[..np], &all_keys[..np])
+                            == Ordering::Equal;
+                    n = if same { n + 1 } else { 1 };
+                    numbers[*i] = n;
+                }
+                for (row, n) in rows.iter_mut().zip(numbers) {
+                    row.push(Value::Int64(n));
+                }
+            }
+            Ok(Box::new(rows.into_iter().map(Ok)))
+        }
         Plan::Aggregate {
             input,
             group_by,

@@ -175,6 +175,14 @@ pub enum Plan {
         /// Each function's result as an array over the input row.
         srfs: Vec<Expr>,
     },
+    /// Window functions: each input row followed by one column per call. Only `row_number()`
+    /// so far: the row's position in its partition in the call's order.
+    Window {
+        /// Input.
+        input: Box<Plan>,
+        /// Each call's PARTITION BY expressions and ORDER BY keys, over the input row.
+        calls: Vec<(Vec<Expr>, Vec<SortKey>)>,
+    },
     /// Groups and aggregates: outputs the group keys then the aggregates.
     Aggregate {
         /// Input.
@@ -348,6 +356,10 @@ impl Plan {
             }
             Plan::ProjectSet { input, srfs } => {
                 write!(line, "ProjectSet ({} functions)", srfs.len()).unwrap();
+                vec![input]
+            }
+            Plan::Window { input, calls } => {
+                write!(line, "WindowAgg ({} functions)", calls.len()).unwrap();
                 vec![input]
             }
             Plan::Aggregate {
