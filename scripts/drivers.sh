@@ -7,7 +7,7 @@
 #   scripts/drivers.sh [REEF_BINARY]      (default: $CARGO_TARGET_DIR/debug/reef)
 #
 # First it installs what is missing: system packages with `scripts/ensure-deps.sh drivers`;
-# psycopg (pip, into a venv) and node-postgres (npm ci) under the cache directory, outside the
+# psycopg and SQLAlchemy (pip, into a venv) and node-postgres (npm ci) under the cache directory, outside the
 # clone, as are pip's and npm's download caches; each is reinstalled only when its pinned
 # versions change. Then it makes a self-signed certificate with openssl, starts reef with it, and
 # runs the tests one after another, printing each failed check and each test's summary.
@@ -126,6 +126,8 @@ run_test() {
 
 wants python && run_test "psycopg 3 (tests/drivers/python/test_psycopg.py)" psycopg \
   "$cache/venv/bin/python" "$drivers_dir/python/test_psycopg.py"
+wants python && run_test "SQLAlchemy 2 (tests/drivers/python/test_sqlalchemy.py)" sqlalchemy \
+  "$cache/venv/bin/python" "$drivers_dir/python/test_sqlalchemy.py"
 wants node && run_test "node-postgres (tests/drivers/node/test_pg.js)" node \
   node "$drivers_dir/node/test_pg.js"
 wants rust && run_test "tokio-postgres and sqlx (tests/drivers/rust)" rust \

@@ -120,6 +120,11 @@ pub(crate) fn decode_binary(b: &[u8], ty: &DataType) -> Result<Value> {
                 micros,
             })
         }
+        DataType::Array(_) | DataType::Int2Vector => {
+            return Err(SqlError::unsupported(format!(
+                "the binary format of {ty} is not supported"
+            )))
+        }
     })
 }
 
@@ -342,7 +347,12 @@ impl RowEncoder {
             out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
         } else {
             self.text.clear();
-            format_text_into(v, &mut self.text);
+            match (ty, v) {
+                (DataType::Int2Vector, Value::Array(items)) => self
+                    .text
+                    .push_str(&reef_sql::types::text::format_vector(items)),
+                _ => format_text_into(v, &mut self.text),
+            }
             out.put_i32(self.text.len() as i32);
             out.put_slice(self.text.as_bytes());
         }

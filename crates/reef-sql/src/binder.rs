@@ -75,6 +75,26 @@ pub struct Binder<'a> {
     pub returning_names: Vec<(String, DataType)>,
     /// The clause being bound, for error messages.
     clause: String,
+    /// The catalog functions' lookups (`regclass`, `pg_get_indexdef`, ...), made on first use.
+    lookups: Option<Arc<crate::pg_catalog::Lookups>>,
+    /// Window function calls of the select list being bound (None where none are allowed).
+    windows: Option<Vec<(Vec<Expr>, Vec<SortKey>)>>,
+    /// True while binding a view's query to find its column types for `pg_attribute`: the
+    /// catalog relations read inside leave view types unknown instead of recursing.
+    typing_views: bool,
+}
+
+/// Marks a set-returning function call in a select list until `finish_select` moves it into a
+/// ProjectSet: `Func(SRF_MARK, [array])` stands for one element of the array.
+const SRF_MARK: &str = "\u{1}srf";
+
+/// Marks a window function call until `finish_select` puts a Window node under the projection:
+/// `Func(WINDOW_MARK + n, [])` is the nth call's column.
+const WINDOW_MARK: &str = "\u{1}win";
+
+/// `format_type(oid, NULL)`: a type's SQL name, as `regtype` prints it.
+fn functions_format_type(oid: i64) -> Option<String> {
+    crate::types::catalog_funcs::format_type(oid, None)
 }
 
 fn err(code: &'static str, msg: impl Into<String>) -> SqlError {
@@ -90,8 +110,9 @@ pub fn ident_name(id: &ast::Ident) -> String {
     }
 }
 
-/// The last part of an object name (schema qualifiers `public.` and
-/// `pg_catalog.` are accepted and ignored).
+/// The last part of an object name (schema qualifiers `public.` and `pg_catalog.` are accepted
+/// and ignored, except that a relation of `pg_catalog` cannot be named this way: reading one
+/// goes through the binder's own path).
 pub fn object_name(name: &ast::ObjectName) -> Result<String> {
     let parts: Vec<String> = name
         .0
@@ -103,6 +124,17 @@ pub fn object_name(name: &ast::ObjectName) -> Result<String> {
         .collect::<Result<_>>()?;
     match parts.len() {
         1 => Ok(parts[0].clone()),
+        // Reading a catalog relation goes through `bind_catalog_relation`; every other use
+        // names it as something to change.
+        2 if parts[0] == crate::pg_catalog::SCHEMA && crate::pg_catalog::find(&parts[1]).is_some() => {
+            Err(err(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!(
+                    "\"{}.{}\" cannot be changed: the pg_catalog schema is computed from reef's own catalog",
+                    parts[0], parts[1]
+                ),
+            ))
+        }
         2 if parts[0] == "public" || parts[0] == "pg_catalog" => Ok(parts[1].clone()),
         // Reading a system view goes through `bind_system_view`; every other use names it
         // as something to change.
@@ -175,6 +207,12 @@ pub fn convert_type(ty: &ast::DataType) -> Result<DataType> {
             _ => DataType::Timestamp,
         },
         T::Interval { .. } => DataType::Interval,
+        T::Regclass => DataType::Int64,
+        T::Array(
+            ast::ArrayElemTypeDef::SquareBracket(inner, _)
+            | ast::ArrayElemTypeDef::AngleBracket(inner)
+            | ast::ArrayElemTypeDef::Parenthesis(inner),
+        ) => DataType::array_of(convert_type(inner)?),
         T::Custom(name, mods) => {
             let n = object_name(name)?;
             match n.as_str() {
@@ -194,11 +232,28 @@ pub fn convert_type(ty: &ast::DataType) -> Result<DataType> {
                 ),
                 "timestamptz" => DataType::TimestampTz,
                 "bool" => DataType::Bool,
-                "name" | "regclass" | "oid" => {
-                    return Err(SqlError::unsupported(format!(
-                        "type \"{n}\" is not supported"
-                    )))
+                // Catalog types: OIDs (and the reg* types, outside the casts the binder gives
+                // their PostgreSQL meaning) are bigints, names and "char" are text.
+                "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" | "regrole" => {
+                    DataType::Int64
                 }
+                "name" | "char" => DataType::Text,
+                "int2vector" => DataType::Int2Vector,
+                "oidvector" => DataType::array_of(DataType::Int64),
+                "_name" | "_text" => DataType::array_of(DataType::Text),
+                // Schema-qualified spellings of the built-in types (`pg_catalog.text`).
+                "text" => DataType::Text,
+                "varchar" => DataType::Varchar(None),
+                "boolean" => DataType::Bool,
+                "smallint" => DataType::Int16,
+                "integer" => DataType::Int32,
+                "bigint" => DataType::Int64,
+                "real" => DataType::Float32,
+                "numeric" | "decimal" => DataType::Numeric(None),
+                "bytea" => DataType::Bytea,
+                "date" => DataType::Date,
+                "timestamp" => DataType::Timestamp,
+                "interval" => DataType::Interval,
                 _ => {
                     return Err(err(
                         sqlstate::UNDEFINED_OBJECT,
@@ -228,6 +283,7 @@ pub fn is_aggregate(name: &str) -> bool {
             | "bool_or"
             | "every"
             | "string_agg"
+            | "array_agg"
             | "stddev"
             | "stddev_samp"
             | "stddev_pop"
@@ -263,6 +319,9 @@ impl<'a> Binder<'a> {
             aggs: None,
             written_tables: Vec::new(),
             returning_names: Vec::new(),
+            lookups: None,
+            windows: None,
+            typing_views: false,
             clause: String::new(),
         }
     }
@@ -576,6 +635,18 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_select(
+        &mut self,
+        sel: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<BoundQuery> {
+        // Window calls belong to this select list, not to an enclosing or nested one.
+        let saved = self.windows.replace(Vec::new());
+        let bound = self.bind_select_list(sel, order_by);
+        self.windows = saved;
+        bound
+    }
+
+    fn bind_select_list(
         &mut self,
         sel: &ast::Select,
         order_by: &[ast::OrderByExpr],
@@ -967,6 +1038,61 @@ impl<'a> Binder<'a> {
                 nulls_first,
             });
         }
+        // Window functions run in a Window node under the projection, each call a column.
+        let windows = self.windows.take().unwrap_or_default();
+        let (plan, exprs) = if windows.is_empty() {
+            (plan, exprs)
+        } else {
+            if matches!(plan, Plan::Aggregate { .. }) {
+                return Err(SqlError::unsupported(
+                    "window functions over aggregates are not supported",
+                ));
+            }
+            let width = crate::optimizer::output_width(&plan);
+            let exprs = exprs
+                .into_iter()
+                .map(|x| {
+                    x.transform(&mut |e| match e {
+                        Expr::Func(n, args) if args.is_empty() && n.starts_with(WINDOW_MARK) => {
+                            let k: usize = n[WINDOW_MARK.len()..].parse().unwrap_or(0);
+                            Ok(Expr::Column(width + k))
+                        }
+                        other => Ok(other),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (
+                Plan::Window {
+                    input: Box::new(plan),
+                    calls: windows,
+                },
+                exprs,
+            )
+        };
+        // Set-returning functions in the select list run in a ProjectSet under the projection,
+        // each one becoming a column of its rows.
+        let mut srfs = Vec::new();
+        let input_width = crate::optimizer::output_width(&plan);
+        let exprs: Vec<Expr> = exprs
+            .into_iter()
+            .map(|x| {
+                x.transform(&mut |e| match e {
+                    Expr::Func(n, mut args) if n == SRF_MARK && args.len() == 1 => {
+                        srfs.push(args.remove(0));
+                        Ok(Expr::Column(input_width + srfs.len() - 1))
+                    }
+                    other => Ok(other),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let plan = if srfs.is_empty() {
+            plan
+        } else {
+            Plan::ProjectSet {
+                input: Box::new(plan),
+                srfs,
+            }
+        };
         let mut plan = Plan::Project {
             input: Box::new(plan),
             exprs: exprs.clone(),
@@ -1327,10 +1453,117 @@ impl<'a> Binder<'a> {
         ))
     }
 
+    /// A relation of `pg_catalog`: its rows as the statement's catalog view sees them, as
+    /// literal rows (see `pg_catalog.rs`).
+    fn bind_catalog_relation(
+        &mut self,
+        rel: &'static crate::pg_catalog::Relation,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Plan, Scope)> {
+        let snap = self.catalog_snapshot(matches!(rel.name, "pg_attribute" | "pg_class"));
+        let rows = crate::pg_catalog::rows(rel, &snap);
+        let qual = alias
+            .map(|a| ident_name(&a.name))
+            .unwrap_or_else(|| rel.name.to_string());
+        let columns = rel.columns();
+        let mut scope = Scope {
+            columns: columns
+                .iter()
+                .map(|c| ScopeColumn {
+                    table: Some(qual.clone()),
+                    name: c.name.to_string(),
+                    ty: c.ty,
+                    hidden: false,
+                })
+                .collect(),
+        };
+        if let Some(a) = alias {
+            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+            rename_scope(&mut scope, &qual, &cols)?;
+        }
+        Ok((
+            Plan::Values {
+                rows,
+                width: columns.len(),
+            },
+            scope,
+        ))
+    }
+
+    /// The user's objects for the catalog relations; with `view_types`, each view's column
+    /// types too, found by binding its query.
+    fn catalog_snapshot(&self, view_types: bool) -> crate::pg_catalog::Snapshot {
+        let mut snap = crate::pg_catalog::Snapshot::new(&self.catalog);
+        if view_types && !self.typing_views {
+            for o in &snap.objects {
+                if let Object::View(v) = &**o {
+                    let mut b = Binder::new(self.catalog, vec![]);
+                    b.typing_views = true;
+                    if let Ok(bound) = parse_query(&v.query).and_then(|q| b.bind_query(&q)) {
+                        snap.view_types.insert(
+                            v.id,
+                            bound
+                                .scope
+                                .columns
+                                .iter()
+                                .map(|c| (c.name.clone(), c.ty))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        snap
+    }
+
+    /// The catalog lookups of this statement, made on first use.
+    fn lookups(&mut self) -> Arc<crate::pg_catalog::Lookups> {
+        if self.lookups.is_none() {
+            let snap = self.catalog_snapshot(false);
+            self.lookups = Some(Arc::new(crate::pg_catalog::Lookups::new(&snap)));
+        }
+        self.lookups.clone().unwrap_or_else(|| unreachable!())
+    }
+
+    /// A view of `information_schema`: SQL over `pg_catalog`, bound like a user view.
+    fn bind_information_schema(
+        &mut self,
+        name: &str,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Plan, Scope)> {
+        let sql = crate::pg_catalog::information_schema_view(name).ok_or_else(|| {
+            crate::catalog::undefined_table(&format!(
+                "{}.{name}",
+                crate::pg_catalog::INFORMATION_SCHEMA
+            ))
+        })?;
+        let q = parse_query(sql)?;
+        // The view's own names must not see the statement's outer scopes.
+        let outer = std::mem::take(&mut self.outer);
+        let bound = self.bind_query(&q);
+        self.outer = outer;
+        let b = bound?;
+        let qual = alias
+            .map(|a| ident_name(&a.name))
+            .unwrap_or_else(|| name.to_string());
+        let mut scope = b.scope;
+        let names: Vec<String> = scope.columns.iter().map(|c| c.name.clone()).collect();
+        rename_scope(&mut scope, &qual, &names)?;
+        if let Some(a) = alias {
+            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+            rename_scope(&mut scope, &qual, &cols)?;
+        }
+        Ok((b.plan, scope))
+    }
+
     fn bind_table_factor(&mut self, tf: &ast::TableFactor) -> Result<(Plan, Scope)> {
         match tf {
             ast::TableFactor::Table {
-                name, alias, args, ..
+                name,
+                alias,
+                args,
+                with_ordinality,
+                ..
             } => {
                 if let [ast::ObjectNamePart::Identifier(schema), ast::ObjectNamePart::Identifier(view)] =
                     name.0.as_slice()
@@ -1339,9 +1572,26 @@ impl<'a> Binder<'a> {
                     if schema == crate::system::SCHEMA {
                         return self.bind_system_view(&view, alias.as_ref());
                     }
+                    if args.is_none() && schema == crate::pg_catalog::SCHEMA {
+                        let rel = crate::pg_catalog::find(&view).ok_or_else(|| {
+                            crate::catalog::undefined_table(&format!("{schema}.{view}"))
+                        })?;
+                        return self.bind_catalog_relation(rel, alias.as_ref());
+                    }
+                    if schema == crate::pg_catalog::INFORMATION_SCHEMA {
+                        return self.bind_information_schema(&view, alias.as_ref());
+                    }
                 }
                 let n = object_name(name)?;
                 if let Some(args) = args {
+                    if n == "unnest" || n == "pg_partition_ancestors" {
+                        return self.bind_array_table_function(
+                            &n,
+                            &args.args,
+                            *with_ordinality,
+                            alias.as_ref(),
+                        );
+                    }
                     return self.bind_table_function(&n, &args.args, alias.as_ref());
                 }
                 // CTE?
@@ -1361,10 +1611,15 @@ impl<'a> Binder<'a> {
                     }
                     return Ok((b.plan, scope));
                 }
-                let obj = self
-                    .catalog
-                    .get_by_name(&n)
-                    .ok_or_else(|| crate::catalog::undefined_table(&n))?;
+                let obj = match self.catalog.get_by_name(&n) {
+                    Some(obj) => obj,
+                    None => match crate::pg_catalog::find(&n) {
+                        // pg_catalog is on every search path, after the user's relations here
+                        // (PostgreSQL looks there first, but refuses user tables named pg_*).
+                        Some(rel) => return self.bind_catalog_relation(rel, alias.as_ref()),
+                        None => return Err(crate::catalog::undefined_table(&n)),
+                    },
+                };
                 let qual = alias
                     .as_ref()
                     .map(|a| ident_name(&a.name))
@@ -1464,10 +1719,34 @@ impl<'a> Binder<'a> {
                 Ok((p, s))
             }
             ast::TableFactor::Function {
-                name, args, alias, ..
+                name,
+                args,
+                alias,
+                with_ordinality,
+                ..
             } => {
                 let n = object_name(name)?;
+                if n == "unnest" || n == "pg_partition_ancestors" {
+                    return self.bind_array_table_function(
+                        &n,
+                        args,
+                        *with_ordinality,
+                        alias.as_ref(),
+                    );
+                }
                 self.bind_table_function(&n, args, alias.as_ref())
+            }
+            ast::TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_ordinality,
+                ..
+            } => {
+                let args: Vec<ast::FunctionArg> = array_exprs
+                    .iter()
+                    .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                    .collect();
+                self.bind_array_table_function("unnest", &args, *with_ordinality, alias.as_ref())
             }
             _ => Err(SqlError::unsupported("this FROM item is not supported")),
         }
@@ -1477,6 +1756,89 @@ impl<'a> Binder<'a> {
     /// to sibling FROM items (no LATERAL).
     fn bind_derived(&mut self, q: &ast::Query) -> Result<BoundQuery> {
         self.bind_query(q)
+    }
+
+    /// A set-returning function in FROM other than generate_series (`unnest(a)`,
+    /// `pg_partition_ancestors(oid)`), optionally WITH ORDINALITY: a ProjectSet over one empty
+    /// row. Its arguments may refer to enclosing queries.
+    fn bind_array_table_function(
+        &mut self,
+        name: &str,
+        args: &[ast::FunctionArg],
+        with_ordinality: bool,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Plan, Scope)> {
+        let empty = Scope::default();
+        let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] = args else {
+            return Err(err(
+                sqlstate::UNDEFINED_FUNCTION,
+                format!("function {name} takes one argument"),
+            ));
+        };
+        let (a, at) = self.bind_expr(e, &empty)?;
+        let (array, elem) = if name == "pg_partition_ancestors" {
+            (
+                Expr::Func("pg_partition_ancestors".into(), vec![a]),
+                DataType::Int64,
+            )
+        } else {
+            let Some(elem) = at.element() else {
+                return Err(err(
+                    sqlstate::UNDEFINED_FUNCTION,
+                    format!("function {name}({at}) does not exist"),
+                ));
+            };
+            (a, elem)
+        };
+        let mut srfs = vec![array.clone()];
+        let mut types = vec![elem];
+        if with_ordinality {
+            srfs.push(Expr::Func(
+                "reef_array_subscripts".into(),
+                vec![array, Expr::Literal(Value::Int32(1))],
+            ));
+            types.push(DataType::Int64);
+        }
+        let qual = alias
+            .map(|a| ident_name(&a.name))
+            .unwrap_or_else(|| name.to_string());
+        let mut names: Vec<String> = vec![if alias.is_some()
+            && alias.is_some_and(|a| a.columns.is_empty())
+        {
+            qual.clone()
+        } else {
+            name.to_string()
+        }];
+        if with_ordinality {
+            names.push("ordinality".into());
+        }
+        if let Some(a) = alias {
+            for (i, c) in a.columns.iter().enumerate() {
+                if i < names.len() {
+                    names[i] = ident_name(&c.name);
+                }
+            }
+        }
+        let scope = Scope {
+            columns: names
+                .into_iter()
+                .zip(types)
+                .map(|(n, ty)| ScopeColumn {
+                    table: Some(qual.clone()),
+                    name: n,
+                    ty,
+                    hidden: false,
+                })
+                .collect(),
+        };
+        let plan = Plan::ProjectSet {
+            input: Box::new(Plan::Values {
+                rows: vec![vec![]],
+                width: 0,
+            }),
+            srfs,
+        };
+        Ok((plan, scope))
     }
 
     fn bind_table_function(
@@ -1879,7 +2241,7 @@ impl<'a> Binder<'a> {
                 let (x, xt) = self.bind_expr(left, scope)?;
                 let q = match &**right {
                     E::Subquery(q) => q,
-                    _ => return Err(SqlError::unsupported("ANY/ALL needs a subquery")),
+                    arr => return self.bind_array_any(x, xt, op, is_all, arr, scope),
                 };
                 let (sub, cols) = self.bind_subquery(q, scope)?;
                 if cols.len() != 1 {
@@ -1945,8 +2307,28 @@ impl<'a> Binder<'a> {
                 if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
                     return Err(SqlError::unsupported("TRY_CAST is not supported"));
                 }
+                if let ast::DataType::Regclass = data_type {
+                    let (x, t) = self.bind_expr(expr, scope)?;
+                    return self.bind_reg_cast("regclass", x, t);
+                }
+                if let ast::DataType::Custom(name, _) = data_type {
+                    let n = object_name(name)?;
+                    if matches!(
+                        n.as_str(),
+                        "regclass" | "regtype" | "regproc" | "regnamespace" | "regrole" | "oid"
+                    ) {
+                        let (x, t) = self.bind_expr(expr, scope)?;
+                        return self.bind_reg_cast(&n, x, t);
+                    }
+                }
                 let ty = convert_type(data_type)?;
                 let (x, t) = self.bind_expr(expr, scope)?;
+                if t == DataType::Int2Vector && ty.is_string() {
+                    // int2vector's text form is its numbers separated by spaces.
+                    let sep = Expr::Literal(Value::Text(" ".into()));
+                    let x = Expr::Func("array_to_string".into(), vec![x, sep]);
+                    return Ok((self.fold(Expr::Cast(Box::new(x), ty))?, ty));
+                }
                 if let Expr::Param(i, DataType::Unknown) = x {
                     if self.params[i] == DataType::Unknown {
                         self.params[i] = ty;
@@ -2052,11 +2434,126 @@ impl<'a> Binder<'a> {
             E::AtTimeZone { .. } => Err(SqlError::unsupported("AT TIME ZONE is not supported yet")),
             E::Collate { expr, .. } => self.bind_expr(expr, scope),
             E::Tuple(_) => Err(SqlError::unsupported("row constructors are not supported")),
-            E::Array(_) => Err(SqlError::unsupported("arrays are not supported")),
+            E::Array(a) => {
+                let mut items = Vec::new();
+                let mut ty = DataType::Unknown;
+                for el in &a.elem {
+                    let (x, t) = self.bind_expr(el, scope)?;
+                    if t != DataType::Unknown {
+                        ty = if ty == DataType::Unknown {
+                            t
+                        } else {
+                            self.unify(ty, t, "ARRAY")?
+                        };
+                    }
+                    items.push((x, t));
+                }
+                let ty = if ty == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    ty
+                };
+                let mut xs = Vec::new();
+                for (x, t) in items {
+                    xs.push(self.cast_to(x, t, ty)?);
+                }
+                let x = Expr::Func("reef_array".into(), xs);
+                Ok((self.fold(x)?, DataType::array_of(ty)))
+            }
+            E::CompoundFieldAccess { root, access_chain } => {
+                // `con.confkey[pos.n]` arrives as `con` then `.confkey` then the subscript:
+                // leading dotted names are a column reference.
+                let mut names = match &**root {
+                    E::Identifier(id) => vec![id.clone()],
+                    E::CompoundIdentifier(ids) => ids.clone(),
+                    _ => vec![],
+                };
+                let mut rest = access_chain.as_slice();
+                if !names.is_empty() {
+                    while let Some(ast::AccessExpr::Dot(E::Identifier(id))) = rest.first() {
+                        names.push(id.clone());
+                        rest = &rest[1..];
+                    }
+                }
+                let (mut x, mut t) = if names.len() > 1 {
+                    self.bind_expr(&E::CompoundIdentifier(names), scope)?
+                } else {
+                    self.bind_expr(root, scope)?
+                };
+                for access in rest {
+                    let index = match access {
+                        ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => index,
+                        _ => return Err(SqlError::unsupported(format!("expression {e}"))),
+                    };
+                    let Some(elem) = t.element() else {
+                        return Err(err(
+                            sqlstate::DATATYPE_MISMATCH,
+                            format!("cannot subscript type {t} because it does not support subscripting"),
+                        ));
+                    };
+                    let (i, it) = self.bind_expr(index, scope)?;
+                    let i = self.coerce(i, it, DataType::Int32, "array subscript")?;
+                    // int2vector counts from 0, arrays from 1.
+                    let lower = if t == DataType::Int2Vector { 0 } else { 1 };
+                    x = Expr::Func(
+                        "reef_array_get".into(),
+                        vec![x, i, Expr::Literal(Value::Int32(lower))],
+                    );
+                    t = elem;
+                }
+                Ok((self.fold(x)?, t))
+            }
             other => Err(SqlError::unsupported(format!(
                 "expression {other} is not supported"
             ))),
         }
+    }
+
+    /// `x = ANY (array)` and `x <> ALL (array)`.
+    fn bind_array_any(
+        &mut self,
+        x: Expr,
+        xt: DataType,
+        op: BinaryOp,
+        is_all: bool,
+        arr: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let (a, at) = self.bind_expr(arr, scope)?;
+        let (a, at) = if at == DataType::Unknown {
+            let target = DataType::array_of(if xt == DataType::Unknown {
+                DataType::Text
+            } else {
+                xt
+            });
+            (self.coerce(a, at, target, "ANY")?, target)
+        } else {
+            (a, at)
+        };
+        let Some(elem) = at.element() else {
+            return Err(err(
+                sqlstate::DATATYPE_MISMATCH,
+                format!("op ANY/ALL (array) requires array on right side, not {at}"),
+            ));
+        };
+        let x = if xt == DataType::Unknown {
+            self.coerce(x, xt, elem, "ANY")?
+        } else {
+            x
+        };
+        let name = match (is_all, op) {
+            (false, BinaryOp::Eq) => "reef_array_any_eq",
+            (true, BinaryOp::NotEq) => "reef_array_all_ne",
+            _ => {
+                return Err(SqlError::unsupported(
+                    "only = ANY and <> ALL are supported over arrays",
+                ))
+            }
+        };
+        Ok((
+            self.fold(Expr::Func(name.into(), vec![x, a]))?,
+            DataType::Bool,
+        ))
     }
 
     fn fold(&self, x: Expr) -> Result<Expr> {
@@ -2329,6 +2826,35 @@ impl<'a> Binder<'a> {
             B::PGBitwiseXor | B::BitwiseXor => BinaryOp::BitXor,
             B::PGBitwiseShiftLeft => BinaryOp::ShiftLeft,
             B::PGBitwiseShiftRight => BinaryOp::ShiftRight,
+            B::PGRegexMatch | B::PGRegexIMatch | B::PGRegexNotMatch | B::PGRegexNotIMatch => {
+                let ci = matches!(op, B::PGRegexIMatch | B::PGRegexNotIMatch);
+                let negated = matches!(op, B::PGRegexNotMatch | B::PGRegexNotIMatch);
+                return self.bind_regex(left, right, ci, negated, scope);
+            }
+            B::PGCustomBinaryOperator(parts) => {
+                // `OPERATOR(pg_catalog.~)`: the schema-qualified spelling of an operator.
+                let sym = parts.last().map(String::as_str).unwrap_or("");
+                let plain = match sym {
+                    "~" => B::PGRegexMatch,
+                    "~*" => B::PGRegexIMatch,
+                    "!~" => B::PGRegexNotMatch,
+                    "!~*" => B::PGRegexNotIMatch,
+                    "=" => B::Eq,
+                    "<>" => B::NotEq,
+                    "<" => B::Lt,
+                    "<=" => B::LtEq,
+                    ">" => B::Gt,
+                    ">=" => B::GtEq,
+                    "~~" => B::PGLikeMatch,
+                    "!~~" => B::PGNotLikeMatch,
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "operator {other} is not supported"
+                        )))
+                    }
+                };
+                return self.bind_binary(left, &plain, right, scope);
+            }
             B::PGLikeMatch | B::PGNotLikeMatch | B::PGILikeMatch | B::PGNotILikeMatch => {
                 let negated = matches!(op, B::PGNotLikeMatch | B::PGNotILikeMatch);
                 let ci = matches!(op, B::PGILikeMatch | B::PGNotILikeMatch);
@@ -2388,6 +2914,130 @@ impl<'a> Binder<'a> {
             (l, r)
         };
         Ok((self.fold(Expr::Binary(bop, Box::new(l), Box::new(r)))?, ty))
+    }
+
+    /// `s ~ pattern` (POSIX regular expressions, through the `regex` crate's close dialect).
+    fn bind_regex(
+        &mut self,
+        left: &ast::Expr,
+        right: &ast::Expr,
+        ci: bool,
+        negated: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let (l, lt) = self.bind_expr(left, scope)?;
+        let (r, rt) = self.bind_expr(right, scope)?;
+        let l = self.coerce_to_text(l, lt, "~")?;
+        let r = self.coerce_to_text(r, rt, "~")?;
+        let name = if ci { "texticregexeq" } else { "textregexeq" };
+        let x = Expr::Func(name.into(), vec![l, r]);
+        let x = if negated {
+            Expr::Unary(UnaryOp::Not, Box::new(x))
+        } else {
+            x
+        };
+        Ok((self.fold(x)?, DataType::Bool))
+    }
+
+    /// A lookup in a table made at bind time: `CASE key WHEN k THEN v ... ELSE otherwise END`.
+    fn lookup_case(key: Expr, pairs: Vec<(Value, Value)>, otherwise: Expr) -> Expr {
+        Expr::Case {
+            operand: Some(Box::new(key)),
+            whens: pairs
+                .into_iter()
+                .map(|(k, v)| (Expr::Literal(k), Expr::Literal(v)))
+                .collect(),
+            otherwise: Some(Box::new(otherwise)),
+        }
+    }
+
+    /// `x::regclass` and its relatives. PostgreSQL's reg* types are OIDs that read and print as
+    /// names; reefdb has no such type, so a cast from a name (text) gives the OID and a cast
+    /// from an OID (a number) gives the name, which covers how clients use them: comparing
+    /// `'orders'::regclass` with an OID column, and showing `conrelid::regclass`.
+    fn bind_reg_cast(&mut self, kind: &str, x: Expr, t: DataType) -> Result<(Expr, DataType)> {
+        let from_name = t == DataType::Unknown || t.is_string();
+        if kind == "oid" {
+            let x = self.coerce(x, t, DataType::Int64, "oid")?;
+            return Ok((self.fold(x)?, DataType::Int64));
+        }
+        let pairs: Vec<(String, i64)> = match kind {
+            "regclass" => self.lookups().class_oids.clone(),
+            "regtype" => crate::pg_catalog::TYPES
+                .iter()
+                .flat_map(|ty| {
+                    let mut v = vec![(ty.name.to_string(), ty.oid)];
+                    if let Some(f) = functions_format_type(ty.oid) {
+                        v.push((f, ty.oid));
+                    }
+                    if ty.array != 0 {
+                        v.push((format!("_{}", ty.name), ty.array));
+                        if let Some(f) = functions_format_type(ty.array) {
+                            v.push((f, ty.array));
+                        }
+                    }
+                    v
+                })
+                .collect(),
+            "regproc" => vec![
+                ("array_in".into(), crate::pg_catalog::ARRAY_IN),
+                ("version".into(), 89),
+            ],
+            "regnamespace" => vec![
+                ("pg_catalog".into(), crate::pg_catalog::NS_PG_CATALOG),
+                ("public".into(), crate::pg_catalog::NS_PUBLIC),
+                (
+                    "information_schema".into(),
+                    crate::pg_catalog::NS_INFORMATION_SCHEMA,
+                ),
+                (
+                    crate::system::SCHEMA.into(),
+                    crate::pg_catalog::NS_REEF_CATALOG,
+                ),
+            ],
+            _ => vec![("reef".into(), crate::pg_catalog::ROLE_REEF)],
+        };
+        if from_name {
+            let x = self.coerce(x, t, DataType::Text, kind)?;
+            // Names may be schema-qualified (`pg_catalog.pg_class`) and numbers stand for
+            // themselves; the catalog relations and types are also found qualified.
+            let mut all: Vec<(Value, Value)> = Vec::new();
+            for (n, oid) in &pairs {
+                all.push((Value::Text(n.clone()), Value::Int64(*oid)));
+                if kind != "regclass" && !n.contains('.') {
+                    all.push((Value::Text(format!("pg_catalog.{n}")), Value::Int64(*oid)));
+                }
+            }
+            let otherwise = Expr::Cast(Box::new(x.clone()), DataType::Int64);
+            let x = Self::lookup_case(x, all, otherwise);
+            return Ok((self.fold(x)?, DataType::Int64));
+        }
+        let x = self.coerce(x, t, DataType::Int64, kind)?;
+        let names: Vec<(Value, Value)> = match kind {
+            "regclass" => self
+                .lookups()
+                .class_names
+                .iter()
+                .map(|(o, n)| (Value::Int64(*o), Value::Text(n.clone())))
+                .collect(),
+            "regtype" => crate::pg_catalog::TYPES
+                .iter()
+                .flat_map(|ty| [ty.oid, ty.array])
+                .filter(|o| *o != 0)
+                .filter_map(|o| Some((Value::Int64(o), Value::Text(functions_format_type(o)?))))
+                .collect(),
+            _ => {
+                let mut seen = std::collections::HashSet::new();
+                pairs
+                    .into_iter()
+                    .filter(|(_, o)| seen.insert(*o))
+                    .map(|(n, o)| (Value::Int64(o), Value::Text(n)))
+                    .collect()
+            }
+        };
+        let otherwise = Expr::Cast(Box::new(x.clone()), DataType::Text);
+        let x = Self::lookup_case(x, names, otherwise);
+        Ok((self.fold(x)?, DataType::Text))
     }
 
     fn bind_like(
@@ -2530,11 +3180,24 @@ impl<'a> Binder<'a> {
 
     fn bind_function(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Expr, DataType)> {
         let name = object_name(&f.name)?;
-        if f.over.is_some() {
-            return Err(SqlError::unsupported("window functions are not supported"));
+        if let Some(over) = &f.over {
+            return self.bind_window_call(&name, f, over, scope);
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (vec![], false, false),
+            ast::FunctionArguments::Subquery(q) if name == "array" => {
+                let (sub, cols) = self.bind_subquery(q, scope)?;
+                if cols.len() != 1 {
+                    return Err(err(
+                        sqlstate::SYNTAX_ERROR,
+                        "subquery must return only one column",
+                    ));
+                }
+                return Ok((
+                    Expr::Subquery(SubqueryKind::Array, sub, false),
+                    DataType::array_of(cols[0]),
+                ));
+            }
             ast::FunctionArguments::Subquery(_) => {
                 return Err(SqlError::unsupported("function(subquery) is not supported"))
             }
@@ -2545,6 +3208,37 @@ impl<'a> Binder<'a> {
                 );
                 let mut args = Vec::new();
                 let mut star = false;
+                // array_agg(x ORDER BY k, ...) takes its sort keys as extra arguments.
+                if name == "array_agg" {
+                    for c in &l.clauses {
+                        if let ast::FunctionArgumentClause::OrderBy(keys) = c {
+                            let extra: Vec<ast::FunctionArg> = keys
+                                .iter()
+                                .map(|k| {
+                                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                                        k.expr.clone(),
+                                    ))
+                                })
+                                .collect();
+                            for a in l.args.iter().chain(extra.iter()) {
+                                if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = a
+                                {
+                                    args.push(e.clone());
+                                }
+                            }
+                        }
+                    }
+                    if !args.is_empty() {
+                        return self.bind_aggregate(
+                            &name,
+                            &args,
+                            distinct,
+                            false,
+                            f.filter.as_deref(),
+                            scope,
+                        );
+                    }
+                }
                 for a in &l.args {
                     match a {
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
@@ -2719,8 +3413,224 @@ impl<'a> Binder<'a> {
                 ),
                 DataType::Text,
             )),
+            "current_schemas" => {
+                let implicit = bound
+                    .into_iter()
+                    .next()
+                    .map(|(x, _)| x)
+                    .unwrap_or(Expr::bool(false));
+                let list = |names: &[&str]| {
+                    Expr::Literal(Value::Array(
+                        names.iter().map(|n| Value::Text(n.to_string())).collect(),
+                    ))
+                };
+                let x = Expr::Case {
+                    operand: None,
+                    whens: vec![(implicit, list(&["pg_catalog", "public"]))],
+                    otherwise: Some(Box::new(list(&["public"]))),
+                };
+                Ok((self.fold(x)?, DataType::array_of(DataType::Text)))
+            }
+            "pg_get_indexdef" | "pg_get_constraintdef" | "pg_get_viewdef" => {
+                let lookups = self.lookups();
+                let mut it = bound.into_iter();
+                let (oid, ot) = it.next().ok_or_else(|| {
+                    err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        format!("{name}() needs an OID"),
+                    )
+                })?;
+                let oid = self.coerce(oid, ot, DataType::Int64, &name)?;
+                let pairs = |v: &[(i64, String)]| -> Vec<(Value, Value)> {
+                    v.iter()
+                        .map(|(k, d)| (Value::Int64(*k), Value::Text(d.clone())))
+                        .collect()
+                };
+                let null = Expr::Literal(Value::Null);
+                let x = match name.as_str() {
+                    "pg_get_constraintdef" => {
+                        Self::lookup_case(oid, pairs(&lookups.constraint_defs), null)
+                    }
+                    "pg_get_viewdef" => Self::lookup_case(oid, pairs(&lookups.view_defs), null),
+                    _ => match it.next() {
+                        // (oid, column, pretty): column 0 is the whole index, n its nth column.
+                        Some((col, ct)) => {
+                            let pretty =
+                                matches!(it.next(), Some((Expr::Literal(Value::Bool(true)), _)));
+                            let whole = if pretty {
+                                &lookups.index_defs_pretty
+                            } else {
+                                &lookups.index_defs
+                            };
+                            let col = self.coerce(col, ct, DataType::Int64, &name)?;
+                            let key = Expr::Binary(
+                                BinaryOp::Add,
+                                Box::new(Expr::Binary(
+                                    BinaryOp::Mul,
+                                    Box::new(oid.clone()),
+                                    Box::new(Expr::Literal(Value::Int64(4096))),
+                                )),
+                                Box::new(col.clone()),
+                            );
+                            Expr::Case {
+                                operand: None,
+                                whens: vec![(
+                                    Expr::Binary(
+                                        BinaryOp::Eq,
+                                        Box::new(col),
+                                        Box::new(Expr::Literal(Value::Int64(0))),
+                                    ),
+                                    Self::lookup_case(oid, pairs(whole), null.clone()),
+                                )],
+                                otherwise: Some(Box::new(Self::lookup_case(
+                                    key,
+                                    pairs(&lookups.index_columns),
+                                    null,
+                                ))),
+                            }
+                        }
+                        None => Self::lookup_case(oid, pairs(&lookups.index_defs), null),
+                    },
+                };
+                Ok((self.fold(x)?, DataType::Text))
+            }
+            "pg_get_serial_sequence" => {
+                let lookups = self.lookups();
+                if bound.len() != 2 {
+                    return Err(err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        "function pg_get_serial_sequence requires 2 arguments",
+                    ));
+                }
+                let mut it = bound.into_iter();
+                let (t, tt) = it
+                    .next()
+                    .unwrap_or((Expr::Literal(Value::Null), DataType::Text));
+                let (c, ct) = it
+                    .next()
+                    .unwrap_or((Expr::Literal(Value::Null), DataType::Text));
+                let t = self.coerce_to_text(t, tt, &name)?;
+                let c = self.coerce_to_text(c, ct, &name)?;
+                let key = Expr::Func(
+                    "concat".into(),
+                    vec![t, Expr::Literal(Value::Text(".".into())), c],
+                );
+                let mut pairs = Vec::new();
+                for (k, seq) in &lookups.serial_sequences {
+                    pairs.push((Value::Text(k.clone()), Value::Text(seq.clone())));
+                    pairs.push((Value::Text(format!("public.{k}")), Value::Text(seq.clone())));
+                }
+                let x = Self::lookup_case(key, pairs, Expr::Literal(Value::Null));
+                Ok((self.fold(x)?, DataType::Text))
+            }
+            "to_regtype" | "to_regclass" | "to_regnamespace" => {
+                let (x, t) = bound
+                    .into_iter()
+                    .next()
+                    .unwrap_or((Expr::Literal(Value::Null), DataType::Text));
+                let kind = &name[3..];
+                let x = self.coerce_to_text(x, t, &name)?;
+                let (x, _) = self.bind_reg_cast(kind, x, DataType::Text)?;
+                // Unknown names give NULL, not an error.
+                let x = match x {
+                    Expr::Case { operand, whens, .. } => Expr::Case {
+                        operand,
+                        whens,
+                        otherwise: Some(Box::new(Expr::Literal(Value::Null))),
+                    },
+                    other => other,
+                };
+                Ok((self.fold(x)?, DataType::Int64))
+            }
+            "unnest" | "generate_subscripts" | "pg_partition_ancestors" => {
+                // Set-returning functions in a select list: the call stands for one element of
+                // an array, expanded by a ProjectSet under the projection (`finish_select`).
+                let mut it = bound.into_iter();
+                let (a, at) = it.next().ok_or_else(|| {
+                    err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        format!("function {name}() does not exist"),
+                    )
+                })?;
+                let (array, elem) = match name.as_str() {
+                    "pg_partition_ancestors" => (
+                        Expr::Func("pg_partition_ancestors".into(), vec![a]),
+                        DataType::Int64,
+                    ),
+                    _ => {
+                        let Some(elem) = at.element() else {
+                            return Err(err(
+                                sqlstate::UNDEFINED_FUNCTION,
+                                format!("function {name}({at}) does not exist"),
+                            ));
+                        };
+                        if name == "unnest" {
+                            (a, elem)
+                        } else {
+                            let lower = if at == DataType::Int2Vector { 0 } else { 1 };
+                            (
+                                Expr::Func(
+                                    "reef_array_subscripts".into(),
+                                    vec![a, Expr::Literal(Value::Int32(lower))],
+                                ),
+                                DataType::Int32,
+                            )
+                        }
+                    }
+                };
+                Ok((Expr::Func(SRF_MARK.into(), vec![array]), elem))
+            }
             _ => self.bind_func_call(&name, bound),
         }
+    }
+
+    /// `row_number() OVER (PARTITION BY .. ORDER BY ..)`: a column of a Window node under the
+    /// select list's projection (`finish_select`).
+    fn bind_window_call(
+        &mut self,
+        name: &str,
+        f: &ast::Function,
+        over: &ast::WindowType,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let ast::WindowType::WindowSpec(spec) = over else {
+            return Err(SqlError::unsupported("named windows are not supported"));
+        };
+        if name != "row_number"
+            || !matches!(&f.args, ast::FunctionArguments::List(l) if l.args.is_empty())
+                && !matches!(f.args, ast::FunctionArguments::None)
+        {
+            return Err(SqlError::unsupported(format!(
+                "window function {name} is not supported (row_number() is)"
+            )));
+        }
+        if spec.window_frame.is_some() {
+            return Err(SqlError::unsupported("window frames are not supported"));
+        }
+        let mut parts = Vec::new();
+        for e in &spec.partition_by {
+            parts.push(self.bind_expr(e, scope)?.0);
+        }
+        let mut keys = Vec::new();
+        for o in &spec.order_by {
+            let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+            keys.push(SortKey {
+                expr: self.bind_expr(&o.expr, scope)?.0,
+                desc,
+                nulls_first: o.options.nulls_first.unwrap_or(desc),
+            });
+        }
+        let Some(windows) = self.windows.as_mut() else {
+            return Err(err(
+                sqlstate::WINDOWING_ERROR,
+                "window functions are not allowed here",
+            ));
+        };
+        windows.push((parts, keys));
+        Ok((
+            Expr::Func(format!("{WINDOW_MARK}{}", windows.len() - 1), vec![]),
+            DataType::Int64,
+        ))
     }
 
     fn bind_func_call(
@@ -2803,6 +3713,22 @@ impl<'a> Binder<'a> {
         };
         self.aggs = saved;
         let (func, ty, args) = match (name, star, bound.len()) {
+            ("array_agg", false, n) if n >= 1 => {
+                let mut xs = Vec::new();
+                let mut elem = DataType::Text;
+                for (i, (x, t)) in bound.iter().cloned().enumerate() {
+                    let (x, t) = if t == DataType::Unknown {
+                        (self.coerce(x, t, DataType::Text, name)?, DataType::Text)
+                    } else {
+                        (x, t)
+                    };
+                    if i == 0 {
+                        elem = t;
+                    }
+                    xs.push(x);
+                }
+                (AggFunc::ArrayAgg, DataType::array_of(elem), xs)
+            }
             ("count", true, 0) => (AggFunc::CountStar, DataType::Int64, vec![]),
             ("count", false, 1) => (AggFunc::Count, DataType::Int64, vec![bound[0].0.clone()]),
             (_, false, 1) | ("string_agg", false, 2) => {

@@ -64,6 +64,10 @@ pub struct IndexDesc {
     /// Whether queries may read the index yet.
     #[serde(default)]
     pub state: IndexState,
+    /// True for the index of a UNIQUE constraint (as opposed to CREATE UNIQUE INDEX), which
+    /// the PostgreSQL catalog lists in `pg_constraint` too.
+    #[serde(default)]
+    pub constraint: bool,
 }
 
 /// Where an index is in its life: writers maintain an index in every state, readers use only a
@@ -496,6 +500,7 @@ pub enum SchemaStep {
 
 /// A view of the catalog as one session sees it: committed objects plus its
 /// own uncommitted changes.
+#[derive(Clone, Copy)]
 pub struct CatalogView<'a> {
     /// The shared catalog.
     pub catalog: &'a Catalog,
@@ -614,10 +619,15 @@ pub(crate) mod type_code {
             DataType::TimestampTz => "timestamptz".into(),
             DataType::Interval => "interval".into(),
             DataType::Unknown => "unknown".into(),
+            DataType::Int2Vector => "int2vector".into(),
+            DataType::Array(e) => format!("array/{}", encode(e)),
         }
     }
 
     pub fn decode(s: &str) -> Option<DataType> {
+        if let Some(e) = s.strip_prefix("array/") {
+            return Some(DataType::array_of(decode(e)?));
+        }
         let mut parts = s.split(':');
         let head = parts.next()?;
         let a: Option<u32> = parts.next().and_then(|p| p.parse().ok());
@@ -639,6 +649,7 @@ pub(crate) mod type_code {
             "timestamptz" => DataType::TimestampTz,
             "interval" => DataType::Interval,
             "unknown" => DataType::Unknown,
+            "int2vector" => DataType::Int2Vector,
             _ => return None,
         })
     }

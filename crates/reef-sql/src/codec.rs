@@ -126,6 +126,10 @@ pub fn encode_key_value(buf: &mut Vec<u8>, v: &Value) {
             buf.push(KEY_TIMESTAMPTZ);
             encode_i64(buf, *t);
         }
+        Value::Array(_) => {
+            // No column holds an array; a sort or grouping key that is one orders by its text.
+            encode_key_value(buf, &Value::Text(crate::types::text::format_text(v)));
+        }
         Value::Interval(iv) => {
             buf.push(KEY_INTERVAL);
             let total = iv.as_micros_total();
@@ -485,6 +489,13 @@ pub fn encode_row(buf: &mut Vec<u8>, cols: &[(u32, &Value)]) {
             Value::TimestampTz(t) => {
                 buf.push(ROW_TIMESTAMPTZ);
                 encode_var_u64(buf, zigzag(*t));
+            }
+            Value::Array(_) => {
+                // No column holds an array; one in a row is kept as its text.
+                let s = crate::types::text::format_text(v);
+                buf.push(ROW_TEXT);
+                encode_var_u64(buf, s.len() as u64);
+                buf.extend_from_slice(s.as_bytes());
             }
             Value::Interval(iv) => {
                 buf.push(ROW_INTERVAL);

@@ -439,6 +439,7 @@ pub(crate) fn create_table(ctx: &mut StmtCtx, ct: &ast::CreateTable) -> Result<E
             columns: ids,
             unique: true,
             state: IndexState::Public,
+            constraint: true,
         });
     }
     let table_arc = Arc::new(table.clone());
@@ -639,6 +640,7 @@ pub(crate) fn create_index(ctx: &mut StmtCtx, ci: &ast::CreateIndex) -> Result<E
         columns: ids,
         unique: ci.unique,
         state: IndexState::Public,
+        constraint: false,
     };
     let table = match ctx.fence_table(&table, Some(&idx))? {
         // Others may write the table: the index is write-only until its backfill ends.
@@ -951,6 +953,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         columns: vec![col.id],
                         unique: true,
                         state: IndexState::Public,
+                        constraint: true,
                     };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;
@@ -1060,6 +1063,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         columns: ids,
                         unique: true,
                         state: IndexState::Public,
+                        constraint: true,
                     };
                     table.next_index_id += 1;
                     backfill_index(ctx, &table, &idx)?;

@@ -508,6 +508,78 @@ pub fn build<'a>(plan: &'a Plan, ctx: &'a ExecContext) -> Result<RowIter<'a>> {
                 Ok(out)
             })))
         }
+        Plan::ProjectSet { input, srfs } => {
+            let input = build(input, ctx)?;
+            Ok(Box::new(input.flat_map(move |r| {
+                let expand = || -> Result<Vec<Row>> {
+                    let row = r?;
+                    let mut lists = Vec::with_capacity(srfs.len());
+                    for e in srfs {
+                        lists.push(match e.eval(&row, ctx)? {
+                            Value::Array(items) => items,
+                            _ => Vec::new(),
+                        });
+                    }
+                    let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+                    Ok((0..n)
+                        .map(|i| {
+                            let mut out = row.clone();
+                            out.extend(
+                                lists
+                                    .iter()
+                                    .map(|l| l.get(i).cloned().unwrap_or(Value::Null)),
+                            );
+                            out
+                        })
+                        .collect())
+                };
+                match expand() {
+                    Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            })))
+        }
+        Plan::Window { input, calls } => {
+            let mut rows: Vec<Row> = build(input, ctx)?.collect::<Result<_>>()?;
+            for (parts, keys) in calls {
+                // Sort row positions by (partition, order); number each partition from 1.
+                let mut keyed = Vec::with_capacity(rows.len());
+                for (i, row) in rows.iter().enumerate() {
+                    let mut k = Vec::with_capacity(parts.len() + keys.len());
+                    for e in parts {
+                        k.push(e.eval(row, ctx)?);
+                    }
+                    for key in keys {
+                        k.push(key.expr.eval(row, ctx)?);
+                    }
+                    keyed.push((k, i));
+                }
+                let all_keys: Vec<SortKey> = parts
+                    .iter()
+                    .map(|e| SortKey {
+                        expr: e.clone(),
+                        desc: false,
+                        nulls_first: false,
+                    })
+                    .chain(keys.iter().cloned())
+                    .collect();
+                keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, &all_keys));
+                let mut numbers = vec![0i64; rows.len()];
+                let mut n = 0;
+                for (j, (k, i)) in keyed.iter().enumerate() {
+                    let np = parts.len();
+                    let same = j > 0
+                        && compare_keys(&keyed[j - 1].0[..np], &k[..np], &all_keys[..np])
+                            == Ordering::Equal;
+                    n = if same { n + 1 } else { 1 };
+                    numbers[*i] = n;
+                }
+                for (row, n) in rows.iter_mut().zip(numbers) {
+                    row.push(Value::Int64(n));
+                }
+            }
+            Ok(Box::new(rows.into_iter().map(Ok)))
+        }
         Plan::Aggregate {
             input,
             group_by,
@@ -974,6 +1046,7 @@ enum AggState {
     MinMax(Option<Value>),
     Bool(Option<bool>),
     StringAgg(Option<String>),
+    ArrayAgg(Vec<(Vec<Value>, Value)>),
     Moments(i64, f64, f64),
 }
 
@@ -994,6 +1067,7 @@ fn init_state(call: &AggCall, arg_ty: Option<DataType>) -> AggState {
         AggFunc::Min | AggFunc::Max => AggState::MinMax(None),
         AggFunc::BoolAnd | AggFunc::BoolOr => AggState::Bool(None),
         AggFunc::StringAgg => AggState::StringAgg(None),
+        AggFunc::ArrayAgg => AggState::ArrayAgg(Vec::new()),
         AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => {
             AggState::Moments(0, 0.0, 0.0)
         }
@@ -1028,11 +1102,17 @@ fn update_state(state: &mut AggState, func: AggFunc, args: &[Value]) -> Result<(
         }
         return Ok(());
     }
+    if let AggState::ArrayAgg(items) = state {
+        // NULLs are elements too.
+        items.push((args.get(1..).unwrap_or_default().to_vec(), v));
+        return Ok(());
+    }
     if v.is_null() {
         return Ok(());
     }
     match state {
         AggState::Count(n) => *n += 1,
+        AggState::ArrayAgg(_) => {}
         AggState::SumInt(s) => {
             let i: i128 = match v {
                 Value::Int16(i) => i as i128,
@@ -1193,6 +1273,20 @@ fn finish_state(state: AggState, call: &AggCall) -> Result<Value> {
         AggState::MinMax(v) => v.unwrap_or(Value::Null),
         AggState::Bool(b) => b.map(Value::Bool).unwrap_or(Value::Null),
         AggState::StringAgg(s) => s.map(Value::Text).unwrap_or(Value::Null),
+        AggState::ArrayAgg(mut items) => {
+            if items.is_empty() {
+                Value::Null
+            } else {
+                items.sort_by(|(a, _), (b, _)| {
+                    a.iter()
+                        .zip(b)
+                        .map(|(x, y)| ops::sort_cmp(x, y))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                Value::Array(items.into_iter().map(|(_, v)| v).collect())
+            }
+        }
         AggState::Moments(n, _, m2) => {
             let (num, den) = match call.func {
                 AggFunc::StddevPop | AggFunc::VarPop => (m2, n as f64),

@@ -47,6 +47,8 @@ pub enum SubqueryKind {
     Scalar,
     /// `EXISTS (...)`.
     Exists,
+    /// `ARRAY(SELECT ...)`: the first column of every row, as an array.
+    Array,
     /// `x IN (SELECT ...)`, or `x op ANY (SELECT ...)` with `op`.
     Any(Box<Expr>, BinaryOp),
     /// `x op ALL (SELECT ...)`.
@@ -330,7 +332,7 @@ impl Expr {
                     | Expr::Session(..)
                     | Expr::Time(_)
                     | Expr::Subquery(..)
-            ) || matches!(e, Expr::Func(name, _) if name == "random" || name.starts_with('\u{0}'))
+            ) || matches!(e, Expr::Func(name, _) if name == "random" || name.starts_with(['\u{0}', '\u{1}']))
         })
     }
 
@@ -619,6 +621,11 @@ fn eval_subquery(
             )),
         },
         SubqueryKind::Exists => Ok(Value::Bool(!rows.is_empty())),
+        SubqueryKind::Array => Ok(Value::Array(
+            rows.iter()
+                .map(|r| r.first().cloned().unwrap_or(Value::Null))
+                .collect(),
+        )),
         SubqueryKind::Any(e, op) => {
             let v = e.eval(row, ctx)?;
             let mut saw_null = false;

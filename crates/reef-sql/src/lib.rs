@@ -30,6 +30,7 @@ pub mod exec;
 pub mod expr;
 pub mod fence;
 pub mod optimizer;
+pub mod pg_catalog;
 pub mod plan;
 pub mod pushdown;
 pub mod role;

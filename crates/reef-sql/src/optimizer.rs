@@ -35,6 +35,8 @@ pub fn output_width(plan: &Plan) -> usize {
         | Plan::Limit { input, .. }
         | Plan::Distinct { input, .. } => output_width(input),
         Plan::Project { exprs, .. } => exprs.len(),
+        Plan::ProjectSet { input, srfs } => output_width(input) + srfs.len(),
+        Plan::Window { input, calls } => output_width(input) + calls.len(),
         Plan::Aggregate { group_by, aggs, .. } => group_by.len() + aggs.len(),
         Plan::Join { kind, widths, .. } => match kind {
             JoinKind::Semi | JoinKind::Anti => widths.0,
@@ -306,6 +308,14 @@ fn map_children(plan: Plan, f: &mut dyn FnMut(Plan) -> Result<Plan>) -> Result<P
         Plan::Project { input, exprs } => Plan::Project {
             input: Box::new(f(*input)?),
             exprs,
+        },
+        Plan::ProjectSet { input, srfs } => Plan::ProjectSet {
+            input: Box::new(f(*input)?),
+            srfs,
+        },
+        Plan::Window { input, calls } => Plan::Window {
+            input: Box::new(f(*input)?),
+            calls,
         },
         Plan::Aggregate {
             input,
@@ -729,6 +739,35 @@ fn prune(plan: Plan, required: &[bool]) -> Plan {
             Plan::Project {
                 input: Box::new(prune(*input, &req)),
                 exprs,
+            }
+        }
+        Plan::ProjectSet { input, srfs } => {
+            let w = output_width(&input);
+            let mut req = required.to_vec();
+            req.resize(w, false);
+            for e in &srfs {
+                mark(e, &mut req);
+            }
+            Plan::ProjectSet {
+                input: Box::new(prune(*input, &req)),
+                srfs,
+            }
+        }
+        Plan::Window { input, calls } => {
+            let w = output_width(&input);
+            let mut req = required.to_vec();
+            req.resize(w, false);
+            for (parts, keys) in &calls {
+                for e in parts {
+                    mark(e, &mut req);
+                }
+                for k in keys {
+                    mark(&k.expr, &mut req);
+                }
+            }
+            Plan::Window {
+                input: Box::new(prune(*input, &req)),
+                calls,
             }
         }
         Plan::Aggregate {

@@ -33,6 +33,8 @@ pub enum AggFunc {
     BoolOr,
     /// `string_agg(x, sep)`.
     StringAgg,
+    /// `array_agg(x [ORDER BY k, ...])`: the arguments are `x` then the sort keys.
+    ArrayAgg,
     /// `stddev_samp(x)` / `stddev(x)`.
     StddevSamp,
     /// `stddev_pop(x)`.
@@ -162,6 +164,24 @@ pub enum Plan {
         input: Box<Plan>,
         /// Output expressions.
         exprs: Vec<Expr>,
+    },
+    /// Set-returning functions in a select list (`unnest(indkey)`, `generate_subscripts(..)`):
+    /// each input row followed by one column per function, repeated as many times as the
+    /// longest function's result has elements (the shorter ones padded with NULL), and no row
+    /// when every result is empty.
+    ProjectSet {
+        /// Input.
+        input: Box<Plan>,
+        /// Each function's result as an array over the input row.
+        srfs: Vec<Expr>,
+    },
+    /// Window functions: each input row followed by one column per call. Only `row_number()`
+    /// so far: the row's position in its partition in the call's order.
+    Window {
+        /// Input.
+        input: Box<Plan>,
+        /// Each call's PARTITION BY expressions and ORDER BY keys, over the input row.
+        calls: Vec<(Vec<Expr>, Vec<SortKey>)>,
     },
     /// Groups and aggregates: outputs the group keys then the aggregates.
     Aggregate {
@@ -332,6 +352,14 @@ impl Plan {
             }
             Plan::Project { input, exprs } => {
                 write!(line, "Project ({} columns)", exprs.len()).unwrap();
+                vec![input]
+            }
+            Plan::ProjectSet { input, srfs } => {
+                write!(line, "ProjectSet ({} functions)", srfs.len()).unwrap();
+                vec![input]
+            }
+            Plan::Window { input, calls } => {
+                write!(line, "WindowAgg ({} functions)", calls.len()).unwrap();
                 vec![input]
             }
             Plan::Aggregate {

@@ -441,7 +441,7 @@ pub struct Settings {
 }
 
 /// Settings clients may SET, with their defaults. Names are lower case.
-const KNOWN_SETTINGS: &[(&str, &str)] = &[
+pub(crate) const KNOWN_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("server_encoding", "UTF8"),
@@ -478,6 +478,8 @@ const KNOWN_SETTINGS: &[(&str, &str)] = &[
     ("enable_seqscan", "on"),
     ("geqo", "on"),
     ("max_parallel_workers_per_gather", "0"),
+    ("max_index_keys", "32"),
+    ("default_table_access_method", "heap"),
     ("reef.query_memory_limit", ""),
 ];
 
@@ -517,7 +519,11 @@ impl Settings {
                 self.values.insert(name.to_string(), default.to_string());
                 Ok(())
             }
-            _ => self.set(name, default),
+            // Settings that cannot change keep their value.
+            _ => match self.set(name, default) {
+                Err(e) if e.code == sqlstate::CANT_CHANGE_RUNTIME_PARAM => Ok(()),
+                r => r,
+            },
         }
     }
 
@@ -543,6 +549,7 @@ impl Settings {
             | "server_encoding"
             | "integer_datetimes"
             | "max_identifier_length"
+            | "max_index_keys"
             | "is_superuser"
             | "session_authorization" => {
                 return Err(SqlError::new(
@@ -791,6 +798,9 @@ struct Block {
     started_at: i64,
     /// Tables written, with the write version the writes were planned with.
     written: Vec<(u32, u64)>,
+    /// Savepoints, oldest first: each one's name and whether the block could go back to it
+    /// (see `Session::savepoint`).
+    savepoints: Vec<(String, bool)>,
 }
 
 /// One client session.
@@ -1649,20 +1659,19 @@ impl Session {
                 return self.commit_block();
             }
             ast::Statement::Rollback { chain, savepoint } => {
-                if savepoint.is_some() {
-                    return Err(SqlError::unsupported("savepoints are not supported yet"));
+                if let Some(name) = savepoint {
+                    return self.rollback_to_savepoint(&crate::binder::ident_name(name));
                 }
                 if *chain {
                     return Err(SqlError::unsupported("ROLLBACK AND CHAIN is not supported"));
                 }
                 return self.rollback_block();
             }
-            ast::Statement::Savepoint { .. } | ast::Statement::ReleaseSavepoint { .. } => {
-                let e = SqlError::unsupported("savepoints are not supported yet");
-                if self.block.is_some() {
-                    self.fail_block();
-                }
-                return Err(e);
+            ast::Statement::Savepoint { name } => {
+                return self.savepoint(&crate::binder::ident_name(name))
+            }
+            ast::Statement::ReleaseSavepoint { name } => {
+                return self.release_savepoint(&crate::binder::ident_name(name))
             }
             _ => {}
         }
@@ -2037,6 +2046,7 @@ impl Session {
             fresh: true,
             started_at: now_micros(),
             written: vec![],
+            savepoints: vec![],
         });
         Ok(ExecResult::tag("BEGIN"))
     }
@@ -2064,6 +2074,96 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// `SAVEPOINT name`. Savepoints are limited: the block can go back to one only if nothing
+    /// was written or changed before it and the block reads a fresh snapshot per statement (or
+    /// has read nothing yet), since going back then means starting the block's transaction
+    /// afresh. That is how drivers use them around a query that may fail (psycopg's type
+    /// lookups); going back over writes fails with 0A000 and leaves the block aborted.
+    fn savepoint(&mut self, name: &str) -> Result<ExecResult> {
+        let failed = self.failed;
+        let overlay_clean = self.overlay.changes.is_empty();
+        let Some(block) = self.block.as_mut() else {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        if failed {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let unwritten = block.txn.as_ref().is_none_or(|t| t.is_read_only()) && overlay_clean;
+        let fresh_snapshot =
+            block.txn.is_none() || block.isolation == IsolationLevel::ReadCommitted;
+        block
+            .savepoints
+            .push((name.to_string(), unwritten && fresh_snapshot));
+        Ok(ExecResult::tag("SAVEPOINT"))
+    }
+
+    fn no_savepoint(name: &str) -> SqlError {
+        SqlError::new(
+            sqlstate::INVALID_SAVEPOINT_SPECIFICATION,
+            format!("savepoint \"{name}\" does not exist"),
+        )
+    }
+
+    /// `RELEASE [SAVEPOINT] name`: forgets it and every later one.
+    fn release_savepoint(&mut self, name: &str) -> Result<ExecResult> {
+        if self.failed {
+            return Err(SqlError::new(
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let Some(block) = self.block.as_mut() else {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "RELEASE SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        let at = block
+            .savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| Self::no_savepoint(name))?;
+        block.savepoints.truncate(at);
+        Ok(ExecResult::tag("RELEASE"))
+    }
+
+    /// `ROLLBACK TO [SAVEPOINT] name`, for a savepoint taken before anything was written.
+    fn rollback_to_savepoint(&mut self, name: &str) -> Result<ExecResult> {
+        let Some(block) = self.block.as_mut() else {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        let at = block
+            .savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| Self::no_savepoint(name))?;
+        if !block.savepoints[at].1 {
+            let e = SqlError::unsupported(
+                "rolling back to a savepoint taken after the transaction wrote or read is not \
+                 supported yet",
+            );
+            self.fail_block();
+            return Err(e);
+        }
+        block.savepoints.truncate(at + 1);
+        block.written.clear();
+        if let Some(t) = block.txn.take() {
+            let _ = t.rollback();
+        }
+        self.release_ddl(false);
+        self.failed = false;
+        Ok(ExecResult::tag("ROLLBACK"))
     }
 
     fn rollback_block(&mut self) -> Result<ExecResult> {

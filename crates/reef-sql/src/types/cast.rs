@@ -259,6 +259,19 @@ fn convert(v: Value, to: &DataType, explicit: bool) -> Result<Value> {
             Value::Text(s) => Value::Interval(datetime::parse_interval(&s)?),
             _ => return Err(cannot_cast(&from, to)),
         },
+        T::Array(_) | T::Int2Vector => {
+            let e = to.element().unwrap_or(T::Text);
+            match v {
+                Value::Array(items) => Value::Array(
+                    items
+                        .into_iter()
+                        .map(|i| convert(i, &e, explicit))
+                        .collect::<Result<_>>()?,
+                ),
+                Value::Text(s) => text::parse_text(&s, to)?,
+                _ => return Err(cannot_cast(&from, to)),
+            }
+        }
     })
 }
 
@@ -293,6 +306,9 @@ pub fn implicit_cast_allowed(from: &DataType, to: &DataType) -> bool {
     if from == to || from.base() == to.base() || *from == DataType::Unknown {
         return true;
     }
+    if let (Some(a), Some(b)) = (from.element(), to.element()) {
+        return implicit_cast_allowed(&a, &b);
+    }
     if let (Some(a), Some(b)) = (numeric_rank(from), numeric_rank(to)) {
         return a <= b;
     }
@@ -320,6 +336,9 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     }
     if a.base() == b.base() {
         return Some(a.base());
+    }
+    if let (Some(x), Some(y)) = (a.element(), b.element()) {
+        return common_type(&x, &y).map(DataType::array_of);
     }
     if let (Some(x), Some(y)) = (numeric_rank(a), numeric_rank(b)) {
         let t = if x >= y { a } else { b };

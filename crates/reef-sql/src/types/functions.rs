@@ -109,6 +109,9 @@ fn is_datetime(t: &DataType) -> bool {
 /// function.
 pub fn resolve_scalar(name: &str, arg_types: &[DataType]) -> Result<DataType> {
     use DataType::*;
+    if let Some(t) = super::catalog_funcs::resolve(name, arg_types) {
+        return Ok(t);
+    }
     let a = arg_types;
     let t = match (name, a.len()) {
         ("abs", 1) if is_num(&a[0]) => match a[0] {
@@ -773,6 +776,9 @@ fn to_char(v: &Value, fmt: &str) -> Result<String> {
 /// accepted; text arguments in numeric or date positions (untyped literals)
 /// are parsed.
 pub fn eval_scalar(name: &str, args: &[Value]) -> Result<Value> {
+    if let Some(v) = super::catalog_funcs::eval(name, args) {
+        return v;
+    }
     match name {
         "concat" => {
             let mut out = String::new();

@@ -45,7 +45,52 @@ pub enum DataType {
     Interval,
     /// The type of an untyped NULL or string literal before resolution.
     Unknown,
+    /// A one-dimensional array (lower bound 1) of the element type, which is one of
+    /// [`ELEMENT_TYPES`]. Arrays are values of queries only (the catalog's, `ARRAY[...]`,
+    /// `array_agg`); no table column has one.
+    Array(&'static DataType),
+    /// `int2vector`: the catalog's 0-based list of column numbers (`pg_index.indkey`),
+    /// written as space-separated numbers.
+    Int2Vector,
 }
+
+/// The element types an array can have (each a type without its modifier).
+pub static ELEMENT_TYPES: [DataType; 15] = [
+    DataType::Bool,
+    DataType::Int16,
+    DataType::Int32,
+    DataType::Int64,
+    DataType::Float32,
+    DataType::Float64,
+    DataType::Numeric(None),
+    DataType::Text,
+    DataType::Varchar(None),
+    DataType::Char(1),
+    DataType::Bytea,
+    DataType::Date,
+    DataType::Timestamp,
+    DataType::TimestampTz,
+    DataType::Interval,
+];
+
+/// PostgreSQL's array type OIDs, by element type OID.
+const ARRAY_OIDS: [(u32, u32); 15] = [
+    (16, 1000),
+    (21, 1005),
+    (23, 1007),
+    (20, 1016),
+    (700, 1021),
+    (701, 1022),
+    (1700, 1231),
+    (25, 1009),
+    (1043, 1015),
+    (1042, 1014),
+    (17, 1001),
+    (1082, 1182),
+    (1114, 1115),
+    (1184, 1185),
+    (1186, 1187),
+];
 
 impl DataType {
     /// PostgreSQL's name for the type, as `format_type` prints it.
@@ -69,6 +114,31 @@ impl DataType {
             DataType::TimestampTz => "timestamp with time zone".into(),
             DataType::Interval => "interval".into(),
             DataType::Unknown => "unknown".into(),
+            DataType::Array(e) => format!("{}[]", e.pg_name()),
+            DataType::Int2Vector => "int2vector".into(),
+        }
+    }
+
+    /// The array type with elements of type `t` (text for an unknown or unsupported element).
+    pub fn array_of(t: DataType) -> DataType {
+        let base = match t {
+            DataType::Int2Vector => DataType::Int16,
+            t => t.base(),
+        };
+        DataType::Array(
+            ELEMENT_TYPES
+                .iter()
+                .find(|e| **e == base)
+                .unwrap_or(&ELEMENT_TYPES[7]),
+        )
+    }
+
+    /// The element type of an array type (`int2vector`'s is `smallint`).
+    pub fn element(&self) -> Option<DataType> {
+        match self {
+            DataType::Array(e) => Some(**e),
+            DataType::Int2Vector => Some(DataType::Int16),
+            _ => None,
         }
     }
 
@@ -91,6 +161,15 @@ impl DataType {
             DataType::TimestampTz => 1184,
             DataType::Interval => 1186,
             DataType::Numeric(_) => 1700,
+            DataType::Int2Vector => 22,
+            DataType::Array(e) => {
+                let eo = e.oid();
+                ARRAY_OIDS
+                    .iter()
+                    .find(|(el, _)| *el == eo)
+                    .map(|(_, a)| *a)
+                    .unwrap_or(1009)
+            }
         }
     }
 
@@ -113,7 +192,11 @@ impl DataType {
             1184 => DataType::TimestampTz,
             1186 => DataType::Interval,
             1700 => DataType::Numeric(None),
-            _ => return None,
+            22 => DataType::Int2Vector,
+            other => {
+                let (el, _) = ARRAY_OIDS.iter().find(|(_, a)| *a == other)?;
+                DataType::array_of(DataType::from_oid(*el)?)
+            }
         })
     }
 
@@ -245,6 +328,8 @@ pub enum Value {
     TimestampTz(i64),
     /// `interval`.
     Interval(Interval),
+    /// An array's elements (arrays and `int2vector`).
+    Array(Vec<Value>),
 }
 
 impl Value {
@@ -270,11 +355,19 @@ impl Value {
             Value::Timestamp(_) => DataType::Timestamp,
             Value::TimestampTz(_) => DataType::TimestampTz,
             Value::Interval(_) => DataType::Interval,
+            Value::Array(items) => DataType::array_of(
+                items
+                    .iter()
+                    .map(Value::data_type)
+                    .find(|t| *t != DataType::Unknown)
+                    .unwrap_or(DataType::Text),
+            ),
         }
     }
 }
 
 pub mod cast;
+pub mod catalog_funcs;
 pub mod datetime;
 pub mod functions;
 pub mod ops;

@@ -166,6 +166,16 @@ pub fn type_display(ty: &DataType) -> &'static str {
         DataType::TimestampTz => "timestamp with time zone",
         DataType::Interval => "interval",
         DataType::Unknown => "unknown",
+        DataType::Int2Vector => "int2vector",
+        DataType::Array(e) => match type_display(e) {
+            "boolean" => "boolean[]",
+            "smallint" => "smallint[]",
+            "integer" => "integer[]",
+            "bigint" => "bigint[]",
+            "text" => "text[]",
+            "character varying" => "character varying[]",
+            _ => "anyarray",
+        },
     }
 }
 
@@ -262,7 +272,9 @@ pub fn binary_result_type(op: BinaryOp, l: &DataType, r: &DataType) -> Result<Da
             }
         }
         BinaryOp::Concat => {
-            if lt == Bytea && rt == Bytea {
+            if lt.element().is_some() && rt.element().is_some() {
+                Ok(lt)
+            } else if lt == Bytea && rt == Bytea {
                 Ok(Bytea)
             } else if lt.is_string() || rt.is_string() {
                 Ok(Text)
@@ -881,6 +893,9 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> Result<Value> {
             Ok(Value::Bool(b))
         }
         BinaryOp::Concat => match (l, r) {
+            (Value::Array(a), Value::Array(b)) => {
+                Ok(Value::Array(a.iter().chain(b).cloned().collect()))
+            }
             (Value::Bytea(a), Value::Bytea(b)) => {
                 let mut out = Vec::with_capacity(a.len() + b.len());
                 out.extend_from_slice(a);
@@ -1202,6 +1217,7 @@ fn family_rank(v: &Value) -> u8 {
         Value::Bytea(_) => 4,
         Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) => 5,
         Value::Interval(_) => 6,
+        Value::Array(_) => 8,
     }
 }
 
@@ -1229,6 +1245,15 @@ pub fn compare_values(a: &Value, b: &Value) -> Option<Ordering> {
         (Bytea(x), Bytea(y)) => x.cmp(y),
         (Date(x), Date(y)) => x.cmp(y),
         (Interval(x), Interval(y)) => x.cmp(y),
+        (Array(x), Array(y)) => {
+            for (a, b) in x.iter().zip(y) {
+                match sort_cmp(a, b) {
+                    Ordering::Equal => {}
+                    o => return Some(o),
+                }
+            }
+            x.len().cmp(&y.len())
+        }
         _ => {
             let (fa, fb) = (family_rank(a), family_rank(b));
             if fa != fb {
@@ -1284,6 +1309,13 @@ pub fn hash_value<H: Hasher>(v: &Value, h: &mut H) {
         Value::Interval(iv) => {
             h.write_u8(6);
             h.write_i128(iv.as_micros_total());
+        }
+        Value::Array(items) => {
+            h.write_u8(8);
+            h.write_usize(items.len());
+            for item in items {
+                hash_value(item, h);
+            }
         }
         _ => match canon(v) {
             Some(CanonNum::Int(i)) => {

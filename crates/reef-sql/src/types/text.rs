@@ -44,7 +44,76 @@ pub fn parse_text(input: &str, ty: &DataType) -> Result<Value> {
         DataType::Timestamp => Value::Timestamp(datetime::parse_timestamp(input, false)?),
         DataType::TimestampTz => Value::TimestampTz(datetime::parse_timestamp(input, true)?),
         DataType::Interval => Value::Interval(datetime::parse_interval(input)?),
+        DataType::Array(e) => Value::Array(parse_array(input, e)?),
+        DataType::Int2Vector => Value::Array(
+            input
+                .split_whitespace()
+                .map(|n| parse_text(n, &DataType::Int16))
+                .collect::<Result<_>>()?,
+        ),
     })
+}
+
+/// Parses a one-dimensional array literal (`{1,2}`, `{"a b",NULL}`) with elements of type `e`.
+fn parse_array(input: &str, e: &DataType) -> Result<Vec<Value>> {
+    let bad = || {
+        SqlError::new(
+            sqlstate::INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{input}\""),
+        )
+    };
+    let inner = input
+        .trim()
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let mut items = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(items);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next().ok_or_else(bad)? {
+                    '"' => break,
+                    '\\' => item.push(chars.next().ok_or_else(bad)?),
+                    c => item.push(c),
+                }
+            }
+        }
+        while let Some(&c) = chars.peek() {
+            if c == ',' {
+                break;
+            }
+            chars.next();
+            if c == '\\' {
+                item.push(chars.next().ok_or_else(bad)?);
+            } else if !quoted {
+                item.push(c);
+            }
+        }
+        let item = if quoted { item } else { item.trim().to_owned() };
+        items.push(if !quoted && item.eq_ignore_ascii_case("null") {
+            Value::Null
+        } else {
+            parse_text(&item, e)?
+        });
+        if chars.next().is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// Formats an `int2vector`: its numbers separated by spaces.
+pub fn format_vector(items: &[Value]) -> String {
+    items.iter().map(format_text).collect::<Vec<_>>().join(" ")
 }
 
 /// Formats a value in PostgreSQL's text output format. NULL formats as an
@@ -84,6 +153,37 @@ pub fn format_text_into(v: &Value, out: &mut String) {
         Value::Timestamp(t) => datetime::format_timestamp_into(*t, out),
         Value::TimestampTz(t) => datetime::format_timestamptz_into(*t, out),
         Value::Interval(iv) => datetime::format_interval_into(iv, out),
+        Value::Array(items) => {
+            out.push('{');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if item.is_null() {
+                    out.push_str("NULL");
+                    continue;
+                }
+                let text = format_text(item);
+                let plain = !text.is_empty()
+                    && !text.eq_ignore_ascii_case("null")
+                    && !text
+                        .chars()
+                        .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+                if plain {
+                    out.push_str(&text);
+                } else {
+                    out.push('"');
+                    for c in text.chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push('"');
+                }
+            }
+            out.push('}');
+        }
     }
 }
 
