@@ -120,7 +120,7 @@ pub(crate) fn decode_binary(b: &[u8], ty: &DataType) -> Result<Value> {
                 micros,
             })
         }
-        DataType::Array(_) | DataType::Int2Vector => {
+        DataType::Array(_) | DataType::Int2Vector | DataType::Record(_) => {
             return Err(SqlError::unsupported(format!(
                 "the binary format of {ty} is not supported"
             )))
@@ -348,6 +348,9 @@ impl RowEncoder {
         } else {
             self.text.clear();
             match (ty, v) {
+                (DataType::Record(_), Value::Array(items)) => self
+                    .text
+                    .push_str(&reef_sql::types::text::format_record(items)),
                 (DataType::Int2Vector, Value::Array(items)) => self
                     .text
                     .push_str(&reef_sql::types::text::format_vector(items)),

@@ -92,6 +92,10 @@ const SRF_MARK: &str = "\u{1}srf";
 /// `Func(WINDOW_MARK + n, [])` is the nth call's column.
 const WINDOW_MARK: &str = "\u{1}win";
 
+/// The row type of `information_schema._pg_expandarray`.
+const EXPANDED_ARRAY: DataType =
+    DataType::Record(&[("x", DataType::Int64), ("n", DataType::Int32)]);
+
 /// `format_type(oid, NULL)`: a type's SQL name, as `regtype` prints it.
 fn functions_format_type(oid: i64) -> Option<String> {
     crate::types::catalog_funcs::format_type(oid, None)
@@ -2481,6 +2485,27 @@ impl<'a> Binder<'a> {
                     self.bind_expr(root, scope)?
                 };
                 for access in rest {
+                    if let (ast::AccessExpr::Dot(E::Identifier(field)), DataType::Record(fields)) =
+                        (access, t)
+                    {
+                        let name = ident_name(field);
+                        let Some(pos) = fields.iter().position(|(f, _)| *f == name) else {
+                            return Err(err(
+                                sqlstate::UNDEFINED_COLUMN,
+                                format!("could not identify column \"{name}\" in record data type"),
+                            ));
+                        };
+                        x = Expr::Func(
+                            "reef_array_get".into(),
+                            vec![
+                                x,
+                                Expr::Literal(Value::Int32(pos as i32 + 1)),
+                                Expr::Literal(Value::Int32(1)),
+                            ],
+                        );
+                        t = fields[pos].1;
+                        continue;
+                    }
                     let index = match access {
                         ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => index,
                         _ => return Err(SqlError::unsupported(format!("expression {e}"))),
@@ -3179,7 +3204,16 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_function(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Expr, DataType)> {
-        let name = object_name(&f.name)?;
+        let name = match f.name.0.as_slice() {
+            // The one function of information_schema clients call.
+            [ast::ObjectNamePart::Identifier(schema), ast::ObjectNamePart::Identifier(n)]
+                if ident_name(schema) == crate::pg_catalog::INFORMATION_SCHEMA
+                    && ident_name(n) == "_pg_expandarray" =>
+            {
+                "_pg_expandarray".to_string()
+            }
+            _ => object_name(&f.name)?,
+        };
         if let Some(over) = &f.over {
             return self.bind_window_call(&name, f, over, scope);
         }
@@ -3541,6 +3575,24 @@ impl<'a> Binder<'a> {
                     other => other,
                 };
                 Ok((self.fold(x)?, DataType::Int64))
+            }
+            "_pg_expandarray" => {
+                // information_schema._pg_expandarray(a): a row (x, n) per element, x the element
+                // and n its 1-based position; set-returning like unnest.
+                let (a, at) = bound.into_iter().next().ok_or_else(|| {
+                    err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        "function _pg_expandarray() does not exist",
+                    )
+                })?;
+                if at.element().is_none() {
+                    return Err(err(
+                        sqlstate::UNDEFINED_FUNCTION,
+                        format!("function information_schema._pg_expandarray({at}) does not exist"),
+                    ));
+                }
+                let rows = Expr::Func("reef_expand_records".into(), vec![a]);
+                Ok((Expr::Func(SRF_MARK.into(), vec![rows]), EXPANDED_ARRAY))
             }
             "unnest" | "generate_subscripts" | "pg_partition_ancestors" => {
                 // Set-returning functions in a select list: the call stands for one element of

@@ -620,6 +620,8 @@ pub(crate) mod type_code {
             DataType::Interval => "interval".into(),
             DataType::Unknown => "unknown".into(),
             DataType::Int2Vector => "int2vector".into(),
+            // No column has a record type; a stored one would read back as unknown.
+            DataType::Record(_) => "unknown".into(),
             DataType::Array(e) => format!("array/{}", encode(e)),
         }
     }

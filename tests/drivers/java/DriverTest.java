@@ -729,6 +729,31 @@ public class DriverTest {
             System.out.println("     (TLS not checked: REEF_TLS=0)");
         }
 
+        check("DatabaseMetaData: primary key, indexes, foreign keys and schemas", () -> {
+            try (Statement st = text.createStatement()) {
+                st.execute("CREATE INDEX IF NOT EXISTS " + ITEMS + "_name_idx ON " + ITEMS + " (name)");
+            }
+            DatabaseMetaData md = text.getMetaData();
+            List<String> pk = new ArrayList<>();
+            try (ResultSet rs = md.getPrimaryKeys(null, "public", ITEMS)) {
+                while (rs.next()) pk.add(rs.getString("COLUMN_NAME") + " " + rs.getInt("KEY_SEQ") + " " + rs.getString("PK_NAME"));
+            }
+            expect(pk.equals(List.of("id 1 " + ITEMS + "_pkey")), "getPrimaryKeys says " + pk);
+            List<String> idx = new ArrayList<>();
+            try (ResultSet rs = md.getIndexInfo(null, "public", ITEMS, false, true)) {
+                while (rs.next()) idx.add(rs.getString("INDEX_NAME") + " " + rs.getString("COLUMN_NAME") + " " + rs.getBoolean("NON_UNIQUE"));
+            }
+            expect(idx.equals(List.of(ITEMS + "_pkey id false", ITEMS + "_name_idx name true")), "getIndexInfo says " + idx);
+            try (ResultSet rs = md.getImportedKeys(null, "public", ITEMS)) {
+                expect(!rs.next(), "getImportedKeys lists a foreign key");
+            }
+            List<String> schemas = new ArrayList<>();
+            try (ResultSet rs = md.getSchemas()) {
+                while (rs.next()) schemas.add(rs.getString("TABLE_SCHEM"));
+            }
+            expect(schemas.contains("public") && schemas.contains("pg_catalog") && schemas.contains("information_schema"), "getSchemas says " + schemas);
+        });
+
         for (Connection c : Arrays.asList(text, binary)) {
             if (c != null) c.close();
         }

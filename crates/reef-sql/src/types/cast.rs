@@ -259,6 +259,10 @@ fn convert(v: Value, to: &DataType, explicit: bool) -> Result<Value> {
             Value::Text(s) => Value::Interval(datetime::parse_interval(&s)?),
             _ => return Err(cannot_cast(&from, to)),
         },
+        T::Record(_) => match v {
+            Value::Array(items) => Value::Array(items),
+            _ => return Err(cannot_cast(&from, to)),
+        },
         T::Array(_) | T::Int2Vector => {
             let e = to.element().unwrap_or(T::Text);
             match v {

@@ -54,6 +54,9 @@ pub fn resolve(name: &str, a: &[DataType]) -> Option<DataType> {
         ("cardinality", 1) if arr(&a[0]) => Int32,
         ("array_position", 2) if arr(&a[0]) => Int32,
         ("reef_array_subscripts", 2) if arr(&a[0]) => DataType::array_of(Int32),
+        // The rows of `information_schema._pg_expandarray(a)`, as an array of records; the
+        // binder treats the call as set-returning.
+        ("reef_expand_records", 1) if arr(&a[0]) => DataType::array_of(Text),
         ("reef_array_get", 3) => a[0].element().unwrap_or(Text),
         ("reef_array_any_eq" | "reef_array_all_ne", 2) => Bool,
         ("reef_array", _) => DataType::array_of(a.iter().copied().find(|t| *t != Unknown)?),
@@ -414,6 +417,26 @@ pub fn eval(name: &str, a: &[Value]) -> Option<Result<Value>> {
             }
         }
         ("reef_array", _) => Value::Array(a.to_vec()),
+        ("reef_expand_records", 1) => {
+            if null_first {
+                Value::Null
+            } else {
+                Value::Array(
+                    items(&a[0])
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let x = match v {
+                                Value::Int16(n) => Value::Int64(*n as i64),
+                                Value::Int32(n) => Value::Int64(*n as i64),
+                                other => other.clone(),
+                            };
+                            Value::Array(vec![x, Value::Int32(i as i32 + 1)])
+                        })
+                        .collect(),
+                )
+            }
+        }
         ("reef_character_maximum_length", 2) => {
             match (int_of(&a[0]), int_of(&a[1]).filter(|m| *m >= 4)) {
                 (Some(1042 | 1043), Some(m)) => Value::Int32(m as i32 - 4),

@@ -52,6 +52,10 @@ pub enum DataType {
     /// `int2vector`: the catalog's 0-based list of column numbers (`pg_index.indkey`),
     /// written as space-separated numbers.
     Int2Vector,
+    /// A composite value with these named fields (PostgreSQL's `record`), held as a
+    /// [`Value::Array`] of the fields. Only functions return one
+    /// (`information_schema._pg_expandarray`); `(r).field` reads a field.
+    Record(&'static [(&'static str, DataType)]),
 }
 
 /// The element types an array can have (each a type without its modifier).
@@ -116,6 +120,7 @@ impl DataType {
             DataType::Unknown => "unknown".into(),
             DataType::Array(e) => format!("{}[]", e.pg_name()),
             DataType::Int2Vector => "int2vector".into(),
+            DataType::Record(_) => "record".into(),
         }
     }
 
@@ -162,6 +167,7 @@ impl DataType {
             DataType::Interval => 1186,
             DataType::Numeric(_) => 1700,
             DataType::Int2Vector => 22,
+            DataType::Record(_) => 2249,
             DataType::Array(e) => {
                 let eo = e.oid();
                 ARRAY_OIDS

@@ -167,6 +167,7 @@ pub fn type_display(ty: &DataType) -> &'static str {
         DataType::Interval => "interval",
         DataType::Unknown => "unknown",
         DataType::Int2Vector => "int2vector",
+        DataType::Record(_) => "record",
         DataType::Array(e) => match type_display(e) {
             "boolean" => "boolean[]",
             "smallint" => "smallint[]",

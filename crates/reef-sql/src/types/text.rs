@@ -45,6 +45,11 @@ pub fn parse_text(input: &str, ty: &DataType) -> Result<Value> {
         DataType::TimestampTz => Value::TimestampTz(datetime::parse_timestamp(input, true)?),
         DataType::Interval => Value::Interval(datetime::parse_interval(input)?),
         DataType::Array(e) => Value::Array(parse_array(input, e)?),
+        DataType::Record(_) => {
+            return Err(SqlError::unsupported(
+                "input of anonymous composite types is not implemented",
+            ))
+        }
         DataType::Int2Vector => Value::Array(
             input
                 .split_whitespace()
@@ -109,6 +114,28 @@ fn parse_array(input: &str, e: &DataType) -> Result<Vec<Value>> {
             return Ok(items);
         }
     }
+}
+
+/// Formats a record: `(1,2)`, its fields quoted where needed and NULL ones empty.
+pub fn format_record(items: &[Value]) -> String {
+    let fields: Vec<String> = items
+        .iter()
+        .map(|v| {
+            if v.is_null() {
+                return String::new();
+            }
+            let t = format_text(v);
+            if t.is_empty()
+                || t.chars()
+                    .any(|c| matches!(c, ',' | '(' | ')' | '"' | '\\') || c.is_whitespace())
+            {
+                format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\"\""))
+            } else {
+                t
+            }
+        })
+        .collect();
+    format!("({})", fields.join(","))
 }
 
 /// Formats an `int2vector`: its numbers separated by spaces.
