@@ -82,8 +82,25 @@ pub(crate) fn thread_stacks(pid: u32) -> String {
     }
 }
 
-/// Picks a loopback TCP port that is free right now.
-fn free_port() -> Result<u16, Error> {
+/// Picks a loopback TCP port that is free right now, below the kernel's ephemeral range: the
+/// source ports of outgoing connections (nodes dialling each other) come from that range, and
+/// one of them could take a port probed there before the server binds it.
+pub(crate) fn free_port() -> Result<u16, Error> {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_100));
+    for _ in 0..500 {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = low + (random % u64::from(high - low)) as u16;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| Error::io("binding a probe socket to find a free port", e))?;
     let port = listener

@@ -7,7 +7,6 @@
 //! (data directories included) when the cluster is dropped, printing its path.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use reef_rpc::pb::kv_client::KvClient;
 use tonic::transport::Channel;
 
 use crate::error::Error;
+use crate::server::free_port;
 
 /// The cluster id the harness's nodes share.
 pub const CLUSTER_ID: u64 = 7;
@@ -107,15 +107,6 @@ pub struct StoreCluster {
 /// Returns true when `REEF_TEST_KEEP` asks to keep clusters' data directories and node logs.
 fn keep() -> bool {
     std::env::var_os("REEF_TEST_KEEP").is_some()
-}
-
-fn free_port() -> Result<u16, Error> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
-    Ok(listener
-        .local_addr()
-        .map_err(|e| Error::io("finding a free port", e))?
-        .port())
 }
 
 impl StoreCluster {

@@ -696,8 +696,7 @@ public class DriverTest {
             String scramUrl = jdbcUrl.replace("?user=" + user, "?user=" + SCRAM_USER);
             try (Connection c = DriverManager.getConnection(scramUrl + "&password=pw");
                  Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SHOW session_authorization")) {
-                // session_authorization names the role logged in on both servers (reef's
-                // current_user does not yet: a known limit).
+                // session_authorization names the role logged in.
                 expect(rs.next() && SCRAM_USER.equals(rs.getString(1)), "logged in as " + rs.getString(1));
             }
             try (Connection c = DriverManager.getConnection(scramUrl + "&password=wrong")) {
