@@ -279,5 +279,6 @@ engine.dispose()
 failed = results["failed"]
 if failed:
     print("failed checks:\n  - " + "\n  - ".join(failed))
-print(f"SQLAlchemy {sa.__version__}: {results['passed']} passed, {len(failed)} failed", flush=True)
+print(f"SQLAlchemy {sa.__version__}")
+print(f"sqlalchemy: {results['passed']} passed, {len(failed)} failed", flush=True)
 sys.exit(1 if failed else 0)
