@@ -218,23 +218,30 @@ ratio() {
   fi
 }
 
+# Prints a table's column headings.
+table_header() {
+  printf '%-22s %16s %16s %12s\n' "workload" "PostgreSQL 15" "reefdb" "reef/PG"
+  printf '%-22s %16s %16s %12s\n' "----------------------" "----------------" "----------------" "------------"
+}
+
+# Prints one row: table_row LABEL KEY [ratio] (the ratio column only for throughputs).
+table_row() {
+  local r="-"
+  [[ "${3:-}" == ratio ]] && r="$(ratio "${result[reef.$2]}" "${result[postgres.$2]}")"
+  printf '%-22s %16s %16s %12s\n' "$1" "${result[postgres.$2]}" "${result[reef.$2]}" "$r"
+}
+
 printf '\npgbench, scale %s, %s clients, %s threads, %ss per run (logs in %s)\n\n' \
   "$scale" "$clients" "$threads" "$duration" "$out"
-printf '%-22s %16s %16s %12s\n' "workload" "PostgreSQL 15" "reefdb" "reef/PG"
-printf '%-22s %16s %16s %12s\n' "----------------------" "----------------" "----------------" "------------"
-printf '%-22s %16s %16s %12s\n' "init -I dtGvp (time)" "${result[postgres.init]}" "${result[reef.init]}" "-"
-printf '%-22s %16s %16s %12s\n' "select-only (TPS)" "${result[postgres.select]}" "${result[reef.select]}" \
-  "$(ratio "${result[reef.select]}" "${result[postgres.select]}")"
-printf '%-22s %16s %16s %12s\n' "TPC-B-like (TPS)" "${result[postgres.tpcb]}" "${result[reef.tpcb]}" \
-  "$(ratio "${result[reef.tpcb]}" "${result[postgres.tpcb]}")"
-printf '%-22s %16s %16s %12s\n' "TPC-B failed/retried" "${result[postgres.tries]}" "${result[reef.tries]}" "-"
+table_header
+table_row "init -I dtGvp (time)" init
+table_row "select-only (TPS)" select ratio
+table_row "TPC-B-like (TPS)" tpcb ratio
+table_row "TPC-B failed/retried" tries
 printf '\nsysbench (pgsql driver), %s tables of %s rows, %s threads, %ss per run\n\n' \
   "$sb_tables" "$sb_size" "$clients" "$duration"
-printf '%-22s %16s %16s %12s\n' "workload" "PostgreSQL 15" "reefdb" "reef/PG"
-printf '%-22s %16s %16s %12s\n' "----------------------" "----------------" "----------------" "------------"
-printf '%-22s %16s %16s %12s\n' "prepare (time)" "${result[postgres.sb_prepare]}" "${result[reef.sb_prepare]}" "-"
-printf '%-22s %16s %16s %12s\n' "oltp_point_select TPS" "${result[postgres.sb_point]}" "${result[reef.sb_point]}" \
-  "$(ratio "${result[reef.sb_point]}" "${result[postgres.sb_point]}")"
-printf '%-22s %16s %16s %12s\n' "oltp_read_write TPS" "${result[postgres.sb_rw]}" "${result[reef.sb_rw]}" \
-  "$(ratio "${result[reef.sb_rw]}" "${result[postgres.sb_rw]}")"
-printf '%-22s %16s %16s %12s\n' "read_write errors" "${result[postgres.sb_rw_errors]}" "${result[reef.sb_rw_errors]}" "-"
+table_header
+table_row "prepare (time)" sb_prepare
+table_row "oltp_point_select TPS" sb_point ratio
+table_row "oltp_read_write TPS" sb_rw ratio
+table_row "read_write errors" sb_rw_errors

@@ -1432,29 +1432,12 @@ impl<'a> Binder<'a> {
                 Ok(row.into_iter().map(Expr::Literal).collect())
             })
             .collect::<Result<Vec<Vec<Expr>>>>()?;
-        let mut scope = Scope {
-            columns: shape
-                .columns
-                .iter()
-                .map(|(column, ty)| ScopeColumn {
-                    table: Some(qual.clone()),
-                    name: column.to_string(),
-                    ty: *ty,
-                    hidden: false,
-                })
-                .collect(),
-        };
-        if let Some(a) = alias {
-            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
-            rename_scope(&mut scope, &qual, &cols)?;
-        }
-        Ok((
-            Plan::Values {
-                rows,
-                width: shape.columns.len(),
-            },
-            scope,
-        ))
+        literal_relation(
+            qual,
+            shape.columns.iter().map(|(name, ty)| (*name, *ty)),
+            rows,
+            alias,
+        )
     }
 
     /// A relation of `pg_catalog`: its rows as the statement's catalog view sees them, as
@@ -1470,28 +1453,7 @@ impl<'a> Binder<'a> {
             .map(|a| ident_name(&a.name))
             .unwrap_or_else(|| rel.name.to_string());
         let columns = rel.columns();
-        let mut scope = Scope {
-            columns: columns
-                .iter()
-                .map(|c| ScopeColumn {
-                    table: Some(qual.clone()),
-                    name: c.name.to_string(),
-                    ty: c.ty,
-                    hidden: false,
-                })
-                .collect(),
-        };
-        if let Some(a) = alias {
-            let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
-            rename_scope(&mut scope, &qual, &cols)?;
-        }
-        Ok((
-            Plan::Values {
-                rows,
-                width: columns.len(),
-            },
-            scope,
-        ))
+        literal_relation(qual, columns.iter().map(|c| (c.name, c.ty)), rows, alias)
     }
 
     /// The user's objects for the catalog relations; with `view_types`, each view's column
@@ -4392,6 +4354,32 @@ pub fn table_scope(table: &TableDesc, qual: &str) -> Scope {
             })
             .collect(),
     }
+}
+
+/// A relation of literal rows (a system view or a catalog relation) named `qual`, with its
+/// columns as the scope and the alias's column names applied.
+fn literal_relation<'n>(
+    qual: String,
+    columns: impl Iterator<Item = (&'n str, DataType)>,
+    rows: Vec<Vec<Expr>>,
+    alias: Option<&ast::TableAlias>,
+) -> Result<(Plan, Scope)> {
+    let mut scope = Scope {
+        columns: columns
+            .map(|(name, ty)| ScopeColumn {
+                table: Some(qual.clone()),
+                name: name.to_string(),
+                ty,
+                hidden: false,
+            })
+            .collect(),
+    };
+    if let Some(a) = alias {
+        let cols: Vec<String> = a.columns.iter().map(|c| ident_name(&c.name)).collect();
+        rename_scope(&mut scope, &qual, &cols)?;
+    }
+    let width = scope.columns.len();
+    Ok((Plan::Values { rows, width }, scope))
 }
 
 fn rename_scope(scope: &mut Scope, qual: &str, cols: &[String]) -> Result<()> {

@@ -20,11 +20,12 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from decimal import Decimal
 
 import psycopg
 from psycopg import errors, sql
+
+from checks import CheckFailed, Checks, expect
 
 URL = os.environ.get("REEF_URL")
 if not URL:
@@ -36,41 +37,13 @@ PREFIX = "drv_py_"
 SCRAM_USER = "drv_scram"
 TLS = os.environ.get("REEF_TLS", "1") != "0"
 
-results = {"passed": 0, "failed": []}
-
-
-class CheckFailed(Exception):
-    """A check's expectation did not hold."""
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def check(name):
-    """Runs the decorated function at once as one named check and records its outcome."""
-
-    def run(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any exception fails the check, not the run.
-            if isinstance(e, CheckFailed):
-                detail = str(e)
-            elif isinstance(e, psycopg.Error):
-                detail = f"{type(e).__name__} (SQLSTATE {e.sqlstate}): {e}"
-            else:
-                detail = traceback.format_exc(limit=3)
-            results["failed"].append(name)
-            print(f"FAIL {name}: {detail.strip()}", flush=True)
-        else:
-            results["passed"] += 1
-            print(f"ok   {name}", flush=True)
-        finally:
-            heal()
-        return fn
-
-    return run
+checks = Checks(
+    describe=lambda e: f"{type(e).__name__} (SQLSTATE {e.sqlstate}): {e}"
+    if isinstance(e, psycopg.Error)
+    else None,
+    after=lambda: heal(),
+)
+check = checks.check
 
 
 def connect():
@@ -767,9 +740,7 @@ else:
 
 # --- Summary --------------------------------------------------------------------------------
 
-failed = results["failed"]
-if failed:
-    print("failed checks:\n  - " + "\n  - ".join(failed))
-print(f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__} implementation, libpq {psycopg.pq.version()})")
-print(f"psycopg: {results['passed']} passed, {len(failed)} failed", flush=True)
-sys.exit(1 if failed else 0)
+checks.finish(
+    "psycopg",
+    f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__} implementation, libpq {psycopg.pq.version()})",
+)

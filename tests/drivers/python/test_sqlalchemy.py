@@ -13,12 +13,13 @@ and the script ends with "N passed, N failed" and exits 1 if any check failed.
 
 import os
 import sys
-import traceback
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from checks import Checks, expect
 
 URL = os.environ.get("REEF_URL")
 if not URL:
@@ -31,39 +32,11 @@ CUSTOMERS = PREFIX + "customers"
 ORDERS = PREFIX + "orders"
 VIEW = PREFIX + "big_orders"
 
-results = {"passed": 0, "failed": []}
-
-
-class CheckFailed(Exception):
-    """A check's expectation did not hold."""
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def check(name):
-    """Runs the decorated function at once as one named check and records its outcome."""
-
-    def run(fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - any exception fails the check, not the run.
-            if isinstance(e, CheckFailed):
-                detail = str(e)
-            elif isinstance(e, sa.exc.DBAPIError):
-                detail = f"{type(e.orig).__name__}: {e.orig}"
-            else:
-                detail = traceback.format_exc(limit=4)
-            results["failed"].append(name)
-            print(f"FAIL {name}: {detail.strip()}", flush=True)
-        else:
-            results["passed"] += 1
-            print(f"ok   {name}", flush=True)
-        return fn
-
-    return run
+checks = Checks(
+    describe=lambda e: f"{type(e.orig).__name__}: {e.orig}" if isinstance(e, sa.exc.DBAPIError) else None,
+    trace_limit=4,
+)
+check = checks.check
 
 
 engine = sa.create_engine(SA_URL)
@@ -276,9 +249,4 @@ def _():
 # --- Summary --------------------------------------------------------------------------------
 
 engine.dispose()
-failed = results["failed"]
-if failed:
-    print("failed checks:\n  - " + "\n  - ".join(failed))
-print(f"SQLAlchemy {sa.__version__}")
-print(f"sqlalchemy: {results['passed']} passed, {len(failed)} failed", flush=True)
-sys.exit(1 if failed else 0)
+checks.finish("sqlalchemy", f"SQLAlchemy {sa.__version__}")
