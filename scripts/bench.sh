@@ -1,212 +1,281 @@
 #!/usr/bin/env bash
-# Benchmarks reefdb against a local PostgreSQL 15 with pgbench and sysbench and prints
-# throughput side by side.
+# Benchmarks reefdb against PostgreSQL 15 on this machine and prints throughput side by side,
+# with reef's figure as a ratio of PostgreSQL's from the same run.
 #
-#   scripts/bench.sh [--scale N] [--duration SECONDS] [--clients N] [--threads N]
-#                    [--sysbench-tables N] [--sysbench-size ROWS] [--only postgres|reef]
-#                    [--pg-port PORT] [--reef-port PORT] [--reef-bin PATH] [--no-build] [--keep]
+#   scripts/bench.sh [--targets postgres,reef,cluster] [--scale N] [--duration SECONDS]
+#                    [--runs N] [--warmup SECONDS] [--clients N] [--threads N]
+#                    [--sysbench-tables N] [--sysbench-size ROWS] [--workloads LIST]
+#                    [--failover SECONDS] [--reef-bin PATH] [--no-build] [--keep]
 #
-# For each target: `pgbench -i -I dtGvp -s SCALE` (drop, create, server-side generate, vacuum,
-# primary keys), then select-only (`-S`) and TPC-B-like read/write runs of DURATION seconds with
-# CLIENTS clients on THREADS threads (the read/write run retries serialization failures with
-# --max-tries 100 where pgbench supports it). Both servers use temporary data directories and are
-# stopped at the end. A failing step marks that cell FAIL and the script goes on; step logs are
-# kept in the output directory printed at the end. Then sysbench (pgsql driver) prepares
-# --sysbench-tables tables of --sysbench-size rows (default 4 x 10000) and runs oltp_point_select
-# and oltp_read_write for DURATION seconds with CLIENTS threads. --reef-bin runs a given reef
-# binary instead of building the release one (debug figures say nothing about speed).
+# Targets: `postgres` (a fresh PostgreSQL 15, default settings, fsync on), `reef` (`reef start`,
+# one node) and `cluster` (`reef demo`: three `reef start` processes, three replicas, fsync on).
+# For each target, in order: bulk load with `pgbench -i -s SCALE` (client-side COPY, timed),
+# the orders schema (scripts/bench/orders-schema.sql), `sysbench oltp_read_write prepare`; a
+# warm-up run of every workload (WARMUP seconds each); then RUNS rounds of every workload
+# (DURATION seconds each, CLIENTS clients on THREADS pgbench threads) and the median of each.
+# Workloads (--workloads, comma-separated): select (`pgbench -S -M prepared`), tpcb (`pgbench
+# -M prepared`, TPC-B-like), point (`sysbench oltp_point_select`), rw (`sysbench
+# oltp_read_write`), orders (scripts/bench/orders.pgbench: an order with 5-15 lines, stock
+# taken for each item, the customer read; reported as orders/s). Read/write pgbench runs retry
+# serialization failures (--max-tries 100); the table shows how many transactions, over all
+# runs, needed a retry and how many ran out of tries. Also printed: each reef node's peak
+# resident memory (VmHWM) over the whole run, and, with --failover SECONDS (default 120, 0
+# skips), the time from each `kill -9` of a node of a 3-node cluster to the next commit of every
+# key in use (reef-jepsen register workload, kill faults only; needs root for its network
+# namespace).
 #
-# Defaults: scale 10, 30 s, 8 clients, 2 threads, PostgreSQL on port 5499 and reef on 5433 (or
-# free ports when those are taken).
+# A failing step marks its cell FAIL and the script goes on; every log stays in the output folder
+# printed at the end. --reef-bin runs a given reef binary instead of building the release one
+# (debug figures say nothing about speed). Defaults: scale 100, 30 s runs, 3 runs, 10 s warm-up,
+# 8 clients, 2 threads, sysbench 4 tables of 100,000 rows.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REEF_ROOT"
 
-scale=10 duration=30 clients=8 threads=2 only="" pg_port=5499 reef_port=5433 build=1 keep=0
-sb_tables=4 sb_size=10000 reef_bin=""
+targets="postgres,reef,cluster" scale=100 duration=30 runs=3 warmup=10 clients=8 threads=2
+sb_tables=4 sb_size=100000 workloads="select,tpcb,point,rw,orders" failover=120
+reef_bin="" build=1 keep=0
 while (($# > 0)); do
   case "$1" in
+    --targets) targets="$2"; shift 2 ;;
     --scale) scale="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     --clients) clients="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
-    --pg-port) pg_port="$2"; shift 2 ;;
-    --reef-port) reef_port="$2"; shift 2 ;;
     --sysbench-tables) sb_tables="$2"; shift 2 ;;
     --sysbench-size) sb_size="$2"; shift 2 ;;
+    --workloads) workloads="$2"; shift 2 ;;
+    --failover) failover="$2"; shift 2 ;;
     --reef-bin) reef_bin="$2"; build=0; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
-case "$only" in "" | postgres | reef) ;; *) die "--only takes postgres or reef" ;; esac
+IFS=, read -r -a target_list <<<"$targets"
+IFS=, read -r -a workload_list <<<"$workloads"
+for t in "${target_list[@]}"; do
+  case "$t" in postgres | reef | cluster) ;; *) die "unknown target '$t' (postgres, reef, cluster)" ;; esac
+done
+for w in "${workload_list[@]}"; do
+  case "$w" in select | tpcb | point | rw | orders) ;; *) die "unknown workload '$w'" ;; esac
+done
+for n in "$scale" "$duration" "$runs" "$warmup" "$clients" "$threads" "$sb_tables" "$sb_size" "$failover"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || die "'$n' is not a whole number"
+done
+((runs >= 1)) || die "--runs must be at least 1"
 
 "$REEF_ROOT/scripts/ensure-deps.sh" bench
 pgbin="$(pg_bindir)" || die "PostgreSQL 15 server binaries not found (apt-get install postgresql-15)"
 pgbench="$pgbin/pgbench"
 [[ -x "$pgbench" ]] || pgbench="$(command -v pgbench)" || die "pgbench not found"
-
-max_tries=()
-if "$pgbench" --help 2>&1 | grep -q -- '--max-tries'; then
-  max_tries=(--max-tries 100)
-else
-  warn "this pgbench has no --max-tries; the read/write run will not retry serialization failures"
-fi
+"$pgbench" --help 2>&1 | grep -q -- '--max-tries' || die "pgbench 15 or later is needed (--max-tries)"
+have sysbench || die "sysbench not found (apt-get install sysbench)"
 
 out="$(mktemp -d /tmp/reef-bench.XXXXXX)"
 chmod 755 "$out"
-PG_DATA="" REEF_PID="" REEF_DATA=""
+PG_DATA="" REEF_DATA="" SERVER_PID="" NODE_PIDS=()
 
 cleanup() {
-  if [[ -n "$PG_DATA" && -d "$PG_DATA" ]]; then
-    as_pg_user "$pgbin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  stop_pid "$REEF_PID"
+  stop_server
   if ((keep == 0)); then
     [[ -n "$PG_DATA" ]] && rm -rf "$PG_DATA"
     [[ -n "$REEF_DATA" ]] && rm -rf "$REEF_DATA"
   fi
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 declare -A result
-for target in postgres reef; do
-  for step in init select tpcb tries sb_prepare sb_point sb_rw sb_rw_errors; do
-    result[$target.$step]="-"
-  done
-done
 
-# Runs the pgbench steps against one target: bench_target NAME PORT.
+# Stops whichever server runs now.
+stop_server() {
+  if [[ -n "$PG_DATA" && -d "$PG_DATA" ]]; then
+    as_pg_user "$pgbin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  stop_pid "$SERVER_PID"
+  SERVER_PID="" NODE_PIDS=()
+}
+
+# Starts a target's server; sets PORT, SERVER_PID (reef) and NODE_PIDS (reef's node processes).
+start_server() {
+  local name="$1"
+  PORT="$(free_port 5499)"
+  case "$name" in
+    postgres)
+      PG_DATA="$(mktemp -d /tmp/reef-bench-pg.XXXXXX)"
+      [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DATA"
+      info "postgres: initdb and start on 127.0.0.1:$PORT (data $PG_DATA)"
+      as_pg_user "$pgbin/initdb" -D "$PG_DATA" -A trust -U reef >"$out/postgres-initdb.log" 2>&1 &&
+        as_pg_user "$pgbin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
+          -o "-p $PORT -k $PG_DATA -c listen_addresses=127.0.0.1" start >"$out/postgres-start.log" 2>&1 &&
+        "$pgbin/createdb" -h 127.0.0.1 -p "$PORT" -U reef reef >>"$out/postgres-start.log" 2>&1
+      ;;
+    reef)
+      REEF_DATA="$(mktemp -d /tmp/reef-bench-data.XXXXXX)"
+      info "reef: reef start on 127.0.0.1:$PORT (data $REEF_DATA, binary $reef_bin)"
+      start_reef "$reef_bin" "$REEF_DATA/node" "$PORT" "$out/reef-server.log" || return 1
+      SERVER_PID="$REEF_PID" NODE_PIDS=("$REEF_PID")
+      ;;
+    cluster)
+      REEF_DATA="$(mktemp -d /tmp/reef-bench-data.XXXXXX)"
+      # Three consecutive free ports for each of PostgreSQL, gRPC and metrics.
+      local grpc metrics i
+      PORT="$(free_port 5499 3)" grpc="$(free_port 20260 3)" metrics="$(free_port 20290 3)"
+      info "cluster: reef demo, 3 nodes, PostgreSQL on 127.0.0.1:$PORT-$((PORT + 2)) (data $REEF_DATA)"
+      "$reef_bin" demo --nodes 3 --data-dir "$REEF_DATA" --pg-port "$PORT" --grpc-port "$grpc" \
+        --metrics-port "$metrics" >"$out/cluster-demo.log" 2>&1 </dev/null &
+      SERVER_PID=$!
+      for i in $(seq 1 1800); do
+        grep -q 'press Ctrl-C' "$out/cluster-demo.log" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { warn "reef demo exited; see $out/cluster-demo.log"; return 1; }
+        sleep 0.1
+      done
+      grep -q 'press Ctrl-C' "$out/cluster-demo.log" || { warn "the demo cluster was not ready in 180 s"; return 1; }
+      mapfile -t NODE_PIDS < <(pgrep -P "$SERVER_PID")
+      ;;
+  esac
+}
+
+# Runs a timed step: timed NAME.KEY LOG COMMAND...; records the seconds or FAIL.
+timed() {
+  local key="$1" log="$2" start
+  shift 2
+  start="$(date +%s.%N)"
+  if "$@" >"$log" 2>&1; then
+    result[$key]="$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')"
+  else
+    result[$key]="FAIL"
+    warn "$key failed; last lines of $log:"
+    tail -n 5 "$log" >&2
+  fi
+}
+
+# Prints the throughput a workload run reached (empty if it failed): workload NAME PORT W SECONDS LOG.
+workload() {
+  local port="$2" w="$3" secs="$4" log="$5"
+  local pg=("$pgbench" -h 127.0.0.1 -p "$port" -U reef -n -M prepared -c "$clients" -j "$threads" -T "$secs")
+  local sb=(sysbench --db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$port" --pgsql-user=reef
+    --pgsql-db=reef --tables="$sb_tables" --table-size="$sb_size" --threads="$clients"
+    --time="$secs" --report-interval=0)
+  case "$w" in
+    select) "${pg[@]}" -S reef >"$log" 2>&1 || return 0 ;;
+    tpcb) "${pg[@]}" --max-tries 100 reef >"$log" 2>&1 || return 0 ;;
+    orders) "${pg[@]}" --max-tries 100 -f "$REEF_ROOT/scripts/bench/orders.pgbench" reef >"$log" 2>&1 || return 0 ;;
+    point) "${sb[@]}" oltp_point_select run >"$log" 2>&1 || return 0 ;;
+    rw) "${sb[@]}" oltp_read_write run >"$log" 2>&1 || return 0 ;;
+  esac
+  case "$w" in
+    point | rw) sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.)/\1/p' "$log" | head -n 1 ;;
+    *) sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log" | head -n 1 ;;
+  esac
+}
+
+# Prints the median of numbers (FAIL if any is not a number).
+median() {
+  local v
+  for v in "$@"; do [[ "$v" =~ ^[0-9.]+$ ]] || { echo FAIL; return; }; done
+  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { printf "%.1f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Benchmarks one target.
 bench_target() {
-  local name="$1" port="$2" log tps start
-  local conn=(-h 127.0.0.1 -p "$port" -U reef)
-  log="$out/$name-init.log"
-  info "$name: pgbench -i -I dtGvp -s $scale"
-  start="$(date +%s.%N)"
-  if "$pgbench" "${conn[@]}" -i -I dtGvp -s "$scale" reef >"$log" 2>&1; then
-    result[$name.init]="$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs", e - s }')"
-  else
-    result[$name.init]="FAIL"
-    warn "$name: initialization failed; last lines of $log:"
-    tail -n 5 "$log" >&2
-    result[$name.select]="skipped" result[$name.tpcb]="skipped"
+  local name="$1" w r tps
+  for w in load orders_load sb_prepare "${workload_list[@]}" rss; do result[$name.$w]="-"; done
+  if ! start_server "$name"; then
+    warn "$name: could not start; see the logs in $out"
+    result[$name.load]="FAIL"
+    stop_server
     return 0
   fi
-  local step args
-  for step in select tpcb; do
-    if [[ $step == select ]]; then
-      args=(-n -S -c "$clients" -j "$threads" -T "$duration")
-    else
-      args=(-n -c "$clients" -j "$threads" -T "$duration" "${max_tries[@]}")
-    fi
-    log="$out/$name-$step.log"
-    info "$name: pgbench ${args[*]}"
-    if "$pgbench" "${conn[@]}" "${args[@]}" reef >"$log" 2>&1; then
-      tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log" | head -n 1)"
-      [[ -n "$tps" ]] && tps="$(printf '%.1f' "$tps")"
-      result[$name.$step]="${tps:-FAIL}"
-      if [[ $step == tpcb ]]; then
-        # Serialization failures that ran out of tries, and transactions that needed retries.
-        local failed retried
-        failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log" | head -n 1)"
-        retried="$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$log" | head -n 1)"
-        result[$name.tries]="${failed:-0} / ${retried:-0}"
-      fi
-    else
-      result[$name.$step]="FAIL"
-      warn "$name: $step run failed; last lines of $log:"
-      tail -n 5 "$log" >&2
-    fi
-  done
-}
-
-# Runs sysbench's OLTP workloads against one target: sysbench_target NAME PORT.
-sysbench_target() {
-  local name="$1" port="$2" log tps step
-  if ! command -v sysbench >/dev/null; then
-    result[$name.sb_prepare]="no sysbench"
-    return 0
-  fi
-  local sb=(sysbench --db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$port"
-    --pgsql-user=reef --pgsql-db=reef --tables="$sb_tables" --table-size="$sb_size")
-  log="$out/$name-sysbench-prepare.log"
+  local conn=(-h 127.0.0.1 -p "$PORT" -U reef)
+  info "$name: pgbench -i -s $scale"
+  timed "$name.load" "$out/$name-load.log" "$pgbench" "${conn[@]}" -i -s "$scale" reef
+  info "$name: orders schema"
+  timed "$name.orders_load" "$out/$name-orders-load.log" \
+    psql "${conn[@]}" -X -q -v ON_ERROR_STOP=1 -f "$REEF_ROOT/scripts/bench/orders-schema.sql" reef
   info "$name: sysbench prepare ($sb_tables tables of $sb_size rows)"
-  local start
-  start="$(date +%s.%N)"
-  if ! "${sb[@]}" --threads="$sb_tables" oltp_read_write prepare >"$log" 2>&1; then
-    result[$name.sb_prepare]="FAIL"
-    warn "$name: sysbench prepare failed; last lines of $log:"
-    tail -n 5 "$log" >&2
-    return 0
+  timed "$name.sb_prepare" "$out/$name-sysbench-prepare.log" \
+    sysbench --db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$PORT" --pgsql-user=reef \
+    --pgsql-db=reef --tables="$sb_tables" --table-size="$sb_size" --threads="$sb_tables" \
+    oltp_read_write prepare
+  if ((warmup > 0)); then
+    for w in "${workload_list[@]}"; do
+      info "$name: warm-up $w (${warmup}s)"
+      workload "$name" "$PORT" "$w" "$warmup" "$out/$name-$w-warmup.log" >/dev/null
+    done
   fi
-  result[$name.sb_prepare]="$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs", e - s }')"
-  for step in point rw; do
-    local workload=oltp_point_select
-    [[ $step == rw ]] && workload=oltp_read_write
-    log="$out/$name-sysbench-$step.log"
-    info "$name: sysbench $workload, $clients threads, ${duration}s"
-    if "${sb[@]}" --threads="$clients" --time="$duration" --report-interval=0 "$workload" run >"$log" 2>&1; then
-      tps="$(sed -n 's/^ *transactions: *[0-9]* *(\([0-9.]*\) per sec.)/\1/p' "$log" | head -n 1)"
-      result[$name.sb_$step]="${tps:-FAIL}"
-      if [[ $step == rw ]]; then
-        result[$name.sb_rw_errors]="$(sed -n 's/^ *ignored errors: *\([0-9]*\).*/\1/p' "$log" | head -n 1)"
+  declare -A runs_of=() retried=() failed=()
+  for r in $(seq 1 "$runs"); do
+    for w in "${workload_list[@]}"; do
+      tps="$(workload "$name" "$PORT" "$w" "$duration" "$out/$name-$w-$r.log")"
+      [[ -n "$tps" ]] || { tps=FAIL; warn "$name: $w run $r failed; see $out/$name-$w-$r.log"; }
+      info "$name: $w run $r: $tps"
+      runs_of[$w]+="$tps "
+      # Transactions pgbench retried after a serialization failure, and those that ran out of tries.
+      if [[ $w == tpcb || $w == orders ]]; then
+        retried[$w]=$((${retried[$w]:-0} + $(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$out/$name-$w-$r.log" | head -n 1 | grep . || echo 0)))
+        failed[$w]=$((${failed[$w]:-0} + $(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out/$name-$w-$r.log" | head -n 1 | grep . || echo 0)))
       fi
-    else
-      result[$name.sb_$step]="FAIL"
-      warn "$name: sysbench $workload failed; last lines of $log:"
-      tail -n 5 "$log" >&2
-    fi
+    done
   done
-  "${sb[@]}" oltp_read_write cleanup >>"$out/$name-sysbench-prepare.log" 2>&1 || true
+  for w in "${workload_list[@]}"; do
+    # shellcheck disable=SC2086
+    result[$name.$w]="$(median ${runs_of[$w]})"
+    result[$name.$w.runs]="${runs_of[$w]% }"
+    [[ -n "${retried[$w]:-}" ]] && result[$name.$w.tries]="${retried[$w]} / ${failed[$w]}"
+  done
+  if [[ $name != postgres ]]; then
+    local pid peaks=()
+    for pid in "${NODE_PIDS[@]}"; do
+      peaks+=("$(awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || echo '?')")
+    done
+    result[$name.rss]="$(IFS=/; echo "${peaks[*]}") MiB"
+  fi
+  stop_server
+  [[ $name == postgres && $keep == 0 ]] && rm -rf "$PG_DATA" && PG_DATA=""
+  [[ $name != postgres && $keep == 0 ]] && rm -rf "$REEF_DATA" && REEF_DATA=""
+  return 0
 }
 
-# PostgreSQL 15.
-if [[ "$only" != reef ]]; then
-  pg_port="$(free_port "$pg_port")"
-  PG_DATA="$(mktemp -d /tmp/reef-bench-pg.XXXXXX)"
-  [[ $(id -u) -eq 0 ]] && chown postgres "$PG_DATA"
-  info "postgres: initdb and start on 127.0.0.1:$pg_port (data $PG_DATA)"
-  if as_pg_user "$pgbin/initdb" -D "$PG_DATA" -A trust -U reef >"$out/postgres-initdb.log" 2>&1 &&
-    as_pg_user "$pgbin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
-      -o "-p $pg_port -k $PG_DATA -c listen_addresses=127.0.0.1" start >"$out/postgres-start.log" 2>&1 &&
-    "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U reef reef >>"$out/postgres-start.log" 2>&1; then
-    bench_target postgres "$pg_port"
-    sysbench_target postgres "$pg_port"
-  else
-    warn "postgres: could not start; see $out/postgres-initdb.log, $out/postgres-start.log"
-    result[postgres.init]="FAIL" result[postgres.select]="skipped" result[postgres.tpcb]="skipped"
-  fi
-  as_pg_user "$pgbin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
-fi
-
-# reefdb, release build.
-if [[ "$only" != postgres ]]; then
-  reef_ok=1
+if [[ ",$targets," == *,reef,* || ",$targets," == *,cluster,* || $failover -gt 0 ]]; then
   if ((build)); then
     need_cargo
-    info "reef: building (release)"
-    cargo build --release -p reef-node >"$out/reef-build.log" 2>&1 || {
-      warn "reef: release build failed; see $out/reef-build.log"
-      reef_ok=0
-    }
+    info "building reef (release) into $CARGO_TARGET_DIR"
+    cargo build --release --workspace --bins >"$out/reef-build.log" 2>&1 ||
+      die "the release build failed; see $out/reef-build.log"
   fi
-  reef_port="$(free_port "$reef_port")"
-  REEF_DATA="$(mktemp -d /tmp/reef-bench-data.XXXXXX)"
   [[ -n "$reef_bin" ]] || reef_bin="$CARGO_TARGET_DIR/release/reef"
-  if ((reef_ok)) && start_reef "$reef_bin" "$REEF_DATA" "$reef_port" "$out/reef-server.log"; then
-    info "reef: started on 127.0.0.1:$reef_port (data $REEF_DATA, binary $reef_bin)"
-    bench_target reef "$reef_port"
-    sysbench_target reef "$reef_port"
+  [[ -x "$reef_bin" ]] || die "no reef binary at $reef_bin"
+fi
+
+for t in "${target_list[@]}"; do
+  bench_target "$t"
+done
+
+# Leader failover on a 3-node cluster: kill -9 faults only, a register workload on several keys.
+failover_line="not run"
+if ((failover > 0)); then
+  jepsen="$CARGO_TARGET_DIR/release/reef-jepsen"
+  [[ -x "$jepsen" ]] || jepsen="$(dirname "$reef_bin")/reef-jepsen"
+  if [[ ! -x "$jepsen" ]]; then
+    failover_line="no reef-jepsen binary next to $reef_bin"
+  elif [[ $(id -u) != 0 ]]; then
+    failover_line="skipped: needs root (network namespace)"
   else
-    warn "reef: could not start; see $out/reef-server.log"
-    result[reef.init]="FAIL" result[reef.select]="skipped" result[reef.tpcb]="skipped"
+    info "failover: reef-jepsen register, kill -9 only, ${failover}s"
+    if "$jepsen" --bin "$reef_bin" --workload register --nemesis kill --time "$failover" \
+      --out "$out/failover" >"$out/failover.log" 2>&1; then
+      failover_line="$(sed -n 's/^failover after kill -9[^:]*: //p' "$out/failover.log" | head -n 1)"
+      [[ -n "$failover_line" ]] || failover_line="no kill hit a key in use; see $out/failover.log"
+    else
+      failover_line="FAIL (see $out/failover.log)"
+    fi
   fi
-  stop_pid "$REEF_PID"
-  REEF_PID=""
 fi
 
 ratio() {
@@ -218,30 +287,41 @@ ratio() {
   fi
 }
 
-# Prints a table's column headings.
-table_header() {
-  printf '%-22s %16s %16s %12s\n' "workload" "PostgreSQL 15" "reefdb" "reef/PG"
-  printf '%-22s %16s %16s %12s\n' "----------------------" "----------------" "----------------" "------------"
+# Prints one row: LABEL KEY [ratio].
+row() {
+  local line
+  line="$(printf '%-26s' "$1")"
+  local t
+  for t in postgres reef cluster; do
+    line+="$(printf ' %12s' "${result[$t.$2]:--}")"
+  done
+  if [[ "${3:-}" == ratio ]]; then
+    line+="$(printf ' %10s %10s' "$(ratio "${result[reef.$2]:-}" "${result[postgres.$2]:-}")" \
+      "$(ratio "${result[cluster.$2]:-}" "${result[postgres.$2]:-}")")"
+  fi
+  printf '%s\n' "$line"
 }
 
-# Prints one row: table_row LABEL KEY [ratio] (the ratio column only for throughputs).
-table_row() {
-  local r="-"
-  [[ "${3:-}" == ratio ]] && r="$(ratio "${result[reef.$2]}" "${result[postgres.$2]}")"
-  printf '%-22s %16s %16s %12s\n' "$1" "${result[postgres.$2]}" "${result[reef.$2]}" "$r"
-}
-
-printf '\npgbench, scale %s, %s clients, %s threads, %ss per run (logs in %s)\n\n' \
-  "$scale" "$clients" "$threads" "$duration" "$out"
-table_header
-table_row "init -I dtGvp (time)" init
-table_row "select-only (TPS)" select ratio
-table_row "TPC-B-like (TPS)" tpcb ratio
-table_row "TPC-B failed/retried" tries
-printf '\nsysbench (pgsql driver), %s tables of %s rows, %s threads, %ss per run\n\n' \
-  "$sb_tables" "$sb_size" "$clients" "$duration"
-table_header
-table_row "prepare (time)" sb_prepare
-table_row "oltp_point_select TPS" sb_point ratio
-table_row "oltp_read_write TPS" sb_rw ratio
-table_row "read_write errors" sb_rw_errors
+printf '\nreefdb vs PostgreSQL 15 on %s (%s cores): pgbench scale %s, %s clients, %s threads,\n' \
+  "$(hostname)" "$(nproc)" "$scale" "$clients" "$threads"
+printf 'sysbench %s x %s rows; median of %s runs of %ss after a %ss warm-up (logs in %s)\n\n' \
+  "$sb_tables" "$sb_size" "$runs" "$duration" "$warmup" "$out"
+printf '%-26s %12s %12s %12s %10s %10s\n' "" "PostgreSQL" "reef 1 node" "reef 3 nodes" "1 node/PG" "3 nodes/PG"
+row "pgbench -i (s)" load ratio
+row "orders schema load (s)" orders_load
+row "sysbench prepare (s)" sb_prepare
+for w in "${workload_list[@]}"; do
+  case "$w" in
+    select) row "pgbench -S (TPS)" select ratio ;;
+    tpcb) row "pgbench TPC-B (TPS)" tpcb ratio; row "  retried / failed" tpcb.tries ;;
+    point) row "oltp_point_select (TPS)" point ratio ;;
+    rw) row "oltp_read_write (TPS)" rw ratio ;;
+    orders) row "orders (orders/s)" orders ratio; row "  retried / failed" orders.tries ;;
+  esac
+done
+row "peak RSS per node" rss
+printf '\nruns: '
+for t in "${target_list[@]}"; do
+  for w in "${workload_list[@]}"; do printf '%s %s [%s]; ' "$t" "$w" "${result[$t.$w.runs]:-}"; done
+done
+printf '\nfailover (3 nodes, kill -9 to next commit of every key in use): %s\n' "$failover_line"

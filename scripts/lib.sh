@@ -59,20 +59,23 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Prints a loopback TCP port that is free now, preferring $1 when given and free.
+# Prints a loopback TCP port that is free now, preferring $1 when given and free; with $2 = N,
+# the first of N consecutive free ports. Ports come from below the kernel's ephemeral range, so
+# an outgoing connection does not take one before its server binds it.
 free_port() {
-  local preferred="${1:-}" port i
-  if [[ -n "$preferred" ]] && ! port_open "$preferred"; then
+  local preferred="${1:-}" count="${2:-1}" port i
+  runs_free() {
+    local p
+    for ((p = $1; p < $1 + count; p++)); do port_open "$p" && return 1; done
+    return 0
+  }
+  if [[ -n "$preferred" ]] && runs_free "$preferred"; then
     printf '%s\n' "$preferred"
     return 0
   fi
-  if have python3; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-    return 0
-  fi
-  for i in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! port_open "$port"; then
+  for i in $(seq 1 500); do
+    port=$((20000 + RANDOM % 12000))
+    if runs_free "$port"; then
       printf '%s\n' "$port"
       return 0
     fi

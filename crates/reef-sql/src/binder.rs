@@ -4098,14 +4098,7 @@ impl<'a> Binder<'a> {
                 Ok(Expr::Literal(cast::assignment_cast(v, &to)?))
             }
             x => {
-                let ok = from == DataType::Unknown
-                    || from.base() == to.base()
-                    || cast::implicit_cast_allowed(&from, &to)
-                    || (from.is_numeric() && to.is_numeric())
-                    || (from.is_string() && to.is_string())
-                    || (is_datetime(&from) && is_datetime(&to))
-                    || (to.is_string());
-                if !ok {
+                if !cast::assignment_allowed(&from, &to) {
                     return Err(err(
                         sqlstate::DATATYPE_MISMATCH,
                         format!(
@@ -4321,14 +4314,6 @@ fn strip_bpchar(x: Expr, t: DataType) -> (Expr, DataType) {
     } else {
         (x, t)
     }
-}
-
-/// True for date and timestamp types (assignment casts convert among them).
-fn is_datetime(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Date | DataType::Timestamp | DataType::TimestampTz
-    )
 }
 
 fn no_agg(name: &str, t: DataType) -> SqlError {

@@ -172,13 +172,7 @@ fn check_default(ctx: &StmtCtx, e: &ast::Expr, ty: DataType, col: &str) -> Resul
             "aggregate functions are not allowed in DEFAULT expressions",
         ));
     }
-    if t != DataType::Unknown
-        && t != ty
-        && !crate::types::cast::implicit_cast_allowed(&t, &ty)
-        && !(t.is_numeric() && ty.is_numeric())
-        && !ty.is_string()
-        && t.base() != ty.base()
-    {
+    if !crate::types::cast::assignment_allowed(&t, &ty) {
         return Err(SqlError::new(
             sqlstate::DATATYPE_MISMATCH,
             format!("column \"{col}\" is of type {ty} but default expression is of type {t}"),

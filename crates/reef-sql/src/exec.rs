@@ -709,6 +709,28 @@ fn scan_table<'a>(
                 None => Ok(Box::new(std::iter::empty())),
             }
         }
+        Access::PointGets(vals) => {
+            let pk = table.pk_positions()[0];
+            let mut keys = Vec::with_capacity(vals.len());
+            for e in vals {
+                let v = key_value_for(table.columns[pk].ty, e.eval(&[], ctx)?)?;
+                if !v.is_null() {
+                    let mut key = index_prefix(table.id, 0);
+                    codec::encode_key_value(&mut key, &v);
+                    keys.push(key);
+                }
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in keys {
+                ctx.interrupt.check()?;
+                if let Some(value) = txn.get(&key).map_err(txn_error)? {
+                    rows.push(decode_table_row(table, &key, &value, needed)?);
+                }
+            }
+            Ok(Box::new(rows.into_iter().map(Ok)))
+        }
         Access::Full => {
             let prefix = index_prefix(table.id, 0);
             let end = prefix_end(&prefix);

@@ -586,6 +586,32 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
         }
         let _ = range_used;
     }
+    // `pk IN (v1, v2, ..)` on a one-column primary key: a point get per value, unless an
+    // equality already fixes the whole key. The IN stays in the filter.
+    let pk = table.pk_positions();
+    if best.as_ref().is_none_or(|(score, _, _)| *score < 1000) && pk.len() == 1 {
+        let keys = preds.iter().find_map(|p| match p {
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } if matches!(**expr, Expr::Column(c) if c == pk[0])
+                && list.len() <= MAX_POINT_GETS
+                && list
+                    .iter()
+                    .all(|v| {
+                        matches!(v, Expr::Literal(Value::Null))
+                            || (is_key_value(v) && usable(pk[0], BinaryOp::Eq, v))
+                    }) =>
+            {
+                Some(list.clone())
+            }
+            _ => None,
+        });
+        if let Some(keys) = keys {
+            return (Access::PointGets(keys), preds);
+        }
+    }
     match best {
         Some((_, access, consumed)) => {
             let rest = preds
@@ -599,6 +625,9 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
         None => (Access::Full, preds),
     }
 }
+
+/// The longest IN list read as point gets; a longer one scans.
+const MAX_POINT_GETS: usize = 1000;
 
 fn const_limit(e: &Option<Expr>) -> Option<Option<u64>> {
     match e {

@@ -67,6 +67,9 @@ pub enum Access {
     Full,
     /// One primary key value: every key column fixed.
     PointGet(Vec<Expr>),
+    /// Several values of a one-column primary key (`id IN (..)`): the rows are read one key
+    /// at a time, in key order, each key once.
+    PointGets(Vec<Expr>),
     /// A range of an index (the primary key when `index` is None): the
     /// leading columns equal `eq`, then the next one within the bounds.
     Range {
@@ -304,6 +307,13 @@ impl Plan {
                     Access::PointGet(_) => {
                         write!(line, "Point Get on {} (primary key)", table.name).unwrap()
                     }
+                    Access::PointGets(keys) => write!(
+                        line,
+                        "Point Get on {} (primary key, {} values)",
+                        table.name,
+                        keys.len()
+                    )
+                    .unwrap(),
                     Access::Range {
                         index,
                         eq,

@@ -52,6 +52,19 @@ pub fn cast_from(v: Value, from: &DataType, to: &DataType) -> Result<Value> {
     }
 }
 
+/// True if a value of type `from` may be stored in a column of type `to` (PostgreSQL's
+/// assignment casts: within the numeric, string and date/time families, and anything to a string).
+pub fn assignment_allowed(from: &DataType, to: &DataType) -> bool {
+    let datetime = |t: &DataType| {
+        matches!(t, DataType::Date | DataType::Timestamp | DataType::TimestampTz)
+    };
+    *from == DataType::Unknown
+        || implicit_cast_allowed(from, to)
+        || (from.is_numeric() && to.is_numeric())
+        || to.is_string()
+        || (datetime(from) && datetime(to))
+}
+
 /// The assignment cast of INSERT and UPDATE: like [`cast`], except that a
 /// string too long for `varchar(n)` or `char(n)` is an error (22001) unless
 /// the excess is all spaces, instead of being truncated.
