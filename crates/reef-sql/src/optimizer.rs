@@ -597,12 +597,10 @@ fn pick_access(table: &Arc<TableDesc>, preds: Vec<Expr>) -> (Access, Vec<Expr>) 
                 negated: false,
             } if matches!(**expr, Expr::Column(c) if c == pk[0])
                 && list.len() <= MAX_POINT_GETS
-                && list
-                    .iter()
-                    .all(|v| {
-                        matches!(v, Expr::Literal(Value::Null))
-                            || (is_key_value(v) && usable(pk[0], BinaryOp::Eq, v))
-                    }) =>
+                && list.iter().all(|v| {
+                    matches!(v, Expr::Literal(Value::Null))
+                        || (is_key_value(v) && usable(pk[0], BinaryOp::Eq, v))
+                }) =>
             {
                 Some(list.clone())
             }

@@ -56,7 +56,10 @@ pub fn cast_from(v: Value, from: &DataType, to: &DataType) -> Result<Value> {
 /// assignment casts: within the numeric, string and date/time families, and anything to a string).
 pub fn assignment_allowed(from: &DataType, to: &DataType) -> bool {
     let datetime = |t: &DataType| {
-        matches!(t, DataType::Date | DataType::Timestamp | DataType::TimestampTz)
+        matches!(
+            t,
+            DataType::Date | DataType::Timestamp | DataType::TimestampTz
+        )
     };
     *from == DataType::Unknown
         || implicit_cast_allowed(from, to)
