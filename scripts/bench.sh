@@ -81,16 +81,22 @@ PG_DATA="" REEF_DATA="" SERVER_PID="" NODE_PIDS=()
 
 cleanup() {
   stop_server
-  if ((keep == 0)); then
-    [[ -n "$PG_DATA" ]] && rm -rf "$PG_DATA"
-    [[ -n "$REEF_DATA" ]] && rm -rf "$REEF_DATA"
-  fi
-  return 0
+  remove_data
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 declare -A result
+
+# Removes the servers' data directories (unless --keep).
+remove_data() {
+  if ((keep == 0)); then
+    [[ -n "$PG_DATA" ]] && rm -rf "$PG_DATA"
+    [[ -n "$REEF_DATA" ]] && rm -rf "$REEF_DATA"
+    PG_DATA="" REEF_DATA=""
+  fi
+  return 0
+}
 
 # Stops whichever server runs now.
 stop_server() {
@@ -155,9 +161,9 @@ timed() {
   fi
 }
 
-# Prints the throughput a workload run reached (empty if it failed): workload NAME PORT W SECONDS LOG.
+# Prints the throughput a workload run reached (empty if it failed): workload PORT W SECONDS LOG.
 workload() {
-  local port="$2" w="$3" secs="$4" log="$5"
+  local port="$1" w="$2" secs="$3" log="$4"
   local pg=("$pgbench" -h 127.0.0.1 -p "$port" -U reef -n -M prepared -c "$clients" -j "$threads" -T "$secs")
   local sb=(sysbench --db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$port" --pgsql-user=reef
     --pgsql-db=reef --tables="$sb_tables" --table-size="$sb_size" --threads="$clients"
@@ -190,6 +196,7 @@ bench_target() {
     warn "$name: could not start; see the logs in $out"
     result[$name.load]="FAIL"
     stop_server
+    remove_data
     return 0
   fi
   local conn=(-h 127.0.0.1 -p "$PORT" -U reef)
@@ -206,13 +213,13 @@ bench_target() {
   if ((warmup > 0)); then
     for w in "${workload_list[@]}"; do
       info "$name: warm-up $w (${warmup}s)"
-      workload "$name" "$PORT" "$w" "$warmup" "$out/$name-$w-warmup.log" >/dev/null
+      workload "$PORT" "$w" "$warmup" "$out/$name-$w-warmup.log" >/dev/null
     done
   fi
   declare -A runs_of=() retried=() failed=()
   for r in $(seq 1 "$runs"); do
     for w in "${workload_list[@]}"; do
-      tps="$(workload "$name" "$PORT" "$w" "$duration" "$out/$name-$w-$r.log")"
+      tps="$(workload "$PORT" "$w" "$duration" "$out/$name-$w-$r.log")"
       [[ -n "$tps" ]] || { tps=FAIL; warn "$name: $w run $r failed; see $out/$name-$w-$r.log"; }
       info "$name: $w run $r: $tps"
       runs_of[$w]+="$tps "
@@ -237,9 +244,7 @@ bench_target() {
     result[$name.rss]="$(IFS=/; echo "${peaks[*]}") MiB"
   fi
   stop_server
-  [[ $name == postgres && $keep == 0 ]] && rm -rf "$PG_DATA" && PG_DATA=""
-  [[ $name != postgres && $keep == 0 ]] && rm -rf "$REEF_DATA" && REEF_DATA=""
-  return 0
+  remove_data
 }
 
 if [[ ",$targets," == *,reef,* || ",$targets," == *,cluster,* || $failover -gt 0 ]]; then

@@ -674,6 +674,34 @@ fn nonneg(v: Value, what: &str) -> Result<u64> {
     }
 }
 
+/// Encodes the primary key of `table` from values for its leading key columns; None when one
+/// of them is NULL (no row has that key).
+fn primary_key(table: &TableDesc, vals: &[Expr], ctx: &ExecContext) -> Result<Option<Vec<u8>>> {
+    let mut key = index_prefix(table.id, 0);
+    for (e, id) in vals.iter().zip(&table.primary_key) {
+        let pos = table.column_pos(*id).unwrap();
+        let v = key_value_for(table.columns[pos].ty, e.eval(&[], ctx)?)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        codec::encode_key_value(&mut key, &v);
+    }
+    Ok(Some(key))
+}
+
+/// Reads and decodes the row stored under a primary key, if there is one.
+fn read_row(
+    table: &TableDesc,
+    key: &[u8],
+    needed: &[bool],
+    ctx: &ExecContext,
+) -> Result<Option<Row>> {
+    match ctx.txn()?.get(key).map_err(txn_error)? {
+        Some(value) => Ok(Some(decode_table_row(table, key, &value, needed)?)),
+        None => Ok(None),
+    }
+}
+
 fn scan_table<'a>(
     table: &'a Arc<TableDesc>,
     needed: &'a [bool],
@@ -692,42 +720,23 @@ fn scan_table<'a>(
         };
     match access {
         Access::PointGet(vals) => {
-            let mut key = index_prefix(table.id, 0);
-            for (e, id) in vals.iter().zip(&table.primary_key) {
-                let pos = table.column_pos(*id).unwrap();
-                let v = key_value_for(table.columns[pos].ty, e.eval(&[], ctx)?)?;
-                if v.is_null() {
-                    return Ok(Box::new(std::iter::empty()));
-                }
-                codec::encode_key_value(&mut key, &v);
-            }
-            match txn.get(&key).map_err(txn_error)? {
-                Some(value) => {
-                    let row = decode_table_row(table, &key, &value, needed)?;
-                    Ok(Box::new(std::iter::once(Ok(row))))
-                }
-                None => Ok(Box::new(std::iter::empty())),
-            }
+            let row = match primary_key(table, vals, ctx)? {
+                Some(key) => read_row(table, &key, needed, ctx)?,
+                None => None,
+            };
+            Ok(Box::new(row.into_iter().map(Ok)))
         }
         Access::PointGets(vals) => {
-            let pk = table.pk_positions()[0];
             let mut keys = Vec::with_capacity(vals.len());
             for e in vals {
-                let v = key_value_for(table.columns[pk].ty, e.eval(&[], ctx)?)?;
-                if !v.is_null() {
-                    let mut key = index_prefix(table.id, 0);
-                    codec::encode_key_value(&mut key, &v);
-                    keys.push(key);
-                }
+                keys.extend(primary_key(table, std::slice::from_ref(e), ctx)?);
             }
             keys.sort_unstable();
             keys.dedup();
             let mut rows = Vec::with_capacity(keys.len());
             for key in keys {
                 ctx.interrupt.check()?;
-                if let Some(value) = txn.get(&key).map_err(txn_error)? {
-                    rows.push(decode_table_row(table, &key, &value, needed)?);
-                }
+                rows.extend(read_row(table, &key, needed, ctx)?);
             }
             Ok(Box::new(rows.into_iter().map(Ok)))
         }
@@ -835,10 +844,8 @@ fn scan_table<'a>(
                             };
                             let mut key = index_prefix(table.id, 0);
                             key.extend_from_slice(&pk_bytes);
-                            match txn.get(&key).map_err(txn_error)? {
-                                Some(value) => {
-                                    Ok(Some(decode_table_row(table, &key, &value, needed)?))
-                                }
+                            match read_row(table, &key, needed, ctx)? {
+                                Some(row) => Ok(Some(row)),
                                 None => Err(SqlError::internal(format!(
                                     "index \"{}\" points at a missing row",
                                     idx.name
