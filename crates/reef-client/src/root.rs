@@ -59,6 +59,15 @@ impl RootClient {
         self
     }
 
+    /// Whether the root leader, as last heard, is the node this client runs in (whose `Meta`
+    /// service it calls directly).
+    pub fn leader_is_local(&self) -> bool {
+        match (&self.local, self.leader.read().as_ref()) {
+            (Some((local, _)), Some(leader)) => local == leader,
+            _ => false,
+        }
+    }
+
     /// The `Meta` service of the node at `addr`.
     fn meta(&self, addr: &str) -> Result<MetaConn> {
         match &self.local {

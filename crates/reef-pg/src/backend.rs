@@ -55,8 +55,6 @@ pub(crate) trait SqlSession: Send + 'static {
     fn cancel_flag(&self) -> Arc<AtomicBool>;
     /// The status for ReadyForQuery.
     fn txn_status(&self) -> TxnStatus;
-    /// Ends an implicit transaction at Sync.
-    fn sync(&mut self);
     /// Settings reported in ParameterStatus.
     fn parameter_status(&self) -> Vec<(String, String)>;
 }
@@ -119,10 +117,6 @@ impl SqlSession for reef_sql::Session {
 
     fn txn_status(&self) -> TxnStatus {
         reef_sql::Session::txn_status(self)
-    }
-
-    fn sync(&mut self) {
-        reef_sql::Session::sync(self)
     }
 
     fn parameter_status(&self) -> Vec<(String, String)> {

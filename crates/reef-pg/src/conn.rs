@@ -71,7 +71,43 @@ pub(crate) struct Shared<D> {
     pub active: Arc<AtomicUsize>,
     /// Sessions by backend process ID: their secret key and cancel flag, for CancelRequest.
     pub backends: Arc<Mutex<HashMap<i32, (i32, Arc<AtomicBool>)>>>,
+    /// The sockets of connections served on threads of their own, by backend process ID: at
+    /// shutdown their reading side is shut, which wakes a thread waiting for the client.
+    pub threads: Arc<Mutex<HashMap<i32, std::net::TcpStream>>>,
+    /// Those threads, joined when the server goes (see the `Drop` impl).
+    pub handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
+
+impl<D> Drop for Shared<D> {
+    /// Waits for the connections' threads, after shutting their sockets so that none waits
+    /// for its client: a session outliving the server could still be rolling back when the
+    /// process exits.
+    fn drop(&mut self) {
+        self.shut_threads(std::net::Shutdown::Both);
+        let handles = match self.handles.get_mut() {
+            Ok(handles) => std::mem::take(handles),
+            Err(_) => return,
+        };
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl<D> Shared<D> {
+    /// Shuts `how` of every socket served on a thread of its own.
+    pub fn shut_threads(&self, how: std::net::Shutdown) {
+        if let Ok(threads) = self.threads.lock() {
+            for socket in threads.values() {
+                let _ = socket.shutdown(how);
+            }
+        }
+    }
+}
+
+/// The stack of a thread that serves one connection; sessions bind and plan recursively, so
+/// it matches the node's runtime threads.
+const SESSION_STACK: usize = 64 << 20;
 
 /// Removes a session from the cancel registry when its connection ends.
 struct Registered {
@@ -137,8 +173,23 @@ pub(crate) async fn run<D: SqlDatabase>(
 ) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    // A second handle on the socket, for serving the connection on a thread of its own once
+    // the startup is done (see `Conn::hand_off`).
+    let spare = stream
+        .into_std()
+        .and_then(|s| Ok((s.try_clone()?, s)))
+        .and_then(|(spare, s)| Ok((spare, TcpStream::from_std(s)?)));
+    let (spare, stream) = match spare {
+        Ok((spare, stream)) => (Some(spare), stream),
+        Err(e) => {
+            tracing::warn!(?peer, error = %e, "cannot take the connection's socket");
+            return;
+        }
+    };
     let mut conn: Conn<D::Session> = Conn {
         stream: Box::new(stream),
+        spare,
+        inline: false,
         loopback: peer.is_some_and(|p| p.ip().is_loopback()),
         rbuf: BytesMut::with_capacity(8192),
         wbuf: BytesMut::with_capacity(8192),
@@ -153,21 +204,63 @@ pub(crate) async fn run<D: SqlDatabase>(
         row_buf: BytesMut::new(),
         encoder: RowEncoder::default(),
         registered: None,
+        status: TxnStatus::Idle,
     };
     let result = match conn.startup(&shared).await {
-        Ok(true) => conn.serve(&mut stop).await,
+        Ok(true) => match conn.spare.take() {
+            Some(socket) => return conn.hand_off(&shared, socket, stop, peer).await,
+            None => conn.serve(&mut stop).await,
+        },
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };
-    match &result {
-        Ok(()) => tracing::debug!(?peer, "connection closed"),
-        Err(PgError::Io(e)) => tracing::debug!(?peer, error = %e, "connection lost"),
-        Err(e) => {
-            tracing::info!(?peer, error = %e, "connection terminated");
-            conn.send_fatal(e).await;
-        }
+    conn.finish(result, peer).await;
+}
+
+/// A TCP socket in blocking mode, for a connection served on a thread of its own: reads and
+/// writes block that thread, so they are always ready to the executor driving it.
+struct BlockingTcp(std::net::TcpStream);
+
+impl AsyncRead for BlockingTcp {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::io::Read;
+        let read = loop {
+            match (&self.0).read(buf.initialize_unfilled()) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        std::task::Poll::Ready(read.map(|n| buf.advance(n)))
     }
-    conn.close().await;
+}
+
+impl AsyncWrite for BlockingTcp {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Write;
+        std::task::Poll::Ready((&self.0).write(buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(self.0.shutdown(std::net::Shutdown::Write))
+    }
 }
 
 /// A connection's byte stream: plain TCP, or TLS over it.
@@ -177,6 +270,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 
 struct Conn<S: SqlSession> {
     stream: Box<dyn Io>,
+    /// A second handle on a plain TCP socket, until the connection is handed to a thread of
+    /// its own or turns to TLS.
+    spare: Option<std::net::TcpStream>,
+    /// Set on a connection served on a thread of its own: session calls run on that thread.
+    inline: bool,
     /// Whether the client connected from a loopback address.
     loopback: bool,
     rbuf: BytesMut,
@@ -196,6 +294,8 @@ struct Conn<S: SqlSession> {
     encoder: RowEncoder,
     /// The session's entry in the cancel registry.
     registered: Option<Registered>,
+    /// The session's transaction status after the last call on it, for ReadyForQuery.
+    status: TxnStatus,
 }
 
 /// The settings in a startup packet's `options` (`-c name=value`, `--name=value`, separated by
@@ -439,23 +539,35 @@ impl<S: SqlSession> Conn<S> {
         Ok(Some(decode_message(ty, frame.freeze())))
     }
 
-    /// Runs `f` on the session in tokio's blocking pool.
+    /// Runs `f` on the session (in tokio's blocking pool, or on the connection's own thread),
+    /// and notes the session's transaction status afterwards.
     async fn blocking<R: Send + 'static>(
-        &self,
+        &mut self,
         f: impl FnOnce(&mut S) -> R + Send + 'static,
     ) -> Result<R, PgError> {
         let session = self
             .session
             .clone()
             .ok_or_else(|| PgError::Internal("no session".into()))?;
-        tokio::task::spawn_blocking(move || {
+        if self.inline {
             let mut guard = session
                 .lock()
                 .map_err(|_| PgError::Internal("session state is poisoned".into()))?;
-            Ok(f(&mut guard))
+            let result = f(&mut guard);
+            self.status = guard.txn_status();
+            return Ok(result);
+        }
+        let (result, status) = tokio::task::spawn_blocking(move || {
+            let mut guard = session
+                .lock()
+                .map_err(|_| PgError::Internal("session state is poisoned".into()))?;
+            let result = f(&mut guard);
+            Ok::<_, PgError>((result, guard.txn_status()))
         })
         .await
-        .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?
+        .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))??;
+        self.status = status;
+        Ok(result)
     }
 
     fn put_error(&mut self, severity: &str, e: &SqlError) -> Result<(), PgError> {
@@ -498,16 +610,98 @@ impl<S: SqlSession> Conn<S> {
         }
     }
 
-    /// Drops the session in the blocking pool (dropping rolls back its transaction, which may
-    /// block on storage) and closes the socket.
+    /// Drops the session (dropping rolls back its transaction, which may block on storage, so
+    /// in the blocking pool unless the connection has a thread of its own) and closes the
+    /// socket.
     async fn close(&mut self) {
         self.statements.clear();
         self.portals.clear();
         if let Some(session) = self.session.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
+            if self.inline {
+                drop(session);
+            } else {
+                let _ = tokio::task::spawn_blocking(move || drop(session)).await;
+            }
         }
         self.slot = None;
         let _ = self.stream.shutdown().await;
+    }
+
+    /// Ends the connection after its message loop (or startup) ended with `result`.
+    async fn finish(&mut self, result: Result<(), PgError>, peer: Option<std::net::SocketAddr>) {
+        match &result {
+            Ok(()) => tracing::debug!(?peer, "connection closed"),
+            Err(PgError::Io(e)) => tracing::debug!(?peer, error = %e, "connection lost"),
+            Err(e) => {
+                tracing::info!(?peer, error = %e, "connection terminated");
+                self.send_fatal(e).await;
+            }
+        }
+        self.close().await;
+    }
+
+    /// Serves the rest of a plain TCP connection on a thread of its own, as PostgreSQL serves
+    /// each in a process of its own: the thread reads the client's messages, runs the session
+    /// and writes the answers, so a statement costs no switch between threads beyond the
+    /// client's own. Returns when the thread ends. TLS connections stay on the runtime.
+    async fn hand_off<D: SqlDatabase<Session = S>>(
+        mut self,
+        shared: &Shared<D>,
+        socket: std::net::TcpStream,
+        mut stop: watch::Receiver<bool>,
+        peer: Option<std::net::SocketAddr>,
+    ) {
+        // Dropping the runtime's handle deregisters the socket from the runtime; the spare
+        // handle keeps it open.
+        self.stream = Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
+        let key = self.registered.as_ref().map(|r| r.pid);
+        let taken = socket.set_nonblocking(false).and_then(|()| {
+            if let (Some(pid), Ok(mut threads)) = (key, shared.threads.lock()) {
+                threads.insert(pid, socket.try_clone()?);
+            }
+            Ok(())
+        });
+        if let Err(e) = taken {
+            tracing::warn!(?peer, error = %e, "cannot serve the connection on a thread");
+            return;
+        }
+        self.stream = Box::new(BlockingTcp(socket));
+        self.inline = true;
+        let threads = shared.threads.clone();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("reef-session".into())
+            .stack_size(SESSION_STACK)
+            .spawn(move || {
+                futures::executor::block_on(async {
+                    // Stopped before the thread could listen: nothing wakes a blocked read.
+                    let result = if *stop.borrow() {
+                        Err(PgError::Shutdown)
+                    } else {
+                        self.serve(&mut stop).await
+                    };
+                    self.finish(result, peer).await;
+                });
+                if let (Some(pid), Ok(mut threads)) = (key, threads.lock()) {
+                    threads.remove(&pid);
+                }
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            Ok(handle) => {
+                if let Ok(mut handles) = shared.handles.lock() {
+                    handles.retain(|h| !h.is_finished());
+                    handles.push(handle);
+                }
+                let _ = done_rx.await;
+            }
+            Err(e) => {
+                tracing::warn!(?peer, error = %e, "cannot start a session thread");
+                if let (Some(pid), Ok(mut threads)) = (key, shared.threads.lock()) {
+                    threads.remove(&pid);
+                }
+            }
+        }
     }
 
     // ----- Startup -----
@@ -541,6 +735,8 @@ impl<S: SqlSession> Conn<S> {
                                     "received unencrypted data after SSL request",
                                 ));
                             }
+                            // TLS connections are served on the runtime.
+                            self.spare = None;
                             let acceptor = tokio_rustls::TlsAcceptor::from(tls.0.clone());
                             let plain = std::mem::replace(
                                 &mut self.stream,
@@ -663,6 +859,7 @@ impl<S: SqlSession> Conn<S> {
         .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))?;
         let (session, params, status, cancel) = opened.map_err(PgError::Rejected)?;
         self.session = Some(Arc::new(Mutex::new(session)));
+        self.status = status;
         self.slot = Some(slot);
 
         for (name, value) in &params {
@@ -776,6 +973,11 @@ impl<S: SqlSession> Conn<S> {
                 }
             };
             let Some(msg) = next.ok_or(PgError::Shutdown)?? else {
+                // At shutdown the reading side of a connection served on its own thread is
+                // shut, which reads as the client leaving.
+                if *stop.borrow() {
+                    return Err(PgError::Shutdown);
+                }
                 return Ok(());
             };
             match msg {
@@ -794,8 +996,7 @@ impl<S: SqlSession> Conn<S> {
                     if extended {
                         self.skip_until_sync = true;
                     } else {
-                        let status = self.blocking(|s| s.txn_status()).await?;
-                        self.ready_for_query(status, None).await?;
+                        self.ready_for_query(self.status, None).await?;
                     }
                 }
                 msg => match self.extended(msg).await {
@@ -832,16 +1033,16 @@ impl<S: SqlSession> Conn<S> {
         self.flush().await
     }
 
+    /// Answers Sync. Statements outside a transaction block commit as they run, so Sync only
+    /// reports the status; the session is asked only when a setting may have changed.
     async fn sync(&mut self) -> Result<(), PgError> {
         self.skip_until_sync = false;
-        let dirty = std::mem::take(&mut self.settings_dirty);
-        let (status, params) = self
-            .blocking(move |s| {
-                s.sync();
-                (s.txn_status(), dirty.then(|| s.parameter_status()))
-            })
-            .await?;
-        self.ready_for_query(status, params).await
+        let params = if std::mem::take(&mut self.settings_dirty) {
+            Some(self.blocking(|s| s.parameter_status()).await?)
+        } else {
+            None
+        };
+        self.ready_for_query(self.status, params).await
     }
 
     async fn simple_query(&mut self, sql: String) -> Result<(), PgError> {

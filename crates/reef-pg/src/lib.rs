@@ -112,6 +112,8 @@ pub(crate) async fn serve_with<D: SqlDatabase>(
         next_pid: AtomicI32::new(1),
         active: Arc::new(AtomicUsize::new(0)),
         backends: Default::default(),
+        threads: Default::default(),
+        handles: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -140,6 +142,7 @@ pub(crate) async fn serve_with<D: SqlDatabase>(
     }
     drop(listener);
     let _ = stop_tx.send(true);
+    shared.shut_threads(std::net::Shutdown::Read);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, drain).await.is_err() {
         tracing::warn!(
@@ -147,6 +150,8 @@ pub(crate) async fn serve_with<D: SqlDatabase>(
             "aborting connections after the shutdown grace period"
         );
         connections.abort_all();
+        // A connection on a thread of its own ends at its next read or write.
+        shared.shut_threads(std::net::Shutdown::Both);
         while connections.join_next().await.is_some() {}
     }
     Ok(())

@@ -247,8 +247,6 @@ impl SqlSession for FakeSession {
         self.status
     }
 
-    fn sync(&mut self) {}
-
     fn parameter_status(&self) -> Vec<(String, String)> {
         vec![
             ("server_version".into(), "15.0 (reefdb 0.1.0)".into()),

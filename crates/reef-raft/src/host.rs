@@ -397,6 +397,7 @@ impl Host {
         self.ctx.registry.set(&partition);
         let store = RaftLogStore::load(self.ctx.engine.clone(), id, Some(partition))?;
         let peer = self.new_peer(store, replica)?;
+        self.ctx.registry.set_gate(id, peer.gate.clone());
         self.peers.insert(id, peer);
         Ok(())
     }
@@ -560,6 +561,9 @@ impl Host {
                     replica = env.to.id,
                     "created an uninitialised replica for an incoming message"
                 );
+                self.ctx
+                    .registry
+                    .set_gate(env.partition_id, peer.gate.clone());
                 self.peers.insert(env.partition_id, peer);
                 true
             }
@@ -640,11 +644,15 @@ impl Host {
         max_commit_ts: u64,
         cb: OnePcCallback,
     ) {
-        // Odd, so never an oracle timestamp (see `reef_common::TSO_STEP`).
-        let commit_ts = match self.peers.get(&partition_id) {
-            Some(peer) => reef_common::one_phase_commit_ts(peer.max_read_ts.max(start_ts)),
-            None => 0,
+        // The gate stays locked until the commit is listed in it: a read admitted meanwhile
+        // on another thread either raised the highest read timestamp first (and the commit
+        // lands above it) or finds the commit listed and waits for it.
+        let Some(gate) = self.peers.get(&partition_id).map(|p| p.gate.clone()) else {
+            return cb(Err(RaftError::PartitionNotFound(partition_id)));
         };
+        let mut gate = gate.lock();
+        // Odd, so never an oracle timestamp (see `reef_common::TSO_STEP`).
+        let commit_ts = reef_common::one_phase_commit_ts(gate.max_read_ts.max(start_ts));
         let declined = match self.peers.get(&partition_id) {
             Some(peer) => {
                 peer.is_leader() && peer.read_ts_sync != ReadTsSync::Synced
@@ -653,6 +661,7 @@ impl Host {
             None => false,
         };
         if declined {
+            drop(gate);
             return cb(Ok(None));
         }
         let mut keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
@@ -672,10 +681,10 @@ impl Host {
             result,
             Box::new(move |result| cb(result.map(|_| Some(commit_ts)))),
         );
-        if let Some(peer) = self.peers.get_mut(&partition_id) {
+        if let Some(peer) = self.peers.get(&partition_id) {
             let index = peer.raw.raft.raft_log.last_index();
             if proposed && peer.proposals.back().is_some_and(|p| p.index == index) {
-                peer.one_pc.push_back(InflightOnePc {
+                gate.one_pc.push_back(InflightOnePc {
                     index,
                     keys,
                     commit_ts,
@@ -704,7 +713,8 @@ impl Host {
         for peer in self.peers.values_mut() {
             if let ReadTsSync::Pending(Some(marked)) = peer.read_ts_sync {
                 if marked <= mark && peer.is_leader() {
-                    peer.max_read_ts = peer.max_read_ts.max(ts);
+                    let mut gate = peer.gate.lock();
+                    gate.max_read_ts = gate.max_read_ts.max(ts);
                     peer.read_ts_sync = ReadTsSync::Synced;
                 }
             }
@@ -840,9 +850,19 @@ impl Host {
             }
         }
         // The transferee campaigns past the followers' lease check, so the lease ends now.
-        peer.lease_until = None;
+        peer.end_lease();
         peer.raw.transfer_leader(to_replica_id);
         Ok(())
+    }
+
+    /// What readers on other threads need to serve reads under a lease (see
+    /// [`Router::read`](crate::Router::read)).
+    pub(crate) fn local_reads(&self) -> crate::driver::LocalReads {
+        crate::driver::LocalReads {
+            registry: self.ctx.registry.clone(),
+            mvcc: MvccStore::new(self.ctx.engine.clone()),
+            clock: self.ctx.clock.clone(),
+        }
     }
 
     /// Reads from a partition: `cb` runs once the read may see every write acknowledged
@@ -868,12 +888,7 @@ impl Host {
             if partition.epoch.version != epoch.version {
                 return Err(epoch_mismatch(partition, epoch));
             }
-            let inside = if end.is_empty() {
-                partition.contains(start)
-            } else {
-                partition.contains_range(start, end)
-            };
-            if !inside {
+            if !partition.serves_read(start, end) {
                 return Err(RaftError::KeyNotInPartition {
                     key: start.to_vec(),
                     partition: partition.clone(),
@@ -988,7 +1003,9 @@ impl Host {
         if self.peers.get(&id).is_some_and(|p| p.partition().is_some()) {
             return;
         }
-        self.peers.remove(&id);
+        if self.peers.remove(&id).is_some() {
+            self.ctx.registry.remove_gate(id);
+        }
         if let Err(err) = self.start_peer(handoff.partition) {
             panic!("cannot start the replica of split partition {id}: {err}");
         }
@@ -1095,6 +1112,7 @@ impl Host {
             }
             peer.serve_reads(&ctx.mvcc);
             peer.flush_reads(now);
+            peer.publish_permit();
         }
         // Installed snapshots replaced their reservations; the rest were refused by raft-rs.
         for id in self.reserved.drain(..) {
@@ -1120,6 +1138,7 @@ impl Host {
             .collect();
         for id in removed {
             let mut peer = self.peers.remove(&id).expect("listed");
+            self.ctx.registry.remove_gate(id);
             peer.fail_all("the replica was removed from its partition");
             if let Err(err) = destroy_replica(&self.ctx, &peer) {
                 panic!("cannot destroy removed replica of partition {id}: {err}");
@@ -1363,9 +1382,11 @@ fn apply_entries(ctx: &Ctx, peer: &mut Peer, entries: Vec<Entry>, effects: &mut 
         }
         ctx.metrics.applied.inc();
         peer.settle_proposals(entry.index, entry.term, result, lease);
-        while peer.one_pc.front().is_some_and(|c| c.index <= entry.index) {
-            peer.one_pc.pop_front();
+        let mut gate = peer.gate.lock();
+        while gate.one_pc.front().is_some_and(|c| c.index <= entry.index) {
+            gate.one_pc.pop_front();
         }
+        drop(gate);
         last = entry.index;
     }
     if last > 0 {
@@ -1549,7 +1570,7 @@ fn exec_conf_change(
     }
     if single.get_change_type() == ConfChangeType::RemoveNode {
         // Conservative: a lease granted by a removed voter no longer proves anything.
-        peer.lease_until = None;
+        peer.end_lease();
     }
     ctx.registry.set(&next);
     peer.raw.mut_store().partition = Some(next);

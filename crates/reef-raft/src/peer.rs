@@ -3,7 +3,10 @@
 //! the leader lease.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use raft::prelude::Message;
 use raft::{RawNode, StateRole};
@@ -79,6 +82,55 @@ pub(crate) struct InflightOnePc {
     pub commit_ts: u64,
 }
 
+/// What a leader shares with readers on other threads, so that a read under a valid lease can
+/// run on the thread that asks for it instead of waiting for the replication thread (see
+/// [`Router::read`](crate::Router::read)). The replication thread is the only writer of the
+/// permit; readers and one-phase commits meet on `max_read_ts` and `one_pc` under the lock,
+/// so a one-phase commit takes a timestamp above every read admitted before it, and a read
+/// admitted after it sees it in `one_pc` until it has applied.
+#[derive(Default)]
+pub(crate) struct ReadGate {
+    /// Set while the replica leads under a valid lease, has applied an entry of its term and
+    /// transfers no leadership: until when, in which term, over which partition.
+    pub permit: Option<Permit>,
+    /// As leader: the highest timestamp a read was admitted at. A one-phase commit takes a
+    /// commit timestamp above it, so no read can have missed its writes.
+    pub max_read_ts: u64,
+    /// One-phase commits proposed and not applied yet, in index order.
+    pub one_pc: VecDeque<InflightOnePc>,
+}
+
+/// A leader's lease as readers on other threads see it (see [`ReadGate`]).
+pub(crate) struct Permit {
+    /// The end of the lease.
+    pub until: Instant,
+    /// The term the lease was granted in.
+    pub term: u64,
+    /// The partition as the leader last applied it.
+    pub partition: Arc<Partition>,
+}
+
+impl ReadGate {
+    /// Admits a read at `read_ts` (0: none) of `[start, end)`: raises the highest read
+    /// timestamp, and fails with `ServerBusy` if a one-phase commit the read must see is still
+    /// being applied.
+    pub(crate) fn admit(&mut self, start: &[u8], end: &[u8], read_ts: u64) -> Result<()> {
+        self.max_read_ts = self.max_read_ts.max(read_ts);
+        let blocked = self.one_pc.iter().any(|c| {
+            c.commit_ts <= read_ts
+                && c.keys
+                    .iter()
+                    .any(|k| k.as_slice() >= start && (end.is_empty() || k.as_slice() < end))
+        });
+        if blocked {
+            return Err(RaftError::ServerBusy(
+                "a one-phase commit the read must see is being applied".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Whether a leader's highest read timestamp covers the reads earlier leaders served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReadTsSync {
@@ -111,13 +163,11 @@ pub struct Peer {
     /// Bytes written by applied commands since the last split check.
     pub(crate) written_bytes: u64,
     pub(crate) role: StateRole,
-    /// As leader: the highest timestamp a read was accepted at. A one-phase commit takes a
-    /// commit timestamp above it, so no read can have missed its writes.
-    pub(crate) max_read_ts: u64,
-    /// Whether `max_read_ts` also covers what earlier leaders served.
+    /// Whether the gate's `max_read_ts` also covers what earlier leaders served.
     pub(crate) read_ts_sync: ReadTsSync,
-    /// One-phase commits proposed and not applied yet, in index order.
-    pub(crate) one_pc: VecDeque<InflightOnePc>,
+    /// The lease, highest read timestamp and unapplied one-phase commits, shared with readers
+    /// on other threads.
+    pub(crate) gate: Arc<Mutex<ReadGate>>,
 }
 
 impl Peer {
@@ -135,9 +185,8 @@ impl Peer {
             removed: None,
             written_bytes: 0,
             role: StateRole::Follower,
-            max_read_ts: 0,
             read_ts_sync: ReadTsSync::Pending(None),
-            one_pc: VecDeque::new(),
+            gate: Arc::default(),
         }
     }
 
@@ -206,7 +255,7 @@ impl Peer {
     /// Reacts to a role change reported in a ready.
     pub(crate) fn on_role_change(&mut self, role: StateRole) {
         if self.role == StateRole::Leader && role != StateRole::Leader {
-            self.lease_until = None;
+            self.end_lease();
             let (partition_id, leader) = (self.partition_id(), self.leader());
             for read in self.reads.drain(..) {
                 (read.cb)(Err(RaftError::NotLeader {
@@ -217,14 +266,17 @@ impl Peer {
             self.read_issued.clear();
         }
         if role == StateRole::Leader {
-            self.lease_until = None;
+            self.end_lease();
         }
         if (self.role == StateRole::Leader) != (role == StateRole::Leader) {
             // Reads other leaders served are unknown here until a fresh oracle timestamp
             // covers them; proposals of an old term never apply under this one.
-            self.max_read_ts = 0;
+            let mut gate = self.gate.lock();
+            gate.permit = None;
+            gate.max_read_ts = 0;
+            gate.one_pc.clear();
+            drop(gate);
             self.read_ts_sync = ReadTsSync::Pending(None);
-            self.one_pc.clear();
         }
         self.role = role;
     }
@@ -233,19 +285,41 @@ impl Peer {
     /// and fails it while a one-phase commit at or below `read_ts` on a key in the range is
     /// still to apply: its writes belong in the read's snapshot.
     pub(crate) fn admit_read(&mut self, start: &[u8], end: &[u8], read_ts: u64) -> Result<()> {
-        self.max_read_ts = self.max_read_ts.max(read_ts);
-        let blocked = self.one_pc.iter().any(|c| {
-            c.commit_ts <= read_ts
-                && c.keys
-                    .iter()
-                    .any(|k| k.as_slice() >= start && (end.is_empty() || k.as_slice() < end))
+        self.gate.lock().admit(start, end, read_ts)
+    }
+
+    /// Ends the lease at once, for this thread and for readers on others.
+    pub(crate) fn end_lease(&mut self) {
+        self.lease_until = None;
+        self.gate.lock().permit = None;
+    }
+
+    /// Publishes the lease to readers on other threads (see [`ReadGate`]) while this replica
+    /// may serve reads locally, and withdraws it otherwise. Called after every change the
+    /// replication thread makes to the lease, the role, the applied state or the partition.
+    pub(crate) fn publish_permit(&mut self) {
+        let lease = self.lease_until.filter(|_| {
+            self.is_leader()
+                && self.raw.raft.lead_transferee.is_none()
+                && self.raw.store().apply_state.applied_term == self.raw.raft.term
         });
-        if blocked {
-            return Err(RaftError::ServerBusy(
-                "a one-phase commit the read must see is being applied".into(),
-            ));
-        }
-        Ok(())
+        let partition = self.partition();
+        let mut gate = self.gate.lock();
+        gate.permit = match (lease, partition) {
+            (Some(until), Some(partition)) => {
+                let term = self.raw.raft.term;
+                let partition = match gate.permit.take() {
+                    Some(old) if *old.partition == *partition => old.partition,
+                    _ => Arc::new(partition.clone()),
+                };
+                Some(Permit {
+                    until,
+                    term,
+                    partition,
+                })
+            }
+            _ => None,
+        };
     }
 
     /// Sends a batch of reads that wait for the leader's first entry of its term through

@@ -14,12 +14,14 @@
 //! - the node's id allocator.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use reef_storage::{Cf, Engine, WriteBatch};
 
 use crate::error::{RaftError, Result};
 use crate::keys;
+use crate::peer::ReadGate;
 use crate::state::Partition;
 
 /// Which of a node's hosts this is.
@@ -82,12 +84,32 @@ pub struct Registry {
     inner: Mutex<Inner>,
     /// Serialises the id allocator's read-modify-write (with its fsync) apart from `inner`.
     ids: Mutex<()>,
+    /// The read gates of the replicas the hosts run, by partition id, for reads served on
+    /// other threads (see `Router::read`).
+    gates: RwLock<HashMap<u64, Arc<Mutex<ReadGate>>>>,
 }
 
 impl Registry {
     /// Creates an empty registry.
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// Lists the read gate of a replica a host runs now.
+    pub(crate) fn set_gate(&self, id: u64, gate: Arc<Mutex<ReadGate>>) {
+        self.gates.write().insert(id, gate);
+    }
+
+    /// Unlists the read gate of a replica a host stopped running, withdrawing its lease.
+    pub(crate) fn remove_gate(&self, id: u64) {
+        if let Some(gate) = self.gates.write().remove(&id) {
+            gate.lock().permit = None;
+        }
+    }
+
+    /// The read gate of partition `id`'s replica here, if a host runs one.
+    pub(crate) fn gate(&self, id: u64) -> Option<Arc<Mutex<ReadGate>>> {
+        self.gates.read().get(&id).cloned()
     }
 
     /// Records the current descriptor of a hosted partition (ending any reservation).

@@ -100,6 +100,16 @@ impl Partition {
             && (self.end.is_empty() || (!end.is_empty() && end <= self.end.as_slice()))
     }
 
+    /// Returns true if a read of `[start, end)` stays in the partition; an empty `end` reads
+    /// to the partition's end.
+    pub fn serves_read(&self, start: &[u8], end: &[u8]) -> bool {
+        if end.is_empty() {
+            self.contains(start)
+        } else {
+            self.contains_range(start, end)
+        }
+    }
+
     /// Returns true if the partition's range and `[start, end)` share a key.
     pub fn overlaps(&self, start: &[u8], end: &[u8]) -> bool {
         (end.is_empty() || self.start.as_slice() < end)

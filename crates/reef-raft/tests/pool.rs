@@ -222,16 +222,16 @@ impl Cluster {
             let read_key = key.to_vec();
             let mut end = key.to_vec();
             end.push(0);
-            router.send_or_fail(HostMsg::Read {
-                partition_id: partition.id,
-                epoch: partition.epoch,
-                start: key.to_vec(),
+            router.read(
+                partition.id,
+                partition.epoch,
+                key.to_vec(),
                 end,
-                read_ts: 0,
-                cb: Box::new(move |result| {
+                0,
+                Box::new(move |result| {
                     let _ = tx.send(result.map(|view| view.mvcc.get(&read_key, u64::MAX >> 1)));
                 }),
-            });
+            );
             match rx.recv_timeout(Duration::from_secs(10)) {
                 Ok(Ok(value)) => return value.unwrap(),
                 Ok(Err(err)) => assert!(Instant::now() < until, "read kept failing: {err}"),
@@ -410,4 +410,103 @@ fn partitions_spread_over_threads_and_survive_restart() {
             );
         }
     }
+}
+
+/// Reads `key` at `read_ts` through `router`; returns the thread the read ran on and what it
+/// got, or None if it had not run when `Router::read` returned.
+fn read_here(
+    router: &Router,
+    partition: &Partition,
+    key: &[u8],
+    read_ts: u64,
+) -> Option<(std::thread::ThreadId, reef_raft::Result<Option<Vec<u8>>>)> {
+    let seen = Arc::new(Mutex::new(None));
+    let (answer, read_key) = (seen.clone(), key.to_vec());
+    let mut end = key.to_vec();
+    end.push(0);
+    router.read(
+        partition.id,
+        partition.epoch,
+        key.to_vec(),
+        end,
+        read_ts,
+        Box::new(move |view| {
+            let got = view.map(|v| v.mvcc.get(&read_key, read_ts).unwrap());
+            *answer.lock().unwrap() = Some((std::thread::current().id(), got));
+        }),
+    );
+    let answered = seen.lock().unwrap().take();
+    answered
+}
+
+#[test]
+fn leaseholder_reads_run_on_the_calling_thread() {
+    let cluster = Cluster::start();
+    let here = std::thread::current().id();
+    // A write renews the leader's lease; the read right after it runs on this thread, before
+    // `Router::read` returns. A stall past the lease (80 ms here) sends it to the replication
+    // thread instead, so the write and read repeat a few times.
+    let mut inline = 0;
+    for round in 0..20u64 {
+        let value = format!("v{round}").into_bytes();
+        cluster.put(b"k", &value, 100 + round * 10);
+        let (router, partition) = cluster.leader_for(b"k");
+        if let Some((thread, got)) = read_here(&router, &partition, b"k", 105 + round * 10) {
+            assert_eq!(
+                thread, here,
+                "an answer before `read` returned ran on this thread"
+            );
+            assert_eq!(got.unwrap(), Some(value));
+            inline += 1;
+        }
+    }
+    assert!(inline > 0, "no read ran on the calling thread in 20 rounds");
+
+    // A follower, and a leader asked with another epoch, hand the read to the replication
+    // thread, which answers why it cannot serve it.
+    let (leader, partition) = cluster.leader_for(b"k");
+    let follower = (1..=NODES)
+        .map(|id| cluster.router(id))
+        .find(|r| {
+            r.status().unwrap().iter().any(|s| {
+                s.partition.as_ref().is_some_and(|p| p.id == partition.id)
+                    && s.role != reef_raft::StateRole::Leader
+            })
+        })
+        .expect("a follower");
+    let (tx, rx) = bounded(1);
+    follower.read(
+        partition.id,
+        partition.epoch,
+        b"k".to_vec(),
+        b"k\0".to_vec(),
+        0,
+        Box::new(move |view| {
+            let _ = tx.send((std::thread::current().id(), view.map(|_| ())));
+        }),
+    );
+    let (thread, got) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_ne!(thread, here);
+    assert!(
+        matches!(got, Err(reef_raft::RaftError::NotLeader { .. })),
+        "{got:?}"
+    );
+    let mut stale = partition.clone();
+    stale.epoch.version += 1;
+    let (tx, rx) = bounded(1);
+    leader.read(
+        stale.id,
+        stale.epoch,
+        b"k".to_vec(),
+        b"k\0".to_vec(),
+        0,
+        Box::new(move |view| {
+            let _ = tx.send(view.map(|_| ()));
+        }),
+    );
+    let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        matches!(got, Err(reef_raft::RaftError::EpochMismatch { .. })),
+        "{got:?}"
+    );
 }

@@ -340,17 +340,17 @@ impl Root {
         f: impl for<'a> FnOnce(&ReadView<'a>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.router.send_or_fail(HostMsg::Read {
-            partition_id: ROOT_PARTITION_ID,
-            epoch: self.epoch(),
-            start: Vec::new(),
-            end: SYSTEM_END.to_vec(),
+        self.router.read(
+            ROOT_PARTITION_ID,
+            self.epoch(),
+            Vec::new(),
+            SYSTEM_END.to_vec(),
             // Raw records, not MVCC data: no read timestamp.
-            read_ts: 0,
-            cb: Box::new(move |view| {
+            0,
+            Box::new(move |view| {
                 let _ = tx.send(view.map_err(RootError::from).and_then(|view| f(&view)));
             }),
-        });
+        );
         self.settle(rx.await).await
     }
 

@@ -212,17 +212,17 @@ impl NodeServices {
     ) -> Result<Result<T, RaftError>, Status> {
         let (partition_id, epoch) = self.context(ctx)?;
         let (tx, rx) = oneshot::channel();
-        self.router.send_or_fail(HostMsg::Read {
+        self.router.read(
             partition_id,
             epoch,
             start,
             end,
             read_ts,
-            cb: Box::new(move |view| {
+            Box::new(move |view| {
                 let result = view.and_then(|view| read(view).map_err(RaftError::from));
                 let _ = tx.send(result);
             }),
-        });
+        );
         wait(rx, partition_id).await
     }
 

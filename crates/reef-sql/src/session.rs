@@ -1517,10 +1517,6 @@ impl Session {
         }
     }
 
-    /// Ends an implicit transaction after Sync (statements outside a block
-    /// autocommit, so there is nothing to end).
-    pub fn sync(&mut self) {}
-
     /// ParameterStatus pairs.
     pub fn parameter_status(&self) -> Vec<(String, String)> {
         let s = self.shared.settings.lock();
