@@ -292,7 +292,6 @@ impl RemoteTso {
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
         let batching = roots.clone();
         runtime.spawn(async move {
-            let roots = batching;
             let mut waiters = Vec::new();
             while let Some(first) = rx.recv().await {
                 waiters.push(first);
@@ -302,7 +301,7 @@ impl RemoteTso {
                         Err(_) => break,
                     }
                 }
-                match roots.tso(waiters.len() as u32).await {
+                match batching.tso(waiters.len() as u32).await {
                     Ok(first_ts) => {
                         for (i, waiter) in waiters.drain(..).enumerate() {
                             let _ = waiter.send(Ok(first_ts + i as u64 * reef_common::TSO_STEP));

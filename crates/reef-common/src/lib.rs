@@ -26,6 +26,11 @@ pub mod metrics;
 mod ts;
 
 pub use error::ErrorCode;
+
+/// The stack size of every thread that runs SQL sessions: the node's runtime and blocking-pool
+/// threads and each connection's own thread. Binding and planning recurse over the statement,
+/// so deeply nested queries need more than the platform's default.
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
 pub use ts::{
     compose_ts, one_phase_commit_ts, ts_logical, ts_physical_ms, Timestamp, TSO_STEP,
     TS_LOGICAL_BITS, TS_LOGICAL_MASK,

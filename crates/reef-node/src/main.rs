@@ -548,7 +548,7 @@ fn start_cluster(cfg: reef_node::Config, cluster: reef_node::cluster::ClusterCon
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("reef-io")
-        .thread_stack_size(64 << 20)
+        .thread_stack_size(reef_common::THREAD_STACK_BYTES)
         .build()?;
     runtime.block_on(reef_node::serve_cluster(
         cfg,

@@ -94,6 +94,13 @@ impl<D> Drop for Shared<D> {
     }
 }
 
+/// Unlists the socket of the connection with backend process ID `pid` (None: never listed).
+fn unlist(threads: &Mutex<HashMap<i32, std::net::TcpStream>>, pid: Option<i32>) {
+    if let (Some(pid), Ok(mut threads)) = (pid, threads.lock()) {
+        threads.remove(&pid);
+    }
+}
+
 impl<D> Shared<D> {
     /// Shuts `how` of every socket served on a thread of its own.
     pub fn shut_threads(&self, how: std::net::Shutdown) {
@@ -104,10 +111,6 @@ impl<D> Shared<D> {
         }
     }
 }
-
-/// The stack of a thread that serves one connection; sessions bind and plan recursively, so
-/// it matches the node's runtime threads.
-const SESSION_STACK: usize = 64 << 20;
 
 /// Removes a session from the cancel registry when its connection ends.
 struct Registered {
@@ -549,23 +552,20 @@ impl<S: SqlSession> Conn<S> {
             .session
             .clone()
             .ok_or_else(|| PgError::Internal("no session".into()))?;
-        if self.inline {
-            let mut guard = session
-                .lock()
-                .map_err(|_| PgError::Internal("session state is poisoned".into()))?;
-            let result = f(&mut guard);
-            self.status = guard.txn_status();
-            return Ok(result);
-        }
-        let (result, status) = tokio::task::spawn_blocking(move || {
+        let call = move || {
             let mut guard = session
                 .lock()
                 .map_err(|_| PgError::Internal("session state is poisoned".into()))?;
             let result = f(&mut guard);
             Ok::<_, PgError>((result, guard.txn_status()))
-        })
-        .await
-        .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))??;
+        };
+        let (result, status) = if self.inline {
+            call()?
+        } else {
+            tokio::task::spawn_blocking(call)
+                .await
+                .map_err(|e| PgError::Internal(format!("the SQL engine failed: {e}")))??
+        };
         self.status = status;
         Ok(result)
     }
@@ -671,7 +671,7 @@ impl<S: SqlSession> Conn<S> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("reef-session".into())
-            .stack_size(SESSION_STACK)
+            .stack_size(reef_common::THREAD_STACK_BYTES)
             .spawn(move || {
                 futures::executor::block_on(async {
                     // Stopped before the thread could listen: nothing wakes a blocked read.
@@ -682,9 +682,7 @@ impl<S: SqlSession> Conn<S> {
                     };
                     self.finish(result, peer).await;
                 });
-                if let (Some(pid), Ok(mut threads)) = (key, threads.lock()) {
-                    threads.remove(&pid);
-                }
+                unlist(&threads, key);
                 let _ = done_tx.send(());
             });
         match spawned {
@@ -697,9 +695,7 @@ impl<S: SqlSession> Conn<S> {
             }
             Err(e) => {
                 tracing::warn!(?peer, error = %e, "cannot start a session thread");
-                if let (Some(pid), Ok(mut threads)) = (key, shared.threads.lock()) {
-                    threads.remove(&pid);
-                }
+                unlist(&shared.threads, key);
             }
         }
     }

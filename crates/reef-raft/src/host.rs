@@ -647,20 +647,17 @@ impl Host {
         // The gate stays locked until the commit is listed in it: a read admitted meanwhile
         // on another thread either raised the highest read timestamp first (and the commit
         // lands above it) or finds the commit listed and waits for it.
-        let Some(gate) = self.peers.get(&partition_id).map(|p| p.gate.clone()) else {
-            return cb(Err(RaftError::PartitionNotFound(partition_id)));
+        let (gate, unsynced) = match self.peers.get(&partition_id) {
+            Some(peer) => (
+                peer.gate.clone(),
+                peer.is_leader() && peer.read_ts_sync != ReadTsSync::Synced,
+            ),
+            None => return cb(Err(RaftError::PartitionNotFound(partition_id))),
         };
         let mut gate = gate.lock();
         // Odd, so never an oracle timestamp (see `reef_common::TSO_STEP`).
         let commit_ts = reef_common::one_phase_commit_ts(gate.max_read_ts.max(start_ts));
-        let declined = match self.peers.get(&partition_id) {
-            Some(peer) => {
-                peer.is_leader() && peer.read_ts_sync != ReadTsSync::Synced
-                    || commit_ts > max_commit_ts
-            }
-            None => false,
-        };
-        if declined {
+        if unsynced || commit_ts > max_commit_ts {
             drop(gate);
             return cb(Ok(None));
         }

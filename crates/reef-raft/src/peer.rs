@@ -271,8 +271,8 @@ impl Peer {
         if (self.role == StateRole::Leader) != (role == StateRole::Leader) {
             // Reads other leaders served are unknown here until a fresh oracle timestamp
             // covers them; proposals of an old term never apply under this one.
+            // The permit went with the lease above.
             let mut gate = self.gate.lock();
-            gate.permit = None;
             gate.max_read_ts = 0;
             gate.one_pc.clear();
             drop(gate);
