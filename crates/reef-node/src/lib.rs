@@ -55,6 +55,9 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// How many bytes of a transaction's writes stay in memory before they spill to
+    /// `<data_dir>/tmp`.
+    pub txn_spill_bytes: usize,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             require_password: false,
             tls_cert: None,
             tls_key: None,
+            txn_spill_bytes: reef_txn::TxnConfig::default().spill_bytes,
         }
     }
 }
@@ -81,6 +85,31 @@ impl Config {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
+}
+
+/// Opens, empty, the scratch engine at `dir` that large transactions spill their writes to
+/// (see [`reef_txn::SpillEngine`]): whatever an earlier run left there belonged to
+/// transactions that ended with it.
+fn open_spill(dir: &Path) -> Result<reef_txn::SpillEngine> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot empty {}", dir.display())),
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let opts = reef_storage::EngineOptions {
+        block_cache_bytes: 8 << 20,
+        write_buffer_bytes: 16 << 20,
+        max_background_jobs: 2,
+        bloom_bits_per_key: 0.0,
+        memtable_budget_bytes: 0,
+        compression: false,
+        wal: false,
+        ..Default::default()
+    };
+    let engine = reef_storage::RocksEngine::open(dir, &opts)
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    Ok(reef_txn::SpillEngine::new(Arc::new(engine)))
 }
 
 /// Runs a node of a cluster run by the root service with SQL on top: the storage and root
@@ -133,8 +162,12 @@ pub async fn serve_cluster(
     ));
     let tso = Arc::new(reef_client::RemoteTso::new(roots.clone(), &runtime));
     // Every commit request is a network round trip: secondaries commit in the background.
+    // Large transactions spill their writes to a scratch engine instead of holding them in
+    // memory.
     let txn_config = reef_txn::TxnConfig {
         async_secondaries: true,
+        spill: Some(open_spill(&config.data_dir.join("tmp"))?),
+        spill_bytes: config.txn_spill_bytes,
         ..Default::default()
     };
     let txns = reef_txn::TxnClient::with_config(store, tso, txn_config);

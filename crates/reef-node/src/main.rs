@@ -299,6 +299,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The process's allocator, for Rust and (through the unprefixed `malloc` symbols) RocksDB
+/// alike. glibc's malloc keeps what the session, Raft and RocksDB threads free in per-thread
+/// arenas: during a 10-million-row load it held 1.27 GB from the system for 427 MB in use
+/// (`malloc_stats`). jemalloc returns freed pages.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {

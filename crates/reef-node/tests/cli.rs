@@ -458,6 +458,82 @@ fn metrics_are_prometheus_text_that_moves_with_the_work() {
     );
 }
 
+/// A transaction larger than its memory bound (`txn_spill_bytes`, set tiny here) spills its
+/// writes to disk and still reads them, rewrites a table under them and commits them; after
+/// `kill -9` the committed rows are all there, and those of a spilled transaction left open
+/// are gone.
+#[test]
+fn large_transactions_spill_to_disk_and_survive_kill9() {
+    let mut server = reef_testkit::TestServer::builder()
+        .bin(env!("CARGO_BIN_EXE_reef"))
+        .arg("--metrics-addr")
+        .arg("127.0.0.1:0")
+        .config("txn_spill_bytes = 4096\n")
+        .start()
+        .unwrap();
+    let addr = server.metrics_addr().expect("a metrics address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let c = server.connect().await.unwrap();
+        c.batch_execute(
+            "BEGIN;
+             CREATE TABLE big (a bigint, b text);
+             INSERT INTO big SELECT g, 'row' || g FROM generate_series(1, 3000) g;
+             ALTER TABLE big ADD PRIMARY KEY (a);
+             UPDATE big SET b = b || 'x';
+             CREATE UNIQUE INDEX big_b ON big (b);",
+        )
+        .await
+        .unwrap();
+        // The transaction reads its own spilled rows through the new key and the new index.
+        let row = c
+            .query_one("SELECT a FROM big WHERE b = 'row2999x'", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), 2999);
+        c.batch_execute("COMMIT").await.unwrap();
+    });
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert!(
+        sample(&metrics, "reef_txn_spilled_bytes_total", "") > 100_000.0,
+        "nothing spilled: {metrics}"
+    );
+    // A second spilled transaction is still open at the kill.
+    let open = runtime.block_on(async {
+        let c = server.connect().await.unwrap();
+        c.batch_execute(
+            "BEGIN; INSERT INTO big SELECT g, 'late' || g FROM generate_series(3001, 6000) g;",
+        )
+        .await
+        .unwrap();
+        c
+    });
+    server.kill9().unwrap();
+    drop(open);
+    server.restart().unwrap();
+    runtime.block_on(async {
+        let c = server.connect().await.unwrap();
+        let row = c
+            .query_one(
+                "SELECT count(*), sum(a)::text, count(*) FILTER (WHERE b LIKE 'row%x') FROM big",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), 3000);
+        assert_eq!(row.get::<_, String>(1), "4501500");
+        assert_eq!(row.get::<_, i64>(2), 3000);
+        let dup = c
+            .execute("INSERT INTO big VALUES (7000, 'row5x')", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(dup.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+    });
+}
+
 /// A port `p` such that `p..p + n` are free now, avoiding `taken`.
 fn free_ports(n: u16, taken: &[u16]) -> u16 {
     loop {

@@ -44,29 +44,44 @@ fn txn_err(e: reef_txn::TxnError) -> SqlError {
 }
 
 /// Reads every row of a table in the statement's transaction.
-fn all_rows(ctx: &StmtCtx, table: &TableDesc) -> Result<Vec<Row>> {
+/// Returns the rows of `table` as the statement's transaction sees them now, read one by one:
+/// the transaction's writes after this call (even into the table) are not among them, so a
+/// schema change can rewrite a table while reading it without holding it in memory.
+fn table_rows<'t>(
+    ctx: &StmtCtx,
+    table: &'t TableDesc,
+) -> Result<impl Iterator<Item = Result<Row>> + 't> {
     let prefix = catalog::index_prefix(table.id, 0);
     let end = prefix_end(&prefix);
     let needed = vec![true; table.columns.len()];
-    let mem = exec::MemTracker::new(ctx.mem_limit);
-    let mut rows = Vec::new();
-    for kv in ctx.txn.scan(&prefix, &end).map_err(txn_err)? {
+    let scanner = ctx.txn.scan(&prefix, &end).map_err(txn_err)?;
+    Ok(scanner.map(move |kv| {
         let (k, v) = kv.map_err(txn_err)?;
-        let row = decode_table_row(table, &k, &v, &needed)?;
-        mem.charge(exec::row_bytes(&row))?;
-        rows.push(row);
+        decode_table_row(table, &k, &v, &needed)
+    }))
+}
+
+/// Fails with 23502 if a row of `table` holds NULL in the column at `pos`.
+fn check_no_nulls(ctx: &StmtCtx, table: &TableDesc, pos: usize) -> Result<()> {
+    for row in table_rows(ctx, table)? {
+        if row?[pos].is_null() {
+            return Err(SqlError::new(
+                sqlstate::NOT_NULL_VIOLATION,
+                format!(
+                    "column \"{}\" of relation \"{}\" contains null values",
+                    table.columns[pos].name, table.name
+                ),
+            ));
+        }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Deletes every key in a range in the statement's transaction.
 fn delete_range(ctx: &StmtCtx, start: &[u8], end: &[u8]) -> Result<()> {
-    let mut keys = Vec::new();
+    // The scan does not see the deletions it makes (see `table_rows`).
     for kv in ctx.txn.scan(start, end).map_err(txn_err)? {
         let (k, _) = kv.map_err(txn_err)?;
-        keys.push(k);
-    }
-    for k in keys {
         ctx.txn.delete(k);
     }
     exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
@@ -495,7 +510,10 @@ fn add_hidden_key(table: &mut TableDesc) {
 
 /// Writes index entries for every existing row (backfill).
 fn backfill_index(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<()> {
-    write_index(&ctx.txn, table, Some(idx), &all_rows(ctx, table)?, false)
+    for row in table_rows(ctx, table)? {
+        write_entry(&ctx.txn, table, Some(idx), &row?, false)?;
+    }
+    exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
 }
 
 /// Rows an online backfill reads and indexes per transaction.
@@ -531,7 +549,9 @@ fn backfill_online(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<
                     break;
                 }
             }
-            let written = write_index(&txn, table, Some(idx), &rows, true)
+            let written = rows
+                .iter()
+                .try_for_each(|row| write_entry(&txn, table, Some(idx), row, true))
                 .and_then(|_| txn.commit().map_err(txn_err));
             match written {
                 Ok(_) => break next,
@@ -548,33 +568,25 @@ fn backfill_online(ctx: &StmtCtx, table: &TableDesc, idx: &IndexDesc) -> Result<
     }
 }
 
-/// Writes the entries of one index of `table` (the primary index when `idx` is `None`) for
-/// `rows` through `txn`. Uniqueness is checked among the entries themselves, sorted, and the
-/// writes are plain puts rather than one storage lookup per row: the range holds no other
-/// entry (a new index's, or a table range deleted in this transaction) or, with `stored`, a
-/// unique entry is also looked up and must be absent or point at the same row (an online
-/// backfill, whose other chunks and concurrent writers fill the same index).
-fn write_index(
+/// Writes the entry of one index of `table` (the primary index when `idx` is `None`) for
+/// `row` through `txn`. Only a complete unique key can collide (entries with a NULL key
+/// column, and every non-unique entry, end with the row's key): it must not be among the
+/// transaction's own writes, since the range holds no other entry (a new index's, or a table
+/// range deleted in this transaction, see `Transaction::put_absent`); with `stored`, it is
+/// also looked up and must be absent or point at the same row (an online backfill, whose
+/// other chunks and concurrent writers fill the same index).
+fn write_entry(
     txn: &reef_txn::Transaction,
     table: &TableDesc,
     idx: Option<&IndexDesc>,
-    rows: &[Row],
+    row: &Row,
     stored: bool,
 ) -> Result<()> {
-    let mut entries: Vec<(Vec<u8>, Vec<u8>, usize)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let (k, v) = match idx {
-                Some(idx) => index_entry(table, idx, row),
-                None => (row_key(table, row), row_value(table, row)),
-            };
-            (k, v, i)
-        })
-        .collect();
-    // Entries with a NULL key column, and every non-unique entry, end with the row's key and
-    // never collide; only a unique index's complete keys can.
-    let duplicate = |row: &Row| {
+    let (k, v) = match idx {
+        Some(idx) => index_entry(table, idx, row),
+        None => (row_key(table, row), row_value(table, row)),
+    };
+    let duplicate = || {
         let (name, key) = exec::unique_key_text(table, idx, row);
         SqlError::new(
             sqlstate::UNIQUE_VIOLATION,
@@ -582,24 +594,25 @@ fn write_index(
         )
         .with_detail(format!("Key {key} is duplicated."))
     };
-    if idx.is_none_or(|i| i.unique) {
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(duplicate(&rows[w[1].2]));
-        }
+    // Only the primary index and a unique entry without NULLs (whose value is the row's key)
+    // can collide.
+    if idx.is_some() && v.is_empty() {
+        txn.put(k, v);
+        return Ok(());
     }
-    for (k, v, i) in entries {
-        // Only a unique entry without NULLs has a value (the row's key), and only it can collide.
-        if stored && !v.is_empty() {
-            match txn.get(&k).map_err(txn_err)? {
-                Some(existing) if existing == v => continue,
-                Some(_) => return Err(duplicate(&rows[i])),
-                None => {}
-            }
+    if stored {
+        match txn.get(&k).map_err(txn_err)? {
+            Some(existing) if existing == v => return Ok(()),
+            Some(_) => return Err(duplicate()),
+            None => {}
         }
         txn.put(k, v);
+        return Ok(());
     }
-    Ok(())
+    match txn.put_absent(k, v) {
+        Err(reef_txn::TxnError::DuplicateKey { .. }) => Err(duplicate()),
+        other => other.map_err(txn_err),
+    }
 }
 
 /// CREATE INDEX.
@@ -815,13 +828,24 @@ pub(crate) fn create_sequence(
 }
 
 /// Rewrites every row of a table under a new descriptor (new key layout or
-/// new column values), rebuilding its indexes.
-fn rewrite_table(ctx: &StmtCtx, old: &TableDesc, new: &TableDesc, rows: Vec<Row>) -> Result<()> {
+/// new column values), rebuilding its indexes; `convert` turns an old row into a new one.
+/// Rows stream through: the old rows are read from a scan that began before the old range
+/// was deleted (see `table_rows`), and the transaction spills what it writes.
+fn rewrite_table(
+    ctx: &StmtCtx,
+    old: &TableDesc,
+    new: &TableDesc,
+    convert: impl Fn(Row) -> Row,
+) -> Result<()> {
+    let rows = table_rows(ctx, old)?;
     let (start, end) = catalog::table_range(old.id);
     delete_range(ctx, &start, &end)?;
-    write_index(&ctx.txn, new, None, &rows, false)?;
-    for idx in &new.indexes {
-        write_index(&ctx.txn, new, Some(idx), &rows, false)?;
+    for row in rows {
+        let row = convert(row?);
+        write_entry(&ctx.txn, new, None, &row, false)?;
+        for idx in &new.indexes {
+            write_entry(&ctx.txn, new, Some(idx), &row, false)?;
+        }
     }
     exec::check_write_buffer(&ctx.txn, ctx.mem_limit)
 }
@@ -919,26 +943,31 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                 let old = table.clone();
                 table.columns.push(col.clone());
                 // Existing rows get the default (or NULL).
-                let rows = all_rows(ctx, &old)?;
-                if !rows.is_empty() {
-                    let mut binder = Binder::new(ctx.view(), vec![]);
-                    let pos = table.columns.len() - 1;
-                    let x = binder.default_expr(&table, pos)?;
-                    let ectx = ctx.exec_ctx(vec![]);
-                    for mut row in rows {
-                        let v = x.eval(&[], &ectx)?;
-                        if v.is_null() && !col.nullable {
-                            return Err(SqlError::new(
-                                sqlstate::NOT_NULL_VIOLATION,
-                                format!("column \"{cname}\" of relation \"{name}\" contains null values"),
-                            ));
+                // The default is bound at the first row: an empty table takes any.
+                let mut default = None;
+                for row in table_rows(ctx, &old)? {
+                    let mut row = row?;
+                    let (x, ectx) = match &default {
+                        Some(d) => d,
+                        None => {
+                            let mut binder = Binder::new(ctx.view(), vec![]);
+                            let x = binder.default_expr(&table, table.columns.len() - 1)?;
+                            default.insert((x, ctx.exec_ctx(vec![])))
                         }
-                        row.push(v);
-                        if !row.last().unwrap().is_null() {
-                            ctx.txn.put(row_key(&table, &row), row_value(&table, &row));
-                        }
+                    };
+                    let v = x.eval(&[], ectx)?;
+                    if v.is_null() && !col.nullable {
+                        return Err(SqlError::new(
+                            sqlstate::NOT_NULL_VIOLATION,
+                            format!("column \"{cname}\" of relation \"{name}\" contains null values"),
+                        ));
+                    }
+                    row.push(v);
+                    if !row.last().unwrap().is_null() {
+                        ctx.txn.put(row_key(&table, &row), row_value(&table, &row));
                     }
                 }
+                exec::check_write_buffer(&ctx.txn, ctx.mem_limit)?;
                 if unique {
                     let iname = unique_name(ctx, &format!("{name}_{cname}_key"));
                     let idx = IndexDesc {
@@ -1013,32 +1042,19 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         return Err(already_exists(&pk_name));
                     }
                     let old = table.clone();
-                    let rows = all_rows(ctx, &old)?;
                     for id in &ids {
                         let p = table.column_pos(*id).unwrap();
-                        if rows.iter().any(|r| r[p].is_null()) {
-                            return Err(SqlError::new(
-                                sqlstate::NOT_NULL_VIOLATION,
-                                format!(
-                                    "column \"{}\" of relation \"{name}\" contains null values",
-                                    table.columns[p].name
-                                ),
-                            ));
-                        }
+                        check_no_nulls(ctx, &old, p)?;
                         table.columns[p].nullable = false;
                     }
                     let hidden_pos = table.column_pos(table.primary_key[0]).unwrap();
                     table.primary_key = ids;
                     table.pk_name = Some(pk_name);
                     table.columns.remove(hidden_pos);
-                    let rows: Vec<Row> = rows
-                        .into_iter()
-                        .map(|mut r| {
-                            r.remove(hidden_pos);
-                            r
-                        })
-                        .collect();
-                    rewrite_table(ctx, &old, &table, rows)?;
+                    rewrite_table(ctx, &old, &table, |mut r| {
+                        r.remove(hidden_pos);
+                        r
+                    })?;
                     ctx.forget_blocks(table.id);
                 }
                 ast::TableConstraint::Unique(u) => {
@@ -1118,12 +1134,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     })?;
                 match op {
                     ast::AlterColumnOperation::SetNotNull => {
-                        if all_rows(ctx, &table)?.iter().any(|r| r[pos].is_null()) {
-                            return Err(SqlError::new(
-                                sqlstate::NOT_NULL_VIOLATION,
-                                format!("column \"{cname}\" of relation \"{name}\" contains null values"),
-                            ));
-                        }
+                        check_no_nulls(ctx, &table, pos)?;
                         table.columns[pos].nullable = false;
                     }
                     ast::AlterColumnOperation::DropNotNull => {

@@ -13,7 +13,8 @@
 //!   replicas applying the same command log stay identical. Latches serialise commands on the
 //!   same keys. Snapshot reads ([`MvccStore::get`], [`MvccStore::scan`]) report locks of
 //!   undecided transactions instead of guessing.
-//! * The client side, [`TxnClient`] and [`Transaction`], buffers writes in memory, reads through
+//! * The client side, [`TxnClient`] and [`Transaction`], buffers writes (in memory, spilling to
+//!   a scratch [`SpillEngine`] past a bound), reads through
 //!   the [`Store`] trait at a snapshot timestamp from a [`TimestampOracle`], resolves or waits
 //!   for other transactions' locks, and commits with Percolator's two-phase commit. [`LocalStore`]
 //!   and [`LocalTso`] are the single-node implementations of the store and the oracle.
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod buffer;
 mod command_codec;
 mod error;
 mod latch;
@@ -31,6 +33,7 @@ mod store;
 mod tso;
 mod txn;
 
+pub use buffer::SpillEngine;
 pub use error::{LockInfo, Result, TxnError};
 pub use latch::{LatchGuard, Latches};
 pub use mvcc::{

@@ -8,8 +8,8 @@ use reef_storage::{Cf, Cursor, Engine, WriteBatch};
 use crate::error::{LockInfo, Result, TxnError};
 use crate::latch::Latches;
 use crate::record::{
-    decode_user_key, encode_lock, lock_key, split_write_key, write_key, Lock, LockKind, WriteKind,
-    WriteRef,
+    decode_user_key, encode_lock, lock_key, split_write_key, versions_end, write_key, Lock,
+    LockKind, WriteKind, WriteRef,
 };
 
 /// A key-value pair returned by scans.
@@ -258,12 +258,6 @@ pub enum CommandResponse {
 const LATCH_SLOTS: usize = 4096;
 /// The most write records one GC command deletes before stopping at a key boundary.
 const GC_MAX_DELETES: usize = 16 * 1024;
-
-/// Appends the smallest write CF key greater than every version of `encoded_key`.
-fn versions_end(buf: &mut Vec<u8>, encoded_key: &[u8]) {
-    buf.extend_from_slice(encoded_key);
-    buf.extend_from_slice(&[0xFF; 9]);
-}
 
 /// Returns true if `lock` keeps a reader at `read_ts` from knowing the key's value.
 fn blocks_read(lock: &Lock, read_ts: Timestamp) -> bool {

@@ -24,6 +24,12 @@ pub(crate) fn write_key(buf: &mut Vec<u8>, key: &[u8], ts: Timestamp) {
     codec::encode_u64_desc(buf, ts);
 }
 
+/// Appends the smallest write CF key greater than every version of `encoded_key`.
+pub(crate) fn versions_end(buf: &mut Vec<u8>, encoded_key: &[u8]) {
+    buf.extend_from_slice(encoded_key);
+    buf.extend_from_slice(&[0xFF; 9]);
+}
+
 /// Splits a write CF key into its encoded user key part and its timestamp.
 pub(crate) fn split_write_key(raw: &[u8]) -> Result<(&[u8], Timestamp)> {
     if raw.len() < 9 + 8 {

@@ -1,7 +1,6 @@
 //! The client side of Percolator: transactions with buffered writes and two-phase commit.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use parking_lot::Mutex;
 use reef_common::Timestamp;
 use reef_storage::Engine;
 
+use crate::buffer::{Buffered, BufferedOp, BufferedRange, Pending, SpillEngine, WriteBuffer};
 use crate::error::{LockInfo, Result, TxnError};
 use crate::mvcc::{GcProgress, KvPair, Mutation, MutationOp, TxnStatus};
 use crate::store::{LocalStore, Store};
@@ -45,6 +45,11 @@ pub struct TxnConfig {
     /// meet a secondary lock first commit it themselves. Worth it when every commit request
     /// is a network round trip (a cluster); off on a single node.
     pub async_secondaries: bool,
+    /// Where a transaction's writes go once more than `spill_bytes` of them wait in memory
+    /// (see [`SpillEngine`]). Without one, every write stays in memory until commit.
+    pub spill: Option<SpillEngine>,
+    /// How many bytes of writes a transaction keeps in memory before it spills them.
+    pub spill_bytes: usize,
 }
 
 impl Default for TxnConfig {
@@ -57,6 +62,8 @@ impl Default for TxnConfig {
             max_batch_bytes: 4 << 20,
             max_batch_keys: 4096,
             async_secondaries: false,
+            spill: None,
+            spill_bytes: 16 << 20,
         }
     }
 }
@@ -341,7 +348,9 @@ impl Shared {
 }
 
 /// The transaction counters of the process (see `reef_common::metrics`).
-struct TxnMetrics {
+pub(crate) struct TxnMetrics {
+    /// Bytes of writes transactions moved from memory to the spill engine.
+    pub spilled_bytes: reef_common::metrics::Counter,
     one_phase: reef_common::metrics::Counter,
     two_phase: reef_common::metrics::Counter,
     conflicts: reef_common::metrics::Counter,
@@ -349,7 +358,7 @@ struct TxnMetrics {
     unavailable: reef_common::metrics::Counter,
 }
 
-fn txn_metrics() -> &'static TxnMetrics {
+pub(crate) fn txn_metrics() -> &'static TxnMetrics {
     static METRICS: std::sync::OnceLock<TxnMetrics> = std::sync::OnceLock::new();
     METRICS.get_or_init(|| {
         let r = reef_common::metrics::registry();
@@ -372,6 +381,12 @@ fn txn_metrics() -> &'static TxnMetrics {
             )
         };
         TxnMetrics {
+            spilled_bytes: r.counter(
+                "reef_txn_spilled_bytes_total",
+                "Bytes of writes that transactions too large for memory moved to disk.",
+                &[],
+                &[],
+            ),
             one_phase: commits("one_phase"),
             two_phase: commits("two_phase"),
             conflicts: failed("conflict"),
@@ -448,6 +463,8 @@ impl TxnClient {
             .map(|ts| ActiveGuard::new(&self.shared, *ts));
         self.shared.beginning.fetch_sub(1, SeqCst);
         let (start_ts, active) = (start_ts?, active.expect("registered with its timestamp"));
+        let config = &self.shared.config;
+        let spill = config.spill.clone().map(|engine| (engine, config.spill_bytes));
         Ok(Transaction {
             inner: Arc::new(TxnInner {
                 shared: self.shared.clone(),
@@ -456,8 +473,8 @@ impl TxnClient {
                 started: Instant::now(),
                 state: Mutex::new(TxnState {
                     read_ts: start_ts,
-                    writes: BTreeMap::new(),
-                    buffer_bytes: 0,
+                    writes: WriteBuffer::new(spill, start_ts),
+                    failed: None,
                     status: Status::Active,
                     active: Some(active),
                     fence: None,
@@ -643,32 +660,6 @@ impl TxnClient {
 /// point passes the commit that wrote it (key: prefix, then the range's start; value: its end).
 pub const DESTROY_REGISTRY: &[u8] = &[0x01, 0x00, b'd'];
 
-/// A buffered write.
-#[derive(Clone, Debug)]
-enum BufferedOp {
-    Put(Vec<u8>),
-    Insert(Vec<u8>),
-    Delete,
-    Lock,
-}
-
-#[derive(Clone, Debug)]
-struct Buffered {
-    op: BufferedOp,
-    /// The read timestamp of the statement that wrote it (see [`Mutation::conflict_ts`]).
-    conflict_ts: Timestamp,
-}
-
-impl Buffered {
-    fn size(&self, key: &[u8]) -> usize {
-        key.len()
-            + match &self.op {
-                BufferedOp::Put(v) | BufferedOp::Insert(v) => v.len(),
-                BufferedOp::Delete | BufferedOp::Lock => 0,
-            }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
     Active,
@@ -678,8 +669,10 @@ enum Status {
 
 struct TxnState {
     read_ts: Timestamp,
-    writes: BTreeMap<Vec<u8>, Buffered>,
-    buffer_bytes: usize,
+    writes: WriteBuffer,
+    /// Why the write buffer failed (spilling to disk can), which fails everything but a
+    /// rollback from then on.
+    failed: Option<String>,
     status: Status,
     active: Option<Arc<ActiveGuard>>,
     fence: Option<CommitFence>,
@@ -698,22 +691,50 @@ impl TxnState {
         }
     }
 
-    fn buffer(&mut self, key: Vec<u8>, op: BufferedOp) {
-        let entry = Buffered {
-            op,
-            conflict_ts: self.read_ts,
-        };
-        self.buffer_bytes += entry.size(&key);
-        if let Some(old) = self.writes.get(&key) {
-            self.buffer_bytes -= old.size(&key);
+    /// Like `check_active`, and also fails once the write buffer has failed.
+    fn check_usable(&self) -> Result<()> {
+        self.check_active()?;
+        match &self.failed {
+            Some(err) => Err(TxnError::Storage(reef_storage::StorageError::Engine(format!(
+                "the transaction's writes could not be spilled to disk: {err}"
+            )))),
+            None => Ok(()),
         }
-        self.writes.insert(key, entry);
+    }
+
+    /// Notes a failure of the write buffer.
+    fn fail(&mut self, err: TxnError) {
+        self.failed.get_or_insert_with(|| err.to_string());
+    }
+
+    /// Returns true if the transaction's write to `key` is an insert; a failure of the buffer
+    /// counts as no (and fails the transaction's next read or commit).
+    fn wrote_insert(&mut self, key: &[u8]) -> bool {
+        match self.writes.get(key) {
+            Ok(write) => matches!(write.as_deref().map(|w| &w.op), Some(BufferedOp::Insert(_))),
+            Err(err) => {
+                self.fail(err);
+                false
+            }
+        }
+    }
+
+    /// Buffers a write that conflicts with commits above `conflict_ts`.
+    fn buffer_since(&mut self, key: Vec<u8>, op: BufferedOp, conflict_ts: Timestamp) {
+        if let Err(err) = self.writes.put(key, Buffered { op, conflict_ts }) {
+            self.fail(err);
+        }
+    }
+
+    /// Buffers a write of the current statement.
+    fn buffer(&mut self, key: Vec<u8>, op: BufferedOp) {
+        self.buffer_since(key, op, self.read_ts);
     }
 
     fn finish(&mut self, status: Status) {
         self.status = status;
         self.writes.clear();
-        self.buffer_bytes = 0;
+        self.failed = None;
         self.active = None;
         self.fence = None;
     }
@@ -729,8 +750,9 @@ struct TxnInner {
 
 /// A transaction handle. Clones share the same transaction; it is `Send + Sync`.
 ///
-/// Writes are buffered in memory until [`commit`](Transaction::commit), so a transaction that is
-/// dropped without committing leaves nothing behind.
+/// Writes are buffered until [`commit`](Transaction::commit), in memory or, past
+/// [`TxnConfig::spill_bytes`], in the [`SpillEngine`], so a transaction that is dropped without
+/// committing leaves nothing behind in the store.
 #[derive(Clone)]
 pub struct Transaction {
     inner: Arc<TxnInner>,
@@ -797,13 +819,10 @@ impl Transaction {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let read_ts = {
             let state = self.inner.state.lock();
-            state.check_active()?;
-            match state.writes.get(key).map(|b| &b.op) {
-                Some(BufferedOp::Put(v)) | Some(BufferedOp::Insert(v)) => {
-                    return Ok(Some(v.clone()))
-                }
-                Some(BufferedOp::Delete) => return Ok(None),
-                Some(BufferedOp::Lock) | None => state.read_ts,
+            state.check_usable()?;
+            match state.writes.get(key)?.as_deref().and_then(Buffered::visible) {
+                Some(value) => return Ok(value.map(<[u8]>::to_vec)),
+                None => state.read_ts,
             }
         };
         self.read_store(key, read_ts)
@@ -821,32 +840,10 @@ impl Transaction {
         reverse: bool,
         program: Option<Arc<[u8]>>,
     ) -> Result<Scanner> {
-        let state = self.inner.state.lock();
-        state.check_active()?;
-        let upper = if end.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Excluded(end)
-        };
+        let mut state = self.inner.state.lock();
+        state.check_usable()?;
         let empty = !end.is_empty() && start >= end;
-        let mut buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)> = if empty {
-            VecDeque::new()
-        } else {
-            state
-                .writes
-                .range::<[u8], _>((Bound::Included(start), upper))
-                .filter_map(|(k, b)| match &b.op {
-                    BufferedOp::Put(v) | BufferedOp::Insert(v) => {
-                        Some((k.clone(), Some(v.clone())))
-                    }
-                    BufferedOp::Delete => Some((k.clone(), None)),
-                    BufferedOp::Lock => None,
-                })
-                .collect()
-        };
-        if reverse {
-            buffered.make_contiguous().reverse();
-        }
+        let buffered = state.writes.range(start, end, reverse)?;
         Ok(Scanner {
             shared: self.inner.shared.clone(),
             _active: state.active.clone(),
@@ -885,10 +882,10 @@ impl Transaction {
     /// Buffers a write of `value` to `key`.
     pub fn put(&self, key: Vec<u8>, value: Vec<u8>) {
         let mut state = self.inner.state.lock();
-        let op = match state.writes.get(&key).map(|b| &b.op) {
-            // Keep the not-exists assertion of an earlier insert.
-            Some(BufferedOp::Insert(_)) => BufferedOp::Insert(value),
-            _ => BufferedOp::Put(value),
+        // Keep the not-exists assertion of an earlier insert.
+        let op = match state.wrote_insert(&key) {
+            true => BufferedOp::Insert(value),
+            false => BufferedOp::Put(value),
         };
         state.buffer(key, op);
     }
@@ -899,10 +896,7 @@ impl Transaction {
     /// committed there).
     pub fn put_since(&self, key: Vec<u8>, value: Vec<u8>, conflict_ts: Timestamp) {
         let mut state = self.inner.state.lock();
-        state.buffer(key.clone(), BufferedOp::Put(value));
-        if let Some(entry) = state.writes.get_mut(&key) {
-            entry.conflict_ts = conflict_ts;
-        }
+        state.buffer_since(key, BufferedOp::Put(value), conflict_ts);
     }
 
     /// Registers `start..end` (bounded) to be destroyed outright once this transaction has
@@ -925,8 +919,10 @@ impl Transaction {
     /// concurrent committed write to it (for `SELECT ... FOR UPDATE`).
     pub fn lock_key(&self, key: Vec<u8>) {
         let mut state = self.inner.state.lock();
-        if !state.writes.contains_key(&key) {
-            state.buffer(key, BufferedOp::Lock);
+        match state.writes.get(&key) {
+            Ok(Some(_)) => {}
+            Ok(None) => state.buffer(key, BufferedOp::Lock),
+            Err(err) => state.fail(err),
         }
     }
 
@@ -935,38 +931,51 @@ impl Transaction {
     pub fn insert(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         let read_ts = {
             let mut state = self.inner.state.lock();
-            state.check_active()?;
-            match state.writes.get(&key).map(|b| &b.op) {
-                Some(BufferedOp::Put(_)) | Some(BufferedOp::Insert(_)) => {
-                    return Err(TxnError::DuplicateKey { key })
-                }
-                Some(BufferedOp::Delete) => {
+            state.check_usable()?;
+            // Some(true): written, Some(false): deleted, None: neither (or only locked).
+            let written = state.writes.get(&key)?.as_deref().and_then(Buffered::visible).map(|v| v.is_some());
+            match written {
+                Some(true) => return Err(TxnError::DuplicateKey { key }),
+                Some(false) => {
                     // Deleted by this transaction: the key may exist underneath, so overwrite.
                     state.buffer(key, BufferedOp::Put(value));
                     return Ok(());
                 }
-                Some(BufferedOp::Lock) | None => state.read_ts,
+                None => state.read_ts,
             }
         };
         if self.read_store(&key, read_ts)?.is_some() {
             return Err(TxnError::DuplicateKey { key });
         }
         let mut state = self.inner.state.lock();
-        state.check_active()?;
-        match state.writes.get(&key).map(|b| &b.op) {
-            Some(BufferedOp::Put(_)) | Some(BufferedOp::Insert(_)) => {
-                Err(TxnError::DuplicateKey { key })
-            }
-            _ => {
-                state.buffer(key, BufferedOp::Insert(value));
-                Ok(())
-            }
+        state.check_usable()?;
+        if let Some(Some(_)) = state.writes.get(&key)?.as_deref().and_then(Buffered::visible) {
+            return Err(TxnError::DuplicateKey { key });
         }
+        state.buffer(key, BufferedOp::Insert(value));
+        Ok(())
     }
 
-    /// Returns the size of the buffered keys and values.
+    /// Buffers a write of `value` to `key` unless the transaction has already written a value
+    /// there ([`TxnError::DuplicateKey`]), without reading the store: for a range the caller
+    /// knows holds nothing committed that the transaction has not deleted (a new index, a
+    /// table being rewritten).
+    pub fn put_absent(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        state.check_usable()?;
+        let written = state.writes.get(&key)?;
+        if let Some(Some(_)) = written.as_deref().and_then(Buffered::visible) {
+            return Err(TxnError::DuplicateKey { key });
+        }
+        drop(written);
+        state.buffer(key, BufferedOp::Put(value));
+        Ok(())
+    }
+
+    /// Returns the size of the buffered keys and values held in memory (spilled ones are not
+    /// counted).
     pub fn buffer_bytes(&self) -> usize {
-        self.inner.state.lock().buffer_bytes
+        self.inner.state.lock().writes.mem_bytes()
     }
 
     /// Returns true if nothing has been written.
@@ -981,35 +990,28 @@ impl Transaction {
     /// fence (see [`CommitFence`]) bounds the one-phase commit timestamp and checks a
     /// two-phase commit above its free bound.
     pub fn commit(&self) -> Result<Option<Timestamp>> {
-        let (mutations, bytes, fence) = {
+        let (pending, bytes, fence) = {
             let mut state = self.inner.state.lock();
             state.check_active()?;
-            let writes = std::mem::take(&mut state.writes);
-            let bytes = state.buffer_bytes;
-            let fence = state.fence.take();
-            if writes.is_empty() {
+            if let Err(err) = state.check_usable() {
+                state.finish(Status::RolledBack);
+                return Err(err);
+            }
+            if state.writes.is_empty() {
                 state.finish(Status::Committed);
                 return Ok(None);
             }
-            let mutations: Vec<Mutation> = writes
-                .into_iter()
-                .map(|(key, b)| {
-                    let op = match b.op {
-                        BufferedOp::Put(v) => MutationOp::Put(v),
-                        BufferedOp::Insert(v) => MutationOp::Insert(v),
-                        BufferedOp::Delete => MutationOp::Delete,
-                        BufferedOp::Lock => MutationOp::Lock,
-                    };
-                    Mutation {
-                        op,
-                        key,
-                        conflict_ts: Some(b.conflict_ts),
-                    }
-                })
-                .collect();
-            (mutations, bytes, fence)
+            let bytes = state.writes.total_bytes();
+            let fence = state.fence.take();
+            match state.writes.take() {
+                Ok(pending) => (pending, bytes, fence),
+                Err(err) => {
+                    state.finish(Status::RolledBack);
+                    return Err(err);
+                }
+            }
         };
-        let result = self.two_phase_commit(&mutations, bytes, fence.as_ref());
+        let result = self.two_phase_commit(&pending, bytes, fence.as_ref());
         if let Err(err) = &result {
             let m = txn_metrics();
             match err {
@@ -1029,45 +1031,79 @@ impl Transaction {
 
     fn two_phase_commit(
         &self,
-        mutations: &[Mutation],
+        pending: &Pending,
         bytes: usize,
         fence: Option<&CommitFence>,
     ) -> Result<Timestamp> {
         let shared = &self.inner.shared;
+        let config = &shared.config;
         let start_ts = self.inner.start_ts;
-        let primary = mutations[0].key.clone();
         let elapsed_ms = self.inner.started.elapsed().as_millis() as u64;
         // About one extra millisecond per KiB written, capped at two minutes.
         let size_ms = ((bytes / 1024) as u64).min(120_000);
-        let ttl_ms = elapsed_ms + shared.config.min_lock_ttl_ms.max(size_ms);
+        let ttl_ms = elapsed_ms + config.min_lock_ttl_ms.max(size_ms);
 
-        let chunks = shared.chunks(mutations);
         // One request's worth of keys may commit in one phase, if the store can: all in one
         // partition, at a timestamp the fence needs no check for.
-        if let [chunk] = chunks.as_slice() {
-            let max_commit_ts = fence.map_or(Timestamp::MAX, |f| f.free_until);
-            if let Some(commit_ts) =
-                shared.retry_locks(|| shared.store.one_pc(chunk, start_ts, max_commit_ts))?
-            {
-                shared
-                    .one_phase
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                txn_metrics().one_phase.inc();
-                return Ok(commit_ts);
-            }
-        }
-        for (done, chunk) in chunks.iter().enumerate() {
-            let result =
-                shared.retry_locks(|| shared.store.prewrite(chunk, &primary, start_ts, ttl_ms));
-            if let Err(err) = result {
-                // Roll back what was prewritten, the failed chunk included: over a cluster a
-                // chunk spans partitions, and those before the failing one kept their locks.
-                for chunk in &chunks[..=done] {
-                    self.rollback_quietly(chunk);
+        if let Pending::Memory(mutations) = pending {
+            if let [chunk] = shared.chunks(mutations).as_slice() {
+                let max_commit_ts = fence.map_or(Timestamp::MAX, |f| f.free_until);
+                if let Some(commit_ts) =
+                    shared.retry_locks(|| shared.store.one_pc(chunk, start_ts, max_commit_ts))?
+                {
+                    shared
+                        .one_phase
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    txn_metrics().one_phase.inc();
+                    return Ok(commit_ts);
                 }
-                return Err(err);
             }
         }
+        // Calls `f` with each request-sized chunk of the writes, in key order, while it
+        // returns true. Spilled writes are read back for each pass.
+        let for_each_chunk = |f: &mut dyn FnMut(&[Mutation]) -> Result<bool>| {
+            pending.for_each_batch(config.max_batch_keys, config.max_batch_bytes, |batch| {
+                for chunk in shared.chunks(batch) {
+                    if !f(chunk)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+        };
+        // Rolls back the first `count` chunks (all of them with `None`).
+        let roll_back = |count: Option<usize>| {
+            let mut done = 0;
+            let result = for_each_chunk(&mut |chunk| {
+                if Some(done) == count {
+                    return Ok(false);
+                }
+                done += 1;
+                self.rollback_quietly(chunk);
+                Ok(true)
+            });
+            if let Err(err) = result {
+                tracing::warn!(start_ts, %err, "failed to roll back locks");
+            }
+        };
+
+        let mut primary: Option<Vec<u8>> = None;
+        let mut attempted = 0;
+        let prewritten = for_each_chunk(&mut |chunk| {
+            let primary = primary.get_or_insert_with(|| chunk[0].key.clone());
+            attempted += 1;
+            shared.retry_locks(|| shared.store.prewrite(chunk, primary, start_ts, ttl_ms))?;
+            Ok(true)
+        });
+        if let Err(err) = prewritten {
+            // Roll back what was prewritten, the failed chunk included: over a cluster a
+            // chunk spans partitions, and those before the failing one kept their locks.
+            roll_back(Some(attempted));
+            return Err(err);
+        }
+        let primary = primary.ok_or_else(|| {
+            TxnError::InvalidArgument("a commit found no buffered write to prewrite".into())
+        })?;
 
         let commit_ts = shared.tso.get_ts()?;
         if let Some(fence) = fence.filter(|f| commit_ts > f.free_until) {
@@ -1077,9 +1113,7 @@ impl Transaction {
                 commit_ts,
             };
             if let Err(err) = (fence.check)(&view) {
-                for chunk in &chunks {
-                    self.rollback_quietly(chunk);
-                }
+                roll_back(None);
                 return Err(err);
             }
         }
@@ -1095,23 +1129,26 @@ impl Transaction {
         if let Err(err) = committed {
             if matches!(err, TxnError::TxnAborted | TxnError::TxnNotFound { .. }) {
                 // Someone rolled the transaction back (its locks expired): clean up.
-                for chunk in &chunks {
-                    self.rollback_quietly(chunk);
-                }
+                roll_back(None);
                 return Err(TxnError::TxnAborted);
             }
             // The outcome is unknown; readers will resolve the locks either way.
             return Err(err);
         }
 
-        for chunk in &chunks {
+        // Spilled writes commit here: a background queue would hold all their keys in memory.
+        let queue = match pending {
+            Pending::Memory(_) => shared.committer.as_ref(),
+            Pending::Spilled(_) => None,
+        };
+        let secondaries = for_each_chunk(&mut |chunk| {
             let keys: Vec<Vec<u8>> = chunk
                 .iter()
                 .filter(|m| m.key != primary)
                 .map(|m| m.key.clone())
                 .collect();
             if keys.is_empty() {
-                continue;
+                return Ok(true);
             }
             let job = SecondaryCommit {
                 keys,
@@ -1120,14 +1157,19 @@ impl Transaction {
                 _active: self.inner.state.lock().active.clone(),
             };
             // In the background when configured and the queue has room; otherwise here.
-            let job = match &shared.committer {
+            let job = match queue {
                 Some(queue) => match queue.try_send(job) {
-                    Ok(()) => continue,
+                    Ok(()) => return Ok(true),
                     Err(err) => err.into_inner(),
                 },
                 None => job,
             };
             commit_secondaries(&*shared.store, &job);
+            Ok(true)
+        });
+        if let Err(err) = secondaries {
+            // The transaction is committed; readers commit the locks left behind.
+            tracing::warn!(start_ts, commit_ts, %err, "cannot read back the secondary keys");
         }
         Ok(commit_ts)
     }
@@ -1162,8 +1204,8 @@ pub struct Scanner {
     fetched: VecDeque<KvPair>,
     store_done: bool,
     batch: usize,
-    /// Buffered writes in scan order; `None` values are deletions.
-    buffered: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Buffered writes in scan order, as they were when the scan began.
+    buffered: BufferedRange,
     failed: bool,
     /// The program the store applies to committed pairs, if any.
     program: Option<Arc<[u8]>>,
@@ -1218,7 +1260,8 @@ impl Scanner {
                 self.fetch()?;
                 continue;
             }
-            let take_buffered = match (self.fetched.front(), self.buffered.front()) {
+            let buffered = self.buffered.peek(self.batch)?;
+            let take_buffered = match (self.fetched.front(), buffered) {
                 (None, None) => return Ok(None),
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
@@ -1233,7 +1276,7 @@ impl Scanner {
                 }
             };
             if take_buffered {
-                let (key, value) = self.buffered.pop_front().expect("checked above");
+                let (key, value) = self.buffered.pop().expect("checked above");
                 if let Some(value) = value {
                     return Ok(Some((key, value)));
                 }

@@ -173,7 +173,14 @@ fn own_writes_and_scans_merge_the_buffer() {
     txn.put(b"bb".to_vec(), b"new".to_vec());
     txn.put(b"e".to_vec(), b"5".to_vec());
     assert!(!txn.is_read_only());
-    assert_eq!(txn.buffer_bytes(), 1 + 2 + 1 + 2 + 3 + 1 + 1);
+    // Keys and values, and a fixed cost for each of the four entries.
+    let payload = 1 + 2 + 1 + 2 + 3 + 1 + 1;
+    let per_entry = (txn.buffer_bytes() - payload) / 4;
+    assert_eq!(txn.buffer_bytes(), payload + 4 * per_entry);
+    assert!(per_entry > 0);
+    txn.put(b"b".to_vec(), b"2222".to_vec());
+    assert_eq!(txn.buffer_bytes(), payload + 2 + 4 * per_entry);
+    txn.put(b"b".to_vec(), b"22".to_vec());
     assert_eq!(txn.get(b"b").unwrap(), v("22"));
     assert_eq!(txn.get(b"c").unwrap(), None);
     let scanner = txn.scan(b"a", b"").unwrap();
@@ -883,4 +890,272 @@ fn secondaries_commit_in_the_background_and_readers_never_wait_on_them() {
         assert!(Instant::now() < until, "secondary locks were left behind");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+// ----- Transactions that spill their writes to disk -----
+
+/// A client over `env`'s store that spills every transaction's writes past `spill_bytes`
+/// (each write, with 1) to a scratch engine in `dir`, and prewrites and commits in requests of
+/// at most `batch_keys` keys.
+fn spilling_client(
+    env: &Env,
+    dir: &std::path::Path,
+    spill_bytes: usize,
+    batch_keys: usize,
+) -> (TxnClient, Arc<dyn Engine>) {
+    let scratch: Arc<dyn Engine> = Arc::new(
+        RocksEngine::open(
+            dir,
+            &EngineOptions {
+                wal: false,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let config = reef_txn::TxnConfig {
+        spill: Some(reef_txn::SpillEngine::new(scratch.clone())),
+        spill_bytes,
+        max_batch_keys: batch_keys,
+        scan_batch_min: 1,
+        scan_batch_max: 16,
+        ..Default::default()
+    };
+    let client = TxnClient::with_config(env.store.clone(), env.tso.clone(), config);
+    (client, scratch)
+}
+
+/// Returns true if the engine holds no visible key.
+fn is_empty(engine: &dyn Engine) -> bool {
+    let mut cursor = engine.cursor(Cf::Write, None, None);
+    cursor.seek_to_first();
+    !cursor.valid()
+}
+
+#[derive(Clone, Debug)]
+enum BufOp {
+    Put(u8, u8),
+    Insert(u8, u8),
+    Delete(u8),
+    Lock(u8),
+    Get(u8),
+    Scan(u8, u8, bool),
+    /// Scans `a..b`, writing key `c` after the first pair: the scan must not see the write.
+    ScanWhileWriting(u8, u8, u8),
+}
+
+fn buf_op() -> impl Strategy<Value = BufOp> {
+    let k = 0..12u8;
+    prop_oneof![
+        4 => (k.clone(), any::<u8>()).prop_map(|(k, v)| BufOp::Put(k, v)),
+        2 => (k.clone(), any::<u8>()).prop_map(|(k, v)| BufOp::Insert(k, v)),
+        2 => k.clone().prop_map(BufOp::Delete),
+        1 => k.clone().prop_map(BufOp::Lock),
+        3 => k.clone().prop_map(BufOp::Get),
+        2 => (k.clone(), k.clone(), any::<bool>()).prop_map(|(a, b, r)| BufOp::Scan(a, b, r)),
+        1 => (k.clone(), k.clone(), k).prop_map(|(a, b, c)| BufOp::ScanWhileWriting(a, b, c)),
+    ]
+}
+
+/// The key of `k`: keys of different lengths, so the spilled encoding's ordering matters.
+fn spill_key(k: u8) -> Vec<u8> {
+    let mut key = vec![b'k'; 1 + (k % 3) as usize];
+    key.push(k);
+    key
+}
+
+/// Runs `op` on `txn` and describes what it returned.
+fn run_buf_op(txn: &Transaction, op: &BufOp) -> String {
+    let range = |a: u8, b: u8| (spill_key(a.min(b)), spill_key(a.max(b)));
+    let scan = |start: &[u8], end: &[u8], reverse: bool| {
+        let scanner = if reverse {
+            txn.scan_reverse(start, end)
+        } else {
+            txn.scan(start, end)
+        };
+        match scanner {
+            Ok(scanner) => format!("{:?}", scanner.collect::<Result<Vec<_>, _>>()),
+            Err(err) => format!("error {:?}", err.code()),
+        }
+    };
+    match op {
+        BufOp::Put(k, v) => {
+            txn.put(spill_key(*k), vec![*v; 1 + (*v % 40) as usize]);
+            String::new()
+        }
+        BufOp::Insert(k, v) => format!("{:?}", txn.insert(spill_key(*k), vec![*v]).map_err(|e| e.code())),
+        BufOp::Delete(k) => {
+            txn.delete(spill_key(*k));
+            String::new()
+        }
+        BufOp::Lock(k) => {
+            txn.lock_key(spill_key(*k));
+            String::new()
+        }
+        BufOp::Get(k) => format!("{:?}", txn.get(&spill_key(*k)).map_err(|e| e.code())),
+        BufOp::Scan(a, b, reverse) => {
+            let (start, end) = range(*a, *b);
+            scan(&start, &end, *reverse)
+        }
+        BufOp::ScanWhileWriting(a, b, c) => {
+            let (start, end) = range(*a, *b);
+            let mut scanner = txn.scan(&start, &end).unwrap();
+            let first = scanner.next().map(|r| r.map_err(|e| e.code()));
+            txn.put(spill_key(*c), b"during".to_vec());
+            let rest: Vec<_> = scanner.map(|r| r.map_err(|e| e.code())).collect();
+            format!("{first:?} {rest:?}")
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// A transaction that spills every write answers every read, scan and commit exactly as
+    /// one that keeps its writes in memory, and leaves nothing in the scratch engine.
+    #[test]
+    fn spilled_transactions_match_in_memory_ones(
+        committed in prop::collection::vec((0..12u8, any::<u8>()), 0..8),
+        ops in prop::collection::vec(buf_op(), 1..40),
+        roll_back in any::<bool>(),
+    ) {
+        let (memory_env, spill_env) = (env(), env());
+        let scratch_dir = tempfile::tempdir().unwrap();
+        let (spilling, scratch) = spilling_client(&spill_env, scratch_dir.path(), 1, 3);
+        let memory = TxnClient::with_config(
+            memory_env.store.clone(),
+            memory_env.tso.clone(),
+            reef_txn::TxnConfig {
+                max_batch_keys: 3,
+                scan_batch_min: 1,
+                scan_batch_max: 16,
+                ..Default::default()
+            },
+        );
+        for (k, v) in &committed {
+            put(&memory_env, &spill_key(*k), &[*v]);
+            put(&spill_env, &spill_key(*k), &[*v]);
+        }
+        let a = memory.begin(RepeatableRead).unwrap();
+        let b = spilling.begin(RepeatableRead).unwrap();
+        for op in &ops {
+            prop_assert_eq!(run_buf_op(&a, op), run_buf_op(&b, op), "{:?}", op);
+        }
+        prop_assert!(b.buffer_bytes() <= 64, "memory held {} bytes", b.buffer_bytes());
+        if roll_back {
+            a.rollback().unwrap();
+            b.rollback().unwrap();
+        } else {
+            let (ra, rb) = (a.commit(), b.commit());
+            prop_assert_eq!(ra.is_ok(), rb.is_ok());
+        }
+        prop_assert!(is_empty(&*scratch), "spilled writes were left behind");
+        let (a, b) = (memory.begin(RepeatableRead).unwrap(), spilling.begin(RepeatableRead).unwrap());
+        let all = |txn: &Transaction| txn.scan(b"", b"").unwrap().map(|r| r.unwrap()).collect::<Vec<_>>();
+        prop_assert_eq!(all(&a), all(&b));
+        let mut locks = spill_env.engine.cursor(Cf::Lock, None, None);
+        locks.seek_to_first();
+        prop_assert!(!locks.valid(), "a lock was left behind");
+    }
+}
+
+#[test]
+fn a_spilled_transaction_commits_thousands_of_keys_in_bounded_memory() {
+    let env = env();
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let (client, scratch) = spilling_client(&env, scratch_dir.path(), 4096, 256);
+    let txn = client.begin(RepeatableRead).unwrap();
+    for i in 0..20_000u32 {
+        txn.insert(format!("row{i:06}").into_bytes(), vec![b'x'; 100])
+            .unwrap();
+        assert!(txn.buffer_bytes() <= 4096 + 200);
+    }
+    // The transaction reads its own spilled rows, and refuses a duplicate among them.
+    assert_eq!(txn.get(b"row000007").unwrap(), Some(vec![b'x'; 100]));
+    assert_eq!(
+        txn.insert(b"row000007".to_vec(), b"again".to_vec())
+            .unwrap_err()
+            .code(),
+        ErrorCode::DuplicateKey
+    );
+    txn.delete(b"row000008".to_vec());
+    // An update of every row while scanning them sees each row once, as it was, and not a
+    // row written ahead of the scan.
+    let mut seen = 0;
+    for pair in txn.scan(b"row", b"rox").unwrap() {
+        let (key, value) = pair.unwrap();
+        assert_eq!(value, vec![b'x'; 100]);
+        txn.put(key, b"updated".to_vec());
+        if seen == 0 {
+            txn.put(b"row_ahead".to_vec(), b"updated".to_vec());
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 19_999);
+    let other = client.begin(RepeatableRead).unwrap();
+    assert_eq!(other.get(b"row000007").unwrap(), None);
+    txn.commit().unwrap().unwrap();
+    assert!(is_empty(&*scratch));
+    let reader = client.begin(RepeatableRead).unwrap();
+    let rows: Vec<_> = reader
+        .scan(b"row", b"rox")
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(rows.len(), 20_000);
+    assert!(rows.iter().all(|(_, v)| v == b"updated"));
+    assert_eq!(reader.get(b"row000008").unwrap(), None);
+}
+
+#[test]
+fn a_spilled_transaction_that_conflicts_leaves_no_lock() {
+    let env = env();
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let (client, scratch) = spilling_client(&env, scratch_dir.path(), 64, 4);
+    let txn = client.begin(RepeatableRead).unwrap();
+    for i in 0..100u32 {
+        txn.put(format!("key{i:03}").into_bytes(), b"mine".to_vec());
+    }
+    // A later transaction commits one of the keys in the last request first.
+    put(&env, b"key098", b"theirs");
+    assert_eq!(txn.commit().unwrap_err().code(), ErrorCode::WriteConflict);
+    assert!(is_empty(&*scratch));
+    let mut locks = env.engine.cursor(Cf::Lock, None, None);
+    locks.seek_to_first();
+    assert!(!locks.valid(), "a lock was left behind");
+    let reader = client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"key000").unwrap(), None);
+    assert_eq!(reader.get(b"key098").unwrap(), v("theirs"));
+    // Dropping a transaction without ending it removes its spilled writes too.
+    let dropped = client.begin(RepeatableRead).unwrap();
+    for i in 0..100u32 {
+        dropped.put(format!("key{i:03}").into_bytes(), b"dropped".to_vec());
+    }
+    assert!(!is_empty(&*scratch));
+    drop(dropped);
+    assert!(is_empty(&*scratch));
+}
+
+#[test]
+fn put_absent_refuses_only_the_transactions_own_values() {
+    let env = env();
+    put(&env, b"committed", b"old");
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    // The store is not read: a committed value is the caller's to have deleted.
+    txn.delete(b"committed".to_vec());
+    txn.put_absent(b"committed".to_vec(), b"new".to_vec()).unwrap();
+    txn.put_absent(b"fresh".to_vec(), b"1".to_vec()).unwrap();
+    for key in [&b"committed"[..], b"fresh"] {
+        assert_eq!(
+            txn.put_absent(key.to_vec(), b"again".to_vec()).unwrap_err().code(),
+            ErrorCode::DuplicateKey
+        );
+    }
+    txn.lock_key(b"locked".to_vec());
+    txn.put_absent(b"locked".to_vec(), b"2".to_vec()).unwrap();
+    txn.commit().unwrap().unwrap();
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get(b"committed").unwrap(), v("new"));
+    assert_eq!(reader.get(b"fresh").unwrap(), v("1"));
+    assert_eq!(reader.get(b"locked").unwrap(), v("2"));
 }
