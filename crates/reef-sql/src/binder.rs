@@ -82,6 +82,9 @@ pub struct Binder<'a> {
     /// True while binding a view's query to find its column types for `pg_attribute`: the
     /// catalog relations read inside leave view types unknown instead of recursing.
     typing_views: bool,
+    /// Whether the plan holds what is true only now (a system view's rows), so that it must
+    /// be bound again next time instead of cached.
+    pub volatile: bool,
 }
 
 /// Marks a set-returning function call in a select list until `finish_select` moves it into a
@@ -326,6 +329,7 @@ impl<'a> Binder<'a> {
             lookups: None,
             windows: None,
             typing_views: false,
+            volatile: false,
             clause: String::new(),
         }
     }
@@ -1413,6 +1417,7 @@ impl<'a> Binder<'a> {
     ) -> Result<(Plan, Scope)> {
         let shape = crate::system::find(crate::system::SCHEMA, name)
             .ok_or_else(|| crate::system::undefined(name))?;
+        self.volatile = true;
         let qual = alias
             .map(|a| ident_name(&a.name))
             .unwrap_or_else(|| name.to_string());

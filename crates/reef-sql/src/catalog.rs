@@ -15,6 +15,7 @@
 //! and waits out the lease, so no write can slip past it unseen on any node.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -341,6 +342,9 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
 /// The committed catalog shared by all sessions of a node.
 pub struct Catalog {
     state: RwLock<CatalogState>,
+    /// Counts the changes to `state`: a plan bound at one generation is valid while the
+    /// generation stays (see `session::PlanSlot`).
+    generation: AtomicU64,
     /// Held by a session whose transaction changes the schema, so this node's schema changes
     /// run one at a time.
     pub ddl_lock: Arc<parking_lot::Mutex<()>>,
@@ -388,6 +392,7 @@ impl Catalog {
         }
         Catalog {
             state: RwLock::new(state),
+            generation: AtomicU64::new(0),
             ddl_lock: Arc::new(parking_lot::Mutex::new(())),
             system: RwLock::new(None),
         }
@@ -412,7 +417,15 @@ impl Catalog {
         for o in objects {
             state.insert(Arc::new(o));
         }
-        *self.state.write() = state;
+        let mut current = self.state.write();
+        *current = state;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The number of changes so far. Read it before binding against the catalog: a change
+    /// made while binding moves it past what the binder was given.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Publishes a committed change: `Some` replaces or adds, `None` removes.
@@ -424,6 +437,7 @@ impl Catalog {
                 None => state.remove(*id),
             }
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Every committed object.

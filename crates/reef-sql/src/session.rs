@@ -83,6 +83,40 @@ pub struct Prepared {
     /// Result columns, if any.
     pub columns: Option<Vec<Column>>,
     stmt: Option<Arc<ast::Statement>>,
+    /// The statement's last plan, shared by the copies of this handle.
+    plan: Arc<PlanSlot>,
+}
+
+/// Holds a prepared statement's plan for its next executions: binding and optimizing run
+/// again only when the committed catalog changed since (its generation moved), when the
+/// transaction has uncommitted schema changes of its own, or when the plan holds rows that
+/// are true only once (a system view's).
+#[derive(Debug, Default)]
+pub(crate) struct PlanSlot(Mutex<Option<Arc<Planned>>>);
+
+impl PlanSlot {
+    /// The plan cached at catalog generation `generation`, if there is one.
+    fn get(&self, generation: u64) -> Option<Arc<Planned>> {
+        self.0
+            .lock()
+            .as_ref()
+            .filter(|p| p.generation == generation)
+            .cloned()
+    }
+}
+
+/// A bound, optimized statement.
+#[derive(Debug)]
+struct Planned {
+    /// The catalog generation it was bound at.
+    generation: u64,
+    plan: Plan,
+    /// The result columns of a query, or the RETURNING columns of a DML statement.
+    columns: Vec<Column>,
+    /// The parameter types the binder settled on.
+    params: Vec<DataType>,
+    /// The tables a DML statement writes.
+    written: Vec<Arc<TableDesc>>,
 }
 
 /// Settings of the SQL layer.
@@ -1468,6 +1502,7 @@ impl Session {
                     param_types: vec![],
                     columns: None,
                     stmt: None,
+                    plan: Arc::default(),
                 })
             }
         };
@@ -1481,6 +1516,7 @@ impl Session {
             param_types: params,
             columns,
             stmt: Some(Arc::new(stmt)),
+            plan: Arc::default(),
         })
     }
 
@@ -1500,8 +1536,7 @@ impl Session {
                         ),
                     ));
                 }
-                let params: Vec<Value> = params.to_vec();
-                self.execute_stmt_typed(stmt, &params, &p.param_types)
+                self.execute_stmt_typed(stmt, params, &p.param_types, Some(&p.plan))
             }
         }
     }
@@ -1636,7 +1671,7 @@ impl Session {
     }
 
     fn execute_stmt(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<ExecResult> {
-        self.execute_stmt_typed(stmt, params, &[])
+        self.execute_stmt_typed(stmt, params, &[], None)
     }
 
     fn execute_stmt_typed(
@@ -1644,6 +1679,7 @@ impl Session {
         stmt: &ast::Statement,
         params: &[Value],
         types: &[DataType],
+        plan: Option<&PlanSlot>,
     ) -> Result<ExecResult> {
         // Transaction control first.
         match stmt {
@@ -1679,7 +1715,7 @@ impl Session {
         }
         let mut result = match stmt {
             ast::Statement::Copy { .. } => self.start_copy(stmt),
-            _ => self.run_in_txn(stmt, params, types),
+            _ => self.run_in_txn(stmt, params, types, plan),
         };
         // A schema change outside a transaction block that met another one (a conflict on
         // the catalog, a write fence it waited for) is run again: nothing of it remains.
@@ -1690,7 +1726,7 @@ impl Session {
             && attempts < 5
         {
             attempts += 1;
-            result = self.run_in_txn(stmt, params, types);
+            result = self.run_in_txn(stmt, params, types, plan);
         }
         if result.is_err() && self.block.is_some() {
             self.fail_block();
@@ -1752,7 +1788,7 @@ impl Session {
                         .ok_or_else(|| SqlError::internal("empty COPY query"))?
                 }
             };
-            let r = self.run_in_txn(&query, &[], &[])?;
+            let r = self.run_in_txn(&query, &[], &[], None)?;
             let columns = r.columns.unwrap_or_default();
             let (mut data, mut ends, mut text) = (Vec::new(), Vec::new(), String::new());
             if opts.header {
@@ -2008,7 +2044,7 @@ impl Session {
             let types: Vec<DataType> = (0..chunk.len())
                 .flat_map(|_| c.types.iter().copied())
                 .collect();
-            self.run_in_txn(&stmt, &params, &types)?;
+            self.run_in_txn(&stmt, &params, &types, None)?;
             c.count += chunk.len() as u64;
         }
         Ok(())
@@ -2216,6 +2252,7 @@ impl Session {
         stmt: &ast::Statement,
         params: &[Value],
         types: &[DataType],
+        plan: Option<&PlanSlot>,
     ) -> Result<ExecResult> {
         // Statements that need no transaction.
         match stmt {
@@ -2394,7 +2431,15 @@ impl Session {
             stmt_time: now_micros(),
         };
         let mut written = Vec::new();
-        let result = run_statement(&mut ctx, stmt, params, types, read_only, &mut written);
+        let result = run_statement(
+            &mut ctx,
+            stmt,
+            params,
+            types,
+            plan,
+            read_only,
+            &mut written,
+        );
         // The statement may have restarted its own transaction (autocommit only).
         let txn = ctx.txn;
         match result {
@@ -2667,28 +2712,56 @@ fn convert_params(params: &[Value], types: &[DataType]) -> Result<Vec<Value>> {
 }
 
 /// Runs one data or schema statement in a transaction.
+/// Binds and optimizes a statement with `bind`, or takes the plan `slot` holds if the
+/// committed catalog is still the one it was bound against (see [`PlanSlot`]).
+fn plan_statement(
+    ctx: &StmtCtx,
+    slot: Option<&PlanSlot>,
+    declared: &[DataType],
+    bind: impl FnOnce(&mut Binder) -> Result<(Plan, Vec<Column>)>,
+) -> Result<Arc<Planned>> {
+    // A transaction's own schema changes are no committed catalog's.
+    let slot = slot.filter(|_| ctx.overlay.changes.is_empty());
+    let generation = ctx.db.catalog().generation();
+    if let Some(planned) = slot.and_then(|s| s.get(generation)) {
+        return Ok(planned);
+    }
+    let mut binder = Binder::new(ctx.view(), declared.to_vec());
+    let (plan, columns) = bind(&mut binder)?;
+    let planned = Arc::new(Planned {
+        generation,
+        plan: optimizer::optimize(plan)?,
+        columns,
+        params: binder.params,
+        written: binder.written_tables,
+    });
+    if let Some(slot) = slot.filter(|_| !binder.volatile) {
+        *slot.0.lock() = Some(planned.clone());
+    }
+    Ok(planned)
+}
+
 fn run_statement(
     ctx: &mut StmtCtx,
     stmt: &ast::Statement,
     params: &[Value],
     declared: &[DataType],
+    slot: Option<&PlanSlot>,
     read_only: bool,
     written: &mut Vec<(u32, u64)>,
 ) -> Result<ExecResult> {
     use ast::Statement as S;
-    let declared: Vec<DataType> = declared.to_vec();
     match stmt {
         S::Query(q) => {
-            let (plan, cols, types) = {
-                let mut binder = Binder::new(ctx.view(), declared);
+            let planned = plan_statement(ctx, slot, declared, |binder| {
                 let b = binder.bind_query(q)?;
                 let cols = columns_of(&b);
-                (optimizer::optimize(b.plan)?, cols, binder.params)
-            };
-            let params = convert_params(params, &types)?;
+                Ok((b.plan, cols))
+            })?;
+            let params = convert_params(params, &planned.params)?;
             let ectx = ctx.exec_ctx(params);
             let mut rows = Vec::new();
-            for r in exec::build(&plan, &ectx)? {
+            for r in exec::build(&planned.plan, &ectx)? {
                 let r = r?;
                 ectx.mem.charge(exec::row_bytes(&r))?;
                 rows.push(r);
@@ -2696,7 +2769,7 @@ fn run_statement(
             Ok(ExecResult {
                 copy: None,
                 tag: format!("SELECT {}", rows.len()),
-                columns: Some(cols),
+                columns: Some(planned.columns.clone()),
                 rows,
             })
         }
@@ -2707,22 +2780,16 @@ fn run_statement(
                     "cannot execute this statement in a read-only transaction",
                 ));
             }
-            let (plan, types, tables, ret_cols) = {
-                let mut binder = Binder::new(ctx.view(), declared.clone());
+            let planned = plan_statement(ctx, slot, declared, |binder| {
                 let plan = match stmt {
                     S::Insert(i) => binder.bind_insert(i)?,
                     S::Update(u) => binder.bind_update(u)?,
                     S::Delete(d) => binder.bind_delete(d)?,
                     _ => unreachable!(),
                 };
-                let ret = returning_columns(&binder);
-                (
-                    optimizer::optimize(plan)?,
-                    binder.params.clone(),
-                    binder.written_tables.clone(),
-                    ret,
-                )
-            };
+                Ok((plan, returning_columns(binder)))
+            })?;
+            let tables = &planned.written;
             if let Some(fenced) = tables.iter().find(|t| {
                 !ctx.overlay.changes.contains_key(&t.id)
                     && crate::fence::active_fence(t, ctx.txn.read_ts()).is_some()
@@ -2744,15 +2811,15 @@ fn run_statement(
                 }
                 let fresh = ctx.db.begin(ctx.txn.isolation())?;
                 let _ = std::mem::replace(&mut ctx.txn, fresh).rollback();
-                return run_statement(ctx, stmt, params, &declared, read_only, written);
+                return run_statement(ctx, stmt, params, declared, slot, read_only, written);
             }
-            for t in &tables {
+            for t in tables {
                 written.push((t.id, t.write_version));
             }
-            let params = convert_params(params, &types)?;
+            let params = convert_params(params, &planned.params)?;
             let ectx = ctx.exec_ctx(params);
-            let res = exec::execute_dml(&plan, &ectx)?;
-            let (tag, has_ret) = match &plan {
+            let res = exec::execute_dml(&planned.plan, &ectx)?;
+            let (tag, has_ret) = match &planned.plan {
                 Plan::Insert { returning, .. } => {
                     (format!("INSERT 0 {}", res.count), returning.is_some())
                 }
@@ -2767,7 +2834,7 @@ fn run_statement(
             Ok(ExecResult {
                 copy: None,
                 tag,
-                columns: if has_ret { Some(ret_cols) } else { None },
+                columns: if has_ret { Some(planned.columns.clone()) } else { None },
                 rows: res.rows,
             })
         }
@@ -2780,7 +2847,7 @@ fn run_statement(
                 ));
             }
             let plan = {
-                let mut binder = Binder::new(ctx.view(), declared);
+                let mut binder = Binder::new(ctx.view(), declared.to_vec());
                 match &**statement {
                     S::Query(q) => binder.bind_query(q)?.plan,
                     S::Insert(i) => binder.bind_insert(i)?,

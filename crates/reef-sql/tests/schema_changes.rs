@@ -398,3 +398,140 @@ fn a_block_fencing_a_table_twice_does_not_wait_for_itself() {
     });
     assert!(!fenced, "the block's commit lifted its fence");
 }
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+/// Executes a prepared statement, panicking on an error.
+fn exec(s: &mut Session, p: &reef_sql::Prepared, params: &[Value]) -> ExecResult {
+    s.execute_prepared(p, params)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.sql))
+}
+
+/// A prepared statement keeps its plan between executions, but not past a schema change: one
+/// committed by another node (seen when a transaction reloads the catalog) or by another
+/// session of this node makes the next execution plan again, against the new tables.
+#[test]
+fn a_prepared_statement_plans_again_after_a_schema_change() {
+    let (_dir, db) = open();
+    let other = second_node(&db);
+    let mut a = db.session("reef", "reef").unwrap();
+    let mut b = other.session("reef", "reef").unwrap();
+    ok(&mut a, "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    ok(&mut a, "INSERT INTO t VALUES (1, 'old')");
+    let select = a.prepare("SELECT v FROM t WHERE k = $1", &[]).unwrap();
+    let update = a.prepare("UPDATE t SET v = $2 WHERE k = $1", &[]).unwrap();
+    let one = Value::Int32(1);
+    for _ in 0..3 {
+        assert_eq!(exec(&mut a, &select, &[one.clone()]).rows, vec![vec![text("old")]]);
+    }
+
+    // Another node replaces the table: the cached plan names a table that is gone.
+    ok(&mut b, "DROP TABLE t");
+    ok(&mut b, "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    ok(&mut b, "INSERT INTO t VALUES (1, 'new')");
+    assert_eq!(exec(&mut a, &select, &[one.clone()]).rows, vec![vec![text("new")]]);
+
+    // Another node adds an index: the cached UPDATE must maintain it once it is public.
+    exec(&mut a, &update, &[one.clone(), text("before")]);
+    ok(&mut b, "CREATE INDEX t_v ON t (v)");
+    exec(&mut a, &update, &[one.clone(), text("after")]);
+    let public = reef_sql::catalog::IndexState::Public;
+    assert_eq!(index_entries(&db, "t"), vec![("t_v".to_string(), public, 1)]);
+    assert_eq!(count(&mut a, "SELECT count(*) FROM t WHERE v = 'after'"), 1);
+
+    // Another session of this node adds a column with a default: the cached INSERT fills it.
+    let insert = a.prepare("INSERT INTO t (k, v) VALUES ($1, $2)", &[]).unwrap();
+    exec(&mut a, &insert, &[Value::Int32(2), text("x")]);
+    let mut c = db.session("reef", "reef").unwrap();
+    ok(&mut c, "ALTER TABLE t ADD COLUMN n int DEFAULT 7");
+    exec(&mut a, &insert, &[Value::Int32(3), text("y")]);
+    assert_eq!(
+        ok(&mut a, "SELECT k, n FROM t ORDER BY k").rows,
+        vec![
+            vec![Value::Int32(1), Value::Int32(7)],
+            vec![Value::Int32(2), Value::Int32(7)],
+            vec![Value::Int32(3), Value::Int32(7)],
+        ]
+    );
+}
+
+/// Inside a transaction block that changed the schema, a prepared statement plans against the
+/// block's own catalog, and after a rollback against the committed one again.
+#[test]
+fn a_prepared_statement_sees_its_own_blocks_schema_changes() {
+    let (_dir, db) = open();
+    let mut s = db.session("reef", "reef").unwrap();
+    ok(&mut s, "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    let insert = s.prepare("INSERT INTO t (k) VALUES ($1)", &[]).unwrap();
+    let select = s.prepare("SELECT * FROM t WHERE k = $1", &[]).unwrap();
+    exec(&mut s, &insert, &[Value::Int32(1)]);
+    assert_eq!(
+        exec(&mut s, &select, &[Value::Int32(1)]).rows,
+        vec![vec![Value::Int32(1), Value::Null]]
+    );
+
+    ok(&mut s, "BEGIN");
+    let generation = db.catalog().generation();
+    ok(&mut s, "ALTER TABLE t ALTER COLUMN v SET DEFAULT 'd'");
+    // The change is the block's alone: the committed catalog did not move, so only the
+    // block's uncommitted changes tell the cached plans apart.
+    assert_eq!(db.catalog().generation(), generation);
+    exec(&mut s, &insert, &[Value::Int32(2)]);
+    assert_eq!(
+        exec(&mut s, &select, &[Value::Int32(2)]).rows,
+        vec![vec![Value::Int32(2), text("d")]]
+    );
+    ok(&mut s, "ROLLBACK");
+
+    // The plans made inside the block were not kept: the committed column has no default.
+    exec(&mut s, &insert, &[Value::Int32(3)]);
+    assert_eq!(
+        exec(&mut s, &select, &[Value::Int32(3)]).rows,
+        vec![vec![Value::Int32(3), Value::Null]]
+    );
+    assert_eq!(count(&mut s, "SELECT count(*) FROM t"), 2);
+}
+
+/// A query over a system view reads the view's rows at every execution, not once at the
+/// first: its plan holds them as literal rows, so it is never cached.
+#[test]
+fn a_prepared_query_over_a_system_view_is_planned_every_time() {
+    struct Counter(AtomicU64);
+    impl reef_sql::system::SystemViews for Counter {
+        fn rows(&self, name: &str) -> reef_sql::Result<Vec<Vec<Value>>> {
+            let shape = reef_sql::system::find(reef_sql::system::SCHEMA, name).unwrap();
+            let n = self.0.fetch_add(1, Ordering::SeqCst) as i64;
+            Ok(vec![shape
+                .columns
+                .iter()
+                .map(|(_, ty)| match ty {
+                    reef_sql::DataType::Int64 => Value::Int64(n),
+                    reef_sql::DataType::Int32 => Value::Int32(n as i32),
+                    _ => Value::Null,
+                })
+                .collect()])
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
+    let client = reef_txn::TxnClient::local(Arc::new(engine)).unwrap();
+    let counter = Arc::new(Counter(AtomicU64::new(0)));
+    let config = SqlConfig {
+        system: counter.clone(),
+        ..SqlConfig::default()
+    };
+    let db = Database::open(client, config).unwrap();
+    let mut s = db.session("reef", "reef").unwrap();
+    let view = reef_sql::system::VIEWS[0].name;
+    let p = s
+        .prepare(&format!("SELECT * FROM reef_catalog.{view}"), &[])
+        .unwrap();
+    let before = counter.0.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        exec(&mut s, &p, &[]);
+    }
+    assert_eq!(counter.0.load(Ordering::SeqCst) - before, 3);
+}

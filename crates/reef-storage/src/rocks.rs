@@ -106,6 +106,13 @@ impl RocksEngine {
             }
             let mut cf_opts = Options::default();
             cf_opts.set_block_based_table_factory(&table);
+            if cf == Cf::Lock && opts.bloom_bits_per_key > 0.0 {
+                // Every read asks the lock column family for its key, and the key is almost
+                // never there: a Bloom filter over the memtable's keys answers without
+                // searching its skip list (point lookups only; scans are unaffected).
+                cf_opts.set_memtable_whole_key_filtering(true);
+                cf_opts.set_memtable_prefix_bloom_ratio(0.02);
+            }
             cf_opts.set_write_buffer_size(opts.write_buffer_bytes.max(1 << 20));
             let compression = if opts.compression {
                 DBCompressionType::Lz4

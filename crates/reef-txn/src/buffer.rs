@@ -415,12 +415,12 @@ impl SpillReader {
             }
             // On to the next user key: backward, past the key without a generation, which
             // sorts before all its versions; forward, step by step, since most keys have a
-            // single version.
+            // single version. The seek above may already have left the key (all its versions
+            // were newer than the generation): the cursor then stands on the next one.
             if self.reverse {
                 area.key(&mut seek, &user);
                 cursor.seek_for_prev(&seek);
             } else {
-                cursor.next();
                 while cursor.valid() && area.split(cursor.key())?.0 == user.as_slice() {
                     cursor.next();
                 }
