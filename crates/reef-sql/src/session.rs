@@ -2720,6 +2720,7 @@ fn plan_statement(
     declared: &[DataType],
     bind: impl FnOnce(&mut Binder) -> Result<(Plan, Vec<Column>)>,
 ) -> Result<Arc<Planned>> {
+    let previous = slot.and_then(|s| s.0.lock().clone());
     // A transaction's own schema changes are no committed catalog's.
     let slot = slot.filter(|_| ctx.overlay.changes.is_empty());
     let generation = ctx.db.catalog().generation();
@@ -2728,6 +2729,15 @@ fn plan_statement(
     }
     let mut binder = Binder::new(ctx.view(), declared.to_vec());
     let (plan, columns) = bind(&mut binder)?;
+    // The client was told the result's columns when it described the statement: rows of
+    // another shape would not match them (PostgreSQL refuses the same way).
+    if previous.is_some_and(|p| p.columns != columns) {
+        return Err(SqlError::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "cached plan must not change result type",
+        )
+        .with_hint("Prepare the statement again."));
+    }
     let planned = Arc::new(Planned {
         generation,
         plan: optimizer::optimize(plan)?,

@@ -535,3 +535,30 @@ fn a_prepared_query_over_a_system_view_is_planned_every_time() {
     }
     assert_eq!(counter.0.load(Ordering::SeqCst) - before, 3);
 }
+
+/// A prepared query whose result columns a schema change altered fails as PostgreSQL's does
+/// (the client was told the old columns), and works again once prepared anew.
+#[test]
+fn a_prepared_query_refuses_to_change_its_result_type() {
+    let (_dir, db) = open();
+    let mut s = db.session("reef", "reef").unwrap();
+    ok(&mut s, "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    ok(&mut s, "INSERT INTO t VALUES (1, 'a')");
+    let select = s.prepare("SELECT * FROM t", &[]).unwrap();
+    assert_eq!(exec(&mut s, &select, &[]).rows, vec![vec![Value::Int32(1), text("a")]]);
+    ok(&mut s, "ALTER TABLE t ADD COLUMN n int DEFAULT 7");
+    for _ in 0..2 {
+        let err = s.execute_prepared(&select, &[]).expect_err("the result type changed");
+        assert_eq!(err.code, "0A000", "{err}");
+        assert!(err.message.contains("cached plan must not change result type"), "{err}");
+    }
+    // A schema change that leaves the columns alone does not disturb it.
+    let again = s.prepare("SELECT * FROM t", &[]).unwrap();
+    assert_eq!(again.columns.as_ref().map(Vec::len), Some(3));
+    exec(&mut s, &again, &[]);
+    ok(&mut s, "CREATE INDEX t_v ON t (v)");
+    assert_eq!(
+        exec(&mut s, &again, &[]).rows,
+        vec![vec![Value::Int32(1), text("a"), Value::Int32(7)]]
+    );
+}
