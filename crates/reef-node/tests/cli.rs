@@ -530,7 +530,10 @@ fn large_transactions_spill_to_disk_and_survive_kill9() {
             .execute("INSERT INTO big VALUES (7000, 'row5x')", &[])
             .await
             .unwrap_err();
-        assert_eq!(dup.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+        assert_eq!(
+            dup.code(),
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        );
     });
 }
 

@@ -43,7 +43,6 @@ fn txn_err(e: reef_txn::TxnError) -> SqlError {
     crate::error::from_txn(e)
 }
 
-/// Reads every row of a table in the statement's transaction.
 /// Returns the rows of `table` as the statement's transaction sees them now, read one by one:
 /// the transaction's writes after this call (even into the table) are not among them, so a
 /// schema change can rewrite a table while reading it without holding it in memory.
@@ -61,20 +60,29 @@ fn table_rows<'t>(
     }))
 }
 
-/// Fails with 23502 if a row of `table` holds NULL in the column at `pos`.
-fn check_no_nulls(ctx: &StmtCtx, table: &TableDesc, pos: usize) -> Result<()> {
+/// Fails with 23502 if a row of `table` holds NULL in a column at `positions`, naming the
+/// first such column in their order; reads the table once.
+fn check_no_nulls(ctx: &StmtCtx, table: &TableDesc, positions: &[usize]) -> Result<()> {
+    let mut nulls = vec![false; positions.len()];
     for row in table_rows(ctx, table)? {
-        if row?[pos].is_null() {
-            return Err(SqlError::new(
-                sqlstate::NOT_NULL_VIOLATION,
-                format!(
-                    "column \"{}\" of relation \"{}\" contains null values",
-                    table.columns[pos].name, table.name
-                ),
-            ));
+        let row = row?;
+        for (seen, &pos) in nulls.iter_mut().zip(positions) {
+            *seen |= row[pos].is_null();
+        }
+        if nulls.first() == Some(&true) {
+            break;
         }
     }
-    Ok(())
+    match positions.iter().zip(&nulls).find(|(_, &null)| null) {
+        Some((&pos, _)) => Err(SqlError::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            format!(
+                "column \"{}\" of relation \"{}\" contains null values",
+                table.columns[pos].name, table.name
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Deletes every key in a range in the statement's transaction.
@@ -959,7 +967,9 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     if v.is_null() && !col.nullable {
                         return Err(SqlError::new(
                             sqlstate::NOT_NULL_VIOLATION,
-                            format!("column \"{cname}\" of relation \"{name}\" contains null values"),
+                            format!(
+                                "column \"{cname}\" of relation \"{name}\" contains null values"
+                            ),
                         ));
                     }
                     row.push(v);
@@ -1042,9 +1052,12 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                         return Err(already_exists(&pk_name));
                     }
                     let old = table.clone();
-                    for id in &ids {
-                        let p = table.column_pos(*id).unwrap();
-                        check_no_nulls(ctx, &old, p)?;
+                    let positions: Vec<usize> = ids
+                        .iter()
+                        .map(|id| table.column_pos(*id).unwrap())
+                        .collect();
+                    check_no_nulls(ctx, &old, &positions)?;
+                    for &p in &positions {
                         table.columns[p].nullable = false;
                     }
                     let hidden_pos = table.column_pos(table.primary_key[0]).unwrap();
@@ -1134,7 +1147,7 @@ pub(crate) fn alter_table(ctx: &mut StmtCtx, at: &ast::AlterTable) -> Result<Exe
                     })?;
                 match op {
                     ast::AlterColumnOperation::SetNotNull => {
-                        check_no_nulls(ctx, &table, pos)?;
+                        check_no_nulls(ctx, &table, &[pos])?;
                         table.columns[pos].nullable = false;
                     }
                     ast::AlterColumnOperation::DropNotNull => {

@@ -94,17 +94,6 @@ pub struct Prepared {
 #[derive(Debug, Default)]
 pub(crate) struct PlanSlot(Mutex<Option<Arc<Planned>>>);
 
-impl PlanSlot {
-    /// The plan cached at catalog generation `generation`, if there is one.
-    fn get(&self, generation: u64) -> Option<Arc<Planned>> {
-        self.0
-            .lock()
-            .as_ref()
-            .filter(|p| p.generation == generation)
-            .cloned()
-    }
-}
-
 /// A bound, optimized statement.
 #[derive(Debug)]
 struct Planned {
@@ -2431,15 +2420,7 @@ impl Session {
             stmt_time: now_micros(),
         };
         let mut written = Vec::new();
-        let result = run_statement(
-            &mut ctx,
-            stmt,
-            params,
-            types,
-            plan,
-            read_only,
-            &mut written,
-        );
+        let result = run_statement(&mut ctx, stmt, params, types, plan, read_only, &mut written);
         // The statement may have restarted its own transaction (autocommit only).
         let txn = ctx.txn;
         match result {
@@ -2724,8 +2705,11 @@ fn plan_statement(
     // A transaction's own schema changes are no committed catalog's.
     let slot = slot.filter(|_| ctx.overlay.changes.is_empty());
     let generation = ctx.db.catalog().generation();
-    if let Some(planned) = slot.and_then(|s| s.get(generation)) {
-        return Ok(planned);
+    if let Some(planned) = previous
+        .as_ref()
+        .filter(|p| slot.is_some() && p.generation == generation)
+    {
+        return Ok(planned.clone());
     }
     let mut binder = Binder::new(ctx.view(), declared.to_vec());
     let (plan, columns) = bind(&mut binder)?;
@@ -2844,7 +2828,11 @@ fn run_statement(
             Ok(ExecResult {
                 copy: None,
                 tag,
-                columns: if has_ret { Some(planned.columns.clone()) } else { None },
+                columns: if has_ret {
+                    Some(planned.columns.clone())
+                } else {
+                    None
+                },
                 rows: res.rows,
             })
         }

@@ -18,14 +18,18 @@ fn open() -> (tempfile::TempDir, Database) {
 /// A database whose node runs SQL `alone`, or believes other nodes may (so every schema
 /// change waits out the whole schema lease, as in a cluster).
 fn open_with(alone: bool) -> (tempfile::TempDir, Database) {
+    open_config(SqlConfig {
+        alone: Arc::new(move || alone),
+        ..SqlConfig::default()
+    })
+}
+
+/// A database over a fresh store with the given settings.
+fn open_config(config: SqlConfig) -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
     let engine =
         reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
     let client = reef_txn::TxnClient::local(Arc::new(engine)).unwrap();
-    let config = SqlConfig {
-        alone: Arc::new(move || alone),
-        ..SqlConfig::default()
-    };
     let db = Database::open(client, config).unwrap();
     (dir, db)
 }
@@ -424,25 +428,36 @@ fn a_prepared_statement_plans_again_after_a_schema_change() {
     let update = a.prepare("UPDATE t SET v = $2 WHERE k = $1", &[]).unwrap();
     let one = Value::Int32(1);
     for _ in 0..3 {
-        assert_eq!(exec(&mut a, &select, &[one.clone()]).rows, vec![vec![text("old")]]);
+        assert_eq!(
+            exec(&mut a, &select, &[one.clone()]).rows,
+            vec![vec![text("old")]]
+        );
     }
 
     // Another node replaces the table: the cached plan names a table that is gone.
     ok(&mut b, "DROP TABLE t");
     ok(&mut b, "CREATE TABLE t (k int PRIMARY KEY, v text)");
     ok(&mut b, "INSERT INTO t VALUES (1, 'new')");
-    assert_eq!(exec(&mut a, &select, &[one.clone()]).rows, vec![vec![text("new")]]);
+    assert_eq!(
+        exec(&mut a, &select, &[one.clone()]).rows,
+        vec![vec![text("new")]]
+    );
 
     // Another node adds an index: the cached UPDATE must maintain it once it is public.
     exec(&mut a, &update, &[one.clone(), text("before")]);
     ok(&mut b, "CREATE INDEX t_v ON t (v)");
     exec(&mut a, &update, &[one.clone(), text("after")]);
     let public = reef_sql::catalog::IndexState::Public;
-    assert_eq!(index_entries(&db, "t"), vec![("t_v".to_string(), public, 1)]);
+    assert_eq!(
+        index_entries(&db, "t"),
+        vec![("t_v".to_string(), public, 1)]
+    );
     assert_eq!(count(&mut a, "SELECT count(*) FROM t WHERE v = 'after'"), 1);
 
     // Another session of this node adds a column with a default: the cached INSERT fills it.
-    let insert = a.prepare("INSERT INTO t (k, v) VALUES ($1, $2)", &[]).unwrap();
+    let insert = a
+        .prepare("INSERT INTO t (k, v) VALUES ($1, $2)", &[])
+        .unwrap();
     exec(&mut a, &insert, &[Value::Int32(2), text("x")]);
     let mut c = db.session("reef", "reef").unwrap();
     ok(&mut c, "ALTER TABLE t ADD COLUMN n int DEFAULT 7");
@@ -514,16 +529,11 @@ fn a_prepared_query_over_a_system_view_is_planned_every_time() {
                 .collect()])
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let engine =
-        reef_storage::RocksEngine::open(&dir.path().join("db"), &Default::default()).unwrap();
-    let client = reef_txn::TxnClient::local(Arc::new(engine)).unwrap();
     let counter = Arc::new(Counter(AtomicU64::new(0)));
-    let config = SqlConfig {
+    let (_dir, db) = open_config(SqlConfig {
         system: counter.clone(),
         ..SqlConfig::default()
-    };
-    let db = Database::open(client, config).unwrap();
+    });
     let mut s = db.session("reef", "reef").unwrap();
     let view = reef_sql::system::VIEWS[0].name;
     let p = s
@@ -545,12 +555,21 @@ fn a_prepared_query_refuses_to_change_its_result_type() {
     ok(&mut s, "CREATE TABLE t (k int PRIMARY KEY, v text)");
     ok(&mut s, "INSERT INTO t VALUES (1, 'a')");
     let select = s.prepare("SELECT * FROM t", &[]).unwrap();
-    assert_eq!(exec(&mut s, &select, &[]).rows, vec![vec![Value::Int32(1), text("a")]]);
+    assert_eq!(
+        exec(&mut s, &select, &[]).rows,
+        vec![vec![Value::Int32(1), text("a")]]
+    );
     ok(&mut s, "ALTER TABLE t ADD COLUMN n int DEFAULT 7");
     for _ in 0..2 {
-        let err = s.execute_prepared(&select, &[]).expect_err("the result type changed");
+        let err = s
+            .execute_prepared(&select, &[])
+            .expect_err("the result type changed");
         assert_eq!(err.code, "0A000", "{err}");
-        assert!(err.message.contains("cached plan must not change result type"), "{err}");
+        assert!(
+            err.message
+                .contains("cached plan must not change result type"),
+            "{err}"
+        );
     }
     // A schema change that leaves the columns alone does not disturb it.
     let again = s.prepare("SELECT * FROM t", &[]).unwrap();

@@ -28,7 +28,7 @@ use reef_storage::{Cf, Engine, WriteBatch};
 
 use crate::error::{Result, TxnError};
 use crate::mvcc::{Mutation, MutationOp};
-use crate::record::{decode_user_key, split_write_key, versions_end};
+use crate::record::{decode_user_key, split_write_key, versions_end, write_key};
 
 /// A buffered write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,8 +201,7 @@ impl SpillArea {
         for (user, write) in writes {
             key.clear();
             key.extend_from_slice(&self.prefix);
-            codec::encode_bytes(&mut key, user);
-            codec::encode_u64_desc(&mut key, generation);
+            write_key(&mut key, user, generation);
             value.clear();
             write.encode(&mut value);
             batch.put(Cf::Write, &key, &value);
@@ -564,6 +563,16 @@ impl WriteBuffer {
             Some(area) if self.spilled_keys.may_contain(key) => Ok(area.get(key)?.map(Cow::Owned)),
             _ => Ok(None),
         }
+    }
+
+    /// Returns what the buffer holds for `key` as a read sees it: `Some(true)` a value,
+    /// `Some(false)` a deletion, `None` nothing (or only a lock).
+    pub fn written(&self, key: &[u8]) -> Result<Option<bool>> {
+        Ok(self
+            .get(key)?
+            .as_deref()
+            .and_then(Buffered::visible)
+            .map(|v| v.is_some()))
     }
 
     /// Buffers `write` for `key`, replacing an earlier one, and spills once memory holds

@@ -464,7 +464,10 @@ impl TxnClient {
         self.shared.beginning.fetch_sub(1, SeqCst);
         let (start_ts, active) = (start_ts?, active.expect("registered with its timestamp"));
         let config = &self.shared.config;
-        let spill = config.spill.clone().map(|engine| (engine, config.spill_bytes));
+        let spill = config
+            .spill
+            .clone()
+            .map(|engine| (engine, config.spill_bytes));
         Ok(Transaction {
             inner: Arc::new(TxnInner {
                 shared: self.shared.clone(),
@@ -695,9 +698,9 @@ impl TxnState {
     fn check_usable(&self) -> Result<()> {
         self.check_active()?;
         match &self.failed {
-            Some(err) => Err(TxnError::Storage(reef_storage::StorageError::Engine(format!(
-                "the transaction's writes could not be spilled to disk: {err}"
-            )))),
+            Some(err) => Err(TxnError::Storage(reef_storage::StorageError::Engine(
+                format!("the transaction's writes could not be spilled to disk: {err}"),
+            ))),
             None => Ok(()),
         }
     }
@@ -820,7 +823,12 @@ impl Transaction {
         let read_ts = {
             let state = self.inner.state.lock();
             state.check_usable()?;
-            match state.writes.get(key)?.as_deref().and_then(Buffered::visible) {
+            match state
+                .writes
+                .get(key)?
+                .as_deref()
+                .and_then(Buffered::visible)
+            {
                 Some(value) => return Ok(value.map(<[u8]>::to_vec)),
                 None => state.read_ts,
             }
@@ -932,9 +940,7 @@ impl Transaction {
         let read_ts = {
             let mut state = self.inner.state.lock();
             state.check_usable()?;
-            // Some(true): written, Some(false): deleted, None: neither (or only locked).
-            let written = state.writes.get(&key)?.as_deref().and_then(Buffered::visible).map(|v| v.is_some());
-            match written {
+            match state.writes.written(&key)? {
                 Some(true) => return Err(TxnError::DuplicateKey { key }),
                 Some(false) => {
                     // Deleted by this transaction: the key may exist underneath, so overwrite.
@@ -949,7 +955,7 @@ impl Transaction {
         }
         let mut state = self.inner.state.lock();
         state.check_usable()?;
-        if let Some(Some(_)) = state.writes.get(&key)?.as_deref().and_then(Buffered::visible) {
+        if state.writes.written(&key)? == Some(true) {
             return Err(TxnError::DuplicateKey { key });
         }
         state.buffer(key, BufferedOp::Insert(value));
@@ -963,11 +969,9 @@ impl Transaction {
     pub fn put_absent(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         let mut state = self.inner.state.lock();
         state.check_usable()?;
-        let written = state.writes.get(&key)?;
-        if let Some(Some(_)) = written.as_deref().and_then(Buffered::visible) {
+        if state.writes.written(&key)? == Some(true) {
             return Err(TxnError::DuplicateKey { key });
         }
-        drop(written);
         state.buffer(key, BufferedOp::Put(value));
         Ok(())
     }

@@ -983,7 +983,10 @@ fn run_buf_op(txn: &Transaction, op: &BufOp) -> String {
             txn.put(spill_key(*k), vec![*v; 1 + (*v % 40) as usize]);
             String::new()
         }
-        BufOp::Insert(k, v) => format!("{:?}", txn.insert(spill_key(*k), vec![*v]).map_err(|e| e.code())),
+        BufOp::Insert(k, v) => format!(
+            "{:?}",
+            txn.insert(spill_key(*k), vec![*v]).map_err(|e| e.code())
+        ),
         BufOp::Delete(k) => {
             txn.delete(spill_key(*k));
             String::new()
@@ -1143,11 +1146,14 @@ fn put_absent_refuses_only_the_transactions_own_values() {
     let txn = env.client.begin(RepeatableRead).unwrap();
     // The store is not read: a committed value is the caller's to have deleted.
     txn.delete(b"committed".to_vec());
-    txn.put_absent(b"committed".to_vec(), b"new".to_vec()).unwrap();
+    txn.put_absent(b"committed".to_vec(), b"new".to_vec())
+        .unwrap();
     txn.put_absent(b"fresh".to_vec(), b"1".to_vec()).unwrap();
     for key in [&b"committed"[..], b"fresh"] {
         assert_eq!(
-            txn.put_absent(key.to_vec(), b"again".to_vec()).unwrap_err().code(),
+            txn.put_absent(key.to_vec(), b"again".to_vec())
+                .unwrap_err()
+                .code(),
             ErrorCode::DuplicateKey
         );
     }
