@@ -513,6 +513,21 @@ impl Client {
 
     /// Reads `key` at `read_ts`.
     pub async fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.read_key(key, read_ts, false).await?.1)
+    }
+
+    /// Reads the newest committed version of `key` (see `MvccStore::get_newest`): its commit
+    /// timestamp and value. The read is recorded at `read_ts`.
+    pub async fn get_newest(&self, key: &[u8], read_ts: u64) -> Result<(u64, Option<Vec<u8>>)> {
+        self.read_key(key, read_ts, true).await
+    }
+
+    async fn read_key(
+        &self,
+        key: &[u8],
+        read_ts: u64,
+        newest: bool,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
         let key_bytes = bytes::Bytes::copy_from_slice(key);
         let (resp, _) = self
             .with_leader(
@@ -524,6 +539,7 @@ impl Client {
                             context: Some(ctx),
                             key,
                             read_ts,
+                            newest,
                         })
                         .await
                     }
@@ -534,7 +550,7 @@ impl Client {
         if let Some(err) = resp.key_error {
             return Err(ClientError::Key(Box::new(err)));
         }
-        Ok(resp.found.then(|| resp.value.to_vec()))
+        Ok((resp.commit_ts, resp.found.then(|| resp.value.to_vec())))
     }
 
     /// Reads up to `limit` pairs of `[start, end)` (empty `end`: no end) at `read_ts`, in key

@@ -118,6 +118,14 @@ impl Store for ClusterStore {
         self.run(0, self.client.get(key, read_ts))
     }
 
+    fn get_newest(
+        &self,
+        key: &[u8],
+        read_ts: Timestamp,
+    ) -> reef_txn::Result<(Timestamp, Option<Vec<u8>>)> {
+        self.run(0, self.client.get_newest(key, read_ts))
+    }
+
     fn scan(
         &self,
         start: &[u8],

@@ -462,13 +462,18 @@ impl pb::kv_server::Kv for NodeServices {
         let read_key = key.clone();
         let result = self
             .read(req.context.as_ref(), key, end, req.read_ts, move |view| {
-                view.mvcc.get(&read_key, req.read_ts)
+                if req.newest {
+                    view.mvcc.get_newest(&read_key)
+                } else {
+                    Ok((0, view.mvcc.get(&read_key, req.read_ts)?))
+                }
             })
             .await?;
         Ok(Response::new(match result {
-            Ok(value) => pb::GetResponse {
+            Ok((commit_ts, value)) => pb::GetResponse {
                 found: value.is_some(),
                 value: value.unwrap_or_default().into(),
+                commit_ts,
                 ..Default::default()
             },
             Err(err) => pb::GetResponse {

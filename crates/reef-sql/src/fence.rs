@@ -36,6 +36,11 @@ use crate::session::Database;
 /// schema it planned with. Every node must use the same value.
 pub const SCHEMA_LEASE_MS: u64 = 1000;
 
+/// How long, in milliseconds of timestamp time, a node trusts its cached catalog after it
+/// found the catalog version key unlocked and unchanged, and so how long every DDL commit
+/// waits after its prewrite (see `Database::begin`). Every node must use the same value.
+pub const CATALOG_TRUST_MS: u64 = 250;
+
 /// How long a write fence lasts at most, in milliseconds: the longest a schema change that
 /// holds writers off may run.
 pub const FENCE_TTL_MS: u64 = 10 * 60 * 1000;

@@ -7,7 +7,7 @@
 //! from a blocking thread.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
@@ -150,15 +150,38 @@ pub struct Database {
 struct DbInner {
     client: TxnClient,
     catalog: Catalog,
-    /// The value of [`catalog::version_key`] the cached catalog was loaded at (`None` after
-    /// a local DDL published its changes: the next transaction reloads), and the timestamp
-    /// the cached catalog is current as of: a reload from an older snapshot must not replace
-    /// it.
-    catalog_version: Mutex<(Option<Vec<u8>>, reef_txn::Timestamp)>,
+    /// What the cached catalog is and when it may be used without reading the version key.
+    catalog_state: Mutex<CatalogState>,
+    /// How many transactions read the catalog version key (see [`Database::begin`]).
+    catalog_checks: AtomicU64,
     config: SqlConfig,
     /// Cached blocks of sequence values and row ids: counter id -> (next, end).
     blocks: Mutex<HashMap<u32, (i64, i64)>>,
     next_pid: AtomicU32,
+}
+
+/// The cached catalog's standing (see [`Database::begin`]).
+#[derive(Default)]
+struct CatalogState {
+    /// The value of [`catalog::version_key`] the cached catalog was loaded at (empty: the key
+    /// was never written), or `None` after a local DDL published its changes: the next
+    /// transaction reloads.
+    version: Option<Vec<u8>>,
+    /// The timestamp the cached catalog is current as of: a reload from an older snapshot
+    /// must not replace it.
+    as_of: reef_txn::Timestamp,
+    /// Timestamps (inclusive) at which the cached catalog is known to be the committed one:
+    /// a transaction starting in this window plans with it without reading the version key.
+    trusted: (reef_txn::Timestamp, reef_txn::Timestamp),
+    /// Moves whenever a local DDL transaction withdraws the trust: a read of the version key
+    /// made before the move must not grant it again.
+    distrusts: u64,
+}
+
+impl CatalogState {
+    fn trusts(&self, ts: reef_txn::Timestamp) -> bool {
+        self.version.is_some() && self.trusted.0 <= ts && ts <= self.trusted.1
+    }
 }
 
 /// Databases a client may connect to.
@@ -171,7 +194,8 @@ impl Database {
             inner: Arc::new(DbInner {
                 client,
                 catalog: Catalog::load(Vec::new()),
-                catalog_version: Mutex::new((None, 0)),
+                catalog_state: Mutex::new(CatalogState::default()),
+                catalog_checks: AtomicU64::new(0),
                 config,
                 blocks: Mutex::new(HashMap::new()),
                 next_pid: AtomicU32::new(1000),
@@ -185,26 +209,28 @@ impl Database {
             .client
             .begin(IsolationLevel::RepeatableRead)
             .map_err(crate::error::from_txn)?;
-        db.load_catalog(&txn)?;
+        let version = txn
+            .get(&catalog::version_key())
+            .map_err(crate::error::from_txn)?;
+        db.load_catalog(&txn, version.unwrap_or_default())?;
         txn.rollback().map_err(crate::error::from_txn)?;
         Ok(db)
     }
 
-    /// Loads the catalog as of `txn`'s snapshot, with the version it was loaded at.
-    fn load_catalog(&self, txn: &Transaction) -> Result<()> {
-        let version = txn
-            .get(&catalog::version_key())
-            .map_err(crate::error::from_txn)?;
+    /// Loads the catalog as of `txn`'s snapshot, where the version key holds `version`.
+    fn load_catalog(&self, txn: &Transaction, version: Vec<u8>) -> Result<()> {
         let (start, end) = catalog::object_key_range();
         let mut objects = Vec::new();
         for kv in txn.scan(&start, &end).map_err(crate::error::from_txn)? {
             let (_, v) = kv.map_err(crate::error::from_txn)?;
             objects.push(catalog::decode_object(&v)?);
         }
-        let mut current = self.inner.catalog_version.lock();
-        if txn.start_ts() > current.1 {
+        let mut state = self.inner.catalog_state.lock();
+        if txn.start_ts() > state.as_of {
             self.inner.catalog.replace(objects);
-            *current = (version, txn.start_ts());
+            state.version = Some(version);
+            state.as_of = txn.start_ts();
+            state.trusted = (0, 0);
         }
         Ok(())
     }
@@ -221,10 +247,20 @@ impl Database {
         // reloads from snapshots before it would undo the change; the next transaction
         // reloads from a later one.
         let now = self.inner.client.tso().get_ts().ok();
-        let mut current = self.inner.catalog_version.lock();
+        let mut state = self.inner.catalog_state.lock();
         self.inner.catalog.publish(changes);
-        let as_of = now.unwrap_or(current.1).max(current.1);
-        *current = (None, as_of);
+        let as_of = now.unwrap_or(state.as_of).max(state.as_of);
+        state.version = None;
+        state.as_of = as_of;
+        state.trusted = (0, 0);
+    }
+
+    /// Stops trusting the cached catalog without reading the version key: a local DDL
+    /// transaction is about to commit (see [`Database::begin`]).
+    pub(crate) fn distrust_catalog(&self) {
+        let mut state = self.inner.catalog_state.lock();
+        state.trusted = (0, 0);
+        state.distrusts += 1;
     }
 
     /// Reloads the cached catalog if a DDL transaction (on this node or another) committed
@@ -236,22 +272,70 @@ impl Database {
 
     /// Begins a transaction, first reloading the cached catalog if a DDL transaction (on
     /// this node or another) committed since it was loaded.
+    ///
+    /// Every DDL transaction writes [`catalog::version_key`], and holds its commit back until
+    /// the oracle is [`CATALOG_TRUST_MS`](crate::fence::CATALOG_TRUST_MS) past its prewrite
+    /// (see [`reef_txn::CommitWait`]). So a transaction starting at `s` that finds the key
+    /// unlocked with its newest version committed at `c <= s` knows the catalog stays as it is
+    /// from `c` until `s` plus that time: transactions starting in that window plan with the
+    /// cached catalog without reading the key (the common case: one read per node every so
+    /// often instead of one per transaction). While a DDL commits, transactions read the key
+    /// at their start as before. On a node that runs SQL alone DDL does not wait; this node's
+    /// own DDL withdraws the trust after its prewrite instead.
     pub fn begin(&self, isolation: IsolationLevel) -> Result<Transaction> {
         let txn = self
             .inner
             .client
             .begin(isolation)
             .map_err(crate::error::from_txn)?;
-        let version = txn
-            .get(&catalog::version_key())
-            .map_err(crate::error::from_txn)?;
+        let ts = txn.start_ts();
+        let distrusts = {
+            let state = self.inner.catalog_state.lock();
+            if state.trusts(ts) {
+                return Ok(txn);
+            }
+            state.distrusts
+        };
+        self.inner
+            .catalog_checks
+            .fetch_add(1, AtomicOrdering::Relaxed);
+        let key = catalog::version_key();
+        // The newest version, if no DDL is committing and it is visible at `ts`.
+        let newest = txn
+            .get_newest(&key)
+            .map_err(crate::error::from_txn)?
+            .filter(|(newest_ts, _)| *newest_ts <= ts)
+            .map(|(newest_ts, value)| (newest_ts, value.unwrap_or_default()));
+        let version = match &newest {
+            Some((_, value)) => value.clone(),
+            None => txn
+                .get(&key)
+                .map_err(crate::error::from_txn)?
+                .unwrap_or_default(),
+        };
         // Not under the catalog's commit lock: a session running DDL holds it while it begins.
         // A DML transaction that checks its tables against a reloaded, newer catalog fails its
         // check, as it should.
-        if version != self.inner.catalog_version.lock().0 {
-            self.load_catalog(&txn)?;
+        if self.inner.catalog_state.lock().version.as_ref() != Some(&version) {
+            self.load_catalog(&txn, version)?;
+        }
+        if let Some((newest_ts, value)) = newest {
+            let until = crate::fence::after_ms(ts, crate::fence::CATALOG_TRUST_MS);
+            let mut state = self.inner.catalog_state.lock();
+            if state.version.as_ref() == Some(&value)
+                && state.distrusts == distrusts
+                && !state.trusts(until)
+            {
+                state.trusted = (newest_ts, until);
+            }
         }
         Ok(txn)
+    }
+
+    /// How many transactions began by reading the catalog version key, rather than trusting
+    /// the cached catalog (see [`Database::begin`]).
+    pub fn catalog_checks(&self) -> u64 {
+        self.inner.catalog_checks.load(AtomicOrdering::Relaxed)
     }
 
     /// The transaction client.
@@ -1107,12 +1191,22 @@ impl<'s> StmtCtx<'s> {
         Ok(cur)
     }
 
-    /// Marks the catalog changed by this transaction (see [`catalog::version_key`]).
+    /// Marks the catalog changed by this transaction (see [`catalog::version_key`]), and
+    /// holds its commit back as [`Database::begin`] relies on.
     fn bump_catalog_version(&self) {
         self.txn.put(
             catalog::version_key(),
             self.txn.start_ts().to_be_bytes().to_vec(),
         );
+        let db = self.db.clone();
+        // Fails only once the transaction is finished, and then there is no commit to hold.
+        let _ = self.txn.set_commit_wait(reef_txn::CommitWait {
+            ms: crate::fence::CATALOG_TRUST_MS,
+            after_prewrite: Box::new(move || {
+                db.distrust_catalog();
+                !db.runs_sql_alone()
+            }),
+        });
     }
 
     /// Records a changed object in the transaction and the overlay. A table's write version

@@ -43,6 +43,44 @@ fn second_node(db: &Database) -> Database {
     Database::open(db.client().clone(), config).unwrap()
 }
 
+/// Between checks of the catalog version key a node plans with its cached catalog: a run of
+/// statements reads the key once per trust window, not once per transaction.
+#[test]
+fn a_node_trusts_its_cached_catalog_between_checks() {
+    let (_dir, db) = open();
+    let mut s = db.session("reef", "reef").unwrap();
+    ok(&mut s, "CREATE TABLE t (k int PRIMARY KEY, v text)");
+    ok(&mut s, "INSERT INTO t VALUES (1, 'a')");
+    let before = db.catalog_checks();
+    for _ in 0..100 {
+        assert_eq!(count(&mut s, "SELECT count(*) FROM t WHERE k = 1"), 1);
+    }
+    let checks = db.catalog_checks() - before;
+    // One check per 250 ms of statements: 100 of them would have to take 12 s to reach 50.
+    assert!(checks <= 50, "{checks} checks for 100 transactions");
+}
+
+/// A schema change another node made is in force for this node's next transaction, even
+/// while this node trusts its cached catalog: the change's commit waits out that trust.
+#[test]
+fn another_nodes_schema_change_is_seen_at_once() {
+    let (_dir, db) = open_with(false);
+    let other = second_node(&db);
+    let mut a = db.session("reef", "reef").unwrap();
+    let mut b = other.session("reef", "reef").unwrap();
+    ok(&mut a, "CREATE TABLE t (k int PRIMARY KEY)");
+    for round in 0..3 {
+        // This node checks the catalog and trusts it for a while.
+        assert_eq!(count(&mut a, "SELECT count(*) FROM t"), 0);
+        ok(&mut b, "CREATE TABLE u (k int PRIMARY KEY)");
+        ok(&mut b, &format!("INSERT INTO u VALUES ({round})"));
+        assert_eq!(count(&mut a, "SELECT count(*) FROM u"), 1, "round {round}");
+        ok(&mut b, "DROP TABLE u");
+        let err = run(&mut a, "SELECT count(*) FROM u").expect_err("u is gone");
+        assert_eq!(err.code, "42P01", "round {round}: {err}");
+    }
+}
+
 /// Every index of table `name`: (index name, state, entries stored).
 fn index_entries(db: &Database, name: &str) -> Vec<(String, reef_sql::catalog::IndexState, usize)> {
     let table = match db.catalog().get_by_name(name).as_deref() {
@@ -418,7 +456,7 @@ fn exec(s: &mut Session, p: &reef_sql::Prepared, params: &[Value]) -> ExecResult
 /// session of this node makes the next execution plan again, against the new tables.
 #[test]
 fn a_prepared_statement_plans_again_after_a_schema_change() {
-    let (_dir, db) = open();
+    let (_dir, db) = open_with(false);
     let other = second_node(&db);
     let mut a = db.session("reef", "reef").unwrap();
     let mut b = other.session("reef", "reef").unwrap();

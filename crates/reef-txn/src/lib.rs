@@ -45,6 +45,6 @@ pub use reef_common::Timestamp;
 pub use store::{resume_key, FilteredBatch, LocalStore, PairFilter, ScanFilter, Store};
 pub use tso::{now_ms, LocalTso, TimestampOracle, TsoWindow};
 pub use txn::{
-    CommitFence, CommitView, IsolationLevel, Scanner, Transaction, TxnClient, TxnConfig,
-    DESTROY_REGISTRY,
+    CommitFence, CommitView, CommitWait, IsolationLevel, Scanner, Transaction, TxnClient,
+    TxnConfig, DESTROY_REGISTRY,
 };

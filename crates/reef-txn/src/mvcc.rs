@@ -1115,6 +1115,30 @@ impl MvccStore {
         Ok(None)
     }
 
+    /// Reads the newest committed version of `key`, whatever its timestamp: its commit
+    /// timestamp (0 if the key was never written) and value (`None` if deleted). Fails with
+    /// `KeyIsLocked` if an undecided transaction holds a lock on it, whenever it started: the
+    /// answer then tells a caller that no commit of the key is on its way.
+    pub fn get_newest(&self, key: &[u8]) -> Result<(Timestamp, Option<Vec<u8>>)> {
+        if let Some(lock) = self.load_lock(key)? {
+            if blocks_read(&lock, Timestamp::MAX) {
+                return Err(TxnError::KeyIsLocked(lock.info(key)));
+            }
+        }
+        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
+        while cursor.valid() {
+            let (_, commit_ts) = split_write_key(cursor.key())?;
+            let write = WriteRef::decode(cursor.value())?;
+            match write.kind {
+                WriteKind::Put => return Ok((commit_ts, Some(write.value.to_vec()))),
+                WriteKind::Delete => return Ok((commit_ts, None)),
+                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
+            }
+        }
+        cursor.status()?;
+        Ok((0, None))
+    }
+
     /// Finds the visible value of the user key encoded as `encoded` at `read_ts`, leaving the
     /// cursor somewhere among (or after) that key's versions.
     fn visible_value(

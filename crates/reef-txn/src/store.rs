@@ -54,6 +54,10 @@ pub fn resume_key(pairs: &[KvPair], limit: usize) -> Option<Vec<u8>> {
 pub trait Store: Send + Sync {
     /// Reads `key` as of `read_ts` (see [`MvccStore::get`]).
     fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// Reads the newest committed version of `key` (see [`MvccStore::get_newest`]): its commit
+    /// timestamp and value. `read_ts` is the timestamp the caller reads at, which the store
+    /// records as it does a [`Store::get`]'s.
+    fn get_newest(&self, key: &[u8], read_ts: Timestamp) -> Result<(Timestamp, Option<Vec<u8>>)>;
     /// Reads up to `limit` pairs in `start..end` (empty `end`: unbounded) as of `read_ts`, in
     /// ascending order.
     fn scan(
@@ -176,6 +180,10 @@ impl LocalStore {
 impl Store for LocalStore {
     fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
         self.mvcc.get(key, read_ts)
+    }
+
+    fn get_newest(&self, key: &[u8], _read_ts: Timestamp) -> Result<(Timestamp, Option<Vec<u8>>)> {
+        self.mvcc.get_newest(key)
     }
 
     fn scan(

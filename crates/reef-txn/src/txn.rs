@@ -233,6 +233,45 @@ impl std::fmt::Debug for CommitFence {
     }
 }
 
+/// Takes a timestamp, waits until the oracle is `ms` milliseconds past it, and returns the
+/// first timestamp it gives from then on.
+fn wait_past(tso: &dyn TimestampOracle, ms: u64) -> Result<Timestamp> {
+    let from = tso.get_ts()?;
+    let until = reef_common::compose_ts(reef_common::ts_physical_ms(from).saturating_add(ms), 0);
+    loop {
+        let now = tso.get_ts()?;
+        if now > until {
+            return Ok(now);
+        }
+        let left =
+            reef_common::ts_physical_ms(until).saturating_sub(reef_common::ts_physical_ms(now));
+        std::thread::sleep(Duration::from_millis(left.clamp(1, 50)));
+    }
+}
+
+/// Holds a two-phase commit back after its prewrite until the oracle has moved `ms`
+/// milliseconds past a timestamp taken once every key was prewritten, so the commit timestamp
+/// lies that far above the moment its locks became visible. A reader that found a key
+/// unlocked and saw its newest version (see [`Transaction::get_newest`]) at timestamp `t` then
+/// knows the key keeps that version until `t` plus `ms` at least. The SQL layer lets nodes
+/// trust their cached catalog for a while this way. A transaction with a commit wait never
+/// commits in one phase.
+pub struct CommitWait {
+    /// How far past the prewrite, in milliseconds of oracle time, the commit must land.
+    pub ms: u64,
+    /// Runs once every key is prewritten, before the commit timestamp is taken; returns
+    /// whether the commit must wait (false: no reader can be relying on the keys).
+    pub after_prewrite: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for CommitWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitWait")
+            .field("ms", &self.ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a [`CommitFence`] check sees: committed data as of the commit timestamp.
 pub struct CommitView<'a> {
     shared: &'a Shared,
@@ -481,6 +520,7 @@ impl TxnClient {
                     status: Status::Active,
                     active: Some(active),
                     fence: None,
+                    wait: None,
                 }),
             }),
         })
@@ -679,6 +719,7 @@ struct TxnState {
     status: Status,
     active: Option<Arc<ActiveGuard>>,
     fence: Option<CommitFence>,
+    wait: Option<CommitWait>,
 }
 
 impl TxnState {
@@ -815,6 +856,32 @@ impl Transaction {
         state.check_active()?;
         state.fence = Some(fence);
         Ok(())
+    }
+
+    /// Holds the commit back after its prewrite (see [`CommitWait`]), replacing any earlier
+    /// wait.
+    pub fn set_commit_wait(&self, wait: CommitWait) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        state.check_active()?;
+        state.wait = Some(wait);
+        Ok(())
+    }
+
+    /// Reads the newest committed version of `key` whatever its timestamp, ignoring the
+    /// transaction's own writes: its commit timestamp (0: never written) and value. Returns
+    /// `None`, without waiting, while any transaction holds a lock on the key (even one that
+    /// began after this one), so an answer also says no commit of the key was under way.
+    pub fn get_newest(&self, key: &[u8]) -> Result<Option<(Timestamp, Option<Vec<u8>>)>> {
+        let read_ts = {
+            let state = self.inner.state.lock();
+            state.check_usable()?;
+            state.read_ts
+        };
+        match self.inner.shared.store.get_newest(key, read_ts) {
+            Ok(newest) => Ok(Some(newest)),
+            Err(TxnError::KeyIsLocked(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Reads `key`: the transaction's own buffered write if any, otherwise the committed value
@@ -994,7 +1061,7 @@ impl Transaction {
     /// fence (see [`CommitFence`]) bounds the one-phase commit timestamp and checks a
     /// two-phase commit above its free bound.
     pub fn commit(&self) -> Result<Option<Timestamp>> {
-        let (pending, bytes, fence) = {
+        let (pending, bytes, fence, wait) = {
             let mut state = self.inner.state.lock();
             state.check_active()?;
             if let Err(err) = state.check_usable() {
@@ -1007,15 +1074,16 @@ impl Transaction {
             }
             let bytes = state.writes.total_bytes();
             let fence = state.fence.take();
+            let wait = state.wait.take();
             match state.writes.take() {
-                Ok(pending) => (pending, bytes, fence),
+                Ok(pending) => (pending, bytes, fence, wait),
                 Err(err) => {
                     state.finish(Status::RolledBack);
                     return Err(err);
                 }
             }
         };
-        let result = self.two_phase_commit(&pending, bytes, fence.as_ref());
+        let result = self.two_phase_commit(&pending, bytes, fence.as_ref(), wait.as_ref());
         if let Err(err) = &result {
             let m = txn_metrics();
             match err {
@@ -1038,6 +1106,7 @@ impl Transaction {
         pending: &Pending,
         bytes: usize,
         fence: Option<&CommitFence>,
+        wait: Option<&CommitWait>,
     ) -> Result<Timestamp> {
         let shared = &self.inner.shared;
         let config = &shared.config;
@@ -1049,7 +1118,7 @@ impl Transaction {
 
         // One request's worth of keys may commit in one phase, if the store can: all in one
         // partition, at a timestamp the fence needs no check for.
-        if let Pending::Memory(mutations) = pending {
+        if let (Pending::Memory(mutations), None) = (pending, wait) {
             if let [chunk] = shared.chunks(mutations).as_slice() {
                 let max_commit_ts = fence.map_or(Timestamp::MAX, |f| f.free_until);
                 if let Some(commit_ts) =
@@ -1109,7 +1178,16 @@ impl Transaction {
             TxnError::InvalidArgument("a commit found no buffered write to prewrite".into())
         })?;
 
-        let commit_ts = shared.tso.get_ts()?;
+        let commit_ts = match wait {
+            Some(wait) if (wait.after_prewrite)() => match wait_past(&*shared.tso, wait.ms) {
+                Ok(ts) => ts,
+                Err(err) => {
+                    roll_back(None);
+                    return Err(err);
+                }
+            },
+            _ => shared.tso.get_ts()?,
+        };
         if let Some(fence) = fence.filter(|f| commit_ts > f.free_until) {
             let view = CommitView {
                 shared,

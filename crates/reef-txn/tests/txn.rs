@@ -96,6 +96,86 @@ fn snapshot_reads_ignore_newer_commits() {
     );
 }
 
+/// `get_newest` answers with the key's newest commit even above the reader's snapshot, and
+/// with nothing while any transaction (even one that began later) holds the key locked.
+#[test]
+fn get_newest_sees_past_the_snapshot_and_refuses_while_locked() {
+    let env = env();
+    let reader = env.client.begin(RepeatableRead).unwrap();
+    assert_eq!(reader.get_newest(b"k").unwrap(), Some((0, None)));
+    let first = put(&env, b"k", b"v1");
+    let second = put(&env, b"k", b"v2");
+    assert!(first > reader.start_ts() && second > first);
+    assert_eq!(reader.get(b"k").unwrap(), None, "the snapshot is older");
+    assert_eq!(reader.get_newest(b"k").unwrap(), Some((second, v("v2"))));
+
+    // A later transaction's lock: a snapshot read ignores it, the newest read does not.
+    let writer = env.client.begin(RepeatableRead).unwrap();
+    let mutation = Mutation {
+        key: b"k".to_vec(),
+        op: MutationOp::Delete,
+        conflict_ts: None,
+    };
+    env.store
+        .prewrite(&[mutation], b"k", writer.start_ts(), 10_000)
+        .unwrap();
+    assert_eq!(reader.get(b"k").unwrap(), None);
+    assert_eq!(reader.get_newest(b"k").unwrap(), None);
+    let commit_ts = env.tso.get_ts().unwrap();
+    env.store
+        .commit(&[b"k".to_vec()], writer.start_ts(), commit_ts)
+        .unwrap();
+    assert_eq!(reader.get_newest(b"k").unwrap(), Some((commit_ts, None)));
+}
+
+/// A commit wait keeps the key locked after the prewrite and lands the commit at least its
+/// time past a timestamp taken then; when its hook says no, the commit does not wait.
+#[test]
+fn a_commit_wait_holds_the_commit_past_its_prewrite() {
+    let env = env();
+    let observed = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    txn.put(b"k".to_vec(), b"v".to_vec());
+    let (store, tso, seen) = (env.store.clone(), env.tso.clone(), observed.clone());
+    txn.set_commit_wait(reef_txn::CommitWait {
+        ms: 200,
+        after_prewrite: Box::new(move || {
+            // The prewrite is done: the key is locked, and the commit lands later than this.
+            let now = tso.get_ts().unwrap();
+            let locked = matches!(store.get_newest(b"k", now), Err(TxnError::KeyIsLocked(_)));
+            seen.lock().push((now, locked));
+            true
+        }),
+    })
+    .unwrap();
+    let commit_ts = txn.commit().unwrap().unwrap();
+    let (after_prewrite, locked) = observed.lock()[0];
+    assert!(locked, "the key is locked while the commit waits");
+    assert!(
+        ts_physical_ms(commit_ts) >= ts_physical_ms(after_prewrite) + 200,
+        "the commit at {commit_ts} is not 200 ms past {after_prewrite}"
+    );
+
+    let txn = env.client.begin(RepeatableRead).unwrap();
+    txn.put(b"k".to_vec(), b"w".to_vec());
+    let tso = env.tso.clone();
+    let seen = observed.clone();
+    txn.set_commit_wait(reef_txn::CommitWait {
+        ms: 60_000,
+        after_prewrite: Box::new(move || {
+            seen.lock().push((tso.get_ts().unwrap(), true));
+            false
+        }),
+    })
+    .unwrap();
+    let commit_ts = txn.commit().unwrap().unwrap();
+    let (after_prewrite, _) = observed.lock()[1];
+    assert!(
+        ts_physical_ms(commit_ts) < ts_physical_ms(after_prewrite) + 60_000,
+        "a commit whose hook declined waited anyway"
+    );
+}
+
 #[test]
 fn read_committed_takes_a_new_snapshot_per_statement() {
     let env = env();
