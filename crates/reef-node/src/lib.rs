@@ -173,6 +173,7 @@ pub async fn serve_cluster(
     let txns = reef_txn::TxnClient::with_config(store, tso, txn_config);
     // Its oldest live transaction holds the cluster's GC safe point back.
     let _ = gc.txns.set(txns.clone());
+    let txns_for_shutdown = txns.clone();
     // Whether this node is the cluster's only member, as the root leader knows it now: a
     // node that joins later starts its transactions later (see reef_sql::fence).
     let alone = {
@@ -250,6 +251,18 @@ pub async fn serve_cluster(
             anyhow::bail!("the storage node stopped unexpectedly");
         }
     };
+    // Commits of secondary keys still queued go out while the storage still serves them.
+    let left = tokio::task::spawn_blocking(move || {
+        txns_for_shutdown.drain_secondaries(std::time::Duration::from_secs(10))
+    })
+    .await
+    .unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "secondary commits dropped at shutdown; readers will settle their locks"
+        );
+    }
     tracing::info!("PostgreSQL sessions ended; stopping the storage node");
     let _ = stop_tx.send(());
     storage.await??;

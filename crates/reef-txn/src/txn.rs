@@ -84,6 +84,10 @@ struct Shared {
     committer: Option<crossbeam_channel::Sender<SecondaryCommit>>,
     /// The committer threads, joined when the client goes away.
     committers: Vec<std::thread::JoinHandle<()>>,
+    /// Secondary commits handed to the committers and not yet done.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when the client stops waiting for the committers: they drop what is left.
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Secondary keys of a committed transaction, for a background committer.
@@ -119,6 +123,8 @@ fn commit_secondaries(store: &dyn Store, job: &SecondaryCommit) {
 /// drained (see `Shared`'s `Drop`).
 fn start_committers(
     store: &Arc<dyn Store>,
+    queued: &Arc<std::sync::atomic::AtomicUsize>,
+    abandoned: &Arc<std::sync::atomic::AtomicBool>,
 ) -> (
     crossbeam_channel::Sender<SecondaryCommit>,
     Vec<std::thread::JoinHandle<()>>,
@@ -127,11 +133,15 @@ fn start_committers(
     let handles = (0..SECONDARY_COMMITTERS)
         .map(|i| {
             let (store, rx) = (store.clone(), rx.clone());
+            let (queued, abandoned) = (queued.clone(), abandoned.clone());
             std::thread::Builder::new()
                 .name(format!("reef-commit-{i}"))
                 .spawn(move || {
                     for job in rx {
-                        commit_secondaries(&*store, &job);
+                        if !abandoned.load(std::sync::atomic::Ordering::Acquire) {
+                            commit_secondaries(&*store, &job);
+                        }
+                        queued.fetch_sub(1, std::sync::atomic::Ordering::Release);
                     }
                 })
                 .expect("spawning a secondary committer")
@@ -453,9 +463,11 @@ impl TxnClient {
         tso: Arc<dyn TimestampOracle>,
         config: TxnConfig,
     ) -> TxnClient {
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (committer, committers) = match config.async_secondaries {
             true => {
-                let (tx, handles) = start_committers(&store);
+                let (tx, handles) = start_committers(&store, &queued, &abandoned);
                 (Some(tx), handles)
             }
             false => (None, Vec::new()),
@@ -471,7 +483,30 @@ impl TxnClient {
                 two_phase: Default::default(),
                 committer,
                 committers,
+                queued,
+                abandoned,
             }),
+        }
+    }
+
+    /// Waits up to `timeout` for the background committers to finish every secondary commit
+    /// handed to them so far, and returns how many were left: those the committers then drop
+    /// (the transactions are committed; a reader that meets a leftover lock commits it). A
+    /// node calls it before it stops its storage, so no commit is left to fail against a
+    /// stopped store, each after waiting out its deadline.
+    pub fn drain_secondaries(&self, timeout: Duration) -> usize {
+        use std::sync::atomic::Ordering::{Acquire, Release};
+        let until = Instant::now() + timeout;
+        loop {
+            let left = self.shared.queued.load(Acquire);
+            if left == 0 {
+                return 0;
+            }
+            if Instant::now() >= until {
+                self.shared.abandoned.store(true, Release);
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -1240,10 +1275,17 @@ impl Transaction {
             };
             // In the background when configured and the queue has room; otherwise here.
             let job = match queue {
-                Some(queue) => match queue.try_send(job) {
-                    Ok(()) => return Ok(true),
-                    Err(err) => err.into_inner(),
-                },
+                Some(queue) => {
+                    use std::sync::atomic::Ordering::Release;
+                    shared.queued.fetch_add(1, Release);
+                    match queue.try_send(job) {
+                        Ok(()) => return Ok(true),
+                        Err(err) => {
+                            shared.queued.fetch_sub(1, Release);
+                            err.into_inner()
+                        }
+                    }
+                }
                 None => job,
             };
             commit_secondaries(&*shared.store, &job);
