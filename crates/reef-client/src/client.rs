@@ -960,12 +960,18 @@ impl Client {
         Ok(out)
     }
 
-    /// Runs a command over `keys`, one request per partition holding some of them, retrying
-    /// each group after a partition error with the keys regrouped. `request` builds the
-    /// request for a context and the group's keys; `errors` extracts the errors of an answer.
+    /// Runs a command over `keys`, one request per partition holding some of them, all
+    /// partitions at once (a two-phase commit's secondary commits cost one round trip, not one
+    /// per partition), retrying each group after a partition error with the keys regrouped.
+    /// With `lead`, the partition holding the first key is asked first and the others once it
+    /// answered: a prewrite locks its primary before any secondary, so a reader that meets a
+    /// secondary lock finds the primary's lock (and does not roll the transaction back while
+    /// its primary's prewrite is still on its way). `request` builds the request for a context
+    /// and the group's keys; `errors` extracts the errors of an answer.
     async fn per_partition<T, F, Fut>(
         &self,
         keys: Vec<Vec<u8>>,
+        mut lead: bool,
         request: F,
         errors: impl Fn(&T) -> (Option<&pb::PartitionError>, Option<&pb::KeyError>) + Copy,
     ) -> Result<()>
@@ -975,34 +981,79 @@ impl Client {
     {
         let mut pending = keys;
         while !pending.is_empty() {
-            // Whatever of `pending` lies in the partition holding the first key, as routed
-            // when each attempt is sent.
-            let first = pending[0].clone();
-            let pending_ref = &pending;
-            let (resp, partition) = self
-                .with_leader(
-                    &first,
-                    move |kv, ctx, partition| {
-                        let group: Vec<Vec<u8>> = pending_ref
-                            .iter()
-                            .filter(|k| partition.contains(k))
-                            .cloned()
-                            .collect();
-                        request(kv, ctx, group)
-                    },
-                    |r: &T| errors(r).0,
-                )
-                .await?;
-            if let Some(err) = errors(&resp).1 {
-                return Err(ClientError::Key(Box::new(err.clone())));
+            // The keys by the partition the cache places them in, in their order; keys it
+            // cannot place go together, routed by the first of them.
+            let mut groups: Vec<(Option<u64>, Vec<&Vec<u8>>)> = Vec::new();
+            {
+                let cache = self.cache.read();
+                for key in &pending {
+                    let id = cache.locate(key).map(|route| route.partition.id);
+                    match groups.iter_mut().find(|(group, _)| *group == id) {
+                        Some((_, members)) => members.push(key),
+                        None => groups.push((id, vec![key])),
+                    }
+                }
             }
-            pending.retain(|k| !partition.contains(k));
+            // Each group goes to its leader at once (after the first key's, with `lead`); a
+            // group sends whatever of it lies in the partition holding its first key, as
+            // routed when each attempt is sent.
+            let mut answers = Vec::with_capacity(groups.len());
+            let mut rest = &groups[..];
+            if std::mem::take(&mut lead) && groups.len() > 1 {
+                let first = self.send_group(&groups[0].1, request, errors).await;
+                let failed = first
+                    .as_ref()
+                    .map_or(true, |(resp, _)| errors(resp).1.is_some());
+                answers.push(first);
+                // Nothing more is sent once the first group failed.
+                rest = if failed { &[] } else { &groups[1..] };
+            }
+            let sends = rest
+                .iter()
+                .map(|(_, m)| self.send_group(m, request, errors));
+            answers.extend(futures::future::join_all(sends).await);
+            let mut done = Vec::with_capacity(answers.len());
+            for answer in answers {
+                let (resp, partition) = answer?;
+                if let Some(err) = errors(&resp).1 {
+                    return Err(ClientError::Key(Box::new(err.clone())));
+                }
+                done.push(partition);
+            }
+            pending.retain(|k| !done.iter().any(|partition| partition.contains(k)));
         }
         Ok(())
     }
 
-    /// Prewrites `mutations` of the transaction `start_ts` whose primary is `primary`,
-    /// partition by partition.
+    /// Sends whatever of `members` lies in the partition holding the first of them, as routed
+    /// when each attempt is sent (see `per_partition`).
+    async fn send_group<T, F, Fut>(
+        &self,
+        members: &[&Vec<u8>],
+        request: F,
+        errors: impl Fn(&T) -> (Option<&pb::PartitionError>, Option<&pb::KeyError>) + Copy,
+    ) -> Result<(T, pb::Partition)>
+    where
+        F: Fn(KvConn, pb::Context, Vec<Vec<u8>>) -> Fut + Copy,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.with_leader(
+            members[0],
+            move |kv, ctx, partition| {
+                let group: Vec<Vec<u8>> = members
+                    .iter()
+                    .filter(|k| partition.contains(k))
+                    .map(|k| (*k).clone())
+                    .collect();
+                request(kv, ctx, group)
+            },
+            move |r: &T| errors(r).0,
+        )
+        .await
+    }
+
+    /// Prewrites `mutations` of the transaction `start_ts` whose primary is `primary`, in
+    /// every partition they touch at once.
     pub async fn prewrite(
         &self,
         mutations: Vec<pb::Mutation>,
@@ -1018,6 +1069,7 @@ impl Client {
         let primary = &primary;
         self.per_partition(
             keys,
+            true,
             move |mut kv, ctx, group| {
                 let req = pb::PrewriteRequest {
                     context: Some(ctx),
@@ -1081,10 +1133,12 @@ impl Client {
         Ok((resp.one_pc_commit_ts != 0).then_some(resp.one_pc_commit_ts))
     }
 
-    /// Commits `keys` of the transaction `start_ts` at `commit_ts`, partition by partition.
+    /// Commits `keys` of the transaction `start_ts` at `commit_ts`, in every partition they
+    /// touch at once.
     pub async fn commit(&self, keys: Vec<Vec<u8>>, start_ts: u64, commit_ts: u64) -> Result<()> {
         self.per_partition(
             keys,
+            false,
             move |mut kv, ctx, group| {
                 let req = pb::CommitRequest {
                     context: Some(ctx),
@@ -1099,10 +1153,11 @@ impl Client {
         .await
     }
 
-    /// Rolls back `keys` of the transaction `start_ts`, partition by partition.
+    /// Rolls back `keys` of the transaction `start_ts`, in every partition they touch at once.
     pub async fn rollback(&self, keys: Vec<Vec<u8>>, start_ts: u64) -> Result<()> {
         self.per_partition(
             keys,
+            false,
             move |mut kv, ctx, group| {
                 let req = pb::RollbackRequest {
                     context: Some(ctx),
@@ -1117,7 +1172,7 @@ impl Client {
     }
 
     /// Commits (with `commit_ts`) or rolls back (without) the leftover locks of the
-    /// transaction `start_ts` on `keys`, partition by partition.
+    /// transaction `start_ts` on `keys`, in every partition they touch at once.
     pub async fn resolve_lock(
         &self,
         start_ts: u64,
@@ -1126,6 +1181,7 @@ impl Client {
     ) -> Result<()> {
         self.per_partition(
             keys,
+            false,
             move |mut kv, ctx, group| {
                 let req = pb::ResolveLockRequest {
                     context: Some(ctx),
