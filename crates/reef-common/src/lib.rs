@@ -32,6 +32,6 @@ pub use error::ErrorCode;
 /// so deeply nested queries need more than the platform's default.
 pub const THREAD_STACK_BYTES: usize = 64 << 20;
 pub use ts::{
-    compose_ts, one_phase_commit_ts, ts_logical, ts_physical_ms, Timestamp, TSO_STEP,
+    compose_ts, one_phase_commit_ts, ts_after_ms, ts_logical, ts_physical_ms, Timestamp, TSO_STEP,
     TS_LOGICAL_BITS, TS_LOGICAL_MASK,
 };

@@ -37,6 +37,11 @@ pub fn ts_physical_ms(ts: Timestamp) -> u64 {
     ts >> TS_LOGICAL_BITS
 }
 
+/// The timestamp `ms` milliseconds (of physical time) after `ts`, logical part 0.
+pub fn ts_after_ms(ts: Timestamp, ms: u64) -> Timestamp {
+    compose_ts(ts_physical_ms(ts).saturating_add(ms), 0)
+}
+
 /// Returns the logical counter part of a timestamp.
 pub fn ts_logical(ts: Timestamp) -> u64 {
     ts & TS_LOGICAL_MASK

@@ -25,7 +25,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reef_common::{compose_ts, ts_physical_ms};
+use reef_common::{ts_after_ms, ts_physical_ms};
 use reef_txn::{CommitFence, IsolationLevel, Timestamp, Transaction, TxnError};
 
 use crate::catalog::{self, IndexState, Object, SchemaStep, TableDesc, WriteFence};
@@ -48,11 +48,6 @@ pub const FENCE_TTL_MS: u64 = 10 * 60 * 1000;
 /// How long a writer (or another schema change) waits for a table's write fence to go.
 const FENCE_WAIT: Duration = Duration::from_secs(60);
 
-/// The timestamp `ms` milliseconds (of physical time) after `ts`.
-pub(crate) fn after_ms(ts: Timestamp, ms: u64) -> Timestamp {
-    compose_ts(ts_physical_ms(ts).saturating_add(ms), 0)
-}
-
 /// The commit fence of a transaction that started at `start_ts` and wrote the tables in
 /// `written` (table id, write version planned with). A schema change that holds a write fence
 /// passes the fence's end as `deadline`: its commit must land below it.
@@ -61,7 +56,7 @@ pub(crate) fn commit_fence(
     written: Vec<(u32, u64)>,
     deadline: Option<Timestamp>,
 ) -> CommitFence {
-    let lease_end = after_ms(start_ts, SCHEMA_LEASE_MS);
+    let lease_end = ts_after_ms(start_ts, SCHEMA_LEASE_MS);
     let free_until = match deadline {
         Some(d) => d.min(lease_end),
         None => lease_end,
@@ -205,7 +200,7 @@ impl Database {
         changed_at: Timestamp,
         except: Timestamp,
     ) -> Result<Timestamp> {
-        let lease_end = after_ms(changed_at, SCHEMA_LEASE_MS);
+        let lease_end = ts_after_ms(changed_at, SCHEMA_LEASE_MS);
         loop {
             let now = self
                 .client()

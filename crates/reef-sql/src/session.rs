@@ -320,7 +320,7 @@ impl Database {
             self.load_catalog(&txn, version)?;
         }
         if let Some((newest_ts, value)) = newest {
-            let until = crate::fence::after_ms(ts, crate::fence::CATALOG_TRUST_MS);
+            let until = reef_common::ts_after_ms(ts, crate::fence::CATALOG_TRUST_MS);
             let mut state = self.inner.catalog_state.lock();
             if state.version.as_ref() == Some(&value)
                 && state.distrusts == distrusts
@@ -1317,7 +1317,7 @@ impl<'s> StmtCtx<'s> {
         let chosen_fence = std::cell::Cell::new(None);
         let changed = self.db.change_table_now(table.id, &marks, &|t, txn| {
             let mark = WriteFence {
-                until: crate::fence::after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
+                until: reef_common::ts_after_ms(txn.start_ts(), crate::fence::FENCE_TTL_MS),
             };
             chosen_fence.set(Some(mark));
             match index {

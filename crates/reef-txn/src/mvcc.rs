@@ -1097,6 +1097,16 @@ impl MvccStore {
     /// Reads `key` as of `read_ts`, failing with `KeyIsLocked` if an undecided transaction that
     /// started at or before `read_ts` holds a lock on it.
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_versioned(key, read_ts)?.1)
+    }
+
+    /// Reads `key` as of `read_ts` like [`MvccStore::get`], with the commit timestamp of the
+    /// version read (0: none).
+    fn get_versioned(
+        &self,
+        key: &[u8],
+        read_ts: Timestamp,
+    ) -> Result<(Timestamp, Option<Vec<u8>>)> {
         if let Some(lock) = self.load_lock(key)? {
             if blocks_read(&lock, read_ts) {
                 return Err(TxnError::KeyIsLocked(lock.info(key)));
@@ -1106,13 +1116,16 @@ impl MvccStore {
         while cursor.valid() {
             let write = WriteRef::decode(cursor.value())?;
             match write.kind {
-                WriteKind::Put => return Ok(Some(write.value.to_vec())),
-                WriteKind::Delete => return Ok(None),
+                WriteKind::Put | WriteKind::Delete => {
+                    let (_, commit_ts) = split_write_key(cursor.key())?;
+                    let value = (write.kind == WriteKind::Put).then(|| write.value.to_vec());
+                    return Ok((commit_ts, value));
+                }
                 WriteKind::Rollback | WriteKind::Lock => cursor.next(),
             }
         }
         cursor.status()?;
-        Ok(None)
+        Ok((0, None))
     }
 
     /// Reads the newest committed version of `key`, whatever its timestamp: its commit
@@ -1120,23 +1133,7 @@ impl MvccStore {
     /// `KeyIsLocked` if an undecided transaction holds a lock on it, whenever it started: the
     /// answer then tells a caller that no commit of the key is on its way.
     pub fn get_newest(&self, key: &[u8]) -> Result<(Timestamp, Option<Vec<u8>>)> {
-        if let Some(lock) = self.load_lock(key)? {
-            if blocks_read(&lock, Timestamp::MAX) {
-                return Err(TxnError::KeyIsLocked(lock.info(key)));
-            }
-        }
-        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
-        while cursor.valid() {
-            let (_, commit_ts) = split_write_key(cursor.key())?;
-            let write = WriteRef::decode(cursor.value())?;
-            match write.kind {
-                WriteKind::Put => return Ok((commit_ts, Some(write.value.to_vec()))),
-                WriteKind::Delete => return Ok((commit_ts, None)),
-                WriteKind::Rollback | WriteKind::Lock => cursor.next(),
-            }
-        }
-        cursor.status()?;
-        Ok((0, None))
+        self.get_versioned(key, Timestamp::MAX)
     }
 
     /// Finds the visible value of the user key encoded as `encoded` at `read_ts`, leaving the

@@ -247,7 +247,7 @@ impl std::fmt::Debug for CommitFence {
 /// first timestamp it gives from then on.
 fn wait_past(tso: &dyn TimestampOracle, ms: u64) -> Result<Timestamp> {
     let from = tso.get_ts()?;
-    let until = reef_common::compose_ts(reef_common::ts_physical_ms(from).saturating_add(ms), 0);
+    let until = reef_common::ts_after_ms(from, ms);
     loop {
         let now = tso.get_ts()?;
         if now > until {
