@@ -160,10 +160,7 @@ impl Database {
                 catalog::object_key(id),
                 catalog::encode_object(&Object::Table(table.clone())),
             );
-            txn.put(
-                catalog::version_key(),
-                txn.start_ts().to_be_bytes().to_vec(),
-            );
+            self.mark_catalog_changed(&txn);
             match txn.commit() {
                 Ok(commit_ts) => {
                     let commit_ts = commit_ts.expect("the change wrote keys");

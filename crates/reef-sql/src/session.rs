@@ -332,6 +332,26 @@ impl Database {
         Ok(txn)
     }
 
+    /// Marks the catalog changed by `txn`: writes [`catalog::version_key`] and holds the
+    /// commit back as [`Database::begin`] relies on. Every transaction that changes the
+    /// catalog goes through here; one that wrote the key without the wait would let other
+    /// nodes plan with a descriptor older than its commit.
+    pub(crate) fn mark_catalog_changed(&self, txn: &Transaction) {
+        txn.put(
+            catalog::version_key(),
+            txn.start_ts().to_be_bytes().to_vec(),
+        );
+        let db = self.clone();
+        // Fails only once the transaction is finished, and then there is no commit to hold.
+        let _ = txn.set_commit_wait(reef_txn::CommitWait {
+            ms: crate::fence::CATALOG_TRUST_MS,
+            after_prewrite: Box::new(move || {
+                db.distrust_catalog();
+                !db.runs_sql_alone()
+            }),
+        });
+    }
+
     /// How many transactions began by reading the catalog version key, rather than trusting
     /// the cached catalog (see [`Database::begin`]).
     pub fn catalog_checks(&self) -> u64 {
@@ -1194,19 +1214,7 @@ impl<'s> StmtCtx<'s> {
     /// Marks the catalog changed by this transaction (see [`catalog::version_key`]), and
     /// holds its commit back as [`Database::begin`] relies on.
     fn bump_catalog_version(&self) {
-        self.txn.put(
-            catalog::version_key(),
-            self.txn.start_ts().to_be_bytes().to_vec(),
-        );
-        let db = self.db.clone();
-        // Fails only once the transaction is finished, and then there is no commit to hold.
-        let _ = self.txn.set_commit_wait(reef_txn::CommitWait {
-            ms: crate::fence::CATALOG_TRUST_MS,
-            after_prewrite: Box::new(move || {
-                db.distrust_catalog();
-                !db.runs_sql_alone()
-            }),
-        });
+        self.db.mark_catalog_changed(&self.txn);
     }
 
     /// Records a changed object in the transaction and the overlay. A table's write version

@@ -81,6 +81,44 @@ fn another_nodes_schema_change_is_seen_at_once() {
     }
 }
 
+/// A node that trusts its cached catalog writes with an index another node has just begun
+/// building: the build's first step (the write-only index) waits out that trust like any
+/// catalog change. Had the trusting node planned without the index, its update would leave
+/// the entry the builder's node wrote for the row's old value behind.
+#[test]
+fn a_trusting_node_maintains_an_index_another_node_began_building() {
+    let (_dir, db) = open_with(false);
+    let other = second_node(&db);
+    let mut b = db.session("reef", "reef").unwrap();
+    let mut a = other.session("reef", "reef").unwrap();
+    ok(&mut b, "CREATE TABLE t (id int PRIMARY KEY, k int)");
+    ok(&mut b, "INSERT INTO t VALUES (1, 10)");
+    // Node A checks the catalog and trusts it for a while.
+    assert_eq!(count(&mut a, "SELECT count(*) FROM t"), 1);
+    let builder = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut s = db.session("reef", "reef").unwrap();
+            ok(&mut s, "CREATE INDEX t_k ON t (k)");
+        })
+    };
+    // Node B writes the row through the write-only index as soon as it has one.
+    let until = Instant::now() + Duration::from_secs(30);
+    while index_entries(&db, "t").is_empty() {
+        assert!(Instant::now() < until, "the index build never began");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ok(&mut b, "UPDATE t SET k = 93 WHERE id = 1");
+    ok(&mut a, "UPDATE t SET k = 94 WHERE id = 1");
+    builder.join().unwrap();
+    assert_eq!(
+        index_entries(&db, "t"),
+        vec![("t_k".to_string(), reef_sql::catalog::IndexState::Public, 1)]
+    );
+    assert_eq!(count(&mut b, "SELECT count(*) FROM t WHERE k = 93"), 0);
+    assert_eq!(count(&mut b, "SELECT count(*) FROM t WHERE k = 94"), 1);
+}
+
 /// Every index of table `name`: (index name, state, entries stored).
 fn index_entries(db: &Database, name: &str) -> Vec<(String, reef_sql::catalog::IndexState, usize)> {
     let table = match db.catalog().get_by_name(name).as_deref() {
