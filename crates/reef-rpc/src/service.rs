@@ -613,8 +613,24 @@ impl pb::kv_server::Kv for NodeServices {
     ) -> Result<Response<pb::CommandResponse>, Status> {
         let _timer = RequestTimer::start("check_txn_status");
         let req = request.into_inner();
+        // Most checks find a live lock or a commit record: a read answers them without a
+        // Raft round (a live lock's answer only tells the caller to wait; a record stays).
+        let primary = req.primary.to_vec();
+        let mut end = primary.clone();
+        end.push(0);
+        let (key, lock_ts, current_ts) = (primary.clone(), req.lock_ts, req.current_ts);
+        let peeked = self
+            .read(req.context.as_ref(), primary.clone(), end, 0, move |view| {
+                view.mvcc.peek_txn_status(&key, lock_ts, current_ts)
+            })
+            .await?;
+        if let Ok(Some(status)) = peeked {
+            return Ok(Response::new(command_response(Ok(TxnResponse::TxnStatus(
+                status,
+            )))));
+        }
         let cmd = Command::CheckTxnStatus {
-            primary: req.primary.to_vec(),
+            primary,
             lock_ts: req.lock_ts,
             current_ts: req.current_ts,
         };

@@ -744,31 +744,41 @@ impl MvccStore {
         lock_ts: Timestamp,
         current_ts: Timestamp,
     ) -> Result<TxnStatus> {
-        let status = match self.load_lock(primary)? {
-            Some(lock) if lock.start_ts == lock_ts => {
-                let expires_ms = ts_physical_ms(lock.start_ts).saturating_add(lock.ttl_ms);
-                if ts_physical_ms(current_ts) > expires_ms {
-                    self.rollback_key(batch, primary, lock_ts)?;
-                    TxnStatus::RolledBack
-                } else {
-                    TxnStatus::Locked {
-                        ttl_ms: lock.ttl_ms,
-                    }
-                }
+        if let Some(status) = self.peek_txn_status(primary, lock_ts, current_ts)? {
+            return Ok(status);
+        }
+        // The primary's lock expired, or it has neither lock nor record: roll it back, and
+        // leave a rollback record so that a late prewrite cannot succeed.
+        self.rollback_key(batch, primary, lock_ts)?;
+        Ok(TxnStatus::RolledBack)
+    }
+
+    /// The status of the transaction `lock_ts` with primary key `primary` as of `current_ts`,
+    /// if finding it writes nothing: the primary is locked and the lock is live, or its commit
+    /// or rollback record is there. `None` when [`Command::CheckTxnStatus`] must roll the
+    /// transaction back (its lock expired, or it left no trace). A node answers a status check
+    /// from a read this way, and proposes the command only for `None`.
+    pub fn peek_txn_status(
+        &self,
+        primary: &[u8],
+        lock_ts: Timestamp,
+        current_ts: Timestamp,
+    ) -> Result<Option<TxnStatus>> {
+        if let Some(lock) = self.load_lock(primary)?.filter(|l| l.start_ts == lock_ts) {
+            let expires_ms = ts_physical_ms(lock.start_ts).saturating_add(lock.ttl_ms);
+            return Ok(
+                (ts_physical_ms(current_ts) <= expires_ms).then_some(TxnStatus::Locked {
+                    ttl_ms: lock.ttl_ms,
+                }),
+            );
+        }
+        Ok(match self.find_txn_record(primary, lock_ts)? {
+            Some((commit_ts, kind)) if kind != WriteKind::Rollback => {
+                Some(TxnStatus::Committed(commit_ts))
             }
-            _ => match self.find_txn_record(primary, lock_ts)? {
-                Some((commit_ts, kind)) if kind != WriteKind::Rollback => {
-                    TxnStatus::Committed(commit_ts)
-                }
-                Some(_) => TxnStatus::RolledBack,
-                None => {
-                    // Leave a rollback record so that a late prewrite cannot succeed.
-                    self.rollback_key(batch, primary, lock_ts)?;
-                    TxnStatus::RolledBack
-                }
-            },
-        };
-        Ok(status)
+            Some(_) => Some(TxnStatus::RolledBack),
+            None => None,
+        })
     }
 
     /// Applies [`Command::ResolveLock`] from borrowed parts. Keys without the transaction's lock

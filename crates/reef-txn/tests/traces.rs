@@ -13,6 +13,7 @@
 //! commit KEY... start=TS commit=TS
 //! rollback KEY... start=TS
 //! check_txn_status primary=KEY start=TS current=TS
+//! peek_txn_status primary=KEY start=TS current=TS    (the status a read finds, no command)
 //! resolve KEY... start=TS [commit=TS]
 //! get KEY @TS
 //! scan START END @TS [limit=N]        (END `-` means unbounded)
@@ -217,6 +218,15 @@ fn show_pairs(result: Result<Vec<KvPair>, TxnError>) -> Vec<String> {
     }
 }
 
+/// Shows a transaction's status.
+fn show_status(status: TxnStatus) -> String {
+    match status {
+        TxnStatus::Committed(ts) => format!("committed {}", show_ts(ts)),
+        TxnStatus::Locked { ttl_ms } => format!("locked ttl={ttl_ms}"),
+        TxnStatus::RolledBack => "rolled back".to_string(),
+    }
+}
+
 fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
     let tokens: Vec<&str> = line.split_whitespace().collect();
     let args = Args::parse(&tokens[1..]);
@@ -261,6 +271,15 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
             end: Vec::new(),
             limit: 1000,
         },
+        "peek_txn_status" => {
+            let primary = args.opt("primary").expect("primary=").as_bytes().to_vec();
+            let peeked = store.peek_txn_status(&primary, args.ts("start"), args.ts("current"));
+            return vec![match peeked {
+                Ok(Some(status)) => show_status(status),
+                Ok(None) => "(needs the command)".to_string(),
+                Err(err) => show_error(&err),
+            }];
+        }
         "get" => {
             let key = &args.keys()[0];
             return vec![match store.get(key, args.read_ts()) {
@@ -323,13 +342,7 @@ fn run_command(store: &MvccStore, line: &str) -> Vec<String> {
     };
     vec![match store.apply(&command) {
         Ok(CommandResponse::Done) => "ok".to_string(),
-        Ok(CommandResponse::TxnStatus(TxnStatus::Committed(ts))) => {
-            format!("committed {}", show_ts(ts))
-        }
-        Ok(CommandResponse::TxnStatus(TxnStatus::Locked { ttl_ms })) => {
-            format!("locked ttl={ttl_ms}")
-        }
-        Ok(CommandResponse::TxnStatus(TxnStatus::RolledBack)) => "rolled back".to_string(),
+        Ok(CommandResponse::TxnStatus(status)) => show_status(status),
         Ok(CommandResponse::Gc(p)) => {
             format!("keys={} deleted={}", p.keys_scanned, p.versions_deleted)
         }
