@@ -95,13 +95,7 @@ fn a_trusting_node_maintains_an_index_another_node_began_building() {
     ok(&mut b, "INSERT INTO t VALUES (1, 10)");
     // Node A checks the catalog and trusts it for a while.
     assert_eq!(count(&mut a, "SELECT count(*) FROM t"), 1);
-    let builder = {
-        let db = db.clone();
-        std::thread::spawn(move || {
-            let mut s = db.session("reef", "reef").unwrap();
-            ok(&mut s, "CREATE INDEX t_k ON t (k)");
-        })
-    };
+    let builder = in_background(&db, "CREATE INDEX t_k ON t (k)");
     // Node B writes the row through the write-only index as soon as it has one.
     let until = Instant::now() + Duration::from_secs(30);
     while index_entries(&db, "t").is_empty() {
@@ -161,6 +155,15 @@ fn int(v: &Value) -> i64 {
 
 fn count(s: &mut Session, sql: &str) -> i64 {
     int(&ok(s, sql).rows[0][0])
+}
+
+/// Runs `sql` in a session of its own on `db`, on a thread of its own; it must succeed.
+fn in_background(db: &Database, sql: &'static str) -> std::thread::JoinHandle<()> {
+    let db = db.clone();
+    std::thread::spawn(move || {
+        let mut s = db.session("reef", "reef").unwrap();
+        ok(&mut s, sql);
+    })
 }
 
 /// A transaction that wrote a table before CREATE INDEX published the index write-only, and
@@ -248,13 +251,7 @@ fn writers_wait_for_a_fence_then_plan_again() {
     let mut idle = db.session("reef", "reef").unwrap();
     ok(&mut idle, "BEGIN");
     ok(&mut idle, "SELECT count(*) FROM t");
-    let alter = {
-        let db = db.clone();
-        std::thread::spawn(move || {
-            let mut b = db.session("reef", "reef").unwrap();
-            ok(&mut b, "ALTER TABLE t ADD COLUMN w int DEFAULT 7");
-        })
-    };
+    let alter = in_background(&db, "ALTER TABLE t ADD COLUMN w int DEFAULT 7");
     // Wait until the fence is published.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -380,18 +377,10 @@ fn concurrent_index_builds_on_one_table_both_land() {
         &mut s,
         "INSERT INTO t SELECT g, g, -g FROM generate_series(1, 500) g",
     );
-    let builds: Vec<_> = [
-        (db.clone(), "CREATE INDEX t_a ON t (a)"),
-        (other_node.clone(), "CREATE INDEX t_b ON t (b)"),
-    ]
-    .into_iter()
-    .map(|(db, sql)| {
-        std::thread::spawn(move || {
-            let mut s = db.session("reef", "reef").unwrap();
-            ok(&mut s, sql);
-        })
-    })
-    .collect();
+    let builds = [
+        in_background(&db, "CREATE INDEX t_a ON t (a)"),
+        in_background(&other_node, "CREATE INDEX t_b ON t (b)"),
+    ];
     for b in builds {
         b.join().unwrap();
     }
@@ -417,13 +406,7 @@ fn schema_change_during_an_index_build_is_kept() {
     let mut s = db.session("reef", "reef").unwrap();
     ok(&mut s, "CREATE TABLE t (id int PRIMARY KEY, a int)");
     ok(&mut s, "INSERT INTO t VALUES (1, 1)");
-    let build = {
-        let db = db.clone();
-        std::thread::spawn(move || {
-            let mut s = db.session("reef", "reef").unwrap();
-            ok(&mut s, "CREATE INDEX t_a ON t (a)");
-        })
-    };
+    let build = in_background(&db, "CREATE INDEX t_a ON t (a)");
     // Inside the build's lease wait (it lasts a second).
     std::thread::sleep(Duration::from_millis(300));
     let mut o = other_node.session("reef", "reef").unwrap();
