@@ -101,7 +101,8 @@ fn open_spill(dir: &Path) -> Result<reef_txn::SpillEngine> {
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
         max_background_jobs: 2,
-        bloom_bits_per_key: 0.0,
+        // A transaction reads its spilled writes back with point reads of exact keys.
+        bloom_bits_per_key: 10.0,
         memtable_budget_bytes: 0,
         compression: false,
         wal: false,

@@ -13,8 +13,10 @@
 //! deletes its spilled writes.
 //!
 //! Most lookups of a bulk load are for keys it never wrote (every insert checks its key), and
-//! an engine seek costs microseconds, so the buffer keeps Bloom filters of the spilled keys and
-//! asks the engine only about keys they may hold.
+//! a rewrite of a table looks up every key it deleted a moment before; an engine cursor costs
+//! microseconds to open, so the buffer keeps a Bloom filter of each generation's keys and reads
+//! only the generations that may hold a key, newest first, each with a point read of the exact
+//! key.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -28,7 +30,7 @@ use reef_storage::{Cf, Engine, WriteBatch};
 
 use crate::error::{Result, TxnError};
 use crate::mvcc::{Mutation, MutationOp};
-use crate::record::{decode_user_key, split_write_key, versions_end, write_key};
+use crate::record::{decode_user_key, split_write_key, write_key};
 
 /// A buffered write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,21 +213,15 @@ impl SpillArea {
         Ok(())
     }
 
-    /// Reads the newest spilled write of `user`.
-    fn get(&self, user: &[u8]) -> Result<Option<Buffered>> {
-        let mut encoded = Vec::new();
-        codec::encode_bytes(&mut encoded, user);
-        let (mut lower, mut upper) = (Vec::new(), Vec::new());
-        self.key(&mut lower, &encoded);
-        self.key(&mut upper, &[]);
-        versions_end(&mut upper, &encoded);
-        let mut cursor = self.engine.cursor(Cf::Write, Some(&lower), Some(&upper));
-        cursor.seek_to_first();
-        if cursor.valid() {
-            return Buffered::decode(cursor.value()).map(Some);
+    /// Reads the write of `user` in `generation`, if it has one.
+    fn get(&self, user: &[u8], generation: u64, buf: &mut Vec<u8>) -> Result<Option<Buffered>> {
+        buf.clear();
+        buf.extend_from_slice(&self.prefix);
+        write_key(buf, user, generation);
+        match self.engine.get(Cf::Write, buf)? {
+            Some(raw) => Buffered::decode(&raw).map(Some),
+            None => Ok(None),
         }
-        cursor.status()?;
-        Ok(None)
     }
 }
 
@@ -245,53 +241,54 @@ impl Drop for SpillArea {
     }
 }
 
-/// The Bloom filters of the keys a transaction spilled: each holds twice as many keys as the
-/// one before, so there are few of them, and together they take about three bytes per key.
+/// The Bloom filters of the keys a transaction spilled, one per generation, so that a read
+/// asks the engine only about the generations that may hold its key, newest first, and each
+/// with a point read of the exact key rather than a cursor. About 1.5 bytes per key.
 #[derive(Default)]
 struct SpilledKeys {
-    filters: Vec<Bloom>,
+    /// The filter of generation `g` at index `g`.
+    generations: Vec<Bloom>,
 }
 
-/// A Bloom filter of a fixed capacity, with [`Bloom::BITS_PER_KEY`] bits per key.
+/// A blocked Bloom filter: a key's bits all fall in one 64-byte block, so a lookup touches
+/// one cache line. [`Bloom::BITS_PER_KEY`] bits per key, [`Bloom::HASHES`] bits per key set
+/// (a false positive rate near 0.5 %).
 struct Bloom {
-    bits: Vec<u64>,
-    capacity: usize,
-    len: usize,
+    blocks: Vec<[u64; 8]>,
 }
 
 impl Bloom {
     const BITS_PER_KEY: usize = 12;
-    /// Hashes per key: about `BITS_PER_KEY * ln 2`, for a false positive rate near 0.3 %.
     const HASHES: u64 = 8;
-    const FIRST_CAPACITY: usize = 64 << 10;
 
-    fn new(capacity: usize) -> Bloom {
+    fn new(keys: usize) -> Bloom {
         Bloom {
-            bits: vec![0; (capacity * Bloom::BITS_PER_KEY).div_ceil(64)],
-            capacity,
-            len: 0,
+            blocks: vec![[0; 8]; (keys.max(1) * Bloom::BITS_PER_KEY).div_ceil(512)],
         }
     }
 
-    /// The `i`th bit position of a key's hash (double hashing).
-    fn position(&self, hash: u64, i: u64) -> usize {
-        let step = hash.rotate_left(32) | 1;
-        (hash.wrapping_add(i.wrapping_mul(step)) % (self.bits.len() as u64 * 64)) as usize
+    /// The block of a key's hash, and the bit positions in it (double hashing on the top
+    /// nine bits).
+    fn positions(&self, hash: u64) -> (usize, impl Iterator<Item = usize>) {
+        let block = ((hash >> 32) * self.blocks.len() as u64) >> 32;
+        let step = hash.rotate_left(21) | 1;
+        let bits = (0..Bloom::HASHES)
+            .map(move |i| (hash.wrapping_add(i.wrapping_mul(step)) >> 55) as usize);
+        (block as usize, bits)
     }
 
     fn insert(&mut self, hash: u64) {
-        for i in 0..Bloom::HASHES {
-            let bit = self.position(hash, i);
-            self.bits[bit / 64] |= 1 << (bit % 64);
+        let (block, bits) = self.positions(hash);
+        let block = &mut self.blocks[block];
+        for bit in bits {
+            block[bit / 64] |= 1 << (bit % 64);
         }
-        self.len += 1;
     }
 
     fn may_contain(&self, hash: u64) -> bool {
-        (0..Bloom::HASHES).all(|i| {
-            let bit = self.position(hash, i);
-            self.bits[bit / 64] & (1 << (bit % 64)) != 0
-        })
+        let (block, mut bits) = self.positions(hash);
+        let block = &self.blocks[block];
+        bits.all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -313,24 +310,22 @@ fn key_hash(key: &[u8]) -> u64 {
 }
 
 impl SpilledKeys {
-    fn insert(&mut self, key: &[u8]) {
-        let full = self.filters.last().is_none_or(|f| f.len >= f.capacity);
-        if full {
-            let capacity = self
-                .filters
-                .last()
-                .map_or(Bloom::FIRST_CAPACITY, |f| f.capacity * 2);
-            self.filters.push(Bloom::new(capacity));
+    /// Records the keys of the next generation.
+    fn add_generation<'k>(&mut self, keys: impl ExactSizeIterator<Item = &'k Vec<u8>>) {
+        let mut bloom = Bloom::new(keys.len());
+        for key in keys {
+            bloom.insert(key_hash(key));
         }
-        self.filters
-            .last_mut()
-            .expect("pushed above")
-            .insert(key_hash(key));
+        self.generations.push(bloom);
     }
 
-    fn may_contain(&self, key: &[u8]) -> bool {
+    /// The generations that may hold `key`, newest first.
+    fn candidates(&self, key: &[u8]) -> impl Iterator<Item = u64> + '_ {
         let hash = key_hash(key);
-        self.filters.iter().any(|f| f.may_contain(hash))
+        (0..self.generations.len())
+            .rev()
+            .filter(move |&g| self.generations[g].may_contain(hash))
+            .map(|g| g as u64)
     }
 }
 
@@ -559,10 +554,16 @@ impl WriteBuffer {
         if let Some(write) = self.mem.get(key) {
             return Ok(Some(Cow::Borrowed(write)));
         }
-        match &self.area {
-            Some(area) if self.spilled_keys.may_contain(key) => Ok(area.get(key)?.map(Cow::Owned)),
-            _ => Ok(None),
+        let Some(area) = &self.area else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        for generation in self.spilled_keys.candidates(key) {
+            if let Some(write) = area.get(key, generation, &mut buf)? {
+                return Ok(Some(Cow::Owned(write)));
+            }
         }
+        Ok(None)
     }
 
     /// Returns what the buffer holds for `key` as a read sees it: `Some(true)` a value,
@@ -601,9 +602,7 @@ impl WriteBuffer {
             .area
             .get_or_insert_with(|| Arc::new(SpillArea::new(engine.engine.clone(), self.start_ts)));
         area.write(self.generation, self.mem.iter(), self.mem_bytes)?;
-        for key in self.mem.keys() {
-            self.spilled_keys.insert(key);
-        }
+        self.spilled_keys.add_generation(self.mem.keys());
         self.spilled_bytes += self.mem_bytes;
         crate::txn::txn_metrics()
             .spilled_bytes

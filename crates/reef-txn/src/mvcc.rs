@@ -339,6 +339,186 @@ struct NewerVersions {
     conflict: Option<(Timestamp, Timestamp)>,
 }
 
+/// The versions of the keys a command checks, read through one write CF cursor over the
+/// command's key range: opening a cursor costs more than the seeks that follow it, and a bulk
+/// load's prewrite checks thousands of keys. The engine does not change under the cursor while
+/// the command runs: its keys are latched (or its Raft replica applies one command at a time),
+/// and its own writes wait in its batch.
+struct VersionWalk<'e> {
+    /// Opened on the first seek: a command whose keys all meet locks never needs it.
+    cursor: Option<Box<dyn Cursor + 'e>>,
+    engine: &'e dyn Engine,
+    /// The bounds of the cursor: from the smallest key's versions to past the largest's.
+    lower: Vec<u8>,
+    upper: Vec<u8>,
+    /// The encoded user key being walked.
+    encoded: Vec<u8>,
+    seek_buf: Vec<u8>,
+}
+
+impl<'e> VersionWalk<'e> {
+    /// How many steps forward a seek tries before it seeks.
+    const MAX_STEPS: usize = 2;
+
+    /// Prepares a walk over the versions of the keys of `mutations`.
+    fn over(engine: &'e dyn Engine, mutations: &[Mutation]) -> VersionWalk<'e> {
+        let (mut lower, mut upper) = (Vec::new(), Vec::new());
+        if let Some(min) = mutations.iter().map(|m| &m.key).min() {
+            lock_key(&mut lower, min);
+        }
+        if let Some(max) = mutations.iter().map(|m| &m.key).max() {
+            let mut encoded = Vec::new();
+            lock_key(&mut encoded, max);
+            versions_end(&mut upper, &encoded);
+        }
+        VersionWalk {
+            cursor: None,
+            engine,
+            lower,
+            upper,
+            encoded: Vec::new(),
+            seek_buf: Vec::new(),
+        }
+    }
+
+    /// Moves to the newest version of `key`, which must lie within the walk's bounds.
+    fn seek(&mut self, key: &[u8]) {
+        self.encoded.clear();
+        lock_key(&mut self.encoded, key);
+        self.seek_buf.clear();
+        write_key(&mut self.seek_buf, key, Timestamp::MAX);
+        let cursor = self.cursor.get_or_insert_with(|| {
+            self.engine
+                .cursor(Cf::Write, Some(&self.lower), Some(&self.upper))
+        });
+        // Keys in order with few versions each (a bulk load's) are usually a step or two ahead
+        // of the last key's versions: stepping there is cheaper than a seek. A step that reaches
+        // the target from below stands exactly where the seek would.
+        for _ in 0..VersionWalk::MAX_STEPS {
+            if !cursor.valid() || cursor.key() >= self.seek_buf.as_slice() {
+                break;
+            }
+            cursor.next();
+            if cursor.valid() && cursor.key() >= self.seek_buf.as_slice() {
+                return;
+            }
+        }
+        cursor.seek(&self.seek_buf);
+    }
+
+    /// Scans the versions of `key` at or above `start_ts` for the transaction's own record and
+    /// for the newest committed `Put`/`Delete` newer than `check_ts`.
+    fn newer_versions(
+        &mut self,
+        key: &[u8],
+        start_ts: Timestamp,
+        check_ts: Timestamp,
+    ) -> Result<NewerVersions> {
+        let mut found = NewerVersions::default();
+        self.seek(key);
+        let cursor = self.cursor.as_mut().expect("opened by the seek");
+        while cursor.valid() {
+            let (user, ts) = split_write_key(cursor.key())?;
+            if user != self.encoded || ts < start_ts {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            if write.start_ts == start_ts {
+                found.own = Some((ts, write.kind));
+                break;
+            }
+            if found.conflict.is_none()
+                && ts > check_ts
+                && matches!(write.kind, WriteKind::Put | WriteKind::Delete)
+            {
+                found.conflict = Some((ts, write.start_ts));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(found)
+    }
+
+    /// Returns the kind of the newest committed `Put` or `Delete` of `key`.
+    fn latest_data_kind(&mut self, key: &[u8]) -> Result<Option<WriteKind>> {
+        self.seek(key);
+        let cursor = self.cursor.as_mut().expect("opened by the seek");
+        while cursor.valid() {
+            let (user, _) = split_write_key(cursor.key())?;
+            if user != self.encoded {
+                break;
+            }
+            let write = WriteRef::decode(cursor.value())?;
+            if matches!(write.kind, WriteKind::Put | WriteKind::Delete) {
+                return Ok(Some(write.kind));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(None)
+    }
+}
+
+/// Reads the locks of the keys a command commits: a point read each for a few keys, and for
+/// many one lock CF cursor that steps from lock to lock, since a bulk commit's keys come in
+/// order and their locks lie side by side. The engine does not change under the cursor while
+/// the command runs (see [`VersionWalk`]).
+struct LockReader<'e> {
+    engine: &'e dyn Engine,
+    /// The cursor and its bounds, for a command of many keys; opened on first use.
+    cursor: Option<Box<dyn Cursor + 'e>>,
+    bounds: Option<(Vec<u8>, Vec<u8>)>,
+    key_buf: Vec<u8>,
+}
+
+impl<'e> LockReader<'e> {
+    /// Commands of fewer keys than this read each lock with a point read.
+    const WALK_FROM_KEYS: usize = 16;
+
+    /// Prepares to read the locks of `keys`.
+    fn over(engine: &'e dyn Engine, keys: &[Vec<u8>]) -> LockReader<'e> {
+        let bounds = (keys.len() >= Self::WALK_FROM_KEYS).then(|| {
+            let (mut lower, mut upper) = (Vec::new(), Vec::new());
+            lock_key(&mut lower, keys.iter().min().expect("not empty"));
+            lock_key(&mut upper, keys.iter().max().expect("not empty"));
+            upper.push(0);
+            (lower, upper)
+        });
+        LockReader {
+            engine,
+            cursor: None,
+            bounds,
+            key_buf: Vec::new(),
+        }
+    }
+
+    /// Returns the lock on `key`, if any.
+    fn lock(&mut self, key: &[u8]) -> Result<Option<Lock>> {
+        self.key_buf.clear();
+        lock_key(&mut self.key_buf, key);
+        let Some((lower, upper)) = &self.bounds else {
+            return match self.engine.get(Cf::Lock, &self.key_buf)? {
+                Some(raw) => Ok(Some(Lock::decode(&raw)?)),
+                None => Ok(None),
+            };
+        };
+        let cursor = self
+            .cursor
+            .get_or_insert_with(|| self.engine.cursor(Cf::Lock, Some(lower), Some(upper)));
+        // The cursor stands on the lock after the previous key's: most often this key's.
+        if !(cursor.valid() && cursor.key() == self.key_buf.as_slice()) {
+            cursor.seek(&self.key_buf);
+        }
+        if cursor.valid() && cursor.key() == self.key_buf.as_slice() {
+            let lock = Lock::decode(cursor.value())?;
+            cursor.next();
+            return Ok(Some(lock));
+        }
+        cursor.status()?;
+        Ok(None)
+    }
+}
+
 impl MvccStore {
     /// Creates a store over `engine`.
     pub fn new(engine: Arc<dyn Engine>) -> MvccStore {
@@ -551,11 +731,13 @@ impl MvccStore {
         batch.reserve(size + mutations.len() * 32);
         let mut key_buf = Vec::new();
         let mut value_buf = Vec::new();
+        let mut walk = VersionWalk::over(&*self.engine, mutations);
         for mutation in mutations {
             let key = &mutation.key;
             key_buf.clear();
             lock_key(&mut key_buf, key);
-            let Checked::Write(kind, value) = self.check_mutation(&key_buf, mutation, start_ts)?
+            let Checked::Write(kind, value) =
+                self.check_mutation(&mut walk, &key_buf, mutation, start_ts)?
             else {
                 continue;
             };
@@ -579,6 +761,7 @@ impl MvccStore {
     /// committed after the mutation's conflict timestamp, no existing row for an insert.
     fn check_mutation<'m>(
         &self,
+        walk: &mut VersionWalk<'_>,
         lock_key: &[u8],
         mutation: &'m Mutation,
         start_ts: Timestamp,
@@ -592,7 +775,7 @@ impl MvccStore {
             return Err(TxnError::KeyIsLocked(lock.info(key)));
         }
         let check_ts = mutation.conflict_ts.unwrap_or(start_ts).max(start_ts);
-        let newer = self.newer_versions(key, start_ts, check_ts)?;
+        let newer = walk.newer_versions(key, start_ts, check_ts)?;
         match newer.own {
             Some((_, WriteKind::Rollback)) => return Err(TxnError::TxnAborted),
             Some(_) => return Ok(Checked::OwnRecord),
@@ -609,7 +792,7 @@ impl MvccStore {
         Ok(match &mutation.op {
             MutationOp::Put(value) => Checked::Write(LockKind::Put, value),
             MutationOp::Insert(value) => {
-                if self.latest_data_kind(key)? == Some(WriteKind::Put) {
+                if walk.latest_data_kind(key)? == Some(WriteKind::Put) {
                     return Err(TxnError::DuplicateKey { key: key.clone() });
                 }
                 Checked::Write(LockKind::Put, value)
@@ -633,10 +816,11 @@ impl MvccStore {
         batch.reserve(size + mutations.len() * 32);
         let mut key_buf = Vec::new();
         let mut record = Vec::new();
+        let mut walk = VersionWalk::over(&*self.engine, mutations);
         for mutation in mutations {
             key_buf.clear();
             lock_key(&mut key_buf, &mutation.key);
-            let checked = match self.check_mutation(&key_buf, mutation, start_ts) {
+            let checked = match self.check_mutation(&mut walk, &key_buf, mutation, start_ts) {
                 // A retry of this one-phase commit that applied already has its record, whatever
                 // lock a newer transaction holds on the key now.
                 Err(TxnError::KeyIsLocked(lock)) => {
@@ -709,8 +893,9 @@ impl MvccStore {
         commit_ts: Timestamp,
     ) -> Result<()> {
         check_commit_ts(start_ts, commit_ts)?;
+        let mut locks = LockReader::over(&*self.engine, keys);
         for key in keys {
-            self.commit_key(batch, key, start_ts, commit_ts, false)?;
+            self.commit_key(batch, &mut locks, key, start_ts, commit_ts, false)?;
         }
         Ok(())
     }
@@ -804,9 +989,12 @@ impl MvccStore {
         if let Some(commit_ts) = commit_ts {
             check_commit_ts(start_ts, commit_ts)?;
         }
+        let mut locks = LockReader::over(&*self.engine, keys);
         for key in keys {
             match commit_ts {
-                Some(commit_ts) => self.commit_key(batch, key, start_ts, commit_ts, true)?,
+                Some(commit_ts) => {
+                    self.commit_key(batch, &mut locks, key, start_ts, commit_ts, true)?
+                }
                 None => self.rollback_key(batch, key, start_ts)?,
             }
         }
@@ -925,12 +1113,13 @@ impl MvccStore {
     fn commit_key(
         &self,
         batch: &mut WriteBatch,
+        locks: &mut LockReader<'_>,
         key: &[u8],
         start_ts: Timestamp,
         commit_ts: Timestamp,
         lenient: bool,
     ) -> Result<()> {
-        match self.load_lock(key)? {
+        match locks.lock(key)? {
             Some(lock) if lock.start_ts == start_ts => {
                 if commit_ts < lock.min_commit_ts {
                     return Err(TxnError::InvalidArgument(format!(
@@ -1049,52 +1238,6 @@ impl MvccStore {
             let write = WriteRef::decode(cursor.value())?;
             if write.start_ts == start_ts {
                 return Ok(Some((ts, write.kind)));
-            }
-            cursor.next();
-        }
-        cursor.status()?;
-        Ok(None)
-    }
-
-    /// Scans the versions of `key` at or above `start_ts` for the transaction's own record and
-    /// for the newest committed `Put`/`Delete` newer than `check_ts`.
-    fn newer_versions(
-        &self,
-        key: &[u8],
-        start_ts: Timestamp,
-        check_ts: Timestamp,
-    ) -> Result<NewerVersions> {
-        let mut found = NewerVersions::default();
-        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
-        while cursor.valid() {
-            let (_, ts) = split_write_key(cursor.key())?;
-            if ts < start_ts {
-                break;
-            }
-            let write = WriteRef::decode(cursor.value())?;
-            if write.start_ts == start_ts {
-                found.own = Some((ts, write.kind));
-                break;
-            }
-            if found.conflict.is_none()
-                && ts > check_ts
-                && matches!(write.kind, WriteKind::Put | WriteKind::Delete)
-            {
-                found.conflict = Some((ts, write.start_ts));
-            }
-            cursor.next();
-        }
-        cursor.status()?;
-        Ok(found)
-    }
-
-    /// Returns the kind of the newest committed `Put` or `Delete` of `key`.
-    fn latest_data_kind(&self, key: &[u8]) -> Result<Option<WriteKind>> {
-        let (mut cursor, _) = self.versions_cursor(key, Timestamp::MAX);
-        while cursor.valid() {
-            let write = WriteRef::decode(cursor.value())?;
-            if matches!(write.kind, WriteKind::Put | WriteKind::Delete) {
-                return Ok(Some(write.kind));
             }
             cursor.next();
         }
