@@ -839,6 +839,13 @@ pub(crate) fn create_sequence(
 /// new column values), rebuilding its indexes; `convert` turns an old row into a new one.
 /// Rows stream through: the old rows are read from a scan that began before the old range
 /// was deleted (see `table_rows`), and the transaction spills what it writes.
+///
+/// A committed row whose key the new layout keeps (a hidden row id equal to the new primary
+/// key, as after loading rows numbered in order) is not deleted first, only written again,
+/// which spares a deletion per row and a lookup that would find it. Every new row still goes
+/// through `put_absent`, which refuses a key another row of the rewrite wrote: as every old row
+/// is either deleted or rewritten, no other row can hold a new key. A row this transaction
+/// wrote itself is deleted first, since `put_absent` would take its old value for a duplicate.
 fn rewrite_table(
     ctx: &StmtCtx,
     old: &TableDesc,
@@ -847,7 +854,20 @@ fn rewrite_table(
 ) -> Result<()> {
     let rows = table_rows(ctx, old)?;
     let (start, end) = catalog::table_range(old.id);
-    delete_range(ctx, &start, &end)?;
+    let primary = catalog::index_prefix(old.id, 0);
+    let needed = vec![true; old.columns.len()];
+    // The scan does not see the deletions it makes (see `table_rows`).
+    for kv in ctx.txn.scan(&start, &end).map_err(txn_err)? {
+        let (k, v) = kv.map_err(txn_err)?;
+        if k.starts_with(&primary) && !ctx.txn.has_written(&k).map_err(txn_err)? {
+            let row = convert(decode_table_row(old, &k, &v, &needed)?);
+            if row_key(new, &row) == k {
+                continue;
+            }
+        }
+        ctx.txn.delete(k);
+    }
+    exec::check_write_buffer(&ctx.txn, ctx.mem_limit)?;
     for row in rows {
         let row = convert(row?);
         write_entry(&ctx.txn, new, None, &row, false)?;

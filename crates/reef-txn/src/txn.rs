@@ -1066,8 +1066,8 @@ impl Transaction {
 
     /// Buffers a write of `value` to `key` unless the transaction has already written a value
     /// there ([`TxnError::DuplicateKey`]), without reading the store: for a range the caller
-    /// knows holds nothing committed that the transaction has not deleted (a new index, a
-    /// table being rewritten).
+    /// knows holds nothing committed that the transaction has not deleted or does not write
+    /// again this way itself (a new index, a table being rewritten).
     pub fn put_absent(&self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         let mut state = self.inner.state.lock();
         state.check_usable()?;
@@ -1076,6 +1076,12 @@ impl Transaction {
         }
         state.buffer(key, BufferedOp::Put(value));
         Ok(())
+    }
+
+    /// Returns true if the transaction has buffered any write of `key` (a value, a deletion or
+    /// a lock).
+    pub fn has_written(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.inner.state.lock().writes.get(key)?.is_some())
     }
 
     /// Returns the size of the buffered keys and values held in memory (spilled ones are not
