@@ -181,6 +181,13 @@ impl SpillArea {
         buf.extend_from_slice(encoded);
     }
 
+    /// Sets `buf` to the area's key of `user`'s write in `generation`.
+    fn versioned_key(&self, buf: &mut Vec<u8>, user: &[u8], generation: u64) {
+        buf.clear();
+        buf.extend_from_slice(&self.prefix);
+        write_key(buf, user, generation);
+    }
+
     /// Splits a key of the area into the encoded user key and the generation.
     fn split<'k>(&self, raw: &'k [u8]) -> Result<(&'k [u8], u64)> {
         match raw.strip_prefix(&self.prefix[..]) {
@@ -201,9 +208,7 @@ impl SpillArea {
         let mut batch = WriteBatch::with_capacity(bytes + bytes / 4 + 64);
         let (mut key, mut value) = (Vec::new(), Vec::new());
         for (user, write) in writes {
-            key.clear();
-            key.extend_from_slice(&self.prefix);
-            write_key(&mut key, user, generation);
+            self.versioned_key(&mut key, user, generation);
             value.clear();
             write.encode(&mut value);
             batch.put(Cf::Write, &key, &value);
@@ -215,9 +220,7 @@ impl SpillArea {
 
     /// Reads the write of `user` in `generation`, if it has one.
     fn get(&self, user: &[u8], generation: u64, buf: &mut Vec<u8>) -> Result<Option<Buffered>> {
-        buf.clear();
-        buf.extend_from_slice(&self.prefix);
-        write_key(buf, user, generation);
+        self.versioned_key(buf, user, generation);
         match self.engine.get(Cf::Write, buf)? {
             Some(raw) => Buffered::decode(&raw).map(Some),
             None => Ok(None),

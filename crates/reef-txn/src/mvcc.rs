@@ -459,6 +459,14 @@ impl<'e> VersionWalk<'e> {
     }
 }
 
+/// Reads the lock stored under `raw_key`, a lock CF key, if there is one.
+fn read_lock(engine: &dyn Engine, raw_key: &[u8]) -> Result<Option<Lock>> {
+    match engine.get(Cf::Lock, raw_key)? {
+        Some(raw) => Ok(Some(Lock::decode(&raw)?)),
+        None => Ok(None),
+    }
+}
+
 /// Reads the locks of the keys a command commits: a point read each for a few keys, and for
 /// many one lock CF cursor that steps from lock to lock, since a bulk commit's keys come in
 /// order and their locks lie side by side. The engine does not change under the cursor while
@@ -497,10 +505,7 @@ impl<'e> LockReader<'e> {
         self.key_buf.clear();
         lock_key(&mut self.key_buf, key);
         let Some((lower, upper)) = &self.bounds else {
-            return match self.engine.get(Cf::Lock, &self.key_buf)? {
-                Some(raw) => Ok(Some(Lock::decode(&raw)?)),
-                None => Ok(None),
-            };
+            return read_lock(self.engine, &self.key_buf);
         };
         let cursor = self
             .cursor
@@ -767,8 +772,7 @@ impl MvccStore {
         start_ts: Timestamp,
     ) -> Result<Checked<'m>> {
         let key = &mutation.key;
-        if let Some(raw) = self.engine.get(Cf::Lock, lock_key)? {
-            let lock = Lock::decode(&raw)?;
+        if let Some(lock) = read_lock(&*self.engine, lock_key)? {
             if lock.start_ts == start_ts {
                 return Ok(Checked::OwnLock);
             }
@@ -1202,10 +1206,7 @@ impl MvccStore {
     fn load_lock(&self, key: &[u8]) -> Result<Option<Lock>> {
         let mut raw_key = Vec::new();
         lock_key(&mut raw_key, key);
-        match self.engine.get(Cf::Lock, &raw_key)? {
-            Some(raw) => Ok(Some(Lock::decode(&raw)?)),
-            None => Ok(None),
-        }
+        read_lock(&*self.engine, &raw_key)
     }
 
     /// Opens a cursor over the versions of `key` with timestamps `<= max_ts`, positioned at the
