@@ -5,10 +5,15 @@
 #   scripts/bench.sh [--targets postgres,reef,cluster] [--scale N] [--duration SECONDS]
 #                    [--runs N] [--warmup SECONDS] [--clients N] [--threads N]
 #                    [--sysbench-tables N] [--sysbench-size ROWS] [--workloads LIST]
-#                    [--failover SECONDS] [--reef-bin PATH] [--no-build] [--keep]
+#                    [--failover SECONDS] [--cluster-leaders gateway|spread] [--reef-bin PATH]
+#                    [--no-build] [--keep]
 #
 # Targets: `postgres` (a fresh PostgreSQL 15, default settings, fsync on), `reef` (`reef start`,
 # one node) and `cluster` (`reef demo`: three `reef start` processes, three replicas, fsync on).
+# The clients connect to the cluster's node 1; with --cluster-leaders gateway (the default) the
+# cluster is told to prefer node 1 for leadership (`reef cluster prefer-leaders 1`, as an
+# operator does for the nodes applications connect to), with `spread` leadership stays spread
+# evenly over the three nodes.
 # For each target, in order: bulk load with `pgbench -i -s SCALE` (client-side COPY, timed),
 # the orders schema (scripts/bench/orders-schema.sql), `sysbench oltp_read_write prepare`; a
 # warm-up run of every workload (WARMUP seconds each); then RUNS rounds of every workload
@@ -34,7 +39,7 @@ cd "$REEF_ROOT"
 
 targets="postgres,reef,cluster" scale=100 duration=30 runs=3 warmup=10 clients=8 threads=2
 sb_tables=4 sb_size=100000 workloads="select,tpcb,point,rw,orders" failover=120
-reef_bin="" build=1 keep=0
+reef_bin="" build=1 keep=0 cluster_leaders=gateway
 while (($# > 0)); do
   case "$1" in
     --targets) targets="$2"; shift 2 ;;
@@ -48,10 +53,11 @@ while (($# > 0)); do
     --sysbench-size) sb_size="$2"; shift 2 ;;
     --workloads) workloads="$2"; shift 2 ;;
     --failover) failover="$2"; shift 2 ;;
+    --cluster-leaders) cluster_leaders="$2"; shift 2 ;;
     --reef-bin) reef_bin="$2"; build=0; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -63,6 +69,7 @@ done
 for w in "${workload_list[@]}"; do
   case "$w" in select | tpcb | point | rw | orders) ;; *) die "unknown workload '$w'" ;; esac
 done
+case "$cluster_leaders" in gateway | spread) ;; *) die "--cluster-leaders is gateway or spread, not '$cluster_leaders'" ;; esac
 for n in "$scale" "$duration" "$runs" "$warmup" "$clients" "$threads" "$sb_tables" "$sb_size" "$failover"; do
   [[ "$n" =~ ^[0-9]+$ ]] || die "'$n' is not a whole number"
 done
@@ -143,6 +150,16 @@ start_server() {
       done
       grep -q 'press Ctrl-C' "$out/cluster-demo.log" || { warn "the demo cluster was not ready in 180 s"; return 1; }
       mapfile -t NODE_PIDS < <(pgrep -P "$SERVER_PID")
+      if [[ $cluster_leaders == gateway ]]; then
+        # The node serving the clients' port (the SQL column of the status table).
+        local gateway
+        gateway="$("$reef_bin" cluster --host "127.0.0.1:$grpc" status 2>"$out/cluster-leaders.log" |
+          awk -v a="127.0.0.1:$PORT" '$3 == a { print $1 }')"
+        info "cluster: leaders preferred on node ${gateway:-?}, the one the clients connect to"
+        [[ -n $gateway ]] &&
+          "$reef_bin" cluster --host "127.0.0.1:$grpc" prefer-leaders "$gateway" >>"$out/cluster-leaders.log" 2>&1 ||
+          { warn "could not prefer the gateway for leadership; see $out/cluster-leaders.log"; return 1; }
+      fi
       ;;
   esac
 }
@@ -309,8 +326,16 @@ row() {
 
 printf '\nreefdb vs PostgreSQL 15 on %s (%s cores): pgbench scale %s, %s clients, %s threads,\n' \
   "$(hostname)" "$(nproc)" "$scale" "$clients" "$threads"
-printf 'sysbench %s x %s rows; median of %s runs of %ss after a %ss warm-up (logs in %s)\n\n' \
+printf 'sysbench %s x %s rows; median of %s runs of %ss after a %ss warm-up (logs in %s)\n' \
   "$sb_tables" "$sb_size" "$runs" "$duration" "$warmup" "$out"
+if [[ ",$targets," == *,cluster,* ]]; then
+  if [[ $cluster_leaders == gateway ]]; then
+    printf '3 nodes: clients on node 1, leaders preferred on it (reef cluster prefer-leaders)\n'
+  else
+    printf '3 nodes: clients on node 1, leaders spread over the nodes\n'
+  fi
+fi
+printf '\n'
 printf '%-26s %12s %12s %12s %10s %10s\n' "" "PostgreSQL" "reef 1 node" "reef 3 nodes" "1 node/PG" "3 nodes/PG"
 row "pgbench -i (s)" load ratio
 row "orders schema load (s)" orders_load

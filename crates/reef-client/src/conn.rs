@@ -79,4 +79,5 @@ calls!(MetaConn {
     cluster(pb::ClusterRequest) -> pb::ClusterResponse;
     set_node_state(pb::SetNodeStateRequest) -> pb::SetNodeStateResponse;
     move_replica(pb::MoveReplicaRequest) -> pb::MoveReplicaResponse;
+    set_preferred_leaders(pb::SetPreferredLeadersRequest) -> pb::SetPreferredLeadersResponse;
 });

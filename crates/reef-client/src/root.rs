@@ -293,6 +293,26 @@ impl RootClient {
         .map(|_| ())
     }
 
+    /// Records the nodes that should lead every partition they hold a voter of (none:
+    /// leadership spreads evenly).
+    pub async fn set_preferred_leaders(&self, node_ids: &[u64]) -> Result<()> {
+        self.call(
+            |mut meta, cluster_id| {
+                let node_ids = node_ids.to_vec();
+                async move {
+                    meta.set_preferred_leaders(pb::SetPreferredLeadersRequest {
+                        cluster_id,
+                        node_ids,
+                    })
+                    .await
+                }
+            },
+            |r: &pb::SetPreferredLeadersResponse| r.error.as_ref(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Asks the root service to move partition `partition_id`'s replica on node `from` to
     /// node `to`; placement carries it out over the next heartbeats.
     pub async fn move_replica(&self, partition_id: u64, from: u64, to: u64) -> Result<()> {

@@ -113,6 +113,16 @@ pub enum Command {
         /// The node.
         node: u64,
     },
+    /// Names the nodes that should lead every partition they hold a voter of (none: spread
+    /// leadership evenly again).
+    PreferLeaders {
+        /// The nodes; empty clears the preference.
+        nodes: Vec<u64>,
+        /// Return once asked instead of waiting until the preferred nodes lead.
+        no_wait: bool,
+        /// Give up after this long without progress.
+        stall: Duration,
+    },
     /// Moves every leadership off a node.
     Drain {
         /// The node.
@@ -313,6 +323,11 @@ impl Admin {
                 no_wait,
                 stall,
             } => self.drain(node, no_wait, stall, format).await,
+            Command::PreferLeaders {
+                nodes,
+                no_wait,
+                stall,
+            } => self.prefer_leaders(nodes, no_wait, stall, format).await,
         }
     }
 
@@ -474,8 +489,15 @@ impl Admin {
                 },
             ));
         }
-        self.watch(node, "replicas", stall, |s| held(s, node), format)
-            .await?;
+        self.watch(
+            &format!("node {node}"),
+            "replicas",
+            stall,
+            |s| held(s, node),
+            |s| stuck_reasons(s, node, "replicas"),
+            format,
+        )
+        .await?;
         Ok(done(
             format,
             json!({"node": node, "state": "decommissioning", "replicas": 0}),
@@ -503,7 +525,15 @@ impl Admin {
                 .count()
         };
         if !no_wait {
-            self.watch(node, "leaders", stall, leading, format).await?;
+            self.watch(
+                &format!("node {node}"),
+                "leaders",
+                stall,
+                leading,
+                |s| stuck_reasons(s, node, "leaders"),
+                format,
+            )
+            .await?;
         }
         Ok(done(
             format,
@@ -522,14 +552,80 @@ impl Admin {
         ))
     }
 
+    async fn prefer_leaders(
+        &self,
+        mut nodes: Vec<u64>,
+        no_wait: bool,
+        stall: Duration,
+        format: Format,
+    ) -> Result<String> {
+        nodes.sort_unstable();
+        nodes.dedup();
+        let status = self.cluster().await?;
+        for &node in &nodes {
+            find_node(&status, node)?;
+        }
+        self.roots
+            .set_preferred_leaders(&nodes)
+            .await
+            .map_err(|err| self.client_error(err))?;
+        let list = nodes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if nodes.is_empty() {
+            return Ok(done(format, json!({"preferred_leaders": nodes}), || {
+                "no leader preference: leadership spreads evenly over the nodes".to_string()
+            }));
+        }
+        if !no_wait {
+            self.watch(
+                &format!("node(s) {list}"),
+                "leaders",
+                stall,
+                |s| led_elsewhere(s, &nodes).len(),
+                |s| {
+                    led_elsewhere(s, &nodes)
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "partition {}: still led by node {}; waiting for the root \
+                                 service to move its leadership",
+                                p.partition.as_ref().map_or(0, |q| q.id),
+                                p.leader_node_id
+                            )
+                        })
+                        .collect()
+                },
+                format,
+            )
+            .await?;
+        }
+        Ok(done(format, json!({"preferred_leaders": nodes}), || {
+            if no_wait {
+                format!(
+                    "node(s) {list} preferred for leadership; `reef cluster status` shows the \
+                     leaders moving"
+                )
+            } else {
+                format!(
+                    "node(s) {list} preferred for leadership and leading every partition they \
+                     hold an up replica of"
+                )
+            }
+        }))
+    }
+
     /// Waits until `left` reaches zero, showing progress on stderr (a bar on a terminal), and
     /// fails with the stuck partitions when it stops going down for `stall`.
     async fn watch(
         &self,
-        node: u64,
+        subject: &str,
         what: &str,
         stall: Duration,
         left: impl Fn(&pb::ClusterResponse) -> usize,
+        reasons: impl Fn(&pb::ClusterResponse) -> Vec<String>,
         format: Format,
     ) -> Result<()> {
         let first = left(&self.cluster().await?);
@@ -547,7 +643,7 @@ impl Admin {
                     done * width / first
                 };
                 eprint!(
-                    "\r[{}{}] node {node}: {done}/{first} {what} moved",
+                    "\r[{}{}] {subject}: {done}/{first} {what} moved",
                     "#".repeat(filled),
                     " ".repeat(width - filled)
                 );
@@ -566,11 +662,11 @@ impl Admin {
                 if tty {
                     eprintln!();
                 }
-                let reasons = stuck_reasons(&status, node, what);
+                let reasons = reasons(&status);
                 return Err(AdminError {
                     code: EXIT_STUCK,
                     message: format!(
-                        "node {node} still has {now} {what} after {}s without progress: {}",
+                        "{subject} still has {now} {what} after {}s without progress: {}",
                         stall.as_secs(),
                         reasons.join("; ")
                     ),
@@ -579,6 +675,27 @@ impl Admin {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+}
+
+/// The partitions led off the `preferred` nodes although one of them holds a voter of it and
+/// is up and active (so placement should move the leadership there).
+fn led_elsewhere<'a>(
+    status: &'a pb::ClusterResponse,
+    preferred: &[u64],
+) -> Vec<&'a pb::PartitionStatus> {
+    let healthy = placeable(status, false);
+    status
+        .partitions
+        .iter()
+        .filter(|p| !preferred.contains(&p.leader_node_id))
+        .filter(|p| {
+            p.partition.as_ref().is_some_and(|q| {
+                q.replicas.iter().any(|r| {
+                    !r.learner && preferred.contains(&r.node_id) && healthy.contains(&r.node_id)
+                })
+            })
+        })
+        .collect()
 }
 
 /// How many replicas node `node` holds.
@@ -811,6 +928,7 @@ fn render_status(status: &pb::ClusterResponse, format: Format) -> String {
                 })
             }).collect::<Vec<_>>(),
             "partitions": status.partitions.len(),
+            "preferred_leaders": status.preferred_leaders,
             "health": {
                 "ok": under.is_empty() && unavailable.is_empty(),
                 "under_replicated": under,
@@ -861,7 +979,12 @@ fn render_status(status: &pb::ClusterResponse, format: Format) -> String {
                 }
                 format!("DEGRADED: {}", parts.join("; "))
             };
-            let _ = writeln!(out, "health: {health}\n");
+            let _ = writeln!(out, "health: {health}");
+            if !status.preferred_leaders.is_empty() {
+                let ids: Vec<String> = status.preferred_leaders.iter().map(u64::to_string).collect();
+                let _ = writeln!(out, "leaders preferred on: node(s) {}", ids.join(","));
+            }
+            out.push('\n');
             let _ = writeln!(
                 out,
                 "{:<5} {:<22} {:<22} {:<18} {:<16} {:<8} {:>8} {:>8} {:>8} {:>10}",

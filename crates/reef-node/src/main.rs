@@ -259,6 +259,27 @@ enum ClusterCommand {
         /// The node id.
         node: u64,
     },
+    /// Names the nodes that should lead every partition they hold a replica of (the nodes
+    /// applications connect to, so their reads, timestamps and commits start where the
+    /// leaders are), and waits until they do. --clear spreads leadership evenly again.
+    PreferLeaders {
+        /// The node ids, comma-separated.
+        #[arg(
+            value_delimiter = ',',
+            required_unless_present = "clear",
+            conflicts_with = "clear"
+        )]
+        nodes: Vec<u64>,
+        /// Drop the preference.
+        #[arg(long)]
+        clear: bool,
+        /// Return at once instead of waiting until the preferred nodes lead.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up after this many seconds without progress.
+        #[arg(long, default_value_t = 60)]
+        stall_secs: u64,
+    },
     /// Moves every leadership off a node before a planned restart.
     Drain {
         /// The node id.
@@ -440,6 +461,7 @@ fn run(cli: Cli) -> Result<()> {
                     suspect_after_ms,
                     dead_after_ms,
                     gc_life_ms,
+                    preferred_leaders: Vec::new(),
                 };
                 cfg.gc_interval = std::time::Duration::from_millis(gc_interval_ms.max(10));
                 runtime.block_on(reef_node::cluster::run_cluster_node(
@@ -534,6 +556,16 @@ fn cluster_command(
             stall_secs,
         } => Op::Drain {
             node,
+            no_wait,
+            stall: std::time::Duration::from_secs(stall_secs.max(1)),
+        },
+        ClusterCommand::PreferLeaders {
+            nodes,
+            clear: _,
+            no_wait,
+            stall_secs,
+        } => Op::PreferLeaders {
+            nodes,
             no_wait,
             stall: std::time::Duration::from_secs(stall_secs.max(1)),
         },

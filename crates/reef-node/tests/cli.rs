@@ -221,6 +221,43 @@ fn operators_see_and_change_the_cluster_from_the_command_line() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the cluster"));
 
+    // Leadership preferred on one node: every partition it holds a voter of, the root group
+    // included, moves its leader there, and the command waits for that. Then it is dropped.
+    let out = cli(&host, &["prefer-leaders", "99"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no node 99"));
+    let preferred = status["nodes"][1]["id"].as_u64().unwrap();
+    let said = ok(&host, &["prefer-leaders", &preferred.to_string()]);
+    assert!(said.contains("leading every partition"), "{said}");
+    let text = ok(&host, &["status"]);
+    assert!(
+        text.contains(&format!("leaders preferred on: node(s) {preferred}")),
+        "{text}"
+    );
+    let status = json(&host, &["status"]);
+    assert_eq!(status["preferred_leaders"], serde_json::json!([preferred]));
+    let all = json(&host, &["partitions"]);
+    let mut led = 0;
+    for p in all.as_array().unwrap() {
+        let holds = p["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["node"] == preferred && r["learner"] == false);
+        if holds {
+            assert_eq!(p["leader"], preferred, "{p}");
+            led += 1;
+        }
+        if p["id"] == reef_root::ROOT_PARTITION_ID && holds {
+            assert_eq!(status["root_leader"], preferred, "{status}");
+        }
+    }
+    assert!(led > 0, "{all}");
+    let said = ok(&host, &["prefer-leaders", "--clear"]);
+    assert!(said.contains("no leader preference"), "{said}");
+    let status = json(&host, &["status"]);
+    assert_eq!(status["preferred_leaders"], serde_json::json!([]));
+
     // Drain node 4, then decommission it while the other nodes keep writing.
     let victim = status["nodes"]
         .as_array()

@@ -161,7 +161,7 @@ impl NodeDesc {
 }
 
 /// Cluster-wide settings, kept in the root group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// How many replicas each data partition should have (the root group has up to 3, on
     /// root-role nodes).
@@ -173,6 +173,11 @@ pub struct Settings {
     /// MVCC versions stay readable for at least this long after they were overwritten; the
     /// GC safe point trails the clock by it (and stays below every live transaction).
     pub gc_life_ms: u64,
+    /// The nodes that should lead every partition they hold a voter of, sorted (empty:
+    /// leadership spreads evenly over the nodes). Operators name the nodes their
+    /// applications connect to, so that reads, timestamps and commits start where the
+    /// leaders are instead of one network hop away.
+    pub preferred_leaders: Vec<u64>,
 }
 
 /// The default of [`Settings::gc_life_ms`]: ten minutes.
@@ -185,6 +190,7 @@ impl Default for Settings {
             suspect_after_ms: 5_000,
             dead_after_ms: 60_000,
             gc_life_ms: DEFAULT_GC_LIFE_MS,
+            preferred_leaders: Vec::new(),
         }
     }
 }
@@ -200,6 +206,10 @@ impl Settings {
         ] {
             encode_var_u64(&mut buf, v);
         }
+        encode_var_u64(&mut buf, self.preferred_leaders.len() as u64);
+        for &node_id in &self.preferred_leaders {
+            encode_var_u64(&mut buf, node_id);
+        }
         buf
     }
 
@@ -210,10 +220,18 @@ impl Settings {
             suspect_after_ms: var(input)?,
             dead_after_ms: var(input)?,
             gc_life_ms: DEFAULT_GC_LIFE_MS,
+            preferred_leaders: Vec::new(),
         };
-        // Settings written before the GC life time existed end here.
+        // Settings written before the GC life time existed end here, and those written
+        // before leader preferences end after it.
         if !input.is_empty() {
             settings.gc_life_ms = var(input)?;
+        }
+        if !input.is_empty() {
+            let count = var(input)?;
+            for _ in 0..count {
+                settings.preferred_leaders.push(var(input)?);
+            }
         }
         end(input, "settings")?;
         Ok(settings)
@@ -446,6 +464,16 @@ mod tests {
         );
         let settings = Settings::default();
         assert_eq!(Settings::decode(&settings.encode()).unwrap(), settings);
+        let preferring = Settings {
+            preferred_leaders: vec![1, 300],
+            ..Settings::default()
+        };
+        let raw = preferring.encode();
+        assert_eq!(Settings::decode(&raw).unwrap(), preferring);
+        // Settings from before leader preferences (the count and ids cut off) prefer none.
+        assert_eq!(Settings::decode(&raw[..raw.len() - 4]).unwrap(), settings);
+        // A list cut short is an error, not a shorter list.
+        assert!(Settings::decode(&raw[..raw.len() - 1]).is_err());
         assert!(NodeDesc::decode(&node.encode()[..3]).is_err());
         assert!(Settings::decode(b"").is_err());
     }

@@ -281,8 +281,17 @@ impl LeaderState {
                     .get(&node_id)
                     .is_some_and(|n| n.state == NodeState::Active)
         };
+        let preferred = |node_id: u64| self.settings.preferred_leaders.contains(&node_id);
         match op {
-            Operation::TransferLeader { .. } => active(leader_node),
+            // A move onto a preferred node off another serves the operators' preference.
+            Operation::TransferLeader { to_replica_id, .. } => {
+                let to_node = partition
+                    .replicas
+                    .iter()
+                    .find(|r| r.id == *to_replica_id)
+                    .map_or(0, |r| r.node_id);
+                active(leader_node) && !(preferred(to_node) && !preferred(leader_node))
+            }
             Operation::Change {
                 change: reef_raft::ReplicaChange::AddLearner { .. },
                 ..
@@ -431,6 +440,7 @@ impl Root {
         }
         let settings = data
             .settings
+            .clone()
             .ok_or_else(|| RootError::Unavailable("the root group holds no cluster yet".into()))?;
         tracing::info!(
             term,
@@ -755,7 +765,7 @@ impl Root {
             .collect();
         Ok(ClusterStatus {
             root_leader: self.node_id,
-            settings: state.settings,
+            settings: state.settings.clone(),
             nodes,
             partitions: state
                 .data
@@ -835,6 +845,34 @@ impl Root {
             .map_or_else(Instant::now, |(_, since)| *since);
         state.moves.insert(partition_id, (Move { from, to }, since));
         tracing::info!(partition = partition_id, from, to, "replica move asked for");
+        Ok(())
+    }
+
+    /// Records the nodes operators want to lead every partition they hold a voter of (none:
+    /// leadership spreads evenly); placement moves leaders from the next heartbeats.
+    pub async fn set_preferred_leaders(&self, mut nodes: Vec<u64>) -> Result<()> {
+        let mut guard = self.leader().await?;
+        let state = guard.as_mut().expect("leader state is loaded");
+        nodes.sort_unstable();
+        nodes.dedup();
+        if let Some(unknown) = nodes.iter().find(|id| !state.data.nodes.contains_key(id)) {
+            return Err(RootError::InvalidArgument(format!(
+                "node {unknown} is not a member of this cluster"
+            )));
+        }
+        if state.settings.preferred_leaders == nodes {
+            return Ok(());
+        }
+        let settings = Settings {
+            preferred_leaders: nodes,
+            ..state.settings.clone()
+        };
+        self.persist(&mut guard, meta::settings_batch(&settings))
+            .await?;
+        let state = guard.as_mut().expect("kept after a successful write");
+        tracing::info!(nodes = ?settings.preferred_leaders, "preferred leaders set");
+        state.data.settings = Some(settings.clone());
+        state.settings = settings;
         Ok(())
     }
 

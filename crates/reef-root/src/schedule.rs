@@ -163,13 +163,21 @@ pub fn next_operation(
         |node_id: u64| liveness(node_id) == Liveness::Up && state(node_id) == NodeState::Active;
     let count =
         |counts: &HashMap<u64, usize>, node_id: u64| counts.get(&node_id).copied().unwrap_or(0);
-    // Leadership to the voter whose node may lead and leads the fewest partitions.
+    let preferred = |node_id: u64| view.settings.preferred_leaders.contains(&node_id);
+    // Leadership to the voter whose node may lead and leads the fewest partitions, on a
+    // preferred node if one qualifies.
     let new_leader = || {
         partition
             .replicas
             .iter()
             .filter(|r| !r.learner && r.node_id != leader_node && may_lead(r.node_id))
-            .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id))
+            .min_by_key(|r| {
+                (
+                    !preferred(r.node_id),
+                    count(view.leader_counts, r.node_id),
+                    r.node_id,
+                )
+            })
             .map(|r| Operation::TransferLeader {
                 partition_id: partition.id,
                 to_replica_id: r.id,
@@ -273,6 +281,24 @@ pub fn next_operation(
             return Some(op);
         }
     }
+    // Operators' leader preference: a partition led off the preferred nodes goes to its voter
+    // on the preferred node leading the fewest partitions, when that node is healthy and was
+    // heard from recently. The root group too: its leader is the timestamp oracle, which
+    // every transaction asks twice. Not held back like balancing: it is what operators asked
+    // for, and each partition moves once.
+    if !view.settings.preferred_leaders.is_empty() && !preferred(leader_node) {
+        let target = voters
+            .iter()
+            .filter(|r| preferred(r.node_id) && may_lead(r.node_id))
+            .filter(|r| view.fresh.contains(&r.node_id))
+            .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id));
+        if let Some(voter) = target {
+            return Some(Operation::TransferLeader {
+                partition_id: partition.id,
+                to_replica_id: voter.id,
+            });
+        }
+    }
     // More live voters than the target (a balancing move half done, or a lower target): remove
     // the one on the most loaded node, never the leader's.
     if live_voters > target {
@@ -314,17 +340,20 @@ pub fn next_operation(
         }
     }
 
-    // Leader balance: leadership moves to the voter whose node leads the fewest partitions.
-    // Not the root group's: each move of it hands the oracle to a new leader and stalls every
-    // transaction in the cluster for a moment, which an even count is not worth; the other
-    // partitions' leaders move around it instead.
+    // Leader balance: leadership moves to the voter whose node leads the fewest partitions
+    // (among the preferred nodes, when the leader's is one). Not the root group's: each move
+    // of it hands the oracle to a new leader and stalls every transaction in the cluster for
+    // a moment, which an even count is not worth; the other partitions' leaders move around
+    // it instead.
     if is_root {
         return None;
     }
     let led = count(view.leader_counts, leader_node);
+    let among_preferred = preferred(leader_node);
     let lightest = voters
         .iter()
         .filter(|r| r.node_id != leader_node && may_lead(r.node_id))
+        .filter(|r| !among_preferred || preferred(r.node_id))
         .filter(|r| view.fresh.contains(&r.node_id))
         .min_by_key(|r| (count(view.leader_counts, r.node_id), r.node_id));
     if let Some(voter) = lightest {
@@ -739,6 +768,66 @@ mod tests {
         ));
         f.fresh.remove(&3);
         assert_eq!(f.decide(&p, &[]), None);
+    }
+
+    #[test]
+    fn preferred_nodes_lead() {
+        let mut f = Fixture::new(4);
+        let p = partition(
+            2,
+            vec![
+                Replica::voter(1, 1),
+                Replica::voter(2, 2),
+                Replica::voter(3, 3),
+            ],
+        );
+        let to = |replica_id| {
+            Some(Operation::TransferLeader {
+                partition_id: 2,
+                to_replica_id: replica_id,
+            })
+        };
+        // Node 1 leads; node 3 is preferred: leadership moves there, even while balancing
+        // waits, and for the root group too.
+        f.settings.preferred_leaders = vec![3];
+        assert_eq!(f.decide(&p, &[]), to(3));
+        let root = partition(ROOT_PARTITION_ID, p.replicas.clone());
+        assert!(matches!(
+            f.decide(&root, &[]),
+            Some(Operation::TransferLeader {
+                to_replica_id: 3,
+                ..
+            })
+        ));
+        // Of two preferred nodes, the one leading fewer partitions.
+        f.settings.preferred_leaders = vec![2, 3];
+        f.leaders = HashMap::from([(1, 1), (2, 4), (3, 2)]);
+        assert_eq!(f.decide(&p, &[]), to(3));
+        // Not to a preferred node that went quiet, is draining, or holds no voter.
+        f.fresh.remove(&3);
+        assert_eq!(f.decide(&p, &[]), to(2));
+        f.nodes.get_mut(&2).unwrap().state = NodeState::Draining;
+        assert_eq!(f.decide(&p, &[]), None);
+        f.settings.preferred_leaders = vec![4];
+        assert_eq!(f.decide(&p, &[]), None);
+        f.fresh.insert(3);
+        f.nodes.get_mut(&2).unwrap().state = NodeState::Active;
+        // A preferred leader stays although it leads the most: balancing moves leadership
+        // only among the preferred nodes.
+        f.balance = true;
+        f.settings.preferred_leaders = vec![1];
+        f.leaders = HashMap::from([(1, 6), (2, 0), (3, 0)]);
+        assert_eq!(f.decide(&p, &[]), None);
+        f.settings.preferred_leaders = vec![1, 2];
+        assert_eq!(f.decide(&p, &[]), to(2));
+        // A draining leader hands leadership to a preferred node before a less loaded one.
+        f.balance = false;
+        f.settings.preferred_leaders = vec![3];
+        f.leaders = HashMap::from([(1, 1), (2, 0), (3, 5)]);
+        f.nodes.get_mut(&1).unwrap().state = NodeState::Draining;
+        assert_eq!(f.decide(&p, &[]), to(3));
+        f.settings.preferred_leaders.clear();
+        assert_eq!(f.decide(&p, &[]), to(2));
     }
 
     #[test]

@@ -276,6 +276,22 @@ impl pb::meta_server::Meta for MetaService {
         Ok(Response::new(resp))
     }
 
+    async fn set_preferred_leaders(
+        &self,
+        request: Request<pb::SetPreferredLeadersRequest>,
+    ) -> Result<Response<pb::SetPreferredLeadersResponse>, Status> {
+        let req = request.into_inner();
+        let mut resp = pb::SetPreferredLeadersResponse::default();
+        if let Err(err) = self.check_cluster(req.cluster_id) {
+            resp.error = Some(*err);
+            return Ok(Response::new(resp));
+        }
+        if let Err(err) = self.root.set_preferred_leaders(req.node_ids).await {
+            resp.error = Some(self.error(err));
+        }
+        Ok(Response::new(resp))
+    }
+
     async fn move_replica(
         &self,
         request: Request<pb::MoveReplicaRequest>,
@@ -316,6 +332,7 @@ impl pb::meta_server::Meta for MetaService {
                 resp.suspect_after_ms = status.settings.suspect_after_ms;
                 resp.dead_after_ms = status.settings.dead_after_ms;
                 resp.gc_life_ms = status.settings.gc_life_ms;
+                resp.preferred_leaders = status.settings.preferred_leaders.clone();
                 resp.gc_safe_point = status.gc_safe_point;
                 resp.cluster_id = self.cluster_id;
                 resp.nodes = status
