@@ -196,6 +196,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Returns true if operators prefer node `node_id` for leadership.
+    pub fn prefers_leader(&self, node_id: u64) -> bool {
+        self.preferred_leaders.contains(&node_id)
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut buf = vec![VERSION];
         for v in [

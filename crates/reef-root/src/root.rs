@@ -281,7 +281,6 @@ impl LeaderState {
                     .get(&node_id)
                     .is_some_and(|n| n.state == NodeState::Active)
         };
-        let preferred = |node_id: u64| self.settings.preferred_leaders.contains(&node_id);
         match op {
             // A move onto a preferred node off another serves the operators' preference.
             Operation::TransferLeader { to_replica_id, .. } => {
@@ -290,7 +289,9 @@ impl LeaderState {
                     .iter()
                     .find(|r| r.id == *to_replica_id)
                     .map_or(0, |r| r.node_id);
-                active(leader_node) && !(preferred(to_node) && !preferred(leader_node))
+                let serves_preference = self.settings.prefers_leader(to_node)
+                    && !self.settings.prefers_leader(leader_node);
+                active(leader_node) && !serves_preference
             }
             Operation::Change {
                 change: reef_raft::ReplicaChange::AddLearner { .. },

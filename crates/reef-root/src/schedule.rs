@@ -163,7 +163,7 @@ pub fn next_operation(
         |node_id: u64| liveness(node_id) == Liveness::Up && state(node_id) == NodeState::Active;
     let count =
         |counts: &HashMap<u64, usize>, node_id: u64| counts.get(&node_id).copied().unwrap_or(0);
-    let preferred = |node_id: u64| view.settings.preferred_leaders.contains(&node_id);
+    let preferred = |node_id: u64| view.settings.prefers_leader(node_id);
     // Leadership to the voter whose node may lead and leads the fewest partitions, on a
     // preferred node if one qualifies.
     let new_leader = || {
